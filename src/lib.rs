@@ -1,7 +1,17 @@
 //! batten: first-boot hardening for server images.
 //!
 //! The binary in `main.rs` is a thin shell over this library, so that the
-//! integration tests and the binary share every line of real logic.
+//! integration tests and the binary share every line of real logic. Data
+//! flows one way: `config` (load, validate) -> `plan` -> `apply`.
 
+pub mod accounts;
+pub mod apply;
+pub mod cli;
+pub mod commands;
 pub mod config;
+pub mod distro;
+pub mod exit;
+pub mod lifecycle;
+pub mod plan;
 pub mod root;
+pub mod schema;

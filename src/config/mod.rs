@@ -1,4 +1,135 @@
 //! User-data: where it is found, how it is decoded, and what it means.
+//!
+//! `load` is the first two stages of the pipeline (load, validate): bytes in,
+//! either a typed `UserData` or every problem with its position out.
 
 pub mod decode;
+pub mod grammar;
+pub mod meta;
+pub mod model;
+pub mod sources;
+pub mod validate;
 pub mod yaml;
+
+use serde::Serialize;
+
+use decode::PartKind;
+use validate::{Checker, Issue};
+use yaml::{Node, Pos, Value};
+
+/// A user-data document that passed validation, with what batten noticed.
+#[derive(Debug, Serialize)]
+pub struct Loaded {
+    pub user_data: model::UserData,
+    pub warnings: Vec<Issue>,
+    /// Non-cloud-config parts (scripts, boothooks, ...) cloud-init will run.
+    pub other_parts: Vec<String>,
+}
+
+/// Why a document was refused: every problem found, in file order.
+#[derive(Debug, Serialize)]
+pub struct Invalid {
+    pub errors: Vec<Issue>,
+    pub warnings: Vec<Issue>,
+}
+
+/// Decode, parse, merge and validate one user-data file. `name` is how the
+/// file is called in messages (its path, or "<stdin>").
+pub fn load(name: &str, bytes: &[u8]) -> Result<Loaded, Invalid> {
+    let whole_file = |message: String| Invalid {
+        errors: vec![Issue {
+            file: name.to_string(),
+            line: 1,
+            column: 1,
+            path: String::new(),
+            message,
+        }],
+        warnings: Vec::new(),
+    };
+    let parts = decode::decode(bytes).map_err(|e| whole_file(e.to_string()))?;
+    let mut labels = Vec::new();
+    let mut other_parts = Vec::new();
+    let mut parse_errors = Vec::new();
+    let mut merged: Vec<(Node, Node)> = Vec::new();
+    let mut merged_pos = None;
+    for part in &parts {
+        let label = if part.label.is_empty() {
+            name.to_string()
+        } else {
+            format!("{name} ({})", part.label)
+        };
+        if part.kind != PartKind::CloudConfig {
+            other_parts.push(if part.label.is_empty() {
+                part.content_type.clone()
+            } else {
+                part.label.clone()
+            });
+            continue;
+        }
+        let index = labels.len();
+        labels.push(label.clone());
+        match yaml::parse(&part.text) {
+            Ok(mut node) => {
+                node.set_part(index);
+                match node.value {
+                    // cloud-init skips empty documents with a warning.
+                    Value::Null => {}
+                    // Parts merge as cloud-init's dict(replace): a later part's
+                    // top-level key replaces an earlier one.
+                    Value::Map(entries) => {
+                        merged_pos.get_or_insert(node.pos);
+                        for (k, v) in entries {
+                            merged.retain(|(old, _)| old.value != k.value);
+                            merged.push((k, v));
+                        }
+                    }
+                    other => parse_errors.push(Issue {
+                        file: label,
+                        line: node.pos.line,
+                        column: node.pos.column,
+                        path: String::new(),
+                        message: format!(
+                            "a cloud-config document is a mapping of keys, found {}",
+                            other.kind()
+                        ),
+                    }),
+                }
+            }
+            Err(e) => parse_errors.push(Issue {
+                file: label,
+                line: e.line,
+                column: e.column,
+                path: String::new(),
+                message: format!("invalid YAML: {}", e.message),
+            }),
+        }
+    }
+    if !parse_errors.is_empty() {
+        return Err(Invalid {
+            errors: parse_errors,
+            warnings: Vec::new(),
+        });
+    }
+    let doc = Node {
+        value: Value::Map(merged),
+        pos: merged_pos.unwrap_or(Pos {
+            line: 1,
+            column: 1,
+            part: 0,
+        }),
+    };
+    if labels.is_empty() {
+        labels.push(name.to_string());
+    }
+    let mut checker = Checker::new(labels);
+    let result = validate::validate(&mut checker, &doc);
+    let (errors, warnings) = (checker.errors, checker.warnings);
+    match result {
+        Some(user_data) => Ok(Loaded {
+            user_data,
+            warnings,
+            other_parts,
+        }),
+        None => Err(Invalid { errors, warnings }),
+    }
+}

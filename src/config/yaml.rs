@@ -20,6 +20,8 @@ use serde_saphyr::Spanned;
 pub struct Pos {
     pub line: u64,
     pub column: u64,
+    /// Which cloud-config part of a multipart document the node is from.
+    pub part: usize,
 }
 
 impl fmt::Display for Pos {
@@ -100,6 +102,7 @@ impl<'de> Deserialize<'de> for Node {
             pos: Pos {
                 line: spanned.referenced.line(),
                 column: spanned.referenced.column(),
+                part: 0,
             },
         })
     }
@@ -177,22 +180,140 @@ impl<'de> Visitor<'de> for ValueVisitor {
     }
 }
 
+impl Node {
+    /// Mark every node of this tree as coming from MIME part `part`.
+    pub fn set_part(&mut self, part: usize) {
+        self.pos.part = part;
+        match &mut self.value {
+            Value::Seq(items) => items.iter_mut().for_each(|n| n.set_part(part)),
+            Value::Map(entries) => entries.iter_mut().for_each(|(k, v)| {
+                k.set_part(part);
+                v.set_part(part);
+            }),
+            _ => {}
+        }
+    }
+}
+
+/// Limits for untrusted YAML: user-data is small, so anything near these is
+/// an attack or an accident, and is refused quickly.
+fn options() -> serde_saphyr::Options {
+    let mut budget = serde_saphyr::Budget::default();
+    budget.max_depth = 32;
+    budget.max_nodes = 100_000;
+    budget.max_events = 400_000;
+    budget.max_aliases = 1_000;
+    budget.max_anchors = 1_000;
+    budget.max_total_scalar_bytes = 16 * 1024 * 1024;
+    budget.max_documents = 1;
+    serde_saphyr::options! {
+        budget: Some(budget),
+        legacy_octal_numbers: true,
+    }
+}
+
+/// A YAML syntax or limit error, with where it happened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParseError {
+    pub line: u64,
+    pub column: u64,
+    pub message: String,
+}
+
+/// Parse one YAML document into a tree, within the limits above.
+pub fn parse(text: &str) -> Result<Node, ParseError> {
+    match serde_saphyr::from_str_with_options::<Option<Node>>(text, options()) {
+        Ok(Some(node)) => Ok(node),
+        Ok(None) => Ok(Node {
+            value: Value::Null,
+            pos: Pos {
+                line: 1,
+                column: 1,
+                part: 0,
+            },
+        }),
+        Err(e) => {
+            let loc = e.location();
+            let message = e.without_snippet().to_string();
+            // The crate's message starts with "error: line L column C: "; keep the rest.
+            let message = message
+                .split_once(": ")
+                .filter(|(head, _)| head.starts_with("error"))
+                .map(|(_, rest)| rest.to_string())
+                .unwrap_or(message);
+            let message = match message.split_once(": ") {
+                Some((head, rest)) if head.starts_with("line ") => rest.to_string(),
+                _ => message,
+            };
+            let message = message.lines().next().unwrap_or("").to_string();
+            Err(ParseError {
+                line: loc.map(|l| l.line()).unwrap_or(0),
+                column: loc.map(|l| l.column()).unwrap_or(0),
+                message,
+            })
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn proto() {
-        let text = "a: yes\nb:\n  - 1\n  - \"on\"\n  - Off\nc: {x: 0755, y: ~}\n";
-        let n: Node = serde_saphyr::from_str(text).unwrap();
-        println!("{n:#?}");
-        let bomb = "a: &a [x,x,x,x,x,x,x,x,x]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]\nd: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]\ne: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]\nf: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e]\ng: &g [*f,*f,*f,*f,*f,*f,*f,*f,*f]\nh: [*g,*g,*g,*g,*g,*g,*g,*g,*g]\n";
-        let r: Result<Node, _> = serde_saphyr::from_str(bomb);
-        println!("{:?}", r.map(|_| ()).map_err(|e| e.to_string()));
-        let dup: Result<Node, _> = serde_saphyr::from_str("a: 1\na: 2\n");
-        println!("{:?}", dup.map(|_| ()).map_err(|e| e.to_string()));
-        let deep = "[".repeat(100000);
-        let r: Result<Node, _> = serde_saphyr::from_str(&deep);
-        println!("{:?}", r.map(|_| ()).map_err(|e| e.to_string()));
+    fn positions_and_yaml_11_scalars() {
+        let n = parse("a: yes\nb:\n  - \"on\"\n  - Off\nc: {x: 0755, y: ~}\n").unwrap();
+        assert_eq!(n.get("a").unwrap().value, Value::Bool(true));
+        let b = n.get("b").unwrap();
+        let Value::Seq(items) = &b.value else {
+            panic!()
+        };
+        assert_eq!(items[0].value, Value::Str("on".into()));
+        assert_eq!(items[1].value, Value::Bool(false));
+        assert_eq!((items[1].pos.line, items[1].pos.column), (4, 5));
+        let x = n.get("c").unwrap().get("x").unwrap();
+        assert_eq!(x.value, Value::Int(0o755));
+    }
+
+    #[test]
+    fn empty_document_is_null() {
+        assert_eq!(parse("").unwrap().value, Value::Null);
+        assert_eq!(parse("# only a comment\n").unwrap().value, Value::Null);
+    }
+
+    #[test]
+    fn duplicate_keys_are_refused_with_position() {
+        let e = parse("a: 1\nb: 2\na: 3\n").unwrap_err();
+        assert_eq!((e.line, e.column), (3, 1));
+        assert!(e.message.contains("duplicate"), "{}", e.message);
+    }
+
+    #[test]
+    fn alias_bomb_is_refused_quickly() {
+        let mut text = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..10 {
+            let p = i - 1;
+            text.push_str(&format!("a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"));
+        }
+        let start = std::time::Instant::now();
+        let e = parse(&text).unwrap_err();
+        assert!(e.message.contains("budget"), "{}", e.message);
+        assert!(start.elapsed().as_secs() < 10);
+    }
+
+    #[test]
+    fn deep_nesting_is_refused() {
+        let e = parse(&"[".repeat(10_000)).unwrap_err();
+        assert!(e.line >= 1, "{e:?}");
+        let nested = (0..100)
+            .map(|i| format!("{}k:", "  ".repeat(i)))
+            .collect::<Vec<_>>()
+            .join("\n");
+        assert!(parse(&nested).is_err());
+    }
+
+    #[test]
+    fn syntax_error_has_position() {
+        let e = parse("a: [1, 2\nb: 3\n").unwrap_err();
+        assert!(e.line >= 1 && e.column >= 1, "{e:?}");
     }
 }

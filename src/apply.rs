@@ -1,0 +1,291 @@
+//! Carry out a plan: atomic writes with backups, commands, and a rollback of
+//! the files when a step fails.
+//!
+//! Programs are run through the `Runner` trait so tests can see exactly
+//! which commands would run without running them (a seam by parameter, not
+//! global state).
+
+use std::io::Write as _;
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use log::{info, warn};
+
+use crate::accounts::set_shadow_field;
+use crate::exit::{Code, Failure};
+use crate::lifecycle::Journal;
+use crate::plan::{Action, Check, Plan};
+use crate::root::{Backup, Owner, Root};
+
+/// The result of running a program.
+#[derive(Debug)]
+pub struct Ran {
+    pub success: bool,
+    pub stderr: String,
+}
+
+/// Runs external programs.
+pub trait Runner {
+    /// Run `argv` and wait for it; `Err` only when it could not be started.
+    fn run(&self, argv: &[String]) -> std::io::Result<Ran>;
+}
+
+/// The real thing: `std::process::Command`, stdin closed.
+pub struct SystemRunner;
+
+impl Runner for SystemRunner {
+    fn run(&self, argv: &[String]) -> std::io::Result<Ran> {
+        let out = Command::new(&argv[0])
+            .args(&argv[1..])
+            .stdin(Stdio::null())
+            .output()?;
+        Ok(Ran {
+            success: out.status.success(),
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        })
+    }
+}
+
+/// Find `program` on PATH (or the usual sbin directories, which a non-root
+/// PATH may lack).
+pub fn find_program(program: &str) -> Option<std::path::PathBuf> {
+    let path = std::env::var("PATH").unwrap_or_default();
+    path.split(':')
+        .chain(["/usr/local/sbin", "/usr/sbin", "/sbin", "/usr/bin", "/bin"])
+        .map(|d| std::path::Path::new(d).join(program))
+        .find(|p| p.is_file())
+}
+
+/// Fail with exit 69 before anything is changed when a planned program is
+/// missing.
+pub fn check_programs(plan: &Plan) -> Result<(), Failure> {
+    for action in &plan.actions {
+        if let Action::Run { argv, .. } = action
+            && find_program(&argv[0]).is_none()
+        {
+            return Err(Failure::new(
+                Code::MissingProgram,
+                format!(
+                    "{} is not installed, and batten needs it to {}; install it (Debian: apt-get install passwd) and run again",
+                    argv[0],
+                    action.summary()
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A file as it was before this run touched it, for rollback.
+struct Undo {
+    path: String,
+    before: Option<(Vec<u8>, Owner)>,
+}
+
+/// Apply every action in order. Returns how many changed something. On
+/// failure, files written by this run are put back and the error says what
+/// could not be undone (commands that already ran).
+pub fn apply(
+    plan: &Plan,
+    root: &Root,
+    backup: &Backup,
+    runner: &dyn Runner,
+    journal: &mut Journal,
+) -> Result<usize, Failure> {
+    let mut undo: Vec<Undo> = Vec::new();
+    let mut ran: Vec<String> = Vec::new();
+    let mut changes = 0;
+    for action in &plan.actions {
+        let started = Instant::now();
+        let summary = action.summary();
+        info!("{summary}");
+        let result = apply_one(action, root, backup, runner, &mut undo);
+        let ms = started.elapsed().as_millis();
+        let ok = result.is_ok();
+        if let Err(e) = journal.record(root, &summary, ok, ms) {
+            warn!("could not write the journal: {e}");
+        }
+        match result {
+            Ok(changed) => {
+                changes += usize::from(changed);
+                if let Action::Run { argv, .. } = action {
+                    ran.push(argv.join(" "));
+                }
+            }
+            Err(message) => {
+                let restored = roll_back(root, undo);
+                let mut text = format!("{summary}: {message}\n{restored}");
+                if !ran.is_empty() {
+                    text.push_str(&format!(
+                        "\nthese commands ran and were not undone: {}",
+                        ran.join("; ")
+                    ));
+                }
+                return Err(Failure::new(Code::ApplyFailed, text));
+            }
+        }
+    }
+    Ok(changes)
+}
+
+fn apply_one(
+    action: &Action,
+    root: &Root,
+    backup: &Backup,
+    runner: &dyn Runner,
+    undo: &mut Vec<Undo>,
+) -> Result<bool, String> {
+    match action {
+        Action::Write {
+            path,
+            contents,
+            owner,
+            check,
+            ..
+        } => {
+            if let Some(check) = check {
+                run_check(*check, contents, runner)?;
+            }
+            if let Some(parent) = std::path::Path::new(path).parent() {
+                let parent = parent.to_string_lossy();
+                let mode = if parent.starts_with(crate::lifecycle::STATE_DIR) {
+                    0o700
+                } else {
+                    0o755
+                };
+                root.create_dir_all(&parent, crate::lifecycle::private_owner(mode))
+                    .map_err(|e| e.to_string())?;
+            }
+            let before = current(root, path)?;
+            let changed = root
+                .write_atomic(path, contents, *owner, Some(backup))
+                .map_err(|e| e.to_string())?;
+            if changed {
+                undo.push(Undo {
+                    path: path.clone(),
+                    before,
+                });
+            }
+            Ok(changed)
+        }
+        Action::Run { argv, .. } => {
+            let ran = runner
+                .run(argv)
+                .map_err(|e| format!("cannot start {}: {e}", argv[0]))?;
+            if ran.success {
+                Ok(true)
+            } else {
+                Err(format!("{} failed: {}", argv[0], ran.stderr))
+            }
+        }
+        Action::SetPassword { user, field, .. } => {
+            let path = "/etc/shadow";
+            let before = current(root, path)?;
+            let Some((bytes, owner)) = &before else {
+                return Err(format!(
+                    "{} is missing; cannot set the password of {user}",
+                    root.host_path(path).display()
+                ));
+            };
+            let text = String::from_utf8_lossy(bytes);
+            let new = set_shadow_field(&text, user, &field.0).ok_or_else(|| {
+                format!("{user} has no line in {}", root.host_path(path).display())
+            })?;
+            let changed = root
+                .write_atomic(path, new.as_bytes(), *owner, Some(backup))
+                .map_err(|e| e.to_string())?;
+            if changed {
+                undo.push(Undo {
+                    path: path.to_string(),
+                    before,
+                });
+            }
+            Ok(changed)
+        }
+    }
+}
+
+fn current(root: &Root, path: &str) -> Result<Option<(Vec<u8>, Owner)>, String> {
+    let meta = root.metadata(path).map_err(|e| e.to_string())?;
+    let bytes = root.read(path).map_err(|e| e.to_string())?;
+    Ok(bytes.zip(meta.map(|m| Owner {
+        uid: m.uid,
+        gid: m.gid,
+        mode: m.mode,
+    })))
+}
+
+/// Check a file's new contents with its program before it is installed.
+fn run_check(check: Check, contents: &[u8], runner: &dyn Runner) -> Result<(), String> {
+    match check {
+        Check::Visudo => {
+            if find_program("visudo").is_none() {
+                warn!(
+                    "visudo is not installed here, so the sudo rules are checked by batten's grammar only"
+                );
+                return Ok(());
+            }
+            let mut tmp = tempfile_in_run()?;
+            tmp.1.write_all(contents).map_err(|e| e.to_string())?;
+            let argv = vec![
+                "visudo".to_string(),
+                "-cf".to_string(),
+                tmp.0.display().to_string(),
+            ];
+            let result = runner.run(&argv);
+            let _ = std::fs::remove_file(&tmp.0);
+            let ran = result.map_err(|e| format!("cannot start visudo: {e}"))?;
+            if ran.success {
+                Ok(())
+            } else {
+                Err(format!("visudo refused the sudo rules: {}", ran.stderr))
+            }
+        }
+    }
+}
+
+/// A private temporary file (0600, O_EXCL) outside the root, for checks.
+fn tempfile_in_run() -> Result<(std::path::PathBuf, std::fs::File), String> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let dir = std::env::temp_dir();
+    for attempt in 0..100u32 {
+        let path = dir.join(format!("batten-check-{}-{attempt}", std::process::id()));
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(nix::libc::O_NOFOLLOW)
+            .open(&path)
+        {
+            Ok(f) => return Ok((path, f)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => {
+                return Err(format!(
+                    "cannot make a temporary file in {}: {e}",
+                    dir.display()
+                ));
+            }
+        }
+    }
+    Err(format!("cannot make a temporary file in {}", dir.display()))
+}
+
+/// Put back every file this run wrote, newest first; say what happened.
+fn roll_back(root: &Root, undo: Vec<Undo>) -> String {
+    let mut lines = Vec::new();
+    for u in undo.into_iter().rev() {
+        let result = match &u.before {
+            Some((bytes, owner)) => root.write_atomic(&u.path, bytes, *owner, None).map(|_| ()),
+            None => root.remove_file(&u.path, None).map(|_| ()),
+        };
+        match result {
+            Ok(()) => lines.push(format!("restored {}", u.path)),
+            Err(e) => lines.push(format!("could NOT restore {}: {e}", u.path)),
+        }
+    }
+    if lines.is_empty() {
+        "no file had been changed".to_string()
+    } else {
+        lines.join("\n")
+    }
+}

@@ -1,0 +1,111 @@
+//! The command line, as clap derive types only. What each command does
+//! lives in `commands.rs`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::distro::Family;
+
+/// batten hardens a server on its first boot: fresh SSH host keys, the
+/// owners' keys installed, password logins off, a default-deny firewall, web
+/// panels behind an authenticating proxy, all verified. It reads the same
+/// cloud-init user-data as cloud-init.
+#[derive(Debug, Parser)]
+#[command(name = "batten", version, about, long_about = None, after_help = AFTER_HELP)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Commands,
+}
+
+const AFTER_HELP: &str = "\
+Typical use:
+  batten validate user-data.yaml          check a file before you flash or upload it
+  batten plan --root /mnt/image           see what batten would change in an image
+  batten run                              what batten.service runs at first boot
+
+Exit codes: 0 ok or nothing to do, 1 verification failed, 2 usage, 65 invalid
+user-data (nothing changed), 69 a required program is missing, 70 apply failed.
+Logging: RUST_LOG=debug for more detail.";
+
+/// Output format for reports.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Lines for people.
+    #[default]
+    Human,
+    /// One JSON document, for scripts and monitoring.
+    Json,
+}
+
+/// Options shared by every command that works on a system.
+#[derive(Debug, Args)]
+pub struct RootArgs {
+    /// Work on the system mounted at DIR (an image, a rescue mount) instead
+    /// of the running one: files are written and checked, nothing is reloaded.
+    #[arg(long, value_name = "DIR", default_value = "/")]
+    pub root: PathBuf,
+    /// The distribution family, when the root's /etc/os-release does not
+    /// tell batten.
+    #[arg(long, value_enum, value_name = "FAMILY")]
+    pub family: Option<Family>,
+}
+
+/// Where the user-data comes from, when not from the usual places.
+#[derive(Debug, Args)]
+pub struct SourceArgs {
+    /// Read user-data from FILE (`-` for standard input) instead of
+    /// searching the seed locations.
+    #[arg(long, value_name = "FILE|-")]
+    pub user_data: Option<PathBuf>,
+    /// Read meta-data (instance-id) from FILE.
+    #[arg(long, value_name = "FILE")]
+    pub meta_data: Option<PathBuf>,
+}
+
+/// batten's commands.
+#[derive(Debug, Subcommand)]
+pub enum Commands {
+    /// Check user-data files and report every problem with its line and
+    /// column. Changes nothing. Exit 65 when a file is invalid.
+    Validate {
+        /// User-data files (`-` for standard input).
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
+    /// Show, as a unified diff, every file batten would write and every
+    /// command it would run. Writes nothing.
+    Plan {
+        #[command(flatten)]
+        root: RootArgs,
+        #[command(flatten)]
+        source: SourceArgs,
+    },
+    /// Find the user-data, validate it, and apply it. A machine already
+    /// sealed under the same instance-id is left alone (exit 0) unless
+    /// --force is given.
+    Run {
+        #[command(flatten)]
+        root: RootArgs,
+        #[command(flatten)]
+        source: SourceArgs,
+        /// Run even when this instance was already sealed (recovery).
+        #[arg(long)]
+        force: bool,
+        /// Fetch user-data from the cloud provider's metadata service.
+        #[arg(long)]
+        from_metadata: bool,
+    },
+    /// Show batten's state: instance-id, seal, the last runs, and where
+    /// user-data would be read from.
+    Status {
+        #[command(flatten)]
+        root: RootArgs,
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
+    /// Print the JSON Schema (draft 2020-12) of the user-data batten accepts.
+    Schema,
+}

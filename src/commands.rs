@@ -1,0 +1,488 @@
+//! One function per command: the pipeline stages wired together, and the
+//! output people and scripts see. `main.rs` only parses and dispatches.
+
+use std::io::Read as _;
+use std::path::Path;
+use std::time::Instant;
+
+use log::{info, warn};
+use serde::Serialize;
+
+use crate::accounts::{self, Accounts};
+use crate::apply::{self, SystemRunner};
+use crate::cli::{Format, RootArgs, SourceArgs};
+use crate::config::decode::MAX_USER_DATA_BYTES;
+use crate::config::sources::{self, Found, Host, InstanceId};
+use crate::config::validate::Issue;
+use crate::config::{self, Loaded, meta};
+use crate::distro::Distro;
+use crate::exit::{Code, Failure};
+use crate::lifecycle::{self, Journal, RunRecord, State};
+use crate::plan::{Action, Plan};
+use crate::root::{Backup, Root};
+
+/// What batten has not built yet, said in every plan and run so nobody
+/// mistakes this build for one that hardens SSH, the firewall or the proxy.
+const NOT_YET: &str = "this build of batten applies accounts (users, groups, sudo rules, console passwords) only; \
+SSH host keys and authorized keys, sshd hardening, the firewall and the proxy are validated but NOT applied yet";
+
+/// Where the copy of the user-data batten acted on is kept (0600).
+const USER_DATA_COPY: &str = "/var/lib/batten/user-data";
+
+fn read_input(path: &Path) -> Result<(String, Vec<u8>), Failure> {
+    let mut bytes = Vec::new();
+    let name = if path == Path::new("-") {
+        std::io::stdin()
+            .take(MAX_USER_DATA_BYTES as u64 + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|e| Failure::new(Code::Usage, format!("cannot read standard input: {e}")))?;
+        "<stdin>".to_string()
+    } else {
+        let file = std::fs::File::open(path).map_err(|e| {
+            Failure::new(Code::Usage, format!("cannot read {}: {e}", path.display()))
+        })?;
+        file.take(MAX_USER_DATA_BYTES as u64 + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|e| {
+                Failure::new(Code::Usage, format!("cannot read {}: {e}", path.display()))
+            })?;
+        path.display().to_string()
+    };
+    if bytes.len() > MAX_USER_DATA_BYTES {
+        return Err(Failure::new(
+            Code::InvalidUserData,
+            format!(
+                "{name}: larger than {MAX_USER_DATA_BYTES} bytes; this is not user-data batten will read"
+            ),
+        ));
+    }
+    Ok((name, bytes))
+}
+
+fn print_issues(kind: &str, issues: &[Issue]) {
+    for i in issues {
+        eprintln!("{kind}: {i}");
+    }
+}
+
+#[derive(Serialize)]
+struct FileReport {
+    file: String,
+    valid: bool,
+    errors: Vec<Issue>,
+    warnings: Vec<Issue>,
+    left_to_cloud_init: Vec<String>,
+    other_parts: Vec<String>,
+}
+
+/// `batten validate FILE...`
+pub fn validate(files: &[std::path::PathBuf], format: Format) -> Result<Code, Failure> {
+    let mut reports = Vec::new();
+    for path in files {
+        let (name, bytes) = read_input(path)?;
+        let report = match config::load(&name, &bytes) {
+            Ok(loaded) => FileReport {
+                file: name,
+                valid: true,
+                errors: Vec::new(),
+                warnings: loaded.warnings,
+                left_to_cloud_init: loaded.user_data.left_to_cloud_init,
+                other_parts: loaded.other_parts,
+            },
+            Err(invalid) => FileReport {
+                file: name,
+                valid: false,
+                errors: invalid.errors,
+                warnings: invalid.warnings,
+                left_to_cloud_init: Vec::new(),
+                other_parts: Vec::new(),
+            },
+        };
+        reports.push(report);
+    }
+    let all_valid = reports.iter().all(|r| r.valid);
+    match format {
+        Format::Json => {
+            let doc = serde_json::json!({ "valid": all_valid, "files": reports });
+            println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+        }
+        Format::Human => {
+            for r in &reports {
+                print_issues("error", &r.errors);
+                print_issues("warning", &r.warnings);
+                if r.valid {
+                    let mut line = format!("{}: valid", r.file);
+                    if !r.left_to_cloud_init.is_empty() {
+                        line.push_str(&format!(
+                            "; left to cloud-init: {}",
+                            r.left_to_cloud_init.join(", ")
+                        ));
+                    }
+                    if !r.other_parts.is_empty() {
+                        line.push_str(&format!(
+                            "; parts left to cloud-init: {}",
+                            r.other_parts.join(", ")
+                        ));
+                    }
+                    println!("{line}");
+                } else {
+                    println!("{}: invalid ({} problems)", r.file, r.errors.len());
+                }
+            }
+        }
+    }
+    Ok(if all_valid {
+        Code::Ok
+    } else {
+        Code::InvalidUserData
+    })
+}
+
+/// Everything the plan and run commands share: the root, what was found,
+/// what it means, and the plan.
+struct Prepared {
+    root: Root,
+    found: Found,
+    instance: InstanceId,
+    plan: Plan,
+}
+
+fn open_root(args: &RootArgs) -> Result<Root, Failure> {
+    // Absolute, so that the path handed to useradd --prefix and friends
+    // means the same wherever they run.
+    let path = std::fs::canonicalize(&args.root).unwrap_or_else(|_| args.root.clone());
+    Root::open(&path)
+        .map_err(|e| Failure::new(Code::Usage, format!("--root {}: {e}", args.root.display())))
+}
+
+/// Find the user-data: `--user-data`, else the seed locations.
+fn locate(root: &Root, source: &SourceArgs, host: &Host) -> Result<Option<Found>, Failure> {
+    let mut found = match &source.user_data {
+        Some(path) => {
+            let (name, bytes) = read_input(path)?;
+            Some(Found {
+                source: format!("--user-data {name}"),
+                user_data_name: name,
+                user_data: bytes,
+                meta_data: None,
+            })
+        }
+        None => sources::find(root, host)
+            .map_err(|e| Failure::new(Code::InvalidUserData, e.to_string()))?,
+    };
+    if let (Some(found), Some(path)) = (found.as_mut(), &source.meta_data) {
+        let (name, bytes) = read_input(path)?;
+        found.meta_data = Some((name, bytes));
+    }
+    Ok(found)
+}
+
+fn nothing_found() -> String {
+    format!(
+        "no user-data found; looked in: {}. Pass --user-data FILE to use another file",
+        sources::searched_locations().join(", ")
+    )
+}
+
+fn load_or_exit(found: &Found) -> Result<Loaded, Failure> {
+    match config::load(&found.user_data_name, &found.user_data) {
+        Ok(loaded) => {
+            print_issues("warning", &loaded.warnings);
+            Ok(loaded)
+        }
+        Err(invalid) => {
+            print_issues("error", &invalid.errors);
+            print_issues("warning", &invalid.warnings);
+            Err(Failure::new(
+                Code::InvalidUserData,
+                format!(
+                    "{}: {} problems; nothing was changed. Fix them and run again (`batten validate FILE` checks a file)",
+                    found.user_data_name,
+                    invalid.errors.len()
+                ),
+            ))
+        }
+    }
+}
+
+fn prepare(args: &RootArgs, source: &SourceArgs) -> Result<Option<Prepared>, Failure> {
+    let root = open_root(args)?;
+    let host = Host::live();
+    let Some(found) = locate(&root, source, &host)? else {
+        return Ok(None);
+    };
+    info!("user-data: {} ({})", found.user_data_name, found.source);
+    let mut loaded = load_or_exit(&found)?;
+    let meta = match &found.meta_data {
+        Some((name, bytes)) => {
+            meta::parse(name, bytes).map_err(|e| Failure::new(Code::InvalidUserData, e))?
+        }
+        None => meta::MetaData::default(),
+    };
+    // Keys the provider gives count as the default user's, as in cloud-init.
+    loaded
+        .user_data
+        .ssh_authorized_keys
+        .extend(meta.public_keys.iter().cloned());
+    let cmdline = sources::cmdline_for(&root, &host);
+    let instance = sources::instance_id(&root, meta.instance_id.as_deref(), cmdline.as_deref())
+        .ok_or_else(|| Failure::new(
+            Code::InvalidUserData,
+            "no instance-id: add `instance-id: ...` to meta-data (or --meta-data FILE); /etc/machine-id is empty too",
+        ))?;
+    let distro =
+        Distro::detect(&root, args.family).map_err(|e| Failure::new(Code::Usage, e.to_string()))?;
+    let accounts =
+        Accounts::load(&root).map_err(|e| Failure::new(Code::ApplyFailed, e.to_string()))?;
+    let plan = build_plan(&root, &distro, &accounts, &loaded, &found)?;
+    Ok(Some(Prepared {
+        root,
+        found,
+        instance,
+        plan,
+    }))
+}
+
+/// The plan: pure computation from the validated user-data and the root.
+fn build_plan(
+    root: &Root,
+    distro: &Distro,
+    accounts: &Accounts,
+    loaded: &Loaded,
+    found: &Found,
+) -> Result<Plan, Failure> {
+    let ud = &loaded.user_data;
+    let mut notes = vec![format!(
+        "{} ({:?} family)",
+        distro.pretty_name, distro.family
+    )];
+    if !ud.left_to_cloud_init.is_empty() {
+        notes.push(format!(
+            "left to cloud-init: {}",
+            ud.left_to_cloud_init.join(", ")
+        ));
+    }
+    if !loaded.other_parts.is_empty() {
+        notes.push(format!(
+            "parts left to cloud-init: {}",
+            loaded.other_parts.join(", ")
+        ));
+    }
+    notes.push(NOT_YET.to_string());
+    let users = accounts::resolve_users(ud, root, distro);
+    let mut actions = accounts::plan_users(&users, accounts, root, &mut notes)
+        .map_err(|e| Failure::new(Code::ApplyFailed, e.to_string()))?;
+    let current = root
+        .read(USER_DATA_COPY)
+        .map_err(|e| Failure::new(Code::ApplyFailed, e.to_string()))?;
+    if current.as_deref() != Some(found.user_data.as_slice()) {
+        let before_owner = root
+            .metadata(USER_DATA_COPY)
+            .map_err(|e| Failure::new(Code::ApplyFailed, e.to_string()))?
+            .map(|m| crate::root::Owner {
+                uid: m.uid,
+                gid: m.gid,
+                mode: m.mode,
+            });
+        actions.push(Action::Write {
+            path: USER_DATA_COPY.to_string(),
+            contents: found.user_data.clone(),
+            owner: lifecycle::private_owner(0o600),
+            before: current.zip(before_owner),
+            secret: true,
+            check: None,
+            why: "keep the user-data this run acted on, readable by root only".to_string(),
+        });
+    }
+    Ok(Plan { actions, notes })
+}
+
+/// `batten plan`
+pub fn plan(args: &RootArgs, source: &SourceArgs) -> Result<Code, Failure> {
+    let Some(prepared) = prepare(args, source)? else {
+        println!("# {}", nothing_found());
+        return Ok(Code::Ok);
+    };
+    println!(
+        "# user-data: {} ({})",
+        prepared.found.user_data_name, prepared.found.source
+    );
+    println!(
+        "# instance-id: {} (from {})",
+        prepared.instance.id, prepared.instance.origin
+    );
+    print!("{}", prepared.plan.render());
+    Ok(Code::Ok)
+}
+
+/// `batten run`
+pub fn run(
+    args: &RootArgs,
+    source: &SourceArgs,
+    force: bool,
+    from_metadata: bool,
+) -> Result<Code, Failure> {
+    if from_metadata {
+        return Err(Failure::new(
+            Code::Usage,
+            "--from-metadata: network metadata services (EC2, OpenStack, Hetzner, DigitalOcean, GCE) are not supported by this build yet; \
+             use a local seed (NoCloud, /boot/firmware, CIDATA, config-2) or --user-data FILE",
+        ));
+    }
+    let started_at = lifecycle::now_utc();
+    let started = Instant::now();
+    let Some(prepared) = prepare(args, source)? else {
+        warn!("{}", nothing_found());
+        return Ok(Code::Ok);
+    };
+    let Prepared {
+        root,
+        found,
+        instance,
+        plan,
+    } = prepared;
+    let mut state =
+        State::load(&root).map_err(|e| Failure::new(Code::ApplyFailed, e.to_string()))?;
+    if state.sealed && state.instance_id.as_deref() == Some(instance.id.as_str()) && !force {
+        println!(
+            "instance {} is sealed: batten already ran here; nothing to do (use --force to run again)",
+            instance.id
+        );
+        return Ok(Code::Ok);
+    }
+    for note in &plan.notes {
+        info!("{note}");
+    }
+    apply::check_programs(&plan)?;
+    let run_id = lifecycle::new_run_id();
+    let backup = Backup::new(&run_id);
+    let mut journal = Journal::new(&run_id);
+    let result = apply::apply(&plan, &root, &backup, &SystemRunner, &mut journal);
+    let (outcome, changes) = match &result {
+        Ok(0) => ("unchanged", 0),
+        Ok(n) => ("applied", *n),
+        Err(_) => ("failed", 0),
+    };
+    state.instance_id = Some(instance.id.clone());
+    if state.sealed && force {
+        info!("re-running a sealed instance (--force)");
+    }
+    state.runs.push(RunRecord {
+        id: run_id.clone(),
+        started: started_at,
+        finished: lifecycle::now_utc(),
+        instance_id: instance.id.clone(),
+        source: found.source.clone(),
+        outcome: outcome.to_string(),
+        changes,
+        steps: journal.steps.clone(),
+    });
+    state
+        .save(&root)
+        .map_err(|e| Failure::new(Code::ApplyFailed, e.to_string()))?;
+    result?;
+    info!(
+        "run {run_id} finished in {} ms",
+        started.elapsed().as_millis()
+    );
+    if changes == 0 {
+        println!(
+            "nothing to change: the root already matches the user-data (instance {})",
+            instance.id
+        );
+    } else {
+        println!(
+            "applied {changes} changes for instance {}; previous files are in {}, the journal in {}/{run_id}.log",
+            instance.id,
+            root.host_path(&backup.dir()).display(),
+            root.host_path(lifecycle::JOURNAL_DIR).display()
+        );
+    }
+    println!("note: {NOT_YET}");
+    Ok(Code::Ok)
+}
+
+#[derive(Serialize)]
+struct StatusReport {
+    root: String,
+    distro: Option<Distro>,
+    distro_error: Option<String>,
+    user_data: Option<String>,
+    user_data_source: Option<String>,
+    instance_id: Option<InstanceId>,
+    sealed: bool,
+    last_run: Option<RunRecord>,
+}
+
+/// `batten status`
+pub fn status(args: &RootArgs, format: Format) -> Result<Code, Failure> {
+    let root = open_root(args)?;
+    let host = Host::live();
+    let state = State::load(&root).map_err(|e| Failure::new(Code::ApplyFailed, e.to_string()))?;
+    let (distro, distro_error) = match Distro::detect(&root, args.family) {
+        Ok(d) => (Some(d), None),
+        Err(e) => (None, Some(e.to_string())),
+    };
+    let found = sources::find(&root, &host)
+        .map_err(|e| Failure::new(Code::InvalidUserData, e.to_string()))?;
+    let meta_id = found
+        .as_ref()
+        .and_then(|f| f.meta_data.as_ref())
+        .and_then(|(name, bytes)| meta::parse(name, bytes).ok())
+        .and_then(|m| m.instance_id);
+    let cmdline = sources::cmdline_for(&root, &host);
+    let report = StatusReport {
+        root: root.path().display().to_string(),
+        distro,
+        distro_error,
+        user_data: found.as_ref().map(|f| f.user_data_name.clone()),
+        user_data_source: found.as_ref().map(|f| f.source.clone()),
+        instance_id: sources::instance_id(&root, meta_id.as_deref(), cmdline.as_deref()),
+        sealed: state.sealed,
+        last_run: state.runs.last().cloned(),
+    };
+    match format {
+        Format::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&report).unwrap_or_default()
+        ),
+        Format::Human => {
+            println!("root:        {}", report.root);
+            match (&report.distro, &report.distro_error) {
+                (Some(d), _) => println!("distro:      {} ({:?} family)", d.pretty_name, d.family),
+                (None, Some(e)) => println!("distro:      unknown: {e}"),
+                _ => {}
+            }
+            match (&report.user_data, &report.user_data_source) {
+                (Some(f), Some(s)) => println!("user-data:   {f} ({s})"),
+                _ => println!("user-data:   none found"),
+            }
+            match &report.instance_id {
+                Some(i) => println!("instance-id: {} (from {})", i.id, i.origin),
+                None => println!("instance-id: unknown"),
+            }
+            println!(
+                "state:       {}",
+                if report.sealed {
+                    "sealed (batten will not run again for this instance)"
+                } else {
+                    "armed (batten runs at next boot)"
+                }
+            );
+            match &report.last_run {
+                Some(r) => println!(
+                    "last run:    {} {} ({} changes, {})",
+                    r.id, r.outcome, r.changes, r.source
+                ),
+                None => println!("last run:    never"),
+            }
+        }
+    }
+    Ok(Code::Ok)
+}
+
+/// `batten schema`
+pub fn schema() -> Result<Code, Failure> {
+    print!("{}", crate::schema::schema_text());
+    Ok(Code::Ok)
+}

@@ -1,0 +1,437 @@
+//! Where user-data and meta-data are found at first boot.
+//!
+//! The order is DESIGN.md's: NoCloud seed directories, the Raspberry Pi boot
+//! partition, `/boot`, a filesystem labelled CIDATA, an OpenStack config
+//! drive, and what cloud-init stored if it ran first. The first location
+//! that has user-data wins; `--user-data` overrides them all.
+//!
+//! Labelled filesystems are only looked for when batten works on the live
+//! system (root `/`): with `--root /mnt/image` the disks of the machine doing
+//! the baking are not the image's.
+
+use std::path::{Path, PathBuf};
+
+use log::{debug, info};
+
+use super::decode::MAX_USER_DATA_BYTES;
+use crate::root::{FileKind, Root, RootError};
+
+/// A user-data file (and its meta-data) that was found.
+#[derive(Debug)]
+pub struct Found {
+    /// Which source, in words, for the report: "NoCloud seed /var/lib/cloud/seed/nocloud".
+    pub source: String,
+    /// How the file is named in messages.
+    pub user_data_name: String,
+    pub user_data: Vec<u8>,
+    pub meta_data: Option<(String, Vec<u8>)>,
+}
+
+/// Why looking for user-data failed (not "nothing found": that is `Ok(None)`).
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error(transparent)]
+    Root(#[from] RootError),
+    #[error(
+        "{path}: {size} bytes is more than the {max} bytes batten reads as user-data; check the file is the right one"
+    )]
+    TooLarge { path: String, size: u64, max: usize },
+    #[error("cannot read {path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("cannot mount {device} (labelled {label}) read-only: {reason}")]
+    Mount {
+        device: String,
+        label: String,
+        reason: String,
+    },
+}
+
+/// What batten may learn from the running machine, as opposed to the root:
+/// the kernel command line and the filesystem labels. Tests pass their own.
+#[derive(Clone, Debug)]
+pub struct Host {
+    pub cmdline: Option<String>,
+    /// Usually `/dev/disk/by-label`.
+    pub by_label: PathBuf,
+    /// Where private mount points are made, usually `/run`.
+    pub mount_base: PathBuf,
+}
+
+impl Host {
+    /// The machine batten runs on.
+    pub fn live() -> Host {
+        Host {
+            cmdline: std::fs::read_to_string("/proc/cmdline").ok(),
+            by_label: PathBuf::from("/dev/disk/by-label"),
+            mount_base: PathBuf::from("/run"),
+        }
+    }
+}
+
+/// Directory seeds, in the order they are tried.
+const SEED_DIRS: &[(&str, &str)] = &[
+    ("/var/lib/cloud/seed/nocloud", "NoCloud seed"),
+    ("/var/lib/cloud/seed/nocloud-net", "NoCloud seed"),
+    ("/boot/firmware", "Raspberry Pi boot partition"),
+    ("/boot", "boot partition"),
+];
+
+/// Every place that is looked at, for the "nothing found" message.
+pub fn searched_locations() -> Vec<String> {
+    let mut out: Vec<String> = SEED_DIRS
+        .iter()
+        .map(|(d, _)| format!("{d}/user-data"))
+        .collect();
+    out.push("a filesystem labelled CIDATA or cidata".into());
+    out.push("an OpenStack config drive (label config-2)".into());
+    out.push("/var/lib/cloud/instance/user-data.txt".into());
+    out
+}
+
+/// Read a file of the root if it exists, refusing symlinks and huge files.
+fn read_capped(root: &Root, rel: &str) -> Result<Option<Vec<u8>>, SourceError> {
+    match root.metadata(rel)? {
+        None => Ok(None),
+        // root.read refuses the link with a message naming it.
+        Some(meta) if meta.kind == FileKind::Symlink => Ok(root.read(rel)?),
+        Some(meta) if meta.kind != FileKind::File => Ok(None),
+        Some(meta) if meta.len > MAX_USER_DATA_BYTES as u64 => Err(SourceError::TooLarge {
+            path: root.host_path(rel).display().to_string(),
+            size: meta.len,
+            max: MAX_USER_DATA_BYTES,
+        }),
+        Some(_) => Ok(root.read(rel)?),
+    }
+}
+
+/// Find user-data in the root (and, on the live system, on labelled disks).
+pub fn find(root: &Root, host: &Host) -> Result<Option<Found>, SourceError> {
+    for (dir, what) in SEED_DIRS {
+        let ud = format!("{dir}/user-data");
+        debug!("looking for {ud}");
+        if let Some(bytes) = read_capped(root, &ud)? {
+            let md = format!("{dir}/meta-data");
+            let meta =
+                read_capped(root, &md)?.map(|b| (root.host_path(&md).display().to_string(), b));
+            return Ok(Some(Found {
+                source: format!("{what} {dir}"),
+                user_data_name: root.host_path(&ud).display().to_string(),
+                user_data: bytes,
+                meta_data: meta,
+            }));
+        }
+    }
+    if root.is_host() {
+        for label in ["CIDATA", "cidata"] {
+            if let Some(found) = from_label(host, label, "user-data", "meta-data")? {
+                return Ok(Some(found));
+            }
+        }
+        if let Some(found) = from_label(
+            host,
+            "config-2",
+            "openstack/latest/user_data",
+            "openstack/latest/meta_data.json",
+        )? {
+            return Ok(Some(found));
+        }
+    }
+    let cached = "/var/lib/cloud/instance/user-data.txt";
+    // `instance` is a symlink cloud-init makes to instances/<id>: follow it,
+    // but only inside the root.
+    if let Some(bytes) = root.read_following_within(cached)? {
+        if bytes.len() > MAX_USER_DATA_BYTES {
+            return Err(SourceError::TooLarge {
+                path: root.host_path(cached).display().to_string(),
+                size: bytes.len() as u64,
+                max: MAX_USER_DATA_BYTES,
+            });
+        }
+        return Ok(Some(Found {
+            source: "user-data stored by cloud-init".into(),
+            user_data_name: root.host_path(cached).display().to_string(),
+            user_data: bytes,
+            meta_data: None,
+        }));
+    }
+    Ok(None)
+}
+
+/// The kernel command line that applies to the root: the live one, or for
+/// an image the Raspberry Pi's `cmdline.txt` where Imager writes `ds=...`.
+pub fn cmdline_for(root: &Root, host: &Host) -> Option<String> {
+    if root.is_host() {
+        return host.cmdline.clone();
+    }
+    ["/boot/firmware/cmdline.txt", "/boot/cmdline.txt"]
+        .iter()
+        .find_map(|p| root.read_to_string(p).ok().flatten())
+}
+
+/// Mount the filesystem labelled `label` read-only in a private directory,
+/// read the two files, and unmount it again.
+fn from_label(host: &Host, label: &str, ud: &str, md: &str) -> Result<Option<Found>, SourceError> {
+    let link = host.by_label.join(label);
+    if std::fs::symlink_metadata(&link).is_err() {
+        return Ok(None);
+    }
+    let device = std::fs::canonicalize(&link).map_err(|source| SourceError::Io {
+        path: link.display().to_string(),
+        source,
+    })?;
+    info!(
+        "found a filesystem labelled {label} on {}; mounting it read-only",
+        device.display()
+    );
+    let mount = PrivateMount::new(&device, label, &host.mount_base)?;
+    let seed = Root::open(mount.dir())?;
+    let Some(bytes) = read_capped(&seed, ud)? else {
+        info!("{} has no {ud}", device.display());
+        return Ok(None);
+    };
+    let meta = read_capped(&seed, md)?.map(|b| (format!("{}:{md}", device.display()), b));
+    Ok(Some(Found {
+        source: format!("filesystem labelled {label} ({})", device.display()),
+        user_data_name: format!("{}:{ud}", device.display()),
+        user_data: bytes,
+        meta_data: meta,
+    }))
+}
+
+/// A read-only mount in a fresh 0700 directory, undone when dropped.
+struct PrivateMount {
+    dir: PathBuf,
+}
+
+impl PrivateMount {
+    fn new(device: &Path, label: &str, base: &Path) -> Result<PrivateMount, SourceError> {
+        use nix::mount::{MsFlags, mount};
+        let template = base.join("batten-seed.XXXXXX");
+        let dir = nix::unistd::mkdtemp(&template).map_err(|e| SourceError::Mount {
+            device: device.display().to_string(),
+            label: label.to_string(),
+            reason: format!("cannot make a mount point under {}: {e}", base.display()),
+        })?;
+        let flags =
+            MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+        let mut last = String::new();
+        for fstype in ["iso9660", "vfat", "ext4", "udf"] {
+            match mount(Some(device), &dir, Some(fstype), flags, None::<&str>) {
+                Ok(()) => return Ok(PrivateMount { dir }),
+                Err(e) => last = format!("{fstype}: {e}"),
+            }
+        }
+        let _ = std::fs::remove_dir(&dir);
+        Err(SourceError::Mount {
+            device: device.display().to_string(),
+            label: label.to_string(),
+            reason: format!("no known filesystem type worked (last tried {last})"),
+        })
+    }
+
+    fn dir(&self) -> &Path {
+        &self.dir
+    }
+}
+
+impl Drop for PrivateMount {
+    fn drop(&mut self) {
+        if let Err(e) = nix::mount::umount2(&self.dir, nix::mount::MntFlags::MNT_DETACH) {
+            log::warn!("could not unmount {}: {e}", self.dir.display());
+        }
+        let _ = std::fs::remove_dir(&self.dir);
+    }
+}
+
+/// Where the instance-id came from, for status and the report.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct InstanceId {
+    pub id: String,
+    pub origin: String,
+}
+
+/// The instance-id: meta-data, else the kernel command line's
+/// `ds=nocloud;i=`, else `/etc/machine-id`, else the DMI product UUID.
+pub fn instance_id(
+    root: &Root,
+    meta_id: Option<&str>,
+    cmdline: Option<&str>,
+) -> Option<InstanceId> {
+    if let Some(id) = meta_id {
+        return Some(InstanceId {
+            id: id.to_string(),
+            origin: "meta-data".into(),
+        });
+    }
+    if let Some(id) = cmdline.and_then(super::meta::instance_id_from_cmdline) {
+        return Some(InstanceId {
+            id,
+            origin: "kernel command line (ds=nocloud;i=)".into(),
+        });
+    }
+    let machine_id = root
+        .read_to_string("/etc/machine-id")
+        .ok()
+        .flatten()
+        .map(|s| s.trim().to_string())
+        .filter(|s| s.len() == 32 && s.chars().all(|c| c.is_ascii_hexdigit()));
+    if let Some(id) = machine_id {
+        return Some(InstanceId {
+            id,
+            origin: "/etc/machine-id".into(),
+        });
+    }
+    if root.is_host() {
+        let uuid = std::fs::read_to_string("/sys/class/dmi/id/product_uuid")
+            .ok()
+            .map(|s| s.trim().to_ascii_lowercase())
+            .filter(|s| super::grammar::instance_id(s).is_ok());
+        if let Some(id) = uuid {
+            return Some(InstanceId {
+                id,
+                origin: "DMI product_uuid".into(),
+            });
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scratch() -> (tempfile::TempDir, Root) {
+        let dir = tempfile::tempdir().unwrap();
+        let root = Root::open(dir.path()).unwrap();
+        (dir, root)
+    }
+
+    fn put(dir: &Path, rel: &str, text: &str) {
+        let p = dir.join(rel.trim_start_matches('/'));
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    }
+
+    fn host(dir: &Path) -> Host {
+        Host {
+            cmdline: None,
+            by_label: dir.join("no-labels"),
+            mount_base: dir.to_path_buf(),
+        }
+    }
+
+    #[test]
+    fn order_is_seed_then_firmware_then_boot() {
+        let (dir, root) = scratch();
+        let h = host(dir.path());
+        assert!(find(&root, &h).unwrap().is_none());
+        put(dir.path(), "/boot/user-data", "#cloud-config\n");
+        assert_eq!(
+            find(&root, &h).unwrap().unwrap().source,
+            "boot partition /boot"
+        );
+        put(dir.path(), "/boot/firmware/user-data", "#cloud-config\n");
+        put(dir.path(), "/boot/firmware/meta-data", "instance_id: x\n");
+        let f = find(&root, &h).unwrap().unwrap();
+        assert_eq!(f.source, "Raspberry Pi boot partition /boot/firmware");
+        assert!(f.meta_data.is_some());
+        put(
+            dir.path(),
+            "/var/lib/cloud/seed/nocloud-net/user-data",
+            "#cloud-config\n",
+        );
+        assert!(
+            find(&root, &h)
+                .unwrap()
+                .unwrap()
+                .source
+                .contains("nocloud-net")
+        );
+        put(
+            dir.path(),
+            "/var/lib/cloud/seed/nocloud/user-data",
+            "#cloud-config\n",
+        );
+        assert!(
+            find(&root, &h)
+                .unwrap()
+                .unwrap()
+                .source
+                .ends_with("seed/nocloud")
+        );
+    }
+
+    #[test]
+    fn cloud_init_cache_through_its_symlink() {
+        let (dir, root) = scratch();
+        put(
+            dir.path(),
+            "/var/lib/cloud/instances/i-1/user-data.txt",
+            "#cloud-config\n",
+        );
+        std::os::unix::fs::symlink(
+            "/var/lib/cloud/instances/i-1",
+            dir.path().join("var/lib/cloud/instance"),
+        )
+        .unwrap();
+        let f = find(&root, &host(dir.path())).unwrap().unwrap();
+        assert_eq!(f.source, "user-data stored by cloud-init");
+    }
+
+    #[test]
+    fn symlinked_seed_is_refused() {
+        let (dir, root) = scratch();
+        let outside = tempfile::tempdir().unwrap();
+        put(outside.path(), "user-data", "#cloud-config\n");
+        std::fs::create_dir_all(dir.path().join("var/lib/cloud/seed/nocloud")).unwrap();
+        std::os::unix::fs::symlink(
+            outside.path().join("user-data"),
+            dir.path().join("var/lib/cloud/seed/nocloud/user-data"),
+        )
+        .unwrap();
+        assert!(find(&root, &host(dir.path())).is_err());
+    }
+
+    #[test]
+    fn instance_id_order() {
+        let (dir, root) = scratch();
+        assert_eq!(instance_id(&root, None, None), None);
+        put(
+            dir.path(),
+            "/etc/machine-id",
+            "0123456789abcdef0123456789abcdef\n",
+        );
+        assert_eq!(
+            instance_id(&root, None, None).unwrap().origin,
+            "/etc/machine-id"
+        );
+        let from_cmdline = instance_id(&root, None, Some("ds=nocloud;i=pi-1")).unwrap();
+        assert_eq!(from_cmdline.id, "pi-1");
+        assert_eq!(
+            instance_id(&root, Some("iid-1"), Some("ds=nocloud;i=pi-1"))
+                .unwrap()
+                .id,
+            "iid-1"
+        );
+        put(dir.path(), "/etc/machine-id", "\n");
+        assert_eq!(instance_id(&root, None, None), None);
+    }
+
+    #[test]
+    fn raspberry_pi_cmdline_for_an_image() {
+        let (dir, root) = scratch();
+        put(
+            dir.path(),
+            "/boot/firmware/cmdline.txt",
+            "console=tty1 ds=nocloud;i=rpi-7\n",
+        );
+        let c = cmdline_for(&root, &host(dir.path())).unwrap();
+        assert_eq!(
+            super::super::meta::instance_id_from_cmdline(&c).as_deref(),
+            Some("rpi-7")
+        );
+    }
+}

@@ -1,0 +1,1349 @@
+//! From a position-carrying YAML tree to the typed `UserData`, collecting
+//! every problem on the way.
+//!
+//! The validator never stops at the first error: a user fixing a file on a
+//! Raspberry Pi's SD card wants the whole list in one go. Each problem names
+//! the file, line, column and key path (`users[1].ssh_authorized_keys[0]`).
+//! Warnings (things accepted but worth knowing) are collected the same way.
+
+use std::fmt;
+
+use serde::Serialize;
+
+use super::grammar::{self, Source};
+use super::model::*;
+use super::yaml::{Node, Pos, Value};
+
+/// One problem or warning in a user-data document.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Issue {
+    pub file: String,
+    pub line: u64,
+    pub column: u64,
+    /// Key path inside the document, empty for the document itself.
+    pub path: String,
+    pub message: String,
+}
+
+impl fmt::Display for Issue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}: ", self.file, self.line, self.column)?;
+        if !self.path.is_empty() {
+            write!(f, "{}: ", self.path)?;
+        }
+        f.write_str(&self.message)
+    }
+}
+
+/// Collects errors and warnings for one file while the tree is walked.
+pub struct Checker {
+    /// File label per cloud-config part (`Pos::part` indexes it).
+    files: Vec<String>,
+    pub errors: Vec<Issue>,
+    pub warnings: Vec<Issue>,
+}
+
+impl Checker {
+    /// A checker for a document made of parts whose issues are named
+    /// `files[part]` (a path, or a path and a MIME part).
+    pub fn new(files: Vec<String>) -> Checker {
+        Checker {
+            files,
+            errors: Vec::new(),
+            warnings: Vec::new(),
+        }
+    }
+
+    fn issue(&self, pos: Pos, path: &str, message: String) -> Issue {
+        Issue {
+            file: self
+                .files
+                .get(pos.part)
+                .or(self.files.first())
+                .cloned()
+                .unwrap_or_default(),
+            line: pos.line,
+            column: pos.column,
+            path: path.to_string(),
+            message,
+        }
+    }
+
+    /// Record an error at `pos`.
+    pub fn error(&mut self, pos: Pos, path: &str, message: impl Into<String>) {
+        let issue = self.issue(pos, path, message.into());
+        self.errors.push(issue);
+    }
+
+    /// Record a warning at `pos`.
+    pub fn warn(&mut self, pos: Pos, path: &str, message: impl Into<String>) {
+        let issue = self.issue(pos, path, message.into());
+        self.warnings.push(issue);
+    }
+
+    fn expected(&mut self, node: &Node, path: &str, what: &str) {
+        self.error(
+            node.pos,
+            path,
+            format!("expected {what}, found {}", node.value.kind()),
+        );
+    }
+}
+
+fn join(path: &str, key: &str) -> String {
+    if path.is_empty() {
+        key.to_string()
+    } else {
+        format!("{path}.{key}")
+    }
+}
+
+fn index(path: &str, i: usize) -> String {
+    format!("{path}[{i}]")
+}
+
+/// The cloud-init top-level keys batten implements.
+pub const HONOURED_KEYS: &[&str] = &[
+    "users",
+    "user",
+    "ssh_authorized_keys",
+    "ssh_pwauth",
+    "disable_root",
+    "ssh_deletekeys",
+    "ssh_genkeytypes",
+    "ssh_keys",
+    "ssh_quiet_keygen",
+    "batten",
+];
+
+const USER_KEYS: &[&str] = &[
+    "name",
+    "gecos",
+    "groups",
+    "sudo",
+    "shell",
+    "lock_passwd",
+    "passwd",
+    "hashed_passwd",
+    "plain_text_passwd",
+    "ssh_authorized_keys",
+];
+
+/// Per-user keys cloud-init knows and batten leaves to it.
+const USER_KEYS_LEFT: &[&str] = &[
+    "homedir",
+    "primary_group",
+    "uid",
+    "system",
+    "no_create_home",
+    "no_user_group",
+    "no_log_init",
+    "expiredate",
+    "inactive",
+    "selinux_user",
+    "ssh_import_id",
+    "ssh_redirect_user",
+    "doas",
+    "snapuser",
+    "create_groups",
+];
+
+const BATTEN_KEYS: &[&str] = &["ssh", "firewall", "proxy"];
+const SSH_KEYS: &[&str] = &["port", "permit_root_login"];
+const FIREWALL_KEYS: &[&str] = &["enabled", "backend", "allow", "log_drops", "forward"];
+const ALLOW_KEYS: &[&str] = &["port", "proto", "from"];
+const PROXY_KEYS: &[&str] = &[
+    "listen",
+    "server_name",
+    "upstream",
+    "auth",
+    "tls",
+    "allow_from",
+];
+const AUTH_KEYS: &[&str] = &["realm", "users"];
+const PROXY_USER_KEYS: &[&str] = &["name", "password_hash"];
+const TLS_KEYS: &[&str] = &["certificate", "key"];
+
+/// Walk a mapping, reporting keys outside `known` as errors with a
+/// did-you-mean, and hand each known entry to `f`.
+fn each_entry<'a>(
+    c: &mut Checker,
+    node: &'a Node,
+    path: &str,
+    known: &[&str],
+    mut f: impl FnMut(&mut Checker, &str, &'a Node, String),
+) {
+    let Some(entries) = node.as_map() else {
+        c.expected(node, path, "a mapping");
+        return;
+    };
+    for (k, v) in entries {
+        let Value::Str(key) = &k.value else {
+            c.error(
+                k.pos,
+                path,
+                format!("keys here are words, found {}", k.value.kind()),
+            );
+            continue;
+        };
+        let key_path = join(path, key);
+        if known.contains(&key.as_str()) {
+            f(c, key, v, key_path);
+        } else {
+            let hint = grammar::suggest(key, known)
+                .map(|s| format!("; did you mean {s:?}?"))
+                .unwrap_or_else(|| format!("; known keys: {}", known.join(", ")));
+            c.error(k.pos, &key_path, format!("unknown key {key:?}{hint}"));
+        }
+    }
+}
+
+/// A boolean as cloud-init reads it: YAML booleans, and the strings
+/// true/false/yes/no/on/off/y/n/1/0 in any case.
+fn boolean(c: &mut Checker, node: &Node, path: &str) -> Option<bool> {
+    match &node.value {
+        Value::Bool(b) => Some(*b),
+        Value::Int(1) => Some(true),
+        Value::Int(0) => Some(false),
+        Value::Str(s) => match s.to_ascii_lowercase().as_str() {
+            "true" | "yes" | "on" | "y" | "1" => Some(true),
+            "false" | "no" | "off" | "n" | "0" => Some(false),
+            _ => {
+                c.error(
+                    node.pos,
+                    path,
+                    format!("expected true or false, found {s:?}"),
+                );
+                None
+            }
+        },
+        _ => {
+            c.expected(node, path, "true or false");
+            None
+        }
+    }
+}
+
+fn string<'a>(c: &mut Checker, node: &'a Node, path: &str) -> Option<&'a str> {
+    match &node.value {
+        Value::Str(s) => Some(s),
+        _ => {
+            c.expected(node, path, "a string");
+            None
+        }
+    }
+}
+
+/// A string checked by a grammar function.
+fn checked<T>(
+    c: &mut Checker,
+    node: &Node,
+    path: &str,
+    grammar: impl FnOnce(&str) -> Result<T, String>,
+) -> Option<T> {
+    let s = string(c, node, path)?;
+    match grammar(s) {
+        Ok(v) => Some(v),
+        Err(e) => {
+            c.error(node.pos, path, e);
+            None
+        }
+    }
+}
+
+fn port(c: &mut Checker, node: &Node, path: &str) -> Option<u16> {
+    let r = match &node.value {
+        Value::Int(n) => grammar::port_number(*n),
+        Value::Str(s) => grammar::port_text(s),
+        _ => {
+            c.expected(node, path, "a port number");
+            return None;
+        }
+    };
+    r.map_err(|e| c.error(node.pos, path, e)).ok()
+}
+
+/// A scalar or a list of scalars: cloud-init accepts both in many places.
+fn one_or_many(node: &Node) -> Vec<(&Node, Option<usize>)> {
+    match &node.value {
+        Value::Seq(items) => items
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n, Some(i)))
+            .collect(),
+        Value::Null => Vec::new(),
+        _ => vec![(node, None)],
+    }
+}
+
+fn item_path(path: &str, i: Option<usize>) -> String {
+    match i {
+        Some(i) => index(path, i),
+        None => path.to_string(),
+    }
+}
+
+/// Validate a whole document (the merged top-level mapping of every
+/// cloud-config part). Returns the model when there were no errors.
+pub fn validate(c: &mut Checker, doc: &Node) -> Option<UserData> {
+    let mut ud = UserData {
+        disable_root: true,
+        ssh_deletekeys: true,
+        ssh_genkeytypes: HostKeyType::defaults(),
+        ..UserData::default()
+    };
+    let Some(entries) = doc.as_map() else {
+        c.expected(doc, "", "a mapping of cloud-config keys");
+        return None;
+    };
+    let mut users_node = None;
+    let mut user_node = None;
+    for (k, v) in entries {
+        let key = match &k.value {
+            Value::Str(s) => s.as_str(),
+            _ => {
+                c.error(
+                    k.pos,
+                    "",
+                    format!("top-level keys are words, found {}", k.value.kind()),
+                );
+                continue;
+            }
+        };
+        let path = key.to_string();
+        match key {
+            "users" => users_node = Some(v),
+            "user" => user_node = Some(v),
+            "ssh_authorized_keys" => ud.ssh_authorized_keys = authorized_keys(c, v, &path),
+            "ssh_pwauth" => ud.ssh_pwauth = pwauth(c, v, &path),
+            "disable_root" => ud.disable_root = boolean(c, v, &path).unwrap_or(true),
+            "ssh_deletekeys" => ud.ssh_deletekeys = boolean(c, v, &path).unwrap_or(true),
+            "ssh_quiet_keygen" => ud.ssh_quiet_keygen = boolean(c, v, &path).unwrap_or(false),
+            "ssh_genkeytypes" => ud.ssh_genkeytypes = genkeytypes(c, v, &path),
+            "ssh_keys" => ud.ssh_keys = host_keys(c, v, &path),
+            "batten" => ud.batten = batten(c, v, &path),
+            other => {
+                if let Some(s) = grammar::suggest(other, HONOURED_KEYS).filter(|s| *s != other) {
+                    c.warn(
+                        k.pos,
+                        other,
+                        format!("left to cloud-init; did you mean {s:?}?"),
+                    );
+                }
+                ud.left_to_cloud_init.push(other.to_string());
+            }
+        }
+    }
+    ud.users = users(c, users_node, user_node);
+    check_proxy_ports(c, &ud, doc);
+    // Report in file order, whatever order the keys were checked in.
+    let order = |i: &Issue| (i.file.clone(), i.line, i.column);
+    c.errors.sort_by_key(order);
+    c.warnings.sort_by_key(order);
+    c.errors.is_empty().then_some(ud)
+}
+
+fn pwauth(c: &mut Checker, node: &Node, path: &str) -> PasswordAuth {
+    match &node.value {
+        Value::Null => PasswordAuth::Unchanged,
+        Value::Bool(true) | Value::Int(1) => PasswordAuth::Allow,
+        Value::Bool(false) | Value::Int(0) => PasswordAuth::Deny,
+        Value::Str(s) => match s.to_ascii_lowercase().as_str() {
+            "true" | "yes" | "on" | "1" => PasswordAuth::Allow,
+            "false" | "no" | "off" | "0" => PasswordAuth::Deny,
+            "unchanged" => PasswordAuth::Unchanged,
+            _ => {
+                c.warn(
+                    node.pos,
+                    path,
+                    format!("{s:?} is not true, false or unchanged; like cloud-init, batten leaves password login as it is"),
+                );
+                PasswordAuth::Unchanged
+            }
+        },
+        _ => {
+            c.expected(node, path, "true, false or \"unchanged\"");
+            PasswordAuth::Default
+        }
+    }
+}
+
+/// Parse one `authorized_keys` line with the ssh-key crate.
+pub fn parse_authorized_key(line: &str) -> Result<AuthorizedKey, String> {
+    if line.contains(['\n', '\r', '\0']) {
+        return Err("an SSH key must be on one line".into());
+    }
+    let entry: ssh_key::authorized_keys::Entry = line.trim().parse().map_err(|e| {
+        format!("not a valid SSH public key ({e}); paste the whole line from the .pub file")
+    })?;
+    let key = entry.public_key();
+    let openssh = key
+        .to_openssh()
+        .map_err(|e| format!("cannot re-encode this SSH key: {e}"))?;
+    let mut parts = openssh.splitn(3, ' ');
+    let algorithm = parts.next().unwrap_or_default().to_string();
+    let base64 = parts.next().unwrap_or_default().to_string();
+    if matches!(algorithm.as_str(), "ssh-dss") {
+        return Err("DSA keys are refused by current OpenSSH; use an ed25519 key".into());
+    }
+    let comment = key.comment().to_string();
+    if comment.chars().any(|ch| ch.is_control()) {
+        return Err("the key's comment contains control characters".into());
+    }
+    Ok(AuthorizedKey {
+        options: entry.config_opts().as_str().to_string(),
+        algorithm,
+        base64,
+        comment,
+        fingerprint: key.fingerprint(ssh_key::HashAlg::Sha256).to_string(),
+    })
+}
+
+fn authorized_keys(c: &mut Checker, node: &Node, path: &str) -> Vec<AuthorizedKey> {
+    let mut keys = Vec::new();
+    for (item, i) in one_or_many(node) {
+        let p = item_path(path, i);
+        if let Some(line) = string(c, item, &p) {
+            match parse_authorized_key(line) {
+                Ok(k) => keys.push(k),
+                Err(e) => c.error(item.pos, &p, e),
+            }
+        }
+    }
+    keys
+}
+
+fn genkeytypes(c: &mut Checker, node: &Node, path: &str) -> Vec<HostKeyType> {
+    let mut out = Vec::new();
+    for (item, i) in one_or_many(node) {
+        let p = item_path(path, i);
+        let Some(name) = string(c, item, &p) else {
+            continue;
+        };
+        match name {
+            "rsa" => out.push(HostKeyType::Rsa),
+            "ecdsa" => out.push(HostKeyType::Ecdsa),
+            "ed25519" => out.push(HostKeyType::Ed25519),
+            "dsa" => c.warn(item.pos, &p, "DSA host keys are obsolete and not generated"),
+            other => c.error(
+                item.pos,
+                &p,
+                format!("unknown host key type {other:?}; use rsa, ecdsa or ed25519"),
+            ),
+        }
+    }
+    out.dedup();
+    out
+}
+
+fn host_keys(c: &mut Checker, node: &Node, path: &str) -> Vec<ProvidedHostKey> {
+    let Some(entries) = node.as_map() else {
+        c.expected(
+            node,
+            path,
+            "a mapping like {ed25519_private: ..., ed25519_public: ...}",
+        );
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for t in HostKeyType::defaults() {
+        let get = |suffix: &str| node.get(&format!("{}_{suffix}", t.name()));
+        let (private, public) = (get("private"), get("public"));
+        let key_path = |suffix: &str| join(path, &format!("{}_{suffix}", t.name()));
+        let Some(private) = private else {
+            if let Some(p) = public {
+                c.error(
+                    p.pos,
+                    &key_path("public"),
+                    "a public host key without its private key",
+                );
+            }
+            continue;
+        };
+        let Some(private_text) = string(c, private, &key_path("private")) else {
+            continue;
+        };
+        let parsed = match ssh_key::PrivateKey::from_openssh(private_text) {
+            Ok(k) => k,
+            Err(e) => {
+                c.error(
+                    private.pos,
+                    &key_path("private"),
+                    format!(
+                        "not an OpenSSH private key ({e}); convert it with `ssh-keygen -p -f FILE`"
+                    ),
+                );
+                continue;
+            }
+        };
+        if parsed.is_encrypted() {
+            c.error(
+                private.pos,
+                &key_path("private"),
+                "host keys cannot have a passphrase",
+            );
+            continue;
+        }
+        let derived = parsed.public_key().clone();
+        let public_line =
+            match public.and_then(|p| string(c, p, &key_path("public")).map(|s| (p, s))) {
+                Some((p, text)) => match ssh_key::PublicKey::from_openssh(text.trim()) {
+                    Ok(pk) if pk.key_data() == derived.key_data() => text.trim().to_string(),
+                    Ok(_) => {
+                        c.error(
+                            p.pos,
+                            &key_path("public"),
+                            "this public key does not belong to the private key beside it",
+                        );
+                        continue;
+                    }
+                    Err(e) => {
+                        c.error(
+                            p.pos,
+                            &key_path("public"),
+                            format!("not a valid SSH public key ({e})"),
+                        );
+                        continue;
+                    }
+                },
+                None => derived.to_openssh().unwrap_or_default(),
+            };
+        let certificate = get("certificate")
+            .and_then(|n| string(c, n, &key_path("certificate")).map(str::to_string));
+        out.push(ProvidedHostKey {
+            key_type: t,
+            private: private_text.to_string(),
+            public: public_line,
+            certificate,
+        });
+    }
+    for (k, _) in entries {
+        if let Value::Str(name) = &k.value {
+            let known = ["rsa", "ecdsa", "ed25519"].iter().any(|t| {
+                ["private", "public", "certificate"]
+                    .iter()
+                    .any(|s| *name == format!("{t}_{s}"))
+            });
+            if !known {
+                c.warn(
+                    k.pos,
+                    &join(path, name),
+                    "ignored: batten installs rsa, ecdsa and ed25519 host keys only",
+                );
+            }
+        }
+    }
+    out
+}
+
+/// `users` and `user`, resolved the way cloud-init's `ug_util` does.
+fn users(c: &mut Checker, users: Option<&Node>, user: Option<&Node>) -> Vec<UserSpec> {
+    let mut out: Vec<UserSpec> = Vec::new();
+    match users {
+        None => out.push(UserSpec::new_default()),
+        Some(node) => match &node.value {
+            Value::Seq(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    if let Some(u) = user_entry(c, item, &index("users", i)) {
+                        out.push(u);
+                    }
+                }
+            }
+            Value::Str(s) => {
+                c.warn(
+                    node.pos,
+                    "users",
+                    "a comma-separated string is deprecated in cloud-init; use a list",
+                );
+                for name in s.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+                    match name {
+                        "default" => out.push(UserSpec::new_default()),
+                        n => match grammar::account_name(n) {
+                            Ok(n) => out.push(UserSpec::named(n)),
+                            Err(e) => c.error(node.pos, "users", e),
+                        },
+                    }
+                }
+            }
+            Value::Null => {}
+            _ => c.expected(node, "users", "a list of users"),
+        },
+    }
+    if let Some(node) = user {
+        // The singular `user:` renames (or configures) the default user and
+        // makes sure there is one, as cloud-init's legacy form does.
+        let spec = match &node.value {
+            Value::Str(name) => grammar::account_name(name)
+                .map_err(|e| c.error(node.pos, "user", e))
+                .ok()
+                .map(|n| UserSpec {
+                    name: Some(n.to_string()),
+                    ..UserSpec::new_default()
+                }),
+            Value::Map(_) => user_entry(c, node, "user").map(|u| UserSpec { default: true, ..u }),
+            _ => {
+                c.expected(node, "user", "a user name or a mapping");
+                None
+            }
+        };
+        if let Some(spec) = spec {
+            match out.iter_mut().find(|u| u.default) {
+                Some(existing) => existing.merge_from(spec),
+                None => out.insert(0, spec),
+            }
+        }
+    }
+    // Duplicate names: the first entry wins, as in cloud-init.
+    let mut seen: Vec<String> = Vec::new();
+    out.retain(|u| match &u.name {
+        Some(n) if seen.contains(n) => false,
+        Some(n) => {
+            seen.push(n.clone());
+            true
+        }
+        None => true,
+    });
+    out
+}
+
+impl UserSpec {
+    fn new_default() -> UserSpec {
+        UserSpec {
+            default: true,
+            lock_passwd: true,
+            ..UserSpec::default()
+        }
+    }
+
+    fn named(name: &str) -> UserSpec {
+        UserSpec {
+            name: Some(name.to_string()),
+            lock_passwd: true,
+            ..UserSpec::default()
+        }
+    }
+
+    /// Settings given explicitly in `other` override this entry's.
+    fn merge_from(&mut self, other: UserSpec) {
+        if other.name.is_some() {
+            self.name = other.name;
+        }
+        self.gecos = other.gecos.or(self.gecos.take());
+        for g in other.groups {
+            if !self.groups.contains(&g) {
+                self.groups.push(g);
+            }
+        }
+        if !other.sudo.is_empty() {
+            self.sudo = other.sudo;
+        }
+        self.shell = other.shell.or(self.shell.take());
+        self.lock_passwd = other.lock_passwd;
+        self.password = other.password.or(self.password.take());
+        self.ssh_authorized_keys.extend(other.ssh_authorized_keys);
+    }
+}
+
+fn user_entry(c: &mut Checker, node: &Node, path: &str) -> Option<UserSpec> {
+    match &node.value {
+        Value::Str(s) if s == "default" => return Some(UserSpec::new_default()),
+        Value::Str(s) => {
+            return grammar::account_name(s)
+                .map_err(|e| c.error(node.pos, path, e))
+                .ok()
+                .map(UserSpec::named);
+        }
+        Value::Map(_) => {}
+        _ => {
+            c.expected(node, path, "a user name or a mapping with a name");
+            return None;
+        }
+    }
+    let mut u = UserSpec::named("");
+    u.name = None;
+    let mut errors_before = c.errors.len();
+    let mut plain = None;
+    let mut hashed = None;
+    let known: Vec<&str> = USER_KEYS.iter().chain(USER_KEYS_LEFT).copied().collect();
+    // cloud-init turns '-' into '_' in user keys; do the same before matching.
+    let normalised = normalise_keys(node);
+    each_entry(c, &normalised, path, &known, |c, key, v, p| match key {
+        "name" => match &v.value {
+            Value::Str(s) if s == "default" => u.default = true,
+            _ => u.name = checked(c, v, &p, |s| grammar::account_name(s).map(str::to_string)),
+        },
+        "gecos" => u.gecos = checked(c, v, &p, |s| grammar::gecos(s).map(str::to_string)),
+        "groups" => u.groups = groups(c, v, &p),
+        "sudo" => u.sudo = sudo(c, v, &p),
+        "shell" => u.shell = checked(c, v, &p, |s| grammar::absolute_path(s).map(str::to_string)),
+        "lock_passwd" => u.lock_passwd = boolean(c, v, &p).unwrap_or(true),
+        "passwd" | "hashed_passwd" => {
+            if let Some(h) = checked(c, v, &p, |s| grammar::shadow_hash(s).map(|_| s.to_string())) {
+                hashed = Some(h);
+            }
+        }
+        "plain_text_passwd" => {
+            if let Some(t) = string(c, v, &p) {
+                if t.is_empty() || t.contains(['\n', '\r', '\0']) {
+                    c.error(v.pos, &p, "a password must be one non-empty line");
+                } else {
+                    c.warn(v.pos, &p, "a plain-text password in user-data can be read by anyone who gets the file; batten hashes it before writing, but prefer `passwd` with a hash");
+                    plain = Some(t.to_string());
+                }
+            }
+        }
+        "ssh_authorized_keys" => u.ssh_authorized_keys = authorized_keys(c, v, &p),
+        other => {
+            c.warn(
+                v.pos,
+                &p,
+                "left to cloud-init: batten does not apply this user setting",
+            );
+            u.left_to_cloud_init.push(other.to_string());
+        }
+    });
+    u.password = match (hashed, plain) {
+        (Some(hash), _) => Some(Password::Hash { hash }),
+        (None, Some(text)) => Some(Password::PlainText { text }),
+        (None, None) => None,
+    };
+    if node.get("name").is_none() {
+        c.error(node.pos, path, "this user has no name; add `name: ...`");
+    }
+    if u.password.is_some() && u.lock_passwd {
+        c.warn(
+            node.pos,
+            path,
+            "a password is set but lock_passwd is true (the default), so it cannot be used; set lock_passwd: false for console login",
+        );
+    }
+    errors_before = c.errors.len() - errors_before;
+    (errors_before == 0).then_some(u)
+}
+
+/// A copy of a mapping node with `-` in its keys replaced by `_`.
+fn normalise_keys(node: &Node) -> Node {
+    let Value::Map(entries) = &node.value else {
+        return node.clone();
+    };
+    let entries = entries
+        .iter()
+        .map(|(k, v)| {
+            let k = match &k.value {
+                Value::Str(s) => Node {
+                    value: Value::Str(s.replace('-', "_")),
+                    pos: k.pos,
+                },
+                _ => k.clone(),
+            };
+            (k, v.clone())
+        })
+        .collect();
+    Node {
+        value: Value::Map(entries),
+        pos: node.pos,
+    }
+}
+
+fn groups(c: &mut Checker, node: &Node, path: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut add =
+        |c: &mut Checker, name: &str, pos: Pos, p: &str| match grammar::account_name(name.trim()) {
+            Ok(g) => {
+                if !out.iter().any(|x| x == g) {
+                    out.push(g.to_string())
+                }
+            }
+            Err(e) => c.error(pos, p, format!("group: {e}")),
+        };
+    match &node.value {
+        Value::Str(s) => {
+            for name in s.split(',').filter(|n| !n.trim().is_empty()) {
+                add(c, name, node.pos, path);
+            }
+        }
+        Value::Seq(items) => {
+            for (i, item) in items.iter().enumerate() {
+                let p = index(path, i);
+                if let Some(s) = string(c, item, &p) {
+                    add(c, s, item.pos, &p);
+                }
+            }
+        }
+        Value::Map(entries) => {
+            for (k, _) in entries {
+                if let Value::Str(s) = &k.value {
+                    add(c, s, k.pos, path);
+                }
+            }
+        }
+        Value::Null => {}
+        _ => c.expected(node, path, "a list of groups or a comma-separated string"),
+    }
+    out
+}
+
+fn sudo(c: &mut Checker, node: &Node, path: &str) -> Vec<String> {
+    match &node.value {
+        Value::Null | Value::Bool(false) => Vec::new(),
+        Value::Bool(true) => {
+            c.error(node.pos, path, "sudo: true is not a rule (cloud-init fails on it); write a rule such as \"ALL=(ALL) NOPASSWD:ALL\"");
+            Vec::new()
+        }
+        _ => one_or_many(node)
+            .into_iter()
+            .filter_map(|(item, i)| {
+                let p = item_path(path, i);
+                checked(c, item, &p, |s| grammar::sudo_rule(s).map(str::to_string))
+            })
+            .collect(),
+    }
+}
+
+fn batten(c: &mut Checker, node: &Node, path: &str) -> Batten {
+    let mut b = Batten::default();
+    if matches!(node.value, Value::Null) {
+        return b;
+    }
+    each_entry(c, node, path, BATTEN_KEYS, |c, key, v, p| match key {
+        "ssh" => b.ssh = ssh_settings(c, v, &p),
+        "firewall" => b.firewall = firewall(c, v, &p),
+        "proxy" => {
+            b.proxy = match &v.value {
+                Value::Seq(items) => items
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, item)| proxy_site(c, item, &index(&p, i)))
+                    .collect(),
+                Value::Map(_) => proxy_site(c, v, &p).into_iter().collect(),
+                Value::Null => Vec::new(),
+                _ => {
+                    c.expected(v, &p, "a list of proxy sites");
+                    Vec::new()
+                }
+            }
+        }
+        _ => {} // each_entry hands over listed keys only
+    });
+    b
+}
+
+fn ssh_settings(c: &mut Checker, node: &Node, path: &str) -> SshSettings {
+    let mut s = SshSettings::default();
+    each_entry(c, node, path, SSH_KEYS, |c, key, v, p| match key {
+        "port" => {
+            s.ports = one_or_many(v)
+                .into_iter()
+                .filter_map(|(item, i)| port(c, item, &item_path(&p, i)))
+                .collect();
+            s.ports.dedup();
+        }
+        "permit_root_login" => {
+            s.permit_root_login = match &v.value {
+                Value::Bool(false) => Some(RootLogin::No),
+                Value::Str(x) => match x.as_str() {
+                    "no" => Some(RootLogin::No),
+                    "prohibit-password" | "without-password" => Some(RootLogin::ProhibitPassword),
+                    "forced-commands-only" => Some(RootLogin::ForcedCommandsOnly),
+                    "yes" => {
+                        c.error(v.pos, &p, "\"yes\" would let root log in with a password; use \"prohibit-password\" for key-only root login");
+                        None
+                    }
+                    other => {
+                        c.error(v.pos, &p, format!("{other:?} is not a PermitRootLogin value; use no, prohibit-password or forced-commands-only"));
+                        None
+                    }
+                },
+                Value::Bool(true) => {
+                    c.error(v.pos, &p, "yes would let root log in with a password; use \"prohibit-password\" for key-only root login");
+                    None
+                }
+                _ => {
+                    c.expected(v, &p, "no, prohibit-password or forced-commands-only");
+                    None
+                }
+            }
+        }
+        _ => {} // each_entry hands over listed keys only
+    });
+    s
+}
+
+fn firewall(c: &mut Checker, node: &Node, path: &str) -> Firewall {
+    let mut f = Firewall::default();
+    each_entry(c, node, path, FIREWALL_KEYS, |c, key, v, p| match key {
+        "enabled" => {
+            f.enabled = boolean(c, v, &p).unwrap_or(true);
+            if !f.enabled {
+                c.warn(
+                    v.pos,
+                    &p,
+                    "the firewall is off: every listening port is reachable from the internet",
+                );
+            }
+        }
+        "backend" => {
+            f.backend = match checked(c, v, &p, |s| Ok(s.to_string())).as_deref() {
+                Some("auto") | None => FirewallBackend::Auto,
+                Some("nftables") => FirewallBackend::Nftables,
+                Some("iptables") => FirewallBackend::Iptables,
+                Some(other) => {
+                    c.error(
+                        v.pos,
+                        &p,
+                        format!("unknown backend {other:?}; use auto, nftables or iptables"),
+                    );
+                    FirewallBackend::Auto
+                }
+            }
+        }
+        "log_drops" => f.log_drops = boolean(c, v, &p).unwrap_or(false),
+        "forward" => {
+            f.forward_drop = match &v.value {
+                Value::Str(s) if s == "drop" => true,
+                Value::Str(s) if s == "accept" => false,
+                _ => {
+                    c.error(v.pos, &p, "forward is either \"drop\" or \"accept\"");
+                    false
+                }
+            }
+        }
+        "allow" => match &v.value {
+            Value::Seq(items) => {
+                f.allow = items
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, item)| allow_rule(c, item, &index(&p, i)))
+                    .collect()
+            }
+            Value::Null => {}
+            _ => c.expected(v, &p, "a list of rules like {port: 443}"),
+        },
+        _ => {} // each_entry hands over listed keys only
+    });
+    f
+}
+
+fn allow_rule(c: &mut Checker, node: &Node, path: &str) -> Option<AllowRule> {
+    let before = c.errors.len();
+    let mut rule = AllowRule {
+        ports: None,
+        protocol: Protocol::Tcp,
+        from: Vec::new(),
+    };
+    each_entry(c, node, path, ALLOW_KEYS, |c, key, v, p| match key {
+        "port" => {
+            rule.ports = match &v.value {
+                Value::Int(n) => grammar::port_number(*n)
+                    .map(|p| grammar::PortRange { first: p, last: p })
+                    .map_err(|e| c.error(v.pos, &p, e))
+                    .ok(),
+                Value::Str(s) => grammar::port_range(s)
+                    .map_err(|e| c.error(v.pos, &p, e))
+                    .ok(),
+                _ => {
+                    c.expected(v, &p, "a port or a range like 8000-8010");
+                    None
+                }
+            }
+        }
+        "proto" => {
+            rule.protocol = match checked(c, v, &p, |s| Ok(s.to_ascii_lowercase())).as_deref() {
+                Some("tcp") => Protocol::Tcp,
+                Some("udp") => Protocol::Udp,
+                Some(other) => {
+                    c.error(
+                        v.pos,
+                        &p,
+                        format!("unknown protocol {other:?}; use tcp or udp"),
+                    );
+                    Protocol::Tcp
+                }
+                None => Protocol::Tcp,
+            }
+        }
+        "from" => rule.from = sources(c, v, &p),
+        _ => {} // each_entry hands over listed keys only
+    });
+    if node.as_map().is_some()
+        && rule.ports.is_none()
+        && rule.from.is_empty()
+        && c.errors.len() == before
+    {
+        c.error(
+            node.pos,
+            path,
+            "a rule needs a port, a from, or both; {} would open everything",
+        );
+    }
+    (c.errors.len() == before).then_some(rule)
+}
+
+fn sources(c: &mut Checker, node: &Node, path: &str) -> Vec<Source> {
+    one_or_many(node)
+        .into_iter()
+        .filter_map(|(item, i)| {
+            let p = item_path(path, i);
+            checked(c, item, &p, grammar::source)
+        })
+        .collect()
+}
+
+fn proxy_site(c: &mut Checker, node: &Node, path: &str) -> Option<ProxySite> {
+    let before = c.errors.len();
+    let mut listen = 80;
+    let mut server_names = Vec::new();
+    let mut upstream = None;
+    let mut realm = "Restricted".to_string();
+    let mut users = Vec::new();
+    let mut tls = None;
+    let mut allow_from = Vec::new();
+    each_entry(c, node, path, PROXY_KEYS, |c, key, v, p| match key {
+        "listen" => listen = port(c, v, &p).unwrap_or(80),
+        "server_name" => {
+            server_names = one_or_many(v)
+                .into_iter()
+                .filter_map(|(item, i)| {
+                    checked(c, item, &item_path(&p, i), |s| {
+                        grammar::server_name(s).map(str::to_string)
+                    })
+                })
+                .collect()
+        }
+        "upstream" => upstream = upstream_value(c, v, &p),
+        "auth" => each_entry(c, v, &p, AUTH_KEYS, |c, key, v, p| match key {
+            "realm" => {
+                if let Some(r) = checked(c, v, &p, |s| grammar::realm(s).map(str::to_string)) {
+                    realm = r;
+                }
+            }
+            "users" => match &v.value {
+                Value::Seq(items) => {
+                    for (i, item) in items.iter().enumerate() {
+                        if let Some(u) = proxy_user(c, item, &index(&p, i)) {
+                            if users.iter().any(|x: &ProxyUser| x.name == u.name) {
+                                c.error(
+                                    item.pos,
+                                    &index(&p, i),
+                                    format!("the user {:?} is listed twice", u.name),
+                                );
+                            } else {
+                                users.push(u);
+                            }
+                        }
+                    }
+                }
+                _ => c.expected(v, &p, "a list of users like {name: admin}"),
+            },
+            _ => {} // each_entry hands over listed keys only
+        }),
+        "tls" => {
+            let mut certificate = None;
+            let mut key_path = None;
+            each_entry(c, v, &p, TLS_KEYS, |c, key, v, p| {
+                let val = checked(c, v, &p, |s| grammar::absolute_path(s).map(str::to_string));
+                if key == "certificate" {
+                    certificate = val;
+                } else {
+                    key_path = val;
+                }
+            });
+            match (certificate, key_path) {
+                (Some(certificate), Some(key)) => tls = Some(Tls { certificate, key }),
+                _ if v.as_map().is_some() => {
+                    c.error(v.pos, &p, "tls needs both certificate and key")
+                }
+                _ => {}
+            }
+        }
+        "allow_from" => allow_from = sources(c, v, &p),
+        _ => {} // each_entry hands over listed keys only
+    });
+    node.as_map()?;
+    if upstream.is_none() && c.errors.len() == before {
+        c.error(
+            node.pos,
+            path,
+            "a proxy site needs an upstream, like 127.0.0.1:8080",
+        );
+    }
+    if users.is_empty() && c.errors.len() == before {
+        c.error(
+            node.pos,
+            path,
+            "a proxy site needs auth.users: batten never puts a panel online without a password",
+        );
+    }
+    if c.errors.len() != before {
+        return None;
+    }
+    Some(ProxySite {
+        listen,
+        server_names,
+        upstream: upstream?,
+        realm,
+        users,
+        tls,
+        allow_from,
+    })
+}
+
+fn upstream_value(c: &mut Checker, node: &Node, path: &str) -> Option<Upstream> {
+    let s = string(c, node, path)?;
+    let result = if let Some(p) = s.strip_prefix("unix:").or(s.starts_with('/').then_some(s)) {
+        grammar::absolute_path(p).map(|p| Upstream::Unix {
+            path: p.to_string(),
+        })
+    } else {
+        parse_loopback(s)
+    };
+    result.map_err(|e| c.error(node.pos, path, e)).ok()
+}
+
+fn parse_loopback(s: &str) -> Result<Upstream, String> {
+    let (host, port_text) = match s.strip_prefix('[') {
+        Some(rest) => rest
+            .split_once("]:")
+            .ok_or_else(|| format!("{s:?}: write an IPv6 upstream as [::1]:PORT"))?,
+        None => s.rsplit_once(':').ok_or_else(|| {
+            format!("{s:?}: write the upstream as 127.0.0.1:PORT, [::1]:PORT or a unix socket path")
+        })?,
+    };
+    let address: std::net::IpAddr = match host {
+        "localhost" => std::net::Ipv4Addr::LOCALHOST.into(),
+        h => grammar::address(h)?,
+    };
+    if !address.is_loopback() {
+        return Err(format!(
+            "{s:?} is not on loopback; batten proxies to 127.0.0.1, [::1] or a unix socket, so the panel itself is never reachable from outside"
+        ));
+    }
+    let port = grammar::port_text(port_text)?;
+    Ok(Upstream::Loopback { address, port })
+}
+
+fn proxy_user(c: &mut Checker, node: &Node, path: &str) -> Option<ProxyUser> {
+    let before = c.errors.len();
+    let mut name = None;
+    let mut password_hash = None;
+    each_entry(c, node, path, PROXY_USER_KEYS, |c, key, v, p| match key {
+        "name" => {
+            name = checked(c, v, &p, |s| {
+                grammar::proxy_user_name(s).map(str::to_string)
+            })
+        }
+        "password_hash" => {
+            password_hash = checked(c, v, &p, |s| {
+                grammar::htpasswd_hash(s).map(|_| s.to_string())
+            })
+        }
+        _ => {} // each_entry hands over listed keys only
+    });
+    if node.as_map().is_some() && name.is_none() && c.errors.len() == before {
+        c.error(node.pos, path, "a proxy user needs a name");
+    }
+    (c.errors.len() == before).then_some(ProxyUser {
+        name: name?,
+        password_hash,
+    })
+}
+
+/// Two sites on one port would fight over it, and a proxy listening on the
+/// SSH port would take sshd's place.
+fn check_proxy_ports(c: &mut Checker, ud: &UserData, doc: &Node) {
+    let pos = doc
+        .get("batten")
+        .and_then(|b| b.get("proxy"))
+        .map(|n| n.pos)
+        .unwrap_or_default();
+    let ssh_ports: Vec<u16> = if ud.batten.ssh.ports.is_empty() {
+        vec![22]
+    } else {
+        ud.batten.ssh.ports.clone()
+    };
+    for (i, site) in ud.batten.proxy.iter().enumerate() {
+        if ssh_ports.contains(&site.listen) {
+            c.error(
+                pos,
+                &format!("batten.proxy[{i}].listen"),
+                format!("port {} is sshd's; pick another", site.listen),
+            );
+        }
+        if let Upstream::Loopback { port, .. } = site.upstream
+            && port == site.listen
+        {
+            c.error(
+                pos,
+                &format!("batten.proxy[{i}].upstream"),
+                "the upstream port is the port nginx listens on",
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) const KEY: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGBfY5Y7Dp1Dn4a4y6iJbBvYxVKJWB3H0cQ2m9bq6Tq3 admin@laptop";
+
+    fn run(text: &str) -> (Option<UserData>, Vec<String>, Vec<String>) {
+        let node: Node = serde_saphyr::from_str(text).expect("test YAML parses");
+        let mut c = Checker::new(vec!["ud.yaml".into()]);
+        let ud = validate(&mut c, &node);
+        let e = c.errors.iter().map(|i| i.to_string()).collect();
+        let w = c.warnings.iter().map(|i| i.to_string()).collect();
+        (ud, e, w)
+    }
+
+    #[test]
+    fn minimal_document_gets_cloud_init_defaults() {
+        let (ud, e, _) = run("ssh_pwauth: no\n");
+        assert!(e.is_empty(), "{e:?}");
+        let ud = ud.unwrap();
+        assert_eq!(ud.ssh_pwauth, PasswordAuth::Deny);
+        assert!(ud.disable_root && ud.ssh_deletekeys);
+        assert_eq!(ud.users.len(), 1);
+        assert!(ud.users[0].default && ud.users[0].lock_passwd);
+        assert!(ud.batten.firewall.enabled);
+        assert_eq!(ud.ssh_genkeytypes, HostKeyType::defaults());
+    }
+
+    #[test]
+    fn yaml_11_booleans_and_unchanged() {
+        for (text, want) in [
+            ("ssh_pwauth: yes", PasswordAuth::Allow),
+            ("ssh_pwauth: Off", PasswordAuth::Deny),
+            ("ssh_pwauth: NO", PasswordAuth::Deny),
+            ("ssh_pwauth: \"false\"", PasswordAuth::Deny),
+            ("ssh_pwauth: unchanged", PasswordAuth::Unchanged),
+            ("ssh_pwauth: True", PasswordAuth::Allow),
+        ] {
+            let (ud, e, _) = run(text);
+            assert!(e.is_empty(), "{text}: {e:?}");
+            assert_eq!(ud.unwrap().ssh_pwauth, want, "{text}");
+        }
+        let (ud, _, _) = run("disable_root: off\nssh_quiet_keygen: ON\n");
+        let ud = ud.unwrap();
+        assert!(!ud.disable_root && ud.ssh_quiet_keygen);
+    }
+
+    #[test]
+    fn errors_are_all_reported_with_positions_and_paths() {
+        let text = format!(
+            "users:\n  - name: admin\n    ssh_authorized_keys: [\"{KEY}\"]\n  - name: \"bad/name\"\n    ssh_authorized_keys:\n      - ssh-ed25519 notbase64\nbatten:\n  firewal: {{}}\n  ssh: {{port: 70000}}\n"
+        );
+        let (ud, e, _) = run(&text);
+        assert!(ud.is_none());
+        assert_eq!(e.len(), 4, "{e:#?}");
+        assert!(
+            e[0].starts_with("ud.yaml:4:11: users[1].name: \"bad/name\" contains '/'"),
+            "{}",
+            e[0]
+        );
+        assert!(
+            e[1].starts_with(
+                "ud.yaml:6:9: users[1].ssh_authorized_keys[0]: not a valid SSH public key"
+            ),
+            "{}",
+            e[1]
+        );
+        assert_eq!(
+            e[2],
+            "ud.yaml:8:3: batten.firewal: unknown key \"firewal\"; did you mean \"firewall\"?"
+        );
+        assert_eq!(
+            e[3],
+            "ud.yaml:9:15: batten.ssh.port: 70000 is not a port: use a number from 1 to 65535"
+        );
+    }
+
+    #[test]
+    fn keys_keep_options_and_fingerprints() {
+        let text = format!("ssh_authorized_keys:\n  - from=\"203.0.113.0/24\",no-pty {KEY}\n");
+        let (ud, e, _) = run(&text);
+        assert!(e.is_empty(), "{e:?}");
+        let key = &ud.unwrap().ssh_authorized_keys[0];
+        assert_eq!(key.options, "from=\"203.0.113.0/24\",no-pty");
+        assert_eq!(key.algorithm, "ssh-ed25519");
+        assert_eq!(key.comment, "admin@laptop");
+        assert!(key.fingerprint.starts_with("SHA256:"));
+        assert_eq!(key.line(), format!("from=\"203.0.113.0/24\",no-pty {KEY}"));
+    }
+
+    #[test]
+    fn user_forms() {
+        let hash = format!("$6$saltsalt${}", "a".repeat(86));
+        let text = format!(
+            "user:\n  name: pi\n  passwd: \"{hash}\"\n  lock_passwd: false\nusers:\n  - default\n  - ops\n  - {{name: ops, groups: \"adm, sudo\"}}\n  - name: dev\n    groups: [adm, video]\n    sudo: [\"ALL=(ALL) NOPASSWD:ALL\"]\n    lock-passwd: no\n    homedir: /srv/dev\n"
+        );
+        let (ud, e, w) = run(&text);
+        assert!(e.is_empty(), "{e:?}");
+        let users = ud.unwrap().users;
+        let names: Vec<_> = users.iter().map(|u| u.name.clone().unwrap()).collect();
+        assert_eq!(names, ["pi", "ops", "dev"]);
+        assert!(users[0].default && !users[0].lock_passwd);
+        assert!(matches!(users[0].password, Some(Password::Hash { .. })));
+        assert_eq!(users[2].groups, ["adm", "video"]);
+        assert!(!users[2].lock_passwd);
+        assert_eq!(users[2].left_to_cloud_init, ["homedir"]);
+        assert!(
+            w.iter()
+                .any(|w| w.contains("users[3].homedir: left to cloud-init")),
+            "{w:?}"
+        );
+    }
+
+    #[test]
+    fn user_typo_is_an_error_not_a_silent_lockout() {
+        let (_, e, _) = run(&format!(
+            "users:\n  - name: a\n    ssh_authorised_keys: [\"{KEY}\"]\n"
+        ));
+        assert_eq!(e.len(), 1);
+        assert!(
+            e[0].contains("did you mean \"ssh_authorized_keys\""),
+            "{}",
+            e[0]
+        );
+    }
+
+    #[test]
+    fn firewall_and_proxy() {
+        let text = "batten:\n  firewall:\n    allow:\n      - {port: 80}\n      - {port: 8000-8010, proto: udp}\n      - {port: 5432, from: 203.0.113.10}\n      - {from: [198.51.100.10-198.51.100.20, \"2001:db8::/32\"]}\n  proxy:\n    - listen: 8081\n      upstream: 127.0.0.1:8080\n      auth:\n        users: [{name: admin}]\n";
+        let (ud, e, _) = run(text);
+        assert!(e.is_empty(), "{e:?}");
+        let b = ud.unwrap().batten;
+        assert_eq!(b.firewall.allow.len(), 4);
+        assert_eq!(b.firewall.allow[1].protocol, Protocol::Udp);
+        assert_eq!(b.firewall.allow[3].from.len(), 2);
+        assert_eq!(b.proxy[0].listen, 8081);
+    }
+
+    #[test]
+    fn injection_attempts_are_refused() {
+        let text = "batten:\n  proxy:\n    - upstream: \"127.0.0.1:8080; return 200\"\n      server_name: \"x.org; include /etc/shadow\"\n      auth: {realm: \"a\\\"b\", users: [{name: \"a:b\"}]}\n  firewall:\n    allow:\n      - {from: \"1.2.3.4 } accept\"}\n      - {}\n";
+        let (_, e, _) = run(text);
+        assert_eq!(e.len(), 6, "{e:#?}");
+        let (_, e, _) = run(
+            "batten:\n  proxy:\n    - {upstream: \"203.0.113.7:80\", auth: {users: [{name: a}]}}\n",
+        );
+        assert!(e[0].contains("not on loopback"), "{e:?}");
+    }
+
+    #[test]
+    fn unknown_top_level_keys_are_left_to_cloud_init() {
+        let (ud, e, w) = run("packages: [nginx]\nruncmd: [\"echo hi\"]\nssh_pwauht: no\n");
+        assert!(e.is_empty());
+        assert_eq!(
+            ud.unwrap().left_to_cloud_init,
+            ["packages", "runcmd", "ssh_pwauht"]
+        );
+        assert!(w[0].contains("did you mean \"ssh_pwauth\""), "{w:?}");
+    }
+
+    #[test]
+    fn sudo_true_is_refused_like_cloud_init() {
+        let (_, e, _) = run("users:\n  - {name: a, sudo: true}\n");
+        assert!(e[0].contains("sudo: true is not a rule"), "{e:?}");
+    }
+}

@@ -1,0 +1,48 @@
+//! Exit codes (DESIGN.md) and the error that carries one to `main`.
+//!
+//! Scripts and systemd units act on the code, people on the message, so
+//! every failure has both.
+
+use std::fmt;
+
+/// The exit codes batten promises.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Code {
+    /// Success, or nothing to do.
+    Ok = 0,
+    /// Verification found a failure.
+    VerifyFailed = 1,
+    /// The command line was wrong.
+    Usage = 2,
+    /// The user-data is invalid; nothing was changed.
+    InvalidUserData = 65,
+    /// A program batten needs is not installed.
+    MissingProgram = 69,
+    /// Applying failed; what could be rolled back was.
+    ApplyFailed = 70,
+}
+
+/// A failure with the exit code it maps to.
+#[derive(Debug)]
+pub struct Failure {
+    pub code: Code,
+    pub message: String,
+}
+
+impl Failure {
+    /// A failure with `code` and a message saying what to do.
+    pub fn new(code: Code, message: impl Into<String>) -> Failure {
+        Failure {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Failure {}

@@ -1,0 +1,224 @@
+//! batten's own state in the root: `state.json` (instance-id, seal, recent
+//! runs) and one journal per run, under `/var/lib/batten/`.
+//!
+//! The state is what makes batten run once: a machine sealed under an
+//! instance-id does nothing on later boots with the same id. The journal
+//! records every step as it happens, so a run killed half-way leaves a trace
+//! of how far it got; the next run re-plans from the root and converges.
+
+use serde::{Deserialize, Serialize};
+
+use crate::root::{Owner, Root, RootError};
+
+/// batten's directory in the root, readable by root only.
+pub const STATE_DIR: &str = "/var/lib/batten";
+/// The state file.
+pub const STATE_FILE: &str = "/var/lib/batten/state.json";
+/// Where the journals of runs are kept.
+pub const JOURNAL_DIR: &str = "/var/lib/batten/journal";
+/// How many runs `state.json` remembers.
+const KEPT_RUNS: usize = 20;
+
+/// What `state.json` holds.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct State {
+    pub instance_id: Option<String>,
+    /// True once verify passed and the first-boot units were switched off.
+    pub sealed: bool,
+    pub runs: Vec<RunRecord>,
+}
+
+/// One run of `batten run`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunRecord {
+    pub id: String,
+    pub started: String,
+    pub finished: String,
+    pub instance_id: String,
+    pub source: String,
+    /// "applied", "unchanged" or "failed".
+    pub outcome: String,
+    pub changes: usize,
+    pub steps: Vec<Step>,
+}
+
+/// One step of a run, as the journal shows it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Step {
+    pub what: String,
+    pub ok: bool,
+    pub millis: u128,
+}
+
+/// Why the state could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error(transparent)]
+    Root(#[from] RootError),
+    #[error("{path} is damaged ({why}); move it aside and run batten again")]
+    Damaged { path: String, why: String },
+}
+
+/// Owner of batten's private files: the user running batten (root on a real
+/// machine; the developer in unprivileged tests).
+pub fn private_owner(mode: u32) -> Owner {
+    Owner {
+        uid: nix::unistd::geteuid().as_raw(),
+        gid: nix::unistd::getegid().as_raw(),
+        mode,
+    }
+}
+
+impl State {
+    /// Read `state.json`; a missing file is the empty state of a new machine.
+    pub fn load(root: &Root) -> Result<State, StateError> {
+        match root.read(STATE_FILE)? {
+            None => Ok(State::default()),
+            Some(bytes) => serde_json::from_slice(&bytes).map_err(|e| StateError::Damaged {
+                path: root.host_path(STATE_FILE).display().to_string(),
+                why: e.to_string(),
+            }),
+        }
+    }
+
+    /// Write `state.json` atomically, keeping the last runs only.
+    pub fn save(&mut self, root: &Root) -> Result<(), StateError> {
+        if self.runs.len() > KEPT_RUNS {
+            self.runs.drain(..self.runs.len() - KEPT_RUNS);
+        }
+        root.create_dir_all(STATE_DIR, private_owner(0o700))?;
+        let mut text = serde_json::to_string_pretty(self).unwrap_or_default();
+        text.push('\n');
+        root.write_atomic(STATE_FILE, text.as_bytes(), private_owner(0o600), None)?;
+        Ok(())
+    }
+}
+
+/// The journal of one run: a line per step, written through as it goes.
+pub struct Journal {
+    path: String,
+    text: String,
+    pub steps: Vec<Step>,
+}
+
+impl Journal {
+    /// Start the journal of run `run`.
+    pub fn new(run: &str) -> Journal {
+        Journal {
+            path: format!("{JOURNAL_DIR}/{run}.log"),
+            text: String::new(),
+            steps: Vec::new(),
+        }
+    }
+
+    /// Record a finished step and write the journal to disk. Step texts are
+    /// summaries, never secrets.
+    pub fn record(
+        &mut self,
+        root: &Root,
+        what: &str,
+        ok: bool,
+        millis: u128,
+    ) -> Result<(), RootError> {
+        let mark = if ok { "ok" } else { "FAILED" };
+        self.text
+            .push_str(&format!("{} {mark} {millis}ms {what}\n", now_utc()));
+        self.steps.push(Step {
+            what: what.to_string(),
+            ok,
+            millis,
+        });
+        root.create_dir_all(JOURNAL_DIR, private_owner(0o700))?;
+        root.write_atomic(&self.path, self.text.as_bytes(), private_owner(0o600), None)?;
+        Ok(())
+    }
+}
+
+/// The current time as an RFC 3339 UTC timestamp, without a date crate.
+pub fn now_utc() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    format_utc(secs)
+}
+
+/// Format seconds since the epoch as `YYYY-MM-DDTHH:MM:SSZ`.
+pub fn format_utc(secs: u64) -> String {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    // Civil-from-days (Howard Hinnant's algorithm), valid for all u64 times we meet.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// A run id that sorts by time and names a backup directory:
+/// `20261125T083000Z-1234`.
+pub fn new_run_id() -> String {
+    let stamp: String = now_utc()
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .collect();
+    format!("{stamp}-{}", std::process::id())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates() {
+        assert_eq!(format_utc(0), "1970-01-01T00:00:00Z");
+        assert_eq!(format_utc(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(format_utc(1_795_603_845), "2026-11-25T10:50:45Z");
+    }
+
+    #[test]
+    fn state_round_trip_and_trim() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = Root::open(dir.path()).unwrap();
+        assert_eq!(State::load(&root).unwrap(), State::default());
+        let mut s = State {
+            instance_id: Some("i-1".into()),
+            ..State::default()
+        };
+        for i in 0..25 {
+            s.runs.push(RunRecord {
+                id: format!("r{i}"),
+                started: now_utc(),
+                finished: now_utc(),
+                instance_id: "i-1".into(),
+                source: "test".into(),
+                outcome: "applied".into(),
+                changes: 1,
+                steps: vec![],
+            });
+        }
+        s.save(&root).unwrap();
+        let back = State::load(&root).unwrap();
+        assert_eq!(back.runs.len(), 20);
+        assert_eq!(back.runs[0].id, "r5");
+        let meta = root.metadata(STATE_FILE).unwrap().unwrap();
+        assert_eq!(meta.mode, 0o600);
+        std::fs::write(dir.path().join("var/lib/batten/state.json"), "{").unwrap();
+        assert!(
+            State::load(&root)
+                .unwrap_err()
+                .to_string()
+                .contains("move it aside")
+        );
+    }
+}

@@ -1,0 +1,246 @@
+//! The plan: every change batten would make, computed before any is made.
+//!
+//! A plan is pure data (files with their full new contents, modes and
+//! owners; commands with their arguments), computed from the validated
+//! user-data and the current contents of the root. `batten plan` prints it
+//! as a unified diff; `batten run` hands it to `apply`. Only changes are
+//! planned, so the plan of a machine batten already converged is empty.
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use crate::root::Owner;
+
+/// Text that must never reach a log, a plan printout or a report.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<secret>")
+    }
+}
+
+/// A check a file must pass before it replaces the old one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Check {
+    /// `visudo -cf FILE`: a broken sudoers file locks every admin out of sudo.
+    Visudo,
+}
+
+/// One change.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Action {
+    /// Create or replace a file atomically.
+    Write {
+        path: String,
+        contents: Vec<u8>,
+        owner: Owner,
+        /// What is there now, for the diff: contents and owner.
+        before: Option<(Vec<u8>, Owner)>,
+        /// Contents are secret: the diff shows only that they change.
+        secret: bool,
+        check: Option<Check>,
+        why: String,
+    },
+    /// Run a program (with the root's own tools where they exist).
+    Run { argv: Vec<String>, why: String },
+    /// Set an account's password field in /etc/shadow. Applied by editing
+    /// the file at apply time, because `useradd` earlier in the same plan
+    /// may only then have made the line.
+    SetPassword {
+        user: String,
+        field: Secret,
+        why: String,
+    },
+}
+
+impl Action {
+    /// The one-line summary shown in plans, logs and the journal.
+    pub fn summary(&self) -> String {
+        match self {
+            Action::Write {
+                path, before, why, ..
+            } => {
+                let verb = if before.is_some() { "update" } else { "create" };
+                format!("{verb} {path}: {why}")
+            }
+            Action::Run { argv, why } => format!("run {}: {why}", argv.join(" ")),
+            Action::SetPassword { user, why, .. } => format!("set the password of {user}: {why}"),
+        }
+    }
+}
+
+/// Everything one run would do, plus what it noticed on the way.
+#[derive(Debug, Default)]
+pub struct Plan {
+    pub actions: Vec<Action>,
+    /// Informational lines for the user (left to cloud-init, defaults taken).
+    pub notes: Vec<String>,
+}
+
+fn owner_text(o: &Owner) -> String {
+    format!("mode {:04o}, owner {}:{}", o.mode, o.uid, o.gid)
+}
+
+impl Plan {
+    /// True when the root already matches the user-data.
+    pub fn is_empty(&self) -> bool {
+        self.actions.is_empty()
+    }
+
+    /// A unified diff of every file, then the commands, for people.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        for note in &self.notes {
+            let _ = writeln!(out, "# {note}");
+        }
+        if self.actions.is_empty() {
+            out.push_str("# nothing to change: the root already matches the user-data\n");
+            return out;
+        }
+        for action in &self.actions {
+            match action {
+                Action::Write {
+                    path,
+                    contents,
+                    owner,
+                    before,
+                    secret,
+                    why,
+                    ..
+                } => {
+                    let _ = writeln!(out, "# {why}");
+                    let (old_text, old_owner) = match before {
+                        Some((bytes, o)) => (String::from_utf8_lossy(bytes).into_owned(), Some(o)),
+                        None => (String::new(), None),
+                    };
+                    let old_label = match old_owner {
+                        Some(o) => format!("a{path}\t({})", owner_text(o)),
+                        None => "/dev/null".to_string(),
+                    };
+                    let new_label = format!("b{path}\t({})", owner_text(owner));
+                    if *secret {
+                        let _ = writeln!(out, "--- {old_label}\n+++ {new_label}");
+                        let _ = writeln!(
+                            out,
+                            "@@ contents hidden: this file holds secrets ({} bytes) @@",
+                            contents.len()
+                        );
+                    } else {
+                        let new_text = String::from_utf8_lossy(contents);
+                        let diff =
+                            similar::TextDiff::from_lines(old_text.as_str(), new_text.as_ref());
+                        let mut unified = diff.unified_diff();
+                        let text = unified
+                            .context_radius(3)
+                            .header(&old_label, &new_label)
+                            .to_string();
+                        if text.is_empty() {
+                            let _ = writeln!(
+                                out,
+                                "--- {old_label}\n+++ {new_label}\n@@ contents unchanged @@"
+                            );
+                        } else {
+                            out.push_str(&text);
+                            if !text.ends_with('\n') {
+                                out.push('\n');
+                            }
+                        }
+                    }
+                }
+                Action::Run { argv, why } => {
+                    let _ = writeln!(out, "# {why}\n$ {}", argv.join(" "));
+                }
+                Action::SetPassword { user, why, .. } => {
+                    let _ = writeln!(
+                        out,
+                        "# {why}\n~ /etc/shadow: password field of {user} (hidden)"
+                    );
+                }
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ROOT_0644: Owner = Owner {
+        uid: 0,
+        gid: 0,
+        mode: 0o644,
+    };
+
+    #[test]
+    fn diff_of_a_changed_file_and_a_new_one() {
+        let plan = Plan {
+            actions: vec![
+                Action::Write {
+                    path: "/etc/sudoers.d/90-cloud-init-users".into(),
+                    contents: b"# one\nadmin ALL=(ALL) NOPASSWD:ALL\n".to_vec(),
+                    owner: Owner {
+                        mode: 0o440,
+                        ..ROOT_0644
+                    },
+                    before: Some((b"# one\n".to_vec(), ROOT_0644)),
+                    secret: false,
+                    check: Some(Check::Visudo),
+                    why: "sudo rules".into(),
+                },
+                Action::Write {
+                    path: "/var/lib/batten/user-data".into(),
+                    contents: b"passwd: x".to_vec(),
+                    owner: Owner {
+                        mode: 0o600,
+                        ..ROOT_0644
+                    },
+                    before: None,
+                    secret: true,
+                    check: None,
+                    why: "keep a copy".into(),
+                },
+                Action::Run {
+                    argv: vec!["useradd".into(), "admin".into()],
+                    why: "create admin".into(),
+                },
+                Action::SetPassword {
+                    user: "admin".into(),
+                    field: Secret("$6$x".into()),
+                    why: "lock".into(),
+                },
+            ],
+            notes: vec!["runcmd is left to cloud-init".into()],
+        };
+        let text = plan.render();
+        assert_eq!(
+            text,
+            "# runcmd is left to cloud-init\n\
+             # sudo rules\n\
+             --- a/etc/sudoers.d/90-cloud-init-users\t(mode 0644, owner 0:0)\n\
+             +++ b/etc/sudoers.d/90-cloud-init-users\t(mode 0440, owner 0:0)\n\
+             @@ -1 +1,2 @@\n\
+             \x20# one\n\
+             +admin ALL=(ALL) NOPASSWD:ALL\n\
+             # keep a copy\n\
+             --- /dev/null\n\
+             +++ b/var/lib/batten/user-data\t(mode 0600, owner 0:0)\n\
+             @@ contents hidden: this file holds secrets (9 bytes) @@\n\
+             # create admin\n\
+             $ useradd admin\n\
+             # lock\n\
+             ~ /etc/shadow: password field of admin (hidden)\n"
+        );
+        assert!(!text.contains("$6$x"));
+        assert!(!format!("{plan:?}").contains("$6$x"));
+    }
+
+    #[test]
+    fn empty_plan_says_so() {
+        assert!(Plan::default().render().contains("nothing to change"));
+    }
+}

@@ -1,0 +1,272 @@
+//! The JSON Schema (draft 2020-12) of the user-data batten accepts.
+//!
+//! Editors (VS Code's YAML extension, for one) use it to complete and check
+//! user-data as it is typed. It describes the *input* forms, which are looser
+//! than the typed model (a port may be a number or a string, `groups` a list
+//! or a comma-separated string), and leaves unknown top-level keys open,
+//! because they belong to cloud-init. `cloud-init/schema.json` in the
+//! repository is this output; a test keeps the two equal.
+
+use serde_json::{Value, json};
+
+/// The schema as a JSON value.
+pub fn schema() -> Value {
+    json!({
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": "https://github.com/batten/batten/cloud-init/schema.json",
+        "title": "batten user-data",
+        "description": "cloud-init compatible user-data as batten reads it. Keys batten does not implement are left to cloud-init.",
+        "type": "object",
+        "additionalProperties": true,
+        "properties": {
+            "users": {
+                "description": "Accounts to create. `default` is the image's default user. A list without `default` means no default user.",
+                "oneOf": [
+                    { "type": "array", "items": { "$ref": "#/$defs/user_entry" } },
+                    { "type": "string", "description": "Deprecated: comma-separated names." }
+                ]
+            },
+            "user": {
+                "description": "The default user's name or settings (Raspberry Pi Imager writes this form).",
+                "oneOf": [ { "$ref": "#/$defs/account_name" }, { "$ref": "#/$defs/user" } ]
+            },
+            "ssh_authorized_keys": {
+                "description": "Keys for the default user (and root, redirected unless disable_root is false).",
+                "$ref": "#/$defs/keys"
+            },
+            "ssh_pwauth": {
+                "description": "SSH password login. batten's default is off.",
+                "oneOf": [
+                    { "$ref": "#/$defs/boolean" },
+                    { "const": "unchanged" }
+                ]
+            },
+            "disable_root": { "$ref": "#/$defs/boolean", "default": true },
+            "ssh_deletekeys": { "$ref": "#/$defs/boolean", "default": true },
+            "ssh_quiet_keygen": { "$ref": "#/$defs/boolean", "default": false },
+            "ssh_genkeytypes": {
+                "oneOf": [
+                    { "type": "array", "items": { "enum": ["rsa", "ecdsa", "ed25519", "dsa"] } },
+                    { "enum": ["rsa", "ecdsa", "ed25519", "dsa"] },
+                    { "type": "null" }
+                ],
+                "default": ["rsa", "ecdsa", "ed25519"]
+            },
+            "ssh_keys": {
+                "description": "Host keys to install instead of generating them: {rsa,ecdsa,ed25519}_{private,public,certificate}.",
+                "type": "object",
+                "patternProperties": {
+                    "^(rsa|ecdsa|ed25519)_(private|public|certificate)$": { "type": "string" }
+                }
+            },
+            "batten": { "$ref": "#/$defs/batten" }
+        },
+        "$defs": {
+            "boolean": {
+                "description": "A boolean; YAML 1.1 spellings (yes/no/on/off) count, as in cloud-init.",
+                "oneOf": [
+                    { "type": "boolean" },
+                    { "type": "string", "pattern": "^(?i)(true|false|yes|no|on|off|y|n|1|0)$" }
+                ]
+            },
+            "account_name": {
+                "type": "string",
+                "pattern": "^[A-Za-z0-9_][A-Za-z0-9._-]{0,31}$"
+            },
+            "keys": {
+                "oneOf": [
+                    { "type": "array", "items": { "$ref": "#/$defs/public_key" } },
+                    { "$ref": "#/$defs/public_key" }
+                ]
+            },
+            "public_key": {
+                "description": "One authorized_keys line: optional options, key type, base64, comment.",
+                "type": "string",
+                "pattern": "^[^\\n\\r]*(ssh-|ecdsa-|sk-)[^\\n\\r]+$"
+            },
+            "source": {
+                "description": "An IPv4/IPv6 address, a CIDR network, or an a-b address range.",
+                "type": "string",
+                "pattern": "^[0-9A-Fa-f:./-]+$"
+            },
+            "sources": {
+                "oneOf": [
+                    { "$ref": "#/$defs/source" },
+                    { "type": "array", "items": { "$ref": "#/$defs/source" }, "minItems": 1 }
+                ]
+            },
+            "port": {
+                "oneOf": [
+                    { "type": "integer", "minimum": 1, "maximum": 65535 },
+                    { "type": "string", "pattern": "^[0-9]{1,5}$" }
+                ]
+            },
+            "hash": {
+                "description": "A crypt(3) hash: $y$, $6$, $5$ ($2b$ for console passwords; $apr1$, {SHA}, {SSHA} and $1$ also for the proxy).",
+                "type": "string",
+                "pattern": "^(\\$|\\{S?SHA\\})[^\\n\\r:]+$"
+            },
+            "user_entry": {
+                "oneOf": [
+                    { "const": "default" },
+                    { "$ref": "#/$defs/account_name" },
+                    { "$ref": "#/$defs/user" }
+                ]
+            },
+            "user": user_def(),
+            "batten": batten_def()
+        }
+    })
+}
+
+/// The mapping form of one user.
+fn user_def() -> Value {
+    json!({
+        "type": "object",
+        "additionalProperties": false,
+        "properties": {
+            "name": { "$ref": "#/$defs/account_name" },
+            "gecos": { "type": "string" },
+            "groups": {
+                "oneOf": [
+                    { "type": "string" },
+                    { "type": "array", "items": { "$ref": "#/$defs/account_name" } },
+                    { "type": "object" }
+                ]
+            },
+            "sudo": {
+                "oneOf": [
+                    { "type": "string" },
+                    { "type": "array", "items": { "type": "string" } },
+                    { "const": false },
+                    { "type": "null" }
+                ]
+            },
+            "shell": { "type": "string", "pattern": "^/" },
+            "lock_passwd": { "$ref": "#/$defs/boolean", "default": true },
+            "lock-passwd": { "$ref": "#/$defs/boolean" },
+            "passwd": { "$ref": "#/$defs/hash" },
+            "hashed_passwd": { "$ref": "#/$defs/hash" },
+            "plain_text_passwd": { "type": "string", "description": "Accepted with a warning; hashed before it is written." },
+            "ssh_authorized_keys": { "$ref": "#/$defs/keys" },
+            "homedir": {}, "primary_group": {}, "uid": {}, "system": {},
+            "no_create_home": {}, "no_user_group": {}, "no_log_init": {},
+            "expiredate": {}, "inactive": {}, "selinux_user": {},
+            "ssh_import_id": {}, "ssh_redirect_user": {}, "doas": {},
+            "snapuser": {}, "create_groups": {}
+        }
+    })
+}
+
+/// The `batten:` section.
+fn batten_def() -> Value {
+    json!({
+        "description": "batten's own settings; cloud-init ignores this key.",
+        "type": ["object", "null"],
+        "additionalProperties": false,
+        "properties": {
+            "ssh": {
+                "type": "object",
+                "additionalProperties": false,
+                "properties": {
+                    "port": {
+                        "oneOf": [
+                            { "$ref": "#/$defs/port" },
+                            { "type": "array", "items": { "$ref": "#/$defs/port" }, "minItems": 1 }
+                        ]
+                    },
+                    "permit_root_login": {
+                        "enum": ["no", false, "prohibit-password", "without-password", "forced-commands-only"]
+                    }
+                }
+            },
+            "firewall": {
+                "type": "object",
+                "additionalProperties": false,
+                "properties": {
+                    "enabled": { "$ref": "#/$defs/boolean", "default": true },
+                    "backend": { "enum": ["auto", "nftables", "iptables"], "default": "auto" },
+                    "log_drops": { "$ref": "#/$defs/boolean", "default": false },
+                    "forward": { "enum": ["drop", "accept"] },
+                    "allow": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "additionalProperties": false,
+                            "minProperties": 1,
+                            "properties": {
+                                "port": {
+                                    "oneOf": [
+                                        { "$ref": "#/$defs/port" },
+                                        { "type": "string", "pattern": "^[0-9]{1,5}-[0-9]{1,5}$" }
+                                    ]
+                                },
+                                "proto": { "enum": ["tcp", "udp"], "default": "tcp" },
+                                "from": { "$ref": "#/$defs/sources" }
+                            }
+                        }
+                    }
+                }
+            },
+            "proxy": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "additionalProperties": false,
+                    "required": ["upstream", "auth"],
+                    "properties": {
+                        "listen": { "$ref": "#/$defs/port", "default": 80 },
+                        "server_name": {
+                            "oneOf": [
+                                { "type": "string" },
+                                { "type": "array", "items": { "type": "string" } }
+                            ]
+                        },
+                        "upstream": {
+                            "description": "127.0.0.1:PORT, [::1]:PORT, localhost:PORT, or a unix socket path.",
+                            "type": "string"
+                        },
+                        "auth": {
+                            "type": "object",
+                            "additionalProperties": false,
+                            "required": ["users"],
+                            "properties": {
+                                "realm": { "type": "string", "default": "Restricted" },
+                                "users": {
+                                    "type": "array",
+                                    "minItems": 1,
+                                    "items": {
+                                        "type": "object",
+                                        "additionalProperties": false,
+                                        "required": ["name"],
+                                        "properties": {
+                                            "name": { "type": "string", "pattern": "^[A-Za-z0-9._@-]{1,64}$" },
+                                            "password_hash": { "$ref": "#/$defs/hash" }
+                                        }
+                                    }
+                                }
+                            }
+                        },
+                        "tls": {
+                            "type": "object",
+                            "additionalProperties": false,
+                            "required": ["certificate", "key"],
+                            "properties": {
+                                "certificate": { "type": "string", "pattern": "^/" },
+                                "key": { "type": "string", "pattern": "^/" }
+                            }
+                        },
+                        "allow_from": { "$ref": "#/$defs/sources" }
+                    }
+                }
+            }
+        }
+    })
+}
+
+/// The schema as the text `batten schema` prints and the repository keeps.
+pub fn schema_text() -> String {
+    let mut text = serde_json::to_string_pretty(&schema()).unwrap_or_default();
+    text.push('\n');
+    text
+}
