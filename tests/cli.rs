@@ -1,0 +1,369 @@
+//! The binary against scratch roots made of this machine's real account and
+//! SSH files: bad input changes nothing, `plan` writes nothing, a second
+//! `run` changes nothing, planted symlinks are refused, exit codes hold.
+
+mod common;
+
+use std::io::Write as _;
+use std::process::Stdio;
+
+use common::*;
+
+fn write_user_data(scratch: &Scratch, name: &str, text: &str) -> String {
+    let path = scratch.path().parent().unwrap().join(format!(
+        "{}-{name}",
+        scratch.path().file_name().unwrap().to_string_lossy()
+    ));
+    std::fs::write(&path, text).unwrap();
+    path.display().to_string()
+}
+
+fn good_user_data() -> String {
+    format!(
+        "#cloud-config\nusers:\n  - name: alice\n    groups: [adm]\n    sudo: ALL=(ALL) NOPASSWD:ALL\n    shell: /bin/bash\n    ssh_authorized_keys: [\"{KEY}\"]\n  - name: bob\n    lock_passwd: false\n    plain_text_passwd: \"correct horse battery\"\nssh_pwauth: false\nruncmd: [\"echo hi\"]\n"
+    )
+}
+
+#[test]
+fn every_example_validates() {
+    let dir = repo().join("cloud-init/examples");
+    let mut files: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path().display().to_string())
+        .filter(|p| p.ends_with(".yaml"))
+        .collect();
+    files.sort();
+    assert!(
+        files.len() >= 3,
+        "expected the examples in {}",
+        dir.display()
+    );
+    let mut args = vec!["validate"];
+    args.extend(files.iter().map(String::as_str));
+    let out = run(&args);
+    assert!(out.status.success(), "{}", text(&out));
+}
+
+#[test]
+fn schema_file_matches_the_binary() {
+    let out = run(&["schema"]);
+    assert!(out.status.success());
+    let file = std::fs::read_to_string(repo().join("cloud-init/schema.json")).unwrap();
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        file,
+        "cloud-init/schema.json is stale: run `cargo run -- schema > cloud-init/schema.json`"
+    );
+    let v: serde_json::Value = serde_json::from_str(&file).unwrap();
+    assert_eq!(v["$schema"], "https://json-schema.org/draft/2020-12/schema");
+}
+
+#[test]
+fn invalid_user_data_exits_65_with_every_error_positioned() {
+    let scratch = Scratch::new();
+    let ud = write_user_data(
+        &scratch,
+        "bad.yaml",
+        "#cloud-config\nusers:\n  - name: \"../evil\"\n    ssh_authorized_keys: [\"ssh-ed25519 AAAA-not-base64\"]\nbatten:\n  firewall:\n    allow:\n      - {port: 0}\n      - {from: \"203.0.113.7/24\"}\n  proxxy: []\n",
+    );
+    let out = run(&["validate", &ud]);
+    assert_eq!(out.status.code(), Some(65), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let errors: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("error: "))
+        .collect();
+    assert_eq!(errors.len(), 5, "{stderr}");
+    assert!(
+        errors[0].contains(":3:11: users[0].name: \"../evil\""),
+        "{}",
+        errors[0]
+    );
+    assert!(
+        errors[1].contains(":4:27: users[0].ssh_authorized_keys[0]: not a valid SSH public key"),
+        "{}",
+        errors[1]
+    );
+    assert!(
+        errors[2].contains(":8:16: batten.firewall.allow[0].port: 0 is not a port"),
+        "{}",
+        errors[2]
+    );
+    assert!(errors[3].contains(":9:16: batten.firewall.allow[1].from: \"203.0.113.7/24\" has host bits set; did you mean 203.0.113.0/24?"), "{}", errors[3]);
+    assert!(
+        errors[4].contains(":10:3: batten.proxxy: unknown key \"proxxy\"; did you mean \"proxy\"?"),
+        "{}",
+        errors[4]
+    );
+
+    let json = run(&["validate", "--format", "json", &ud]);
+    assert_eq!(json.status.code(), Some(65));
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(v["valid"], false);
+    assert_eq!(v["files"][0]["errors"][0]["line"], 3);
+    assert_eq!(v["files"][0]["errors"][0]["column"], 11);
+    assert_eq!(v["files"][0]["errors"][0]["path"], "users[0].name");
+}
+
+#[test]
+fn bad_input_changes_zero_bytes_in_the_root() {
+    let scratch = Scratch::new();
+    let before = snapshot(scratch.path());
+    for (name, body) in [
+        ("syntax.yaml", "#cloud-config\nusers: [\n"),
+        ("types.yaml", "#cloud-config\nusers: 42\nssh_pwauth: [1]\n"),
+        (
+            "bomb.yaml",
+            "#cloud-config\na: &a [x,x,x,x,x,x,x,x,x,x]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b,*b]\nd: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c,*c]\ne: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d,*d]\nf: [*e,*e,*e,*e,*e,*e,*e,*e,*e,*e]\n",
+        ),
+        (
+            "inject.yaml",
+            "#cloud-config\nusers:\n  - name: a\n    sudo: \"ALL\\nroot ALL=(ALL) ALL\"\n",
+        ),
+    ] {
+        let ud = write_user_data(&scratch, name, body);
+        for cmd in ["plan", "run"] {
+            let out = run(&[cmd, "--root", &scratch.root_arg(), "--user-data", &ud]);
+            assert_eq!(out.status.code(), Some(65), "{cmd} {name}: {}", text(&out));
+        }
+    }
+    assert_eq!(
+        changed(&before, &snapshot(scratch.path())),
+        Vec::<std::path::PathBuf>::new()
+    );
+}
+
+#[test]
+fn plan_writes_nothing_and_shows_the_diff() {
+    let scratch = Scratch::new();
+    let ud = write_user_data(&scratch, "ud.yaml", &good_user_data());
+    let before = snapshot(scratch.path());
+    let out = run(&["plan", "--root", &scratch.root_arg(), "--user-data", &ud]);
+    assert!(out.status.success(), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("useradd --prefix"), "{stdout}");
+    assert!(stdout.contains("+alice ALL=(ALL) NOPASSWD:ALL"), "{stdout}");
+    assert!(stdout.contains("left to cloud-init: runcmd"), "{stdout}");
+    assert!(stdout.contains("NOT applied yet"), "{stdout}");
+    assert!(
+        !stdout.contains("correct horse"),
+        "a secret reached the plan: {stdout}"
+    );
+    assert_eq!(
+        changed(&before, &snapshot(scratch.path())),
+        Vec::<std::path::PathBuf>::new()
+    );
+}
+
+#[test]
+fn run_creates_accounts_and_a_second_run_changes_nothing() {
+    if !privileged("run_creates_accounts_and_a_second_run_changes_nothing")
+        || !have("useradd", "run")
+    {
+        return;
+    }
+    let scratch = Scratch::new();
+    let ud = write_user_data(&scratch, "ud.yaml", &good_user_data());
+    let out = run(&["run", "--root", &scratch.root_arg(), "--user-data", &ud]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        !text(&out).contains("correct horse"),
+        "a secret reached the output"
+    );
+
+    let passwd = std::fs::read_to_string(scratch.join("/etc/passwd")).unwrap();
+    assert!(
+        passwd
+            .lines()
+            .any(|l| l.starts_with("alice:") && l.ends_with(":/home/alice:/bin/bash")),
+        "{passwd}"
+    );
+    assert!(passwd.lines().any(|l| l.starts_with("bob:")));
+    let shadow = std::fs::read_to_string(scratch.join("/etc/shadow")).unwrap();
+    let bob = shadow.lines().find(|l| l.starts_with("bob:")).unwrap();
+    assert!(
+        bob.starts_with("bob:$6$"),
+        "bob's console password is set, hashed: {bob}"
+    );
+    assert!(!shadow.contains("correct horse"));
+    let alice = shadow.lines().find(|l| l.starts_with("alice:")).unwrap();
+    assert!(alice.starts_with("alice:!"), "alice is locked: {alice}");
+    let sudoers =
+        std::fs::read_to_string(scratch.join("/etc/sudoers.d/90-cloud-init-users")).unwrap();
+    assert!(sudoers.contains("alice ALL=(ALL) NOPASSWD:ALL"));
+    let meta = std::fs::metadata(scratch.join("/var/lib/batten/user-data")).unwrap();
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o777,
+        0o600
+    );
+    let state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(scratch.join("/var/lib/batten/state.json")).unwrap())
+            .unwrap();
+    assert_eq!(state["instance_id"], "0123456789abcdef0123456789abcdef");
+    assert_eq!(state["runs"][0]["outcome"], "applied");
+
+    // The second run: nothing outside batten's own state moves.
+    let before = snapshot(scratch.path());
+    let out = run(&["run", "--root", &scratch.root_arg(), "--user-data", &ud]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("nothing to change"), "{}", text(&out));
+    let moved: Vec<_> = changed(&before, &snapshot(scratch.path()))
+        .into_iter()
+        .filter(|p| !p.starts_with("var/lib/batten"))
+        .collect();
+    assert!(moved.is_empty(), "a second run changed {moved:?}");
+    let out = run(&["plan", "--root", &scratch.root_arg(), "--user-data", &ud]);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("nothing to change"),
+        "{}",
+        text(&out)
+    );
+    let state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(scratch.join("/var/lib/batten/state.json")).unwrap())
+            .unwrap();
+    assert_eq!(state["runs"][1]["outcome"], "unchanged");
+}
+
+#[test]
+fn a_planted_symlink_is_refused_and_its_target_untouched() {
+    if !privileged("a_planted_symlink_is_refused_and_its_target_untouched") {
+        return;
+    }
+    let scratch = Scratch::new();
+    let outside = tempfile::tempdir().unwrap();
+    let target = outside.path().join("precious");
+    std::fs::write(&target, "do not touch\n").unwrap();
+    std::os::unix::fs::symlink(&target, scratch.join("/etc/sudoers.d/90-cloud-init-users"))
+        .unwrap();
+    let ud = write_user_data(
+        &scratch,
+        "ud.yaml",
+        "#cloud-config\nusers:\n  - {name: root, sudo: \"ALL=(ALL) ALL\"}\n",
+    );
+    let out = run(&["run", "--root", &scratch.root_arg(), "--user-data", &ud]);
+    assert_eq!(out.status.code(), Some(70), "{}", text(&out));
+    assert!(
+        text(&out).contains("symlink") || text(&out).contains("symbolic link"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "do not touch\n");
+
+    // batten's own state directory planted as a link out of the root.
+    let scratch = Scratch::new();
+    std::os::unix::fs::symlink(outside.path(), scratch.join("/var/lib/batten")).unwrap();
+    let ud = write_user_data(&scratch, "ud2.yaml", "#cloud-config\nusers: []\n");
+    let out = run(&["run", "--root", &scratch.root_arg(), "--user-data", &ud]);
+    assert_eq!(out.status.code(), Some(70), "{}", text(&out));
+    let left: Vec<_> = std::fs::read_dir(outside.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(
+        left,
+        vec![std::ffi::OsString::from("precious")],
+        "batten wrote through the link"
+    );
+}
+
+#[test]
+fn user_data_from_standard_input_gzip_and_multipart() {
+    let scratch = Scratch::new();
+    let mime = format!(
+        "Content-Type: multipart/mixed; boundary=\"XYZ\"\nMIME-Version: 1.0\n\n--XYZ\nContent-Type: text/cloud-config; charset=\"us-ascii\"\nContent-Disposition: attachment; filename=\"a.yaml\"\n\n#cloud-config\nusers: [{{name: carol, ssh_authorized_keys: [\"{KEY}\"]}}]\n\n--XYZ\nContent-Type: text/x-shellscript\nContent-Disposition: attachment; filename=\"setup.sh\"\n\n#!/bin/sh\necho hi\n\n--XYZ\nContent-Type: text/cloud-config\n\n#cloud-config\nssh_pwauth: \"unchanged\"\nbatten:\n  firewall: {{enabled: off}}\n--XYZ--\n"
+    );
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(mime.replace('\n', "\r\n").as_bytes()).unwrap();
+    let bytes = gz.finish().unwrap();
+    let mut child = batten()
+        .args(["plan", "--root", &scratch.root_arg(), "--user-data", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(&bytes).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let all = text(&out);
+    assert!(all.contains("useradd --prefix"), "{all}");
+    assert!(all.contains(" carol"), "{all}");
+    assert!(
+        all.contains("setup.sh"),
+        "the script part is reported as left to cloud-init: {all}"
+    );
+    assert!(all.contains("the firewall is off"), "{all}");
+}
+
+#[test]
+fn seed_in_boot_firmware_with_raspberry_pi_meta_data() {
+    let scratch = Scratch::new();
+    let example =
+        std::fs::read_to_string(repo().join("cloud-init/examples/raspberry-pi-imager.yaml"))
+            .unwrap();
+    std::fs::write(scratch.join("/boot/firmware/user-data"), example).unwrap();
+    std::fs::write(
+        scratch.join("/boot/firmware/meta-data"),
+        "instance_id: rpi-imager-1732000000\n",
+    )
+    .unwrap();
+    let out = run(&["plan", "--root", &scratch.root_arg()]);
+    assert!(out.status.success(), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("Raspberry Pi boot partition /boot/firmware"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("instance-id: rpi-imager-1732000000 (from meta-data)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("useradd --prefix") && stdout.contains(" pi\n"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("password field of pi (hidden)"), "{stdout}");
+
+    let status = run(&["status", "--root", &scratch.root_arg(), "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(v["instance_id"]["id"], "rpi-imager-1732000000");
+    assert_eq!(v["sealed"], false);
+}
+
+#[test]
+fn usage_errors_exit_2_and_help_teaches() {
+    let out = run(&["frobnicate"]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = run(&["plan", "--root", "/nonexistent/batten-test"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let out = run(&["run", "--from-metadata", "--root", "/nonexistent"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).contains("not supported by this build yet"));
+    let help = run(&["--help"]);
+    let h = String::from_utf8_lossy(&help.stdout);
+    for word in ["validate", "plan", "run", "status", "schema", "Exit codes"] {
+        assert!(h.contains(word), "--help lacks {word}: {h}");
+    }
+    let version = run(&["--version"]);
+    assert!(String::from_utf8_lossy(&version.stdout).starts_with("batten "));
+}
+
+#[test]
+fn unknown_distro_names_the_fix() {
+    let scratch = Scratch::new();
+    std::fs::write(scratch.join("/etc/os-release"), "ID=plan9\n").unwrap();
+    let ud = write_user_data(&scratch, "ud.yaml", "#cloud-config\nusers: []\n");
+    let out = run(&["plan", "--root", &scratch.root_arg(), "--user-data", &ud]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("--family"), "{}", text(&out));
+    let out = run(&[
+        "plan",
+        "--root",
+        &scratch.root_arg(),
+        "--family",
+        "debian",
+        "--user-data",
+        &ud,
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+}

@@ -1,0 +1,203 @@
+//! Shared helpers for the integration tests: a scratch root built from this
+//! machine's own account and SSH files, a snapshot of a tree to prove
+//! "nothing changed", and the root/CI rule for privileged tests.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The batten binary cargo built for these tests.
+pub fn batten() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_batten"));
+    c.env("RUST_LOG", "warn");
+    c
+}
+
+/// Run batten with `args` and return its output.
+pub fn run(args: &[&str]) -> Output {
+    batten().args(args).output().expect("batten runs")
+}
+
+/// Text of stdout and stderr together, for assertions and failure messages.
+pub fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// The repository's top directory.
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// True when the test may do privileged things. Without root, a developer
+/// gets a skip message; under CI=true a skip is a failure.
+pub fn privileged(test: &str) -> bool {
+    if nix::unistd::geteuid().is_root() {
+        return true;
+    }
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("{test} needs root, and under CI=true a skipped test is a failure");
+    }
+    eprintln!("SKIP {test}: needs root");
+    false
+}
+
+/// True when `program` is installed; under CI=true its absence fails.
+pub fn have(program: &str, test: &str) -> bool {
+    let found = ["/usr/sbin", "/usr/bin", "/sbin", "/bin"]
+        .iter()
+        .any(|d| Path::new(d).join(program).exists());
+    if !found {
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("{test} needs {program}, and under CI=true a skipped test is a failure");
+        }
+        eprintln!("SKIP {test}: {program} is not installed");
+    }
+    found
+}
+
+/// A scratch root made of this machine's real /etc/passwd, group, shadow,
+/// os-release, ssh and skel: what an image's root looks like to batten.
+pub struct Scratch {
+    pub dir: tempfile::TempDir,
+}
+
+impl Scratch {
+    pub fn new() -> Scratch {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let root = dir.path();
+        for d in ["etc/sudoers.d", "home", "var/lib", "boot/firmware"] {
+            std::fs::create_dir_all(root.join(d)).unwrap();
+        }
+        for f in ["passwd", "group", "shadow", "gshadow", "login.defs"] {
+            let src = Path::new("/etc").join(f);
+            if src.exists() {
+                copy_keep_mode(&src, &root.join("etc").join(f));
+            }
+        }
+        // /etc/os-release is usually a link to ../usr/lib/os-release: copy the text.
+        std::fs::write(
+            root.join("etc/os-release"),
+            std::fs::read("/etc/os-release").expect("this machine has /etc/os-release"),
+        )
+        .unwrap();
+        std::fs::write(
+            root.join("etc/machine-id"),
+            "0123456789abcdef0123456789abcdef\n",
+        )
+        .unwrap();
+        let status = Command::new("cp")
+            .args(["-a", "/etc/skel"])
+            .arg(root.join("etc"))
+            .status()
+            .unwrap();
+        assert!(status.success());
+        if Path::new("/etc/ssh").exists() {
+            let status = Command::new("cp")
+                .args(["-a", "/etc/ssh"])
+                .arg(root.join("etc"))
+                .status()
+                .unwrap();
+            assert!(status.success());
+        }
+        Scratch { dir }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn root_arg(&self) -> String {
+        self.path().display().to_string()
+    }
+
+    pub fn join(&self, rel: &str) -> PathBuf {
+        self.path().join(rel.trim_start_matches('/'))
+    }
+}
+
+fn copy_keep_mode(src: &Path, dst: &Path) {
+    std::fs::copy(src, dst).unwrap();
+    let meta = std::fs::metadata(src).unwrap();
+    std::fs::set_permissions(dst, meta.permissions()).unwrap();
+}
+
+/// What a file looks like, for before/after comparisons.
+#[derive(Debug, PartialEq, Eq, Clone)]
+pub struct Seen {
+    pub kind: &'static str,
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub mtime: (i64, i64),
+    pub ino: u64,
+    pub content: Vec<u8>,
+}
+
+/// Every entry under `dir` (links not followed) with its bytes and metadata.
+pub fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Seen> {
+    let mut out = BTreeMap::new();
+    walk(dir, dir, &mut out);
+    out
+}
+
+fn walk(base: &Path, dir: &Path, out: &mut BTreeMap<PathBuf, Seen>) {
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    entries.sort();
+    for p in entries {
+        let m = std::fs::symlink_metadata(&p).unwrap();
+        let (kind, content) = if m.file_type().is_symlink() {
+            (
+                "link",
+                std::fs::read_link(&p)
+                    .unwrap()
+                    .into_os_string()
+                    .into_encoded_bytes(),
+            )
+        } else if m.is_dir() {
+            ("dir", Vec::new())
+        } else {
+            ("file", std::fs::read(&p).unwrap())
+        };
+        out.insert(
+            p.strip_prefix(base).unwrap().to_path_buf(),
+            Seen {
+                kind,
+                mode: m.mode() & 0o7777,
+                uid: m.uid(),
+                gid: m.gid(),
+                mtime: (m.mtime(), m.mtime_nsec()),
+                ino: m.ino(),
+                content,
+            },
+        );
+        if kind == "dir" {
+            walk(base, &p, out);
+        }
+    }
+}
+
+/// The paths that differ between two snapshots.
+pub fn changed(a: &BTreeMap<PathBuf, Seen>, b: &BTreeMap<PathBuf, Seen>) -> Vec<PathBuf> {
+    let mut keys: Vec<&PathBuf> = a.keys().chain(b.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    keys.into_iter()
+        .filter(|k| a.get(*k) != b.get(*k))
+        .cloned()
+        .collect()
+}
+
+/// A real ed25519 public key line made by ssh-keygen (or a fixed one when
+/// ssh-keygen is missing).
+pub const KEY: &str =
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGBfY5Y7Dp1Dn4a4y6iJbBvYxVKJWB3H0cQ2m9bq6Tq3 admin@laptop";
