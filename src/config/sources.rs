@@ -124,20 +124,10 @@ pub fn find(root: &Root, host: &Host) -> Result<Option<Found>, SourceError> {
             }));
         }
     }
-    if root.is_host() {
-        for label in ["CIDATA", "cidata"] {
-            if let Some(found) = from_label(host, label, "user-data", "meta-data")? {
-                return Ok(Some(found));
-            }
-        }
-        if let Some(found) = from_label(
-            host,
-            "config-2",
-            "openstack/latest/user_data",
-            "openstack/latest/meta_data.json",
-        )? {
-            return Ok(Some(found));
-        }
+    if root.is_host()
+        && let Some(found) = find_labelled(host)?
+    {
+        return Ok(Some(found));
     }
     let cached = "/var/lib/cloud/instance/user-data.txt";
     // `instance` is a symlink cloud-init makes to instances/<id>: follow it,
@@ -169,6 +159,22 @@ pub fn cmdline_for(root: &Root, host: &Host) -> Option<String> {
     ["/boot/firmware/cmdline.txt", "/boot/cmdline.txt"]
         .iter()
         .find_map(|p| root.read_to_string(p).ok().flatten())
+}
+
+/// Look for a NoCloud disk (label CIDATA or cidata), then an OpenStack
+/// config drive (label config-2), among the host's labelled filesystems.
+pub fn find_labelled(host: &Host) -> Result<Option<Found>, SourceError> {
+    for label in ["CIDATA", "cidata"] {
+        if let Some(found) = from_label(host, label, "user-data", "meta-data")? {
+            return Ok(Some(found));
+        }
+    }
+    from_label(
+        host,
+        "config-2",
+        "openstack/latest/user_data",
+        "openstack/latest/meta_data.json",
+    )
 }
 
 /// Mount the filesystem labelled `label` read-only in a private directory,

@@ -199,15 +199,16 @@ fn each_entry<'a>(
 }
 
 /// A boolean as cloud-init reads it: YAML booleans, and the strings
-/// true/false/yes/no/on/off/y/n/1/0 in any case.
+/// true/false/yes/no/on/off/1/0 in any case (PyYAML's YAML 1.1 booleans
+/// plus what cloud-init's `translate_bool` accepts).
 fn boolean(c: &mut Checker, node: &Node, path: &str) -> Option<bool> {
     match &node.value {
         Value::Bool(b) => Some(*b),
         Value::Int(1) => Some(true),
         Value::Int(0) => Some(false),
         Value::Str(s) => match s.to_ascii_lowercase().as_str() {
-            "true" | "yes" | "on" | "y" | "1" => Some(true),
-            "false" | "no" | "off" | "n" | "0" => Some(false),
+            "true" | "yes" | "on" | "1" => Some(true),
+            "false" | "no" | "off" | "0" => Some(false),
             _ => {
                 c.error(
                     node.pos,
@@ -786,6 +787,12 @@ fn groups(c: &mut Checker, node: &Node, path: &str) -> Vec<String> {
 fn sudo(c: &mut Checker, node: &Node, path: &str) -> Vec<String> {
     match &node.value {
         Value::Null | Value::Bool(false) => Vec::new(),
+        // PyYAML reads these plain words as booleans, so cloud-init does too.
+        Value::Str(w) if ["no", "off"].contains(&w.to_ascii_lowercase().as_str()) => Vec::new(),
+        Value::Str(w) if ["yes", "on"].contains(&w.to_ascii_lowercase().as_str()) => {
+            c.error(node.pos, path, "sudo: yes is not a rule (cloud-init fails on it); write a rule such as \"ALL=(ALL) NOPASSWD:ALL\"");
+            Vec::new()
+        }
         Value::Bool(true) => {
             c.error(node.pos, path, "sudo: true is not a rule (cloud-init fails on it); write a rule such as \"ALL=(ALL) NOPASSWD:ALL\"");
             Vec::new()
@@ -1188,7 +1195,7 @@ mod tests {
     pub(crate) const KEY: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGBfY5Y7Dp1Dn4a4y6iJbBvYxVKJWB3H0cQ2m9bq6Tq3 admin@laptop";
 
     fn run(text: &str) -> (Option<UserData>, Vec<String>, Vec<String>) {
-        let node: Node = serde_saphyr::from_str(text).expect("test YAML parses");
+        let node: Node = crate::config::yaml::parse(text).expect("test YAML parses");
         let mut c = Checker::new(vec!["ud.yaml".into()]);
         let ud = validate(&mut c, &node);
         let e = c.errors.iter().map(|i| i.to_string()).collect();
@@ -1345,5 +1352,28 @@ mod tests {
     fn sudo_true_is_refused_like_cloud_init() {
         let (_, e, _) = run("users:\n  - {name: a, sudo: true}\n");
         assert!(e[0].contains("sudo: true is not a rule"), "{e:?}");
+        let (_, e, _) = run("users:\n  - {name: a, sudo: Yes}\n");
+        assert!(e[0].contains("sudo: yes is not a rule"), "{e:?}");
+        let (ud, e, _) = run("users:\n  - {name: a, sudo: no}\n");
+        assert!(e.is_empty() && ud.unwrap().users[0].sudo.is_empty());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn load_never_panics(text in "(#cloud-config\n)?[ -~\n]{0,300}") {
+            let _ = crate::config::load("p.yaml", text.as_bytes());
+        }
+
+        #[test]
+        fn accepted_values_carry_no_config_syntax(s in "[ -~\n\r\t\u{0}]{0,40}") {
+            let forbidden = |v: &str| v.chars().any(|c| matches!(c, '\n' | '\r' | ';' | '{' | '}' | '"' | '\'' | '#' | '\0' | ' '));
+            if let Ok(v) = grammar::account_name(&s) { proptest::prop_assert!(!forbidden(v)); }
+            if let Ok(v) = grammar::absolute_path(&s) { proptest::prop_assert!(!forbidden(v)); }
+            if let Ok(v) = grammar::server_name(&s) { proptest::prop_assert!(!forbidden(v)); }
+            if let Ok(v) = grammar::proxy_user_name(&s) { proptest::prop_assert!(!forbidden(v)); }
+            if let Ok(v) = grammar::instance_id(&s) { proptest::prop_assert!(!forbidden(v)); }
+            if grammar::source(&s).is_ok() { proptest::prop_assert!(!forbidden(s.trim())); }
+            if grammar::crypt_hash(&s).is_ok() { proptest::prop_assert!(!forbidden(&s) && !s.contains(':')); }
+        }
     }
 }

@@ -7,8 +7,14 @@
 //!
 //! Parsing is serde-saphyr's: it rejects duplicate keys, bounds nesting,
 //! node counts and alias expansion (so an alias bomb or a deeply nested
-//! document fails fast instead of eating the machine's memory), and reads
-//! YAML 1.1 booleans (`yes`, `off`, ...) the way cloud-init's PyYAML does.
+//! document fails fast instead of eating the machine's memory).
+//!
+//! Only `true`/`false` (any of YAML's cases) become booleans in the tree;
+//! `yes`, `off` and friends stay strings. cloud-init's PyYAML turns
+//! `yes/no/on/off` into booleans everywhere, but serde-saphyr's YAML 1.1
+//! mode also turns `y` and `n` into booleans, which PyYAML does not (a user
+//! called `n` would vanish). So the validator reads the YAML 1.1 spellings
+//! where cloud-init takes a boolean, and nowhere else.
 
 use std::fmt;
 
@@ -209,6 +215,7 @@ fn options() -> serde_saphyr::Options {
     serde_saphyr::options! {
         budget: Some(budget),
         legacy_octal_numbers: true,
+        strict_booleans: true,
     }
 }
 
@@ -262,13 +269,13 @@ mod tests {
     #[test]
     fn positions_and_yaml_11_scalars() {
         let n = parse("a: yes\nb:\n  - \"on\"\n  - Off\nc: {x: 0755, y: ~}\n").unwrap();
-        assert_eq!(n.get("a").unwrap().value, Value::Bool(true));
+        assert_eq!(n.get("a").unwrap().value, Value::Str("yes".into()));
         let b = n.get("b").unwrap();
         let Value::Seq(items) = &b.value else {
             panic!()
         };
         assert_eq!(items[0].value, Value::Str("on".into()));
-        assert_eq!(items[1].value, Value::Bool(false));
+        assert_eq!(items[1].value, Value::Str("Off".into()));
         assert_eq!((items[1].pos.line, items[1].pos.column), (4, 5));
         let x = n.get("c").unwrap().get("x").unwrap();
         assert_eq!(x.value, Value::Int(0o755));

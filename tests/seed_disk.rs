@@ -1,0 +1,144 @@
+//! A NoCloud seed on a real labelled filesystem: found through a
+//! `by-label` directory, mounted read-only in a private directory, read,
+//! and unmounted again, leaving no mount and no directory behind.
+//!
+//! The seed is ext4 because the kernels of some test machines have neither
+//! vfat nor iso9660 (batten tries iso9660, vfat, ext4 and udf in turn; the
+//! code path is the same).
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use batten::config::sources::{Host, find_labelled};
+use common::*;
+
+/// A loop device, detached when dropped, so a failing test cleans up.
+struct Loop(String);
+
+impl Drop for Loop {
+    fn drop(&mut self) {
+        let _ = Command::new("losetup").args(["-d", &self.0]).status();
+    }
+}
+
+fn make_seed(dir: &Path, label: &str, files: &[(&str, &str)]) -> Loop {
+    let content = dir.join("content");
+    for (name, text) in files {
+        let p = content.join(name);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    }
+    let image = dir.join("seed.img");
+    let ok = Command::new("mkfs.ext4")
+        .args(["-q", "-F", "-L", label, "-d"])
+        .arg(&content)
+        .arg(&image)
+        .arg("4M")
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "mkfs.ext4 failed");
+    let out = Command::new("losetup")
+        .args(["-f", "--show"])
+        .arg(&image)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "losetup: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Loop(String::from_utf8(out.stdout).unwrap().trim().to_string())
+}
+
+fn mounted_under(base: &Path) -> bool {
+    std::fs::read_to_string("/proc/self/mounts")
+        .unwrap()
+        .lines()
+        .any(|l| {
+            l.split(' ')
+                .nth(1)
+                .is_some_and(|m| m.starts_with(&*base.to_string_lossy()))
+        })
+}
+
+#[test]
+fn cidata_and_config_drive_are_mounted_read_only_and_unmounted() {
+    if !privileged("cidata_and_config_drive")
+        || !have("mkfs.ext4", "cidata")
+        || !have("losetup", "cidata")
+    {
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let by_label = work.path().join("by-label");
+    let mount_base = work.path().join("run");
+    std::fs::create_dir_all(&by_label).unwrap();
+    std::fs::create_dir_all(&mount_base).unwrap();
+    let host = Host {
+        cmdline: None,
+        by_label: by_label.clone(),
+        mount_base: mount_base.clone(),
+    };
+    assert!(
+        find_labelled(&host).unwrap().is_none(),
+        "no labels, nothing found"
+    );
+
+    let seed_dir = work.path().join("cidata");
+    std::fs::create_dir_all(&seed_dir).unwrap();
+    let dev = make_seed(
+        &seed_dir,
+        "cidata",
+        &[
+            ("user-data", "#cloud-config\nusers: []\n"),
+            ("meta-data", "instance-id: iid-disk-1\n"),
+        ],
+    );
+    std::os::unix::fs::symlink(&dev.0, by_label.join("cidata")).unwrap();
+    let found = find_labelled(&host)
+        .unwrap()
+        .expect("the cidata disk is found");
+    assert_eq!(found.user_data, b"#cloud-config\nusers: []\n");
+    assert!(found.source.contains("labelled cidata"), "{}", found.source);
+    let (_, meta) = found.meta_data.expect("meta-data read too");
+    assert_eq!(meta, b"instance-id: iid-disk-1\n");
+    assert!(!mounted_under(&mount_base), "the seed is still mounted");
+    assert_eq!(
+        std::fs::read_dir(&mount_base).unwrap().count(),
+        0,
+        "the mount point was left behind"
+    );
+
+    // An OpenStack config drive, when there is no NoCloud disk.
+    std::fs::remove_file(by_label.join("cidata")).unwrap();
+    let drive_dir = work.path().join("config-2");
+    std::fs::create_dir_all(&drive_dir).unwrap();
+    let drive = make_seed(
+        &drive_dir,
+        "config-2",
+        &[
+            (
+                "openstack/latest/user_data",
+                "#cloud-config\nssh_pwauth: false\n",
+            ),
+            (
+                "openstack/latest/meta_data.json",
+                "{\"uuid\": \"83679162-1378-4288-a2d4-70e13ec132aa\"}",
+            ),
+        ],
+    );
+    std::os::unix::fs::symlink(&drive.0, by_label.join("config-2")).unwrap();
+    let found = find_labelled(&host)
+        .unwrap()
+        .expect("the config drive is found");
+    assert_eq!(found.user_data, b"#cloud-config\nssh_pwauth: false\n");
+    let meta = batten::config::meta::parse("m", &found.meta_data.unwrap().1).unwrap();
+    assert_eq!(
+        meta.instance_id.as_deref(),
+        Some("83679162-1378-4288-a2d4-70e13ec132aa")
+    );
+    assert!(!mounted_under(&mount_base));
+}
