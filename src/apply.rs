@@ -92,6 +92,24 @@ pub fn apply(
     runner: &dyn Runner,
     journal: &mut Journal,
 ) -> Result<usize, Failure> {
+    // Every file with a check is checked before the first change, so a bad
+    // sudo rule stops the run before useradd has made anyone.
+    for action in &plan.actions {
+        if let Action::Write {
+            path,
+            contents,
+            check: Some(check),
+            ..
+        } = action
+        {
+            run_check(*check, contents, runner).map_err(|e| {
+                Failure::new(
+                    Code::ApplyFailed,
+                    format!("{path}: {e}; nothing was changed"),
+                )
+            })?;
+        }
+    }
     let mut undo: Vec<Undo> = Vec::new();
     let mut ran: Vec<String> = Vec::new();
     let mut changes = 0;
@@ -140,12 +158,8 @@ fn apply_one(
             path,
             contents,
             owner,
-            check,
             ..
         } => {
-            if let Some(check) = check {
-                run_check(*check, contents, runner)?;
-            }
             if let Some(parent) = std::path::Path::new(path).parent() {
                 let parent = parent.to_string_lossy();
                 let mode = if parent.starts_with(crate::lifecycle::STATE_DIR) {

@@ -367,3 +367,26 @@ fn unknown_distro_names_the_fix() {
     ]);
     assert!(out.status.success(), "{}", text(&out));
 }
+
+#[test]
+fn a_sudo_rule_visudo_refuses_stops_the_run_before_any_change() {
+    if !privileged("a_sudo_rule_visudo_refuses") || !have("visudo", "a_sudo_rule_visudo_refuses") {
+        return;
+    }
+    let scratch = Scratch::new();
+    let ud = write_user_data(
+        &scratch,
+        "ud.yaml",
+        "#cloud-config\nusers:\n  - {name: dave, sudo: \"ALL=(ALL NOPASSWD ALL\"}\n",
+    );
+    let before = snapshot(scratch.path());
+    let out = run(&["run", "--root", &scratch.root_arg(), "--user-data", &ud]);
+    assert_eq!(out.status.code(), Some(70), "{}", text(&out));
+    assert!(text(&out).contains("visudo refused"), "{}", text(&out));
+    assert!(text(&out).contains("nothing was changed"), "{}", text(&out));
+    let moved: Vec<_> = changed(&before, &snapshot(scratch.path()))
+        .into_iter()
+        .filter(|p| !p.starts_with("var/lib/batten") && p != std::path::Path::new("var/lib"))
+        .collect();
+    assert!(moved.is_empty(), "a refused run changed {moved:?}");
+}
