@@ -16,9 +16,10 @@ cd "$top"
 #   sudo           visudo -cf (sudo rules)
 #   e2fsprogs      mkfs.ext4 (a labelled seed disk), util-linux/mount: losetup
 #   file           checks the static binaries' format
-#   qemu-user-static  runs the aarch64 binary on this x86_64 machine
+#   qemu-user-static  runs the aarch64 and armv7 binaries on this x86_64 machine
+#   gcc-arm-linux-gnueabihf  links the 32-bit Raspberry Pi OS binary
 #   openssh-client ssh-keygen
-packages=(passwd sudo e2fsprogs util-linux mount file qemu-user-static openssh-client)
+packages=(passwd sudo e2fsprogs util-linux mount file qemu-user-static openssh-client gcc-arm-linux-gnueabihf)
 
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     missing=()
