@@ -9,7 +9,7 @@ use std::io::Write as _;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use log::{info, warn};
+use log::{debug, info, warn};
 
 use crate::accounts::set_shadow_field;
 use crate::exit::{Code, Failure};
@@ -116,10 +116,14 @@ pub fn apply(
     for action in &plan.actions {
         let started = Instant::now();
         let summary = action.summary();
-        info!("{summary}");
+        debug!("starting: {summary}");
         let result = apply_one(action, root, backup, runner, &mut undo);
         let ms = started.elapsed().as_millis();
         let ok = result.is_ok();
+        info!(
+            "{} {summary} ({ms} ms)",
+            if ok { "done:" } else { "FAILED:" }
+        );
         if let Err(e) = journal.record(root, &summary, ok, ms) {
             warn!("could not write the journal: {e}");
         }
