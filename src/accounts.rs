@@ -5,11 +5,12 @@
 
 use serde::Serialize;
 
-use crate::config::model::{Password, UserData, UserSpec};
-use crate::config::yaml::{self, Value};
+use crate::config::model::{UserData, UserSpec};
+use crate::config::yaml;
 use crate::distro::Distro;
+use crate::exit::{Code, Failure};
 use crate::plan::{Action, Check, Secret};
-use crate::root::{Owner, Root, RootError};
+use crate::root::{FileKind, Owner, Root, RootError};
 
 /// One line of /etc/passwd.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -194,98 +195,113 @@ impl Accounts {
     }
 }
 
-/// The default user as the image configures it: `system_info.default_user`
-/// in the root's `/etc/cloud/cloud.cfg` when cloud-init is installed,
-/// otherwise the distribution's usual one.
-pub fn default_user(root: &Root, distro: &Distro) -> UserSpec {
+/// The default user as the image configures it: the distribution's usual
+/// one, overridden by `system_info.default_user` in the root's
+/// `/etc/cloud/cloud.cfg` and then `/etc/cloud/cloud.cfg.d/*.cfg` in order,
+/// as cloud-init merges them. Values from those files pass the same grammar
+/// as user-data; a file that does not is ignored with a note.
+pub fn image_default_user(root: &Root, distro: &Distro, notes: &mut Vec<String>) -> UserSpec {
     let mut spec = UserSpec {
         name: Some(distro.default_user_name().to_string()),
         default: true,
         groups: distro.default_user_groups(),
-        sudo: vec!["ALL=(ALL) NOPASSWD:ALL".to_string()],
+        sudo: Some(vec!["ALL=(ALL) NOPASSWD:ALL".to_string()]),
         shell: Some("/bin/bash".to_string()),
-        lock_passwd: true,
         ..UserSpec::default()
     };
-    let cfg = root.read_to_string("/etc/cloud/cloud.cfg").ok().flatten();
-    let node = cfg.as_deref().and_then(|t| yaml::parse(t).ok());
-    let du = node
-        .as_ref()
-        .and_then(|n| n.get("system_info"))
-        .and_then(|s| s.get("default_user"));
-    if let Some(du) = du {
-        if let Some(name) = du.get("name").and_then(|n| n.scalar_text())
-            && crate::config::grammar::account_name(&name).is_ok()
-        {
-            spec.name = Some(name);
-        }
-        if let Some(groups) = du.get("groups") {
-            let names: Vec<String> = match &groups.value {
-                Value::Str(s) => s.split(',').map(|g| g.trim().to_string()).collect(),
-                Value::Seq(items) => items.iter().filter_map(|i| i.scalar_text()).collect(),
-                _ => Vec::new(),
-            };
-            let valid: Vec<String> = names
+    let mut files = vec!["/etc/cloud/cloud.cfg".to_string()];
+    if let Ok(Some(mut names)) = root.list_dir("/etc/cloud/cloud.cfg.d") {
+        names.retain(|n| n.ends_with(".cfg"));
+        files.extend(
+            names
                 .into_iter()
-                .filter(|g| crate::config::grammar::account_name(g).is_ok())
-                .collect();
-            if !valid.is_empty() {
-                spec.groups = valid;
-            }
-        }
-        if let Some(shell) = du.get("shell").and_then(|s| s.scalar_text())
-            && crate::config::grammar::absolute_path(&shell).is_ok()
-        {
-            spec.shell = Some(shell);
+                .map(|n| format!("/etc/cloud/cloud.cfg.d/{n}")),
+        );
+    }
+    for file in files {
+        let Ok(Some(text)) = root.read_to_string(&file) else {
+            continue;
+        };
+        let Ok(node) = yaml::parse(&text) else {
+            notes.push(format!(
+                "{file}: not valid YAML; its default_user is ignored"
+            ));
+            continue;
+        };
+        let Some(du) = node.get("system_info").and_then(|s| s.get("default_user")) else {
+            continue;
+        };
+        match crate::config::validate::default_user_entry(du, &file) {
+            Ok(image) => spec = spec.overlaid_by(&image),
+            Err(problems) => notes.push(format!(
+                "{file}: default_user ignored: {}",
+                problems
+                    .iter()
+                    .map(|i| i.to_string())
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            )),
         }
     }
     spec
 }
 
-/// The users of the document with the default entry resolved against the
-/// image: name, groups, sudo rule and shell from `default_user`, overridden
-/// by whatever the user-data says.
-pub fn resolve_users(ud: &UserData, root: &Root, distro: &Distro) -> Vec<UserSpec> {
-    ud.users
-        .iter()
-        .map(|u| {
-            if !u.default {
-                return u.clone();
+/// The accounts of the document, merged as cloud-init merges them: the
+/// image's default user, then `system_info.default_user` and `user:` from
+/// user-data, then the `default` entry; an explicit entry with the default
+/// user's name wins over all of those; any other repeated name is ignored
+/// after its first entry.
+pub fn resolve_users(
+    ud: &UserData,
+    root: &Root,
+    distro: &Distro,
+    notes: &mut Vec<String>,
+) -> Vec<UserSpec> {
+    let mut base = image_default_user(root, distro, notes);
+    for layer in [&ud.default_user_config, &ud.legacy_user]
+        .into_iter()
+        .flatten()
+    {
+        base = base.overlaid_by(layer);
+    }
+    let mut out: Vec<UserSpec> = Vec::new();
+    for u in &ud.users {
+        let spec = if u.default {
+            base.overlaid_by(u)
+        } else {
+            u.clone()
+        };
+        match out.iter_mut().find(|e| e.name == spec.name) {
+            Some(existing) if existing.default && !spec.default => {
+                *existing = existing.overlaid_by(&spec)
             }
-            let mut d = default_user(root, distro);
-            if u.name.is_some() {
-                d.name = u.name.clone();
+            Some(existing) if spec.default && !existing.default => {
+                *existing = spec.overlaid_by(existing)
             }
-            for g in &u.groups {
-                if !d.groups.contains(g) {
-                    d.groups.push(g.clone());
-                }
-            }
-            if !u.sudo.is_empty() {
-                d.sudo = u.sudo.clone();
-            }
-            d.shell = u.shell.clone().or(d.shell);
-            d.gecos = u.gecos.clone();
-            d.lock_passwd = u.lock_passwd;
-            d.password = u.password.clone();
-            d.ssh_authorized_keys = u.ssh_authorized_keys.clone();
-            d.left_to_cloud_init = u.left_to_cloud_init.clone();
-            d
-        })
-        .collect()
+            Some(_) => notes.push(format!(
+                "{} is listed twice: the first entry counts, as in cloud-init",
+                spec.name.as_deref().unwrap_or("the default user")
+            )),
+            None => out.push(spec),
+        }
+    }
+    out
 }
 
-/// The sudoers drop-in cloud-init writes; batten writes the same file in the
-/// same form, so whichever of the two runs second finds its rules present.
+/// The sudoers drop-in cloud-init writes; batten writes the same file with
+/// the same blocks, so whichever of the two runs second finds its rules
+/// present and adds nothing.
 pub const SUDOERS_FILE: &str = "/etc/sudoers.d/90-cloud-init-users";
 
-/// Plan the accounts: groups and users to create, sudo rules, passwords.
+/// Plan the accounts: groups and users to create, passwords, sudo rules.
 pub fn plan_users(
     users: &[UserSpec],
     accounts: &Accounts,
     root: &Root,
     notes: &mut Vec<String>,
-) -> Result<Vec<Action>, RootError> {
+) -> Result<Vec<Action>, Failure> {
+    let root_err =
+        |e: RootError| Failure::new(Code::ApplyFailed, format!("{e}; nothing was changed"));
     let mut actions = Vec::new();
     let prefix: Vec<String> = if root.is_host() {
         Vec::new()
@@ -293,18 +309,16 @@ pub fn plan_users(
         vec!["--prefix".into(), root.path().display().to_string()]
     };
     let mut planned_groups: Vec<String> = Vec::new();
+    let mut new_users: Vec<&str> = Vec::new();
     for u in users {
         let Some(name) = u.name.as_deref() else {
             continue;
         };
         if accounts.user(name).is_some() {
-            if !u.groups.is_empty() || u.shell.is_some() {
-                notes.push(format!(
-                    "{name} exists already: like cloud-init, batten leaves its groups and shell as they are"
-                ));
-            }
             continue;
         }
+        check_home(root, name).map_err(root_err)?;
+        new_users.push(name);
         for g in &u.groups {
             if accounts.group(g).is_none() && !planned_groups.contains(g) && g != name {
                 planned_groups.push(g.clone());
@@ -319,7 +333,18 @@ pub fn plan_users(
         }
         let mut argv = vec!["useradd".to_string()];
         argv.extend(prefix.iter().cloned());
-        argv.push("--create-home".into());
+        argv.extend([
+            "--create-home".into(),
+            "--home-dir".into(),
+            format!("/home/{name}"),
+        ]);
+        if !prefix.is_empty() && root.metadata("/etc/skel").map_err(root_err)?.is_some() {
+            // With --prefix, useradd would copy the host's /etc/skel.
+            argv.extend([
+                "--skel".into(),
+                root.host_path("/etc/skel").display().to_string(),
+            ]);
+        }
         if let Some(shell) = &u.shell {
             argv.extend(["--shell".into(), shell.clone()]);
         }
@@ -345,57 +370,101 @@ pub fn plan_users(
         let Some(name) = u.name.as_deref() else {
             continue;
         };
-        if let Some(action) = plan_password(u, name, accounts.shadow_field(name)) {
+        let is_new = new_users.contains(&name);
+        if !is_new
+            && u.passwords.on_create.is_some()
+            && u.passwords.hashed.is_none()
+            && u.passwords.plain_text.is_none()
+        {
+            notes.push(format!(
+                "{name} exists already, and `passwd` only applies when an account is created (as in cloud-init); use hashed_passwd to change its password"
+            ));
+        }
+        let current = if is_new {
+            None
+        } else {
+            accounts.shadow_field(name)
+        };
+        if let Some(action) = plan_password(u, name, current, is_new)
+            .map_err(|e| Failure::new(Code::ApplyFailed, e))?
+        {
             actions.push(action);
         }
     }
-    if let Some(action) = plan_sudoers(users, root)? {
-        actions.push(action);
-    }
+    actions.extend(plan_sudoers(users, root, notes).map_err(root_err)?);
     Ok(actions)
 }
 
-/// The shadow password field a user should end with, if it must change.
-fn plan_password(u: &UserSpec, name: &str, current: Option<&str>) -> Option<Action> {
-    let current_hash = current.map(|f| f.trim_start_matches('!'));
-    let hash = match &u.password {
-        Some(Password::Hash { hash }) => Some(hash.clone()),
-        Some(Password::PlainText { text }) => {
-            // Keep the existing hash when it already matches, so a second
-            // run changes nothing despite the random salt.
-            let matches = current_hash.is_some_and(|h| verify_sha_crypt(text, h));
-            Some(if matches {
-                current_hash.unwrap_or_default().to_string()
-            } else {
-                hash_sha512(text)
-            })
+/// useradd makes `/home/NAME`; refuse when `/home` or the home itself is a
+/// symlink, which would put a new user's files outside the root.
+fn check_home(root: &Root, name: &str) -> Result<(), RootError> {
+    for path in ["/home".to_string(), format!("/home/{name}")] {
+        if root
+            .metadata(&path)?
+            .is_some_and(|m| m.kind == FileKind::Symlink)
+        {
+            return Err(RootError::SymlinkRefused {
+                link: path.clone(),
+                path,
+            });
         }
-        None => None,
+    }
+    Ok(())
+}
+
+/// The shadow password field a user should end with, if it must change.
+/// `hashed_passwd` wins over `plain_text_passwd`, which wins over `passwd`
+/// (new accounts only), as cloud-init applies them in that order.
+fn plan_password(
+    u: &UserSpec,
+    name: &str,
+    current: Option<&str>,
+    is_new: bool,
+) -> Result<Option<Action>, String> {
+    let current_hash = current.map(|f| f.trim_start_matches('!'));
+    let p = &u.passwords;
+    let hash = if let Some(h) = &p.hashed {
+        Some(h.clone())
+    } else if let Some(text) = &p.plain_text {
+        // Keep the existing hash when it already matches, so a second run
+        // changes nothing despite the random salt.
+        match current_hash.filter(|h| verify_sha_crypt(text, h)) {
+            Some(h) => Some(h.to_string()),
+            None => Some(hash_sha512(text)?),
+        }
+    } else if is_new {
+        p.on_create.clone()
+    } else {
+        None
     };
-    let desired = match (hash, u.lock_passwd) {
+    let desired = match (hash, u.locked()) {
         (Some(h), false) => h,
         (Some(h), true) => format!("!{h}"),
         (None, true) => match current {
-            Some(f) if f.starts_with('!') || f == "*" => return None,
+            Some(f) if f.starts_with('!') || f == "*" => return Ok(None),
             Some(f) => format!("!{f}"),
             // A new account: useradd leaves it locked already.
-            None => return None,
+            None => return Ok(None),
         },
-        (None, false) => return None,
+        (None, false) => return Ok(None),
     };
     if current == Some(desired.as_str()) {
-        return None;
+        return Ok(None);
     }
-    let why = match (&u.password, u.lock_passwd) {
-        (Some(_), false) => "console password from user-data (SSH passwords stay off)",
-        (Some(_), true) => "password from user-data, locked (lock_passwd is true)",
-        (None, _) => "lock the password (lock_passwd is true)",
+    let why = if desired.starts_with('!') {
+        if p.any() {
+            "password from user-data, locked (lock_passwd is true)"
+        } else {
+            "lock the password (lock_passwd is true)"
+        }
+    } else {
+        "console password from user-data (SSH password login stays off)"
     };
-    Some(Action::SetPassword {
+    Ok(Some(Action::SetPassword {
         user: name.to_string(),
         field: Secret(desired),
         why: why.to_string(),
-    })
+    }))
 }
 
 fn verify_sha_crypt(text: &str, hash: &str) -> bool {
@@ -408,7 +477,7 @@ fn verify_sha_crypt(text: &str, hash: &str) -> bool {
 
 /// SHA-512 crypt with a random 16-character salt: every distribution's
 /// crypt(3) checks it.
-fn hash_sha512(text: &str) -> String {
+fn hash_sha512(text: &str) -> Result<String, String> {
     use sha_crypt::{PasswordHasher, ShaCrypt};
     const ALPHABET: &[u8] = b"./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
     let salt: Vec<u8> = (0..16)
@@ -417,60 +486,102 @@ fn hash_sha512(text: &str) -> String {
     ShaCrypt::default()
         .hash_password_with_salt(text.as_bytes(), &salt)
         .map(|h| h.as_str().to_string())
-        .unwrap_or_default()
+        .map_err(|e| format!("cannot hash a plain_text_passwd ({e}); nothing was changed"))
 }
 
-fn plan_sudoers(users: &[UserSpec], root: &Root) -> Result<Option<Action>, RootError> {
-    let before = root.read(SUDOERS_FILE)?;
+/// One user's block in the sudoers drop-in, exactly as cloud-init writes it.
+fn sudo_block(name: &str, rules: &[String]) -> String {
+    let mut block = format!("\n# User rules for {name}\n");
+    for rule in rules {
+        block.push_str(&format!("{name} {rule}\n"));
+    }
+    block
+}
+
+/// The drop-in with every user's block, appended when absent (cloud-init's
+/// test), and the `#includedir` line in /etc/sudoers if it lacks one.
+fn plan_sudoers(
+    users: &[UserSpec],
+    root: &Root,
+    notes: &mut Vec<String>,
+) -> Result<Vec<Action>, RootError> {
+    let blocks: Vec<String> = users
+        .iter()
+        .filter_map(|u| {
+            Some(sudo_block(
+                u.name.as_deref()?,
+                u.sudo.as_deref().filter(|r| !r.is_empty())?,
+            ))
+        })
+        .collect();
+    if blocks.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut actions = Vec::new();
+    let before = root.read_with_owner(SUDOERS_FILE)?;
     let old = before
-        .as_deref()
-        .map(|b| String::from_utf8_lossy(b).into_owned());
+        .as_ref()
+        .map(|(b, _)| String::from_utf8_lossy(b).into_owned());
     let mut text = old
         .clone()
-        .unwrap_or_else(|| "# Created by batten: sudo rules from user-data\n".to_string());
-    for u in users {
-        let Some(name) = u.name.as_deref() else {
-            continue;
-        };
-        for rule in &u.sudo {
-            let line = format!("{name} {rule}");
-            if !text.lines().any(|l| l.trim() == line) {
+        .unwrap_or_else(|| "# Created by batten from user-data\n".to_string());
+    for block in &blocks {
+        if !text.contains(block.as_str()) {
+            text.push_str(block);
+        }
+    }
+    if old.as_deref() != Some(text.as_str()) {
+        actions.push(Action::Write {
+            path: SUDOERS_FILE.to_string(),
+            contents: text.into_bytes(),
+            owner: Owner {
+                uid: 0,
+                gid: 0,
+                mode: 0o440,
+            },
+            before,
+            secret: false,
+            check: Some(Check::Visudo),
+            why: "sudo rules from user-data".to_string(),
+        });
+    }
+    match root.read_with_owner("/etc/sudoers")? {
+        None => notes.push(
+            "sudo is not installed in the root: the sudo rules wait in /etc/sudoers.d for it"
+                .into(),
+        ),
+        Some((bytes, owner)) => {
+            let main = String::from_utf8_lossy(&bytes).into_owned();
+            let includes = main.lines().any(|l| {
+                let mut words = l.split_whitespace();
+                matches!(words.next(), Some("#includedir" | "@includedir"))
+                    && words.next() == Some("/etc/sudoers.d")
+            });
+            if !includes {
+                let mut text = main.clone();
                 if !text.ends_with('\n') {
                     text.push('\n');
                 }
-                text.push_str(&format!("\n# User rules for {name}\n{line}\n"));
+                text.push_str("\n# Added by batten so the rules in /etc/sudoers.d apply\n#includedir /etc/sudoers.d\n");
+                actions.push(Action::Write {
+                    path: "/etc/sudoers".to_string(),
+                    contents: text.into_bytes(),
+                    owner,
+                    before: Some((bytes, owner)),
+                    secret: false,
+                    check: Some(Check::Visudo),
+                    why: "/etc/sudoers does not read /etc/sudoers.d".to_string(),
+                });
             }
         }
     }
-    if old.as_deref() == Some(text.as_str())
-        || (old.is_none() && !users.iter().any(|u| !u.sudo.is_empty()))
-    {
-        return Ok(None);
-    }
-    let owner = Owner {
-        uid: 0,
-        gid: 0,
-        mode: 0o440,
-    };
-    let before_owner = root.metadata(SUDOERS_FILE)?.map(|m| Owner {
-        uid: m.uid,
-        gid: m.gid,
-        mode: m.mode,
-    });
-    Ok(Some(Action::Write {
-        path: SUDOERS_FILE.to_string(),
-        contents: text.into_bytes(),
-        owner,
-        before: before.zip(before_owner),
-        secret: false,
-        check: Some(Check::Visudo),
-        why: "sudo rules from user-data".to_string(),
-    }))
+    Ok(actions)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::model::Passwords;
 
     #[test]
     fn parse_the_three_files() {
@@ -503,63 +614,263 @@ mod tests {
         assert_eq!(set_shadow_field(text, "nobody", "x"), None);
     }
 
-    fn spec(lock: bool, password: Option<Password>) -> UserSpec {
+    fn spec(lock: bool, passwords: Passwords) -> UserSpec {
         UserSpec {
             name: Some("pi".into()),
-            lock_passwd: lock,
-            password,
+            lock_passwd: Some(lock),
+            passwords,
             ..UserSpec::default()
         }
     }
 
-    fn field(a: Option<Action>) -> Option<String> {
-        a.map(|a| match a {
+    fn field(a: Result<Option<Action>, String>) -> Option<String> {
+        a.unwrap().map(|a| match a {
             Action::SetPassword { field, .. } => field.0,
             other => panic!("{other:?}"),
         })
     }
 
+    fn hashed(h: &str) -> Passwords {
+        Passwords {
+            hashed: Some(h.into()),
+            ..Passwords::default()
+        }
+    }
+
     #[test]
     fn password_fields() {
         let h = format!("$6$saltsalt${}", "a".repeat(86));
-        let hashed = Some(Password::Hash { hash: h.clone() });
         assert_eq!(
-            field(plan_password(&spec(false, hashed.clone()), "pi", Some("!"))),
+            field(plan_password(
+                &spec(false, hashed(&h)),
+                "pi",
+                Some("!"),
+                false
+            )),
             Some(h.clone())
         );
         assert_eq!(
-            field(plan_password(&spec(false, hashed.clone()), "pi", Some(&h))),
+            field(plan_password(
+                &spec(false, hashed(&h)),
+                "pi",
+                Some(&h),
+                false
+            )),
             None
         );
         assert_eq!(
-            field(plan_password(&spec(true, hashed), "pi", Some("*"))),
+            field(plan_password(
+                &spec(true, hashed(&h)),
+                "pi",
+                Some("*"),
+                false
+            )),
             Some(format!("!{h}"))
         );
+        let none = Passwords::default();
         assert_eq!(
-            field(plan_password(&spec(true, None), "pi", Some("$6$old"))),
+            field(plan_password(
+                &spec(true, none.clone()),
+                "pi",
+                Some("$6$old"),
+                false
+            )),
             Some("!$6$old".into())
         );
         assert_eq!(
-            field(plan_password(&spec(true, None), "pi", Some("!$6$old"))),
+            field(plan_password(
+                &spec(true, none.clone()),
+                "pi",
+                Some("!$6$old"),
+                false
+            )),
             None
         );
         assert_eq!(
-            field(plan_password(&spec(false, None), "pi", Some("$6$old"))),
+            field(plan_password(
+                &spec(false, none),
+                "pi",
+                Some("$6$old"),
+                false
+            )),
             None
         );
     }
 
     #[test]
+    fn passwd_counts_only_for_new_accounts_and_hashed_wins() {
+        let h1 = format!("$6$saltsalt${}", "a".repeat(86));
+        let h2 = format!("$6$saltsalt${}", "b".repeat(86));
+        let on_create = Passwords {
+            on_create: Some(h1.clone()),
+            ..Passwords::default()
+        };
+        assert_eq!(
+            field(plan_password(
+                &spec(false, on_create.clone()),
+                "pi",
+                None,
+                true
+            )),
+            Some(h1.clone())
+        );
+        assert_eq!(
+            field(plan_password(
+                &spec(false, on_create),
+                "pi",
+                Some("$6$old"),
+                false
+            )),
+            None
+        );
+        let both = Passwords {
+            hashed: Some(h2.clone()),
+            plain_text: Some("x y z".into()),
+            on_create: Some(h1),
+        };
+        assert_eq!(
+            field(plan_password(&spec(false, both), "pi", None, true)),
+            Some(h2)
+        );
+    }
+
+    #[test]
     fn plain_text_is_hashed_once() {
-        let plain = Some(Password::PlainText {
-            text: "correct horse".into(),
-        });
-        let first = field(plan_password(&spec(false, plain.clone()), "pi", Some("!"))).unwrap();
+        let plain = Passwords {
+            plain_text: Some("correct horse".into()),
+            ..Passwords::default()
+        };
+        let first = field(plan_password(
+            &spec(false, plain.clone()),
+            "pi",
+            Some("!"),
+            false,
+        ))
+        .unwrap();
         assert!(first.starts_with("$6$") && !first.contains("correct"));
         assert!(verify_sha_crypt("correct horse", &first));
         assert_eq!(
-            field(plan_password(&spec(false, plain), "pi", Some(&first))),
+            field(plan_password(
+                &spec(false, plain),
+                "pi",
+                Some(&first),
+                false
+            )),
             None
+        );
+    }
+
+    fn image(cloud_cfg: Option<&str>) -> (tempfile::TempDir, Root, Distro) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("etc/cloud/cloud.cfg.d")).unwrap();
+        std::fs::write(dir.path().join("etc/os-release"), "ID=debian\n").unwrap();
+        if let Some(text) = cloud_cfg {
+            std::fs::write(dir.path().join("etc/cloud/cloud.cfg"), text).unwrap();
+        }
+        let root = Root::open(dir.path()).unwrap();
+        let distro = Distro::detect(&root, None).unwrap();
+        (dir, root, distro)
+    }
+
+    fn resolved(root: &Root, distro: &Distro, user_data: &str) -> Vec<UserSpec> {
+        let ud = crate::config::load("ud", format!("#cloud-config\n{user_data}").as_bytes())
+            .unwrap()
+            .user_data;
+        resolve_users(&ud, root, distro, &mut Vec::new())
+    }
+
+    #[test]
+    fn default_user_comes_from_the_image_then_user_data() {
+        let (dir, root, distro) = image(Some(
+            "system_info:\n  default_user:\n    name: admin\n    sudo: [\"ALL=(ALL) ALL\"]\n    groups: [adm]\n",
+        ));
+        std::fs::write(
+            dir.path().join("etc/cloud/cloud.cfg.d/50-rename.cfg"),
+            "system_info:\n  default_user: {name: captain}\n",
+        )
+        .unwrap();
+        let users = resolved(&root, &distro, "users: [default]\n");
+        assert_eq!(users[0].name.as_deref(), Some("captain"));
+        assert_eq!(
+            users[0].sudo.as_deref(),
+            Some(&["ALL=(ALL) ALL".to_string()][..]),
+            "the image's rule, not NOPASSWD"
+        );
+        let users = resolved(
+            &root,
+            &distro,
+            "system_info:\n  default_user: {name: skipper}\n",
+        );
+        assert_eq!(users[0].name.as_deref(), Some("skipper"));
+    }
+
+    #[test]
+    fn sudo_false_on_the_default_user_means_no_rule() {
+        let (_d, root, distro) = image(None);
+        let users = resolved(&root, &distro, "users:\n  - {name: default, sudo: false}\n");
+        assert_eq!(users[0].name.as_deref(), Some("debian"));
+        assert_eq!(users[0].sudo, Some(vec![]));
+    }
+
+    #[test]
+    fn user_key_and_default_entry_layer_in_cloud_init_order() {
+        let (_d, root, distro) = image(None);
+        // `default` dict beats `user:`; an explicit lock_passwd: false survives.
+        let users = resolved(
+            &root,
+            &distro,
+            "user: {name: pi, lock_passwd: true, shell: /bin/sh}\nusers:\n  - {name: default, lock_passwd: false}\n",
+        );
+        assert_eq!(users.len(), 1);
+        assert_eq!(users[0].name.as_deref(), Some("pi"));
+        assert_eq!(users[0].lock_passwd, Some(false));
+        assert_eq!(users[0].shell.as_deref(), Some("/bin/sh"));
+        // `user:` without a name keeps the image's name.
+        let users = resolved(&root, &distro, "user: {lock_passwd: false}\n");
+        assert_eq!(users[0].name.as_deref(), Some("debian"));
+        assert!(!users[0].locked());
+    }
+
+    #[test]
+    fn the_same_name_twice_is_one_account() {
+        let (_d, root, distro) = image(None);
+        let users = resolved(
+            &root,
+            &distro,
+            "users:\n  - default\n  - {name: debian, shell: /bin/zsh, groups: [extra]}\n  - default\n",
+        );
+        assert_eq!(users.len(), 1, "{users:?}");
+        assert_eq!(
+            users[0].shell.as_deref(),
+            Some("/bin/zsh"),
+            "the explicit entry wins"
+        );
+        assert!(
+            users[0].groups.contains(&"extra".to_string())
+                && users[0].groups.contains(&"sudo".to_string())
+        );
+        let users = resolved(
+            &root,
+            &distro,
+            "users:\n  - {name: ops, shell: /bin/sh}\n  - {name: ops, shell: /bin/zsh}\n",
+        );
+        assert_eq!(users.len(), 1);
+        assert_eq!(
+            users[0].shell.as_deref(),
+            Some("/bin/sh"),
+            "the first entry wins"
+        );
+    }
+
+    #[test]
+    fn sudo_blocks_match_cloud_init() {
+        let rules = vec![
+            "ALL=(ALL) NOPASSWD:ALL".to_string(),
+            "ALL=(ALL) ALL".to_string(),
+        ];
+        assert_eq!(
+            sudo_block("pi", &rules),
+            "\n# User rules for pi\npi ALL=(ALL) NOPASSWD:ALL\npi ALL=(ALL) ALL\n"
         );
     }
 }

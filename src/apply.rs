@@ -35,7 +35,9 @@ pub struct SystemRunner;
 
 impl Runner for SystemRunner {
     fn run(&self, argv: &[String]) -> std::io::Result<Ran> {
-        let out = Command::new(&argv[0])
+        // The program check_programs found, not whatever PATH finds now.
+        let program = find_program(&argv[0]).unwrap_or_else(|| argv[0].clone().into());
+        let out = Command::new(program)
             .args(&argv[1..])
             .stdin(Stdio::null())
             .output()?;
@@ -131,7 +133,7 @@ pub fn apply(
             Ok(changed) => {
                 changes += usize::from(changed);
                 if let Action::Run { argv, .. } = action {
-                    ran.push(argv.join(" "));
+                    ran.push(crate::plan::shell_words(argv));
                 }
             }
             Err(message) => {

@@ -269,9 +269,8 @@ fn build_plan(
         ));
     }
     notes.push(NOT_YET.to_string());
-    let users = accounts::resolve_users(ud, root, distro);
-    let mut actions = accounts::plan_users(&users, accounts, root, &mut notes)
-        .map_err(|e| Failure::new(Code::ApplyFailed, e.to_string()))?;
+    let users = accounts::resolve_users(ud, root, distro, &mut notes);
+    let mut actions = accounts::plan_users(&users, accounts, root, &mut notes)?;
     let current = root
         .read(USER_DATA_COPY)
         .map_err(|e| Failure::new(Code::ApplyFailed, e.to_string()))?;
@@ -363,8 +362,12 @@ pub fn run(
         Ok(n) => ("applied", *n),
         Err(_) => ("failed", 0),
     };
-    state.instance_id = Some(instance.id.clone());
-    if state.sealed && force {
+    if state.instance_id.as_deref() != Some(instance.id.as_str()) {
+        // A new instance (a clone, a new VPS from the image) is not sealed,
+        // whatever the image's previous life recorded.
+        state.sealed = false;
+        state.instance_id = Some(instance.id.clone());
+    } else if state.sealed && force {
         info!("re-running a sealed instance (--force)");
     }
     state.runs.push(RunRecord {
@@ -377,9 +380,14 @@ pub fn run(
         changes,
         steps: journal.steps.clone(),
     });
-    state
-        .save(&root)
-        .map_err(|e| Failure::new(Code::ApplyFailed, e.to_string()))?;
+    if let Err(e) = state.save(&root) {
+        // Say both when both went wrong: the apply error matters more.
+        let message = match result {
+            Err(failure) => format!("{failure}\nalso: could not record the run: {e}"),
+            Ok(_) => format!("the changes were made, but the run could not be recorded: {e}"),
+        };
+        return Err(Failure::new(Code::ApplyFailed, message));
+    }
     result?;
     info!(
         "run {run_id} finished in {} ms",

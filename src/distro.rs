@@ -109,30 +109,6 @@ impl Distro {
         })
     }
 
-    /// Name of the SSH server's systemd unit.
-    pub fn ssh_service(&self) -> &'static str {
-        match self.family {
-            Family::Debian => "ssh",
-            Family::Rhel | Family::Alpine => "sshd",
-        }
-    }
-
-    /// The group whose members may use sudo by default.
-    pub fn admin_group(&self) -> &'static str {
-        match self.family {
-            Family::Debian => "sudo",
-            Family::Rhel | Family::Alpine => "wheel",
-        }
-    }
-
-    /// The account nginx's workers run as (it must read the htpasswd file).
-    pub fn nginx_user(&self) -> &'static str {
-        match self.family {
-            Family::Debian => "www-data",
-            Family::Rhel | Family::Alpine => "nginx",
-        }
-    }
-
     /// The default user's name when cloud.cfg does not say, as the
     /// distribution's cloud images name it.
     pub fn default_user_name(&self) -> &'static str {

@@ -30,8 +30,8 @@ pub enum Check {
     Visudo,
 }
 
-/// One change.
-#[derive(Clone, Debug, PartialEq)]
+/// One change. Its Debug output leaves out the contents of secret files.
+#[derive(Clone, PartialEq)]
 pub enum Action {
     /// Create or replace a file atomically.
     Write {
@@ -57,6 +57,59 @@ pub enum Action {
     },
 }
 
+impl std::fmt::Debug for Action {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Action::Write {
+                path,
+                contents,
+                owner,
+                secret,
+                check,
+                ..
+            } => {
+                let mut d = f.debug_struct("Write");
+                d.field("path", path)
+                    .field("owner", owner)
+                    .field("check", check);
+                if *secret {
+                    d.field(
+                        "contents",
+                        &format_args!("<secret, {} bytes>", contents.len()),
+                    );
+                } else {
+                    d.field("contents", &String::from_utf8_lossy(contents));
+                }
+                d.finish()
+            }
+            Action::Run { argv, .. } => f.debug_struct("Run").field("argv", argv).finish(),
+            Action::SetPassword { user, field, .. } => f
+                .debug_struct("SetPassword")
+                .field("user", user)
+                .field("field", field)
+                .finish(),
+        }
+    }
+}
+
+/// A command line as a shell would need it typed: words with spaces or
+/// shell characters are single-quoted, so a printed plan is unambiguous.
+pub fn shell_words(argv: &[String]) -> String {
+    argv.iter()
+        .map(|w| {
+            let plain = !w.is_empty()
+                && w.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_./,=:@+%".contains(c));
+            if plain {
+                w.clone()
+            } else {
+                format!("'{}'", w.replace('\'', "'\\''"))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 impl Action {
     /// The one-line summary shown in plans, logs and the journal.
     pub fn summary(&self) -> String {
@@ -67,7 +120,7 @@ impl Action {
                 let verb = if before.is_some() { "update" } else { "create" };
                 format!("{verb} {path}: {why}")
             }
-            Action::Run { argv, why } => format!("run {}: {why}", argv.join(" ")),
+            Action::Run { argv, why } => format!("run {}: {why}", shell_words(argv)),
             Action::SetPassword { user, why, .. } => format!("set the password of {user}: {why}"),
         }
     }
@@ -152,7 +205,7 @@ impl Plan {
                     }
                 }
                 Action::Run { argv, why } => {
-                    let _ = writeln!(out, "# {why}\n$ {}", argv.join(" "));
+                    let _ = writeln!(out, "# {why}\n$ {}", shell_words(argv));
                 }
                 Action::SetPassword { user, why, .. } => {
                     let _ = writeln!(
@@ -237,6 +290,25 @@ mod tests {
         );
         assert!(!text.contains("$6$x"));
         assert!(!format!("{plan:?}").contains("$6$x"));
+    }
+
+    #[test]
+    fn commands_are_printed_quoted() {
+        let argv: Vec<String> = [
+            "useradd",
+            "--comment",
+            "Ada Lovelace",
+            "--shell",
+            "/bin/bash",
+            "it's",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        assert_eq!(
+            shell_words(&argv),
+            "useradd --comment 'Ada Lovelace' --shell /bin/bash 'it'\\''s'"
+        );
     }
 
     #[test]

@@ -21,14 +21,14 @@ pub fn schema() -> Value {
         "properties": {
             "users": {
                 "description": "Accounts to create. `default` is the image's default user. A list without `default` means no default user.",
-                "oneOf": [
+                "anyOf": [
                     { "type": "array", "items": { "$ref": "#/$defs/user_entry" } },
                     { "type": "string", "description": "Deprecated: comma-separated names." }
                 ]
             },
             "user": {
                 "description": "The default user's name or settings (Raspberry Pi Imager writes this form).",
-                "oneOf": [ { "$ref": "#/$defs/account_name" }, { "$ref": "#/$defs/user" } ]
+                "anyOf": [ { "$ref": "#/$defs/account_name" }, { "$ref": "#/$defs/user" } ]
             },
             "ssh_authorized_keys": {
                 "description": "Keys for the default user (and root, redirected unless disable_root is false).",
@@ -36,7 +36,7 @@ pub fn schema() -> Value {
             },
             "ssh_pwauth": {
                 "description": "SSH password login. batten's default is off.",
-                "oneOf": [
+                "anyOf": [
                     { "$ref": "#/$defs/boolean" },
                     { "const": "unchanged" }
                 ]
@@ -45,7 +45,7 @@ pub fn schema() -> Value {
             "ssh_deletekeys": { "$ref": "#/$defs/boolean", "default": true },
             "ssh_quiet_keygen": { "$ref": "#/$defs/boolean", "default": false },
             "ssh_genkeytypes": {
-                "oneOf": [
+                "anyOf": [
                     { "type": "array", "items": { "enum": ["rsa", "ecdsa", "ed25519", "dsa"] } },
                     { "enum": ["rsa", "ecdsa", "ed25519", "dsa"] },
                     { "type": "null" }
@@ -64,9 +64,9 @@ pub fn schema() -> Value {
         "$defs": {
             "boolean": {
                 "description": "A boolean; YAML 1.1 spellings (yes/no/on/off) count, as in cloud-init.",
-                "oneOf": [
+                "anyOf": [
                     { "type": "boolean" },
-                    { "type": "string", "pattern": "^(?i)(true|false|yes|no|on|off|y|n|1|0)$" }
+                    { "type": "string", "pattern": "^([Tt][Rr][Uu][Ee]|[Ff][Aa][Ll][Ss][Ee]|[Yy][Ee][Ss]|[Nn][Oo]|[Oo][Nn]|[Oo][Ff][Ff]|1|0)$" }
                 ]
             },
             "account_name": {
@@ -74,7 +74,7 @@ pub fn schema() -> Value {
                 "pattern": "^[A-Za-z0-9_][A-Za-z0-9._-]{0,31}$"
             },
             "keys": {
-                "oneOf": [
+                "anyOf": [
                     { "type": "array", "items": { "$ref": "#/$defs/public_key" } },
                     { "$ref": "#/$defs/public_key" }
                 ]
@@ -90,13 +90,13 @@ pub fn schema() -> Value {
                 "pattern": "^[0-9A-Fa-f:./-]+$"
             },
             "sources": {
-                "oneOf": [
+                "anyOf": [
                     { "$ref": "#/$defs/source" },
                     { "type": "array", "items": { "$ref": "#/$defs/source" }, "minItems": 1 }
                 ]
             },
             "port": {
-                "oneOf": [
+                "anyOf": [
                     { "type": "integer", "minimum": 1, "maximum": 65535 },
                     { "type": "string", "pattern": "^[0-9]{1,5}$" }
                 ]
@@ -107,7 +107,7 @@ pub fn schema() -> Value {
                 "pattern": "^(\\$|\\{S?SHA\\})[^\\n\\r:]+$"
             },
             "user_entry": {
-                "oneOf": [
+                "anyOf": [
                     { "const": "default" },
                     { "$ref": "#/$defs/account_name" },
                     { "$ref": "#/$defs/user" }
@@ -119,8 +119,22 @@ pub fn schema() -> Value {
     })
 }
 
-/// The mapping form of one user.
+/// The mapping form of one user. cloud-init reads `-` in these keys as
+/// `_`, so both spellings are listed.
 fn user_def() -> Value {
+    let mut def = user_def_underscored();
+    if let Some(props) = def.get_mut("properties").and_then(Value::as_object_mut) {
+        let dashed: Vec<(String, Value)> = props
+            .iter()
+            .filter(|(k, _)| k.contains('_'))
+            .map(|(k, v)| (k.replace('_', "-"), v.clone()))
+            .collect();
+        props.extend(dashed);
+    }
+    def
+}
+
+fn user_def_underscored() -> Value {
     json!({
         "type": "object",
         "additionalProperties": false,
@@ -128,14 +142,14 @@ fn user_def() -> Value {
             "name": { "$ref": "#/$defs/account_name" },
             "gecos": { "type": "string" },
             "groups": {
-                "oneOf": [
+                "anyOf": [
                     { "type": "string" },
                     { "type": "array", "items": { "$ref": "#/$defs/account_name" } },
                     { "type": "object" }
                 ]
             },
             "sudo": {
-                "oneOf": [
+                "anyOf": [
                     { "type": "string" },
                     { "type": "array", "items": { "type": "string" } },
                     { "const": false },
@@ -144,7 +158,6 @@ fn user_def() -> Value {
             },
             "shell": { "type": "string", "pattern": "^/" },
             "lock_passwd": { "$ref": "#/$defs/boolean", "default": true },
-            "lock-passwd": { "$ref": "#/$defs/boolean" },
             "passwd": { "$ref": "#/$defs/hash" },
             "hashed_passwd": { "$ref": "#/$defs/hash" },
             "plain_text_passwd": { "type": "string", "description": "Accepted with a warning; hashed before it is written." },
@@ -170,7 +183,7 @@ fn batten_def() -> Value {
                 "additionalProperties": false,
                 "properties": {
                     "port": {
-                        "oneOf": [
+                        "anyOf": [
                             { "$ref": "#/$defs/port" },
                             { "type": "array", "items": { "$ref": "#/$defs/port" }, "minItems": 1 }
                         ]
@@ -196,7 +209,7 @@ fn batten_def() -> Value {
                             "minProperties": 1,
                             "properties": {
                                 "port": {
-                                    "oneOf": [
+                                    "anyOf": [
                                         { "$ref": "#/$defs/port" },
                                         { "type": "string", "pattern": "^[0-9]{1,5}-[0-9]{1,5}$" }
                                     ]
@@ -217,7 +230,7 @@ fn batten_def() -> Value {
                     "properties": {
                         "listen": { "$ref": "#/$defs/port", "default": 80 },
                         "server_name": {
-                            "oneOf": [
+                            "anyOf": [
                                 { "type": "string" },
                                 { "type": "array", "items": { "type": "string" } }
                             ]

@@ -127,10 +127,7 @@ fn bad_input_changes_zero_bytes_in_the_root() {
             assert_eq!(out.status.code(), Some(65), "{cmd} {name}: {}", text(&out));
         }
     }
-    assert_eq!(
-        changed(&before, &snapshot(scratch.path())),
-        Vec::<std::path::PathBuf>::new()
-    );
+    assert_unchanged(&before, scratch.path());
 }
 
 #[test]
@@ -149,10 +146,7 @@ fn plan_writes_nothing_and_shows_the_diff() {
         !stdout.contains("correct horse"),
         "a secret reached the plan: {stdout}"
     );
-    assert_eq!(
-        changed(&before, &snapshot(scratch.path())),
-        Vec::<std::path::PathBuf>::new()
-    );
+    assert_unchanged(&before, scratch.path());
 }
 
 #[test]
@@ -389,4 +383,194 @@ fn a_sudo_rule_visudo_refuses_stops_the_run_before_any_change() {
         .filter(|p| !p.starts_with("var/lib/batten") && p != std::path::Path::new("var/lib"))
         .collect();
     assert!(moved.is_empty(), "a refused run changed {moved:?}");
+}
+
+#[test]
+fn run_uses_the_images_skel_cloud_cfg_and_groups() {
+    if !privileged("run_uses_the_images_skel_cloud_cfg_and_groups") || !have("useradd", "run") {
+        return;
+    }
+    let scratch = Scratch::new();
+    std::fs::write(scratch.join("/etc/skel/.from-the-image"), "image skel\n").unwrap();
+    std::fs::create_dir_all(scratch.join("/etc/cloud")).unwrap();
+    std::fs::write(
+        scratch.join("/etc/cloud/cloud.cfg"),
+        "system_info:\n  default_user:\n    name: captain\n    groups: [adm, batten-crew]\n    sudo: [\"ALL=(ALL) ALL\"]\n    shell: /bin/bash\n",
+    )
+    .unwrap();
+    let ud = write_user_data(
+        &scratch,
+        "ud.yaml",
+        &format!(
+            "#cloud-config\nssh_authorized_keys: [\"{KEY}\"]\nusers:\n  - default\n  - {{name: erin, sudo: false}}\n  - default\n"
+        ),
+    );
+    let out = run(&["run", "--root", &scratch.root_arg(), "--user-data", &ud]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        scratch.join("/home/captain/.from-the-image").exists(),
+        "the image's /etc/skel was not used"
+    );
+    let group = std::fs::read_to_string(scratch.join("/etc/group")).unwrap();
+    assert!(
+        group
+            .lines()
+            .any(|l| l.starts_with("batten-crew:") && l.ends_with(":captain")),
+        "{group}"
+    );
+    let sudoers =
+        std::fs::read_to_string(scratch.join("/etc/sudoers.d/90-cloud-init-users")).unwrap();
+    assert!(
+        sudoers.contains("\n# User rules for captain\ncaptain ALL=(ALL) ALL\n"),
+        "{sudoers}"
+    );
+    assert!(
+        !sudoers.contains("erin"),
+        "sudo: false means no rule: {sudoers}"
+    );
+    assert_eq!(
+        sudoers.matches("User rules for captain").count(),
+        1,
+        "{sudoers}"
+    );
+}
+
+#[test]
+fn a_home_that_is_a_symlink_is_refused() {
+    let scratch = Scratch::new();
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::remove_dir(scratch.join("/home")).unwrap();
+    std::os::unix::fs::symlink(outside.path(), scratch.join("/home")).unwrap();
+    let ud = write_user_data(&scratch, "ud.yaml", "#cloud-config\nusers: [frank]\n");
+    let before = snapshot(scratch.path());
+    let out = run(&["run", "--root", &scratch.root_arg(), "--user-data", &ud]);
+    assert_eq!(out.status.code(), Some(70), "{}", text(&out));
+    assert!(
+        text(&out).contains("/home is a symbolic link"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(std::fs::read_dir(outside.path()).unwrap().count(), 0);
+    assert_unchanged(&before, scratch.path());
+}
+
+#[test]
+fn instance_id_from_meta_data_file_and_from_cmdline_txt() {
+    let scratch = Scratch::new();
+    let ud = write_user_data(&scratch, "ud.yaml", "#cloud-config\nusers: []\n");
+    let md = write_user_data(&scratch, "md.yaml", "instance-id: iid-from-file\n");
+    let out = run(&[
+        "plan",
+        "--root",
+        &scratch.root_arg(),
+        "--user-data",
+        &ud,
+        "--meta-data",
+        &md,
+    ]);
+    assert!(
+        String::from_utf8_lossy(&out.stdout)
+            .contains("instance-id: iid-from-file (from meta-data)"),
+        "{}",
+        text(&out)
+    );
+    std::fs::write(
+        scratch.join("/boot/firmware/cmdline.txt"),
+        "console=tty1 ds=nocloud;i=rpi-imager-42 quiet\n",
+    )
+    .unwrap();
+    let out = run(&["plan", "--root", &scratch.root_arg(), "--user-data", &ud]);
+    assert!(
+        String::from_utf8_lossy(&out.stdout)
+            .contains("instance-id: rpi-imager-42 (from kernel command line"),
+        "{}",
+        text(&out)
+    );
+    let bad = write_user_data(&scratch, "bad-md.yaml", "instance-id: \"../../etc\"\n");
+    let out = run(&[
+        "plan",
+        "--root",
+        &scratch.root_arg(),
+        "--user-data",
+        &ud,
+        "--meta-data",
+        &bad,
+    ]);
+    assert_eq!(out.status.code(), Some(65), "{}", text(&out));
+}
+
+#[test]
+fn the_seal_holds_for_the_same_instance_and_not_for_a_clone() {
+    let scratch = Scratch::new();
+    std::fs::create_dir_all(scratch.join("/var/lib/batten")).unwrap();
+    let sealed = |id: &str| {
+        std::fs::write(
+            scratch.join("/var/lib/batten/state.json"),
+            format!("{{\"instance_id\": \"{id}\", \"sealed\": true, \"runs\": []}}"),
+        )
+        .unwrap();
+    };
+    let ud = write_user_data(&scratch, "ud.yaml", "#cloud-config\nusers: []\n");
+    sealed("0123456789abcdef0123456789abcdef");
+    let out = run(&["run", "--root", &scratch.root_arg(), "--user-data", &ud]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("is sealed"), "{}", text(&out));
+    assert!(
+        !scratch.join("/var/lib/batten/user-data").exists(),
+        "a sealed instance ran"
+    );
+
+    let out = run(&[
+        "run",
+        "--root",
+        &scratch.root_arg(),
+        "--user-data",
+        &ud,
+        "--force",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        scratch.join("/var/lib/batten/user-data").exists(),
+        "--force did not run"
+    );
+
+    // The image was sealed under another id: this machine is a clone.
+    std::fs::remove_file(scratch.join("/var/lib/batten/user-data")).unwrap();
+    sealed("iid-of-the-template");
+    let out = run(&["run", "--root", &scratch.root_arg(), "--user-data", &ud]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        scratch.join("/var/lib/batten/user-data").exists(),
+        "a clone did not run"
+    );
+    let state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(scratch.join("/var/lib/batten/state.json")).unwrap())
+            .unwrap();
+    assert_eq!(state["sealed"], false);
+    assert_eq!(state["instance_id"], "0123456789abcdef0123456789abcdef");
+}
+
+#[test]
+fn secrets_stay_out_of_every_file_batten_keeps() {
+    if !privileged("secrets_stay_out_of_every_file_batten_keeps") || !have("useradd", "secrets") {
+        return;
+    }
+    let scratch = Scratch::new();
+    let ud = write_user_data(&scratch, "ud.yaml", &good_user_data());
+    let out = run(&["run", "--root", &scratch.root_arg(), "--user-data", &ud]);
+    assert!(out.status.success(), "{}", text(&out));
+    for (path, seen) in snapshot(&scratch.join("/var/lib/batten")) {
+        // The 0600 copy of the input itself, and the backup of /etc/shadow
+        // (which holds the image's own hashes, as /etc/shadow does).
+        if path == std::path::Path::new("user-data") || path.ends_with("etc/shadow") {
+            continue;
+        }
+        let body = String::from_utf8_lossy(&seen.content);
+        assert!(
+            !body.contains("correct horse"),
+            "{} holds the password",
+            path.display()
+        );
+        assert!(!body.contains("$6$"), "{} holds a hash", path.display());
+    }
 }

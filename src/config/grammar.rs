@@ -14,11 +14,6 @@ use ipnet::IpNet;
 /// Longest account name useradd accepts on every supported distribution.
 pub const MAX_NAME_LEN: usize = 32;
 
-/// True when `c` may appear in text that is written into a config file.
-fn is_config_safe_char(c: char) -> bool {
-    !c.is_control() && !matches!(c, ';' | '{' | '}' | '"' | '\'' | '#' | '`' | '\\')
-}
-
 /// An account or group name: the POSIX portable filename characters
 /// (`A-Z a-z 0-9 . _ -`), not starting with `-` or `.`, not all digits (useradd
 /// would read it as a uid), at most 32 characters. No `/` can appear, so a
@@ -73,7 +68,7 @@ pub fn port_text(s: &str) -> Result<u16, String> {
 }
 
 /// An inclusive range of ports, as a firewall rule takes it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PortRange {
     pub first: u16,
     pub last: u16,
@@ -97,23 +92,11 @@ pub fn port_range(s: &str) -> Result<PortRange, String> {
 }
 
 /// Where traffic may come from: one address, a network, or an inclusive range.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Source {
     Address { address: IpAddr },
     Network { network: IpNet },
     Range { first: IpAddr, last: IpAddr },
-}
-
-impl Source {
-    /// True for IPv4 sources, false for IPv6: firewall rules are per family.
-    pub fn is_ipv4(&self) -> bool {
-        match self {
-            Source::Address { address } => address.is_ipv4(),
-            Source::Network { network } => matches!(network, IpNet::V4(_)),
-            Source::Range { first, .. } => first.is_ipv4(),
-        }
-    }
 }
 
 impl std::fmt::Display for Source {
@@ -249,8 +232,11 @@ pub fn proxy_user_name(s: &str) -> Result<&str, String> {
     }
 }
 
-/// A sudo rule such as `ALL=(ALL) NOPASSWD:ALL`: one line of printable text.
-/// Its sudoers meaning is checked by `visudo -c` before it is installed.
+/// A sudo rule such as `ALL=(ALL) NOPASSWD:ALL`: one line of printable
+/// text that starts with a host list and `=`, so that it can only be a rule
+/// for the user it is written for (a rule starting `, ALL ALL=...` would
+/// extend the user list to everyone). Its full sudoers meaning is checked
+/// by `visudo -c` before it is installed.
 pub fn sudo_rule(s: &str) -> Result<&str, String> {
     if s.trim().is_empty() {
         return Err("a sudo rule cannot be empty".into());
@@ -260,9 +246,25 @@ pub fn sudo_rule(s: &str) -> Result<&str, String> {
             "the sudo rule {s:?} contains {bad:?}; a rule is one line of plain ASCII"
         ));
     }
-    if s.trim_start().starts_with('#') || s.trim_start().starts_with('@') {
+    let shape = || {
+        format!(
+            "the sudo rule {s:?} must start with a host list and '=', such as ALL=(ALL) NOPASSWD:ALL"
+        )
+    };
+    let (hosts, rest) = s.split_once('=').ok_or_else(shape)?;
+    let host_ok = |h: &str| {
+        let h = h.trim().strip_prefix('!').unwrap_or(h.trim());
+        !h.is_empty()
+            && h.chars().all(|c| {
+                c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-' | '*' | '/' | ':' | '+')
+            })
+    };
+    if !hosts.split(',').all(host_ok) {
+        return Err(shape());
+    }
+    if rest.trim().is_empty() || s.trim_end().ends_with('\\') {
         return Err(format!(
-            "the sudo rule {s:?} starts like a sudoers directive; write a rule such as ALL=(ALL) NOPASSWD:ALL"
+            "the sudo rule {s:?} is incomplete; write a whole rule such as ALL=(ALL) NOPASSWD:ALL"
         ));
     }
     Ok(s)
@@ -278,17 +280,20 @@ pub fn gecos(s: &str) -> Result<&str, String> {
     Ok(s)
 }
 
-/// An instance-id from meta-data: printable, one token, bounded.
+/// An instance-id from meta-data or the kernel command line: the
+/// characters providers use (EC2 `i-0abc`, UUIDs, `iid-local01`), so it is
+/// safe in file names, state and messages.
 pub fn instance_id(s: &str) -> Result<&str, String> {
     let ok = !s.is_empty()
-        && s.len() <= 256
+        && s.len() <= 128
+        && !s.starts_with('.')
         && s.chars()
-            .all(|c| c.is_ascii_graphic() && is_config_safe_char(c));
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-'));
     if ok {
         Ok(s)
     } else {
         Err(format!(
-            "{s:?} is not a usable instance-id: use up to 256 printable characters without spaces, quotes, ';', '#' or braces"
+            "{s:?} is not a usable instance-id: use up to 128 letters, digits and . _ : -"
         ))
     }
 }
@@ -563,6 +568,15 @@ mod tests {
         assert!(sudo_rule("ALL=(ALL) NOPASSWD:ALL").is_ok());
         assert!(sudo_rule("ALL\nroot ALL=(ALL) ALL").is_err());
         assert!(sudo_rule("#include /tmp/x").is_err());
+        assert!(sudo_rule("ALL = (root) /usr/bin/apt").is_ok());
+        assert!(sudo_rule("web1, web2=(ALL) ALL").is_ok());
+        assert!(
+            sudo_rule(", ALL ALL=(ALL) NOPASSWD: ALL").is_err(),
+            "would extend the user list"
+        );
+        assert!(sudo_rule("ALL ALL=(ALL) ALL").is_err());
+        assert!(sudo_rule("ALL=(ALL) ALL \\").is_err());
+        assert!(sudo_rule("NOPASSWD:ALL").is_err());
         assert!(instance_id("i-0abc123").is_ok());
         assert!(instance_id("a b").is_err());
         assert!(gecos("Ada Lovelace").is_ok());

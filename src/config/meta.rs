@@ -5,18 +5,16 @@
 //! new VPS from the same image). NoCloud seeds write `instance-id`, Raspberry
 //! Pi OS images `instance_id`, and OpenStack's `meta_data.json` `uuid`.
 
-use serde::Serialize;
-
 use super::grammar;
 use super::model::AuthorizedKey;
 use super::validate::parse_authorized_key;
 use super::yaml::{self, Node, Value};
 
 /// What batten reads from meta-data.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct MetaData {
+    /// The instance-id, grammar-checked.
     pub instance_id: Option<String>,
-    pub local_hostname: Option<String>,
     /// Keys the provider gives for the default user (`public-keys`).
     pub public_keys: Vec<AuthorizedKey>,
 }
@@ -49,12 +47,6 @@ pub fn parse(name: &str, bytes: &[u8]) -> Result<MetaData, String> {
             let id = grammar::instance_id(text.trim())
                 .map_err(|e| format!("{name}:{}:{}: {key}: {e}", v.pos.line, v.pos.column))?;
             meta.instance_id = Some(id.to_string());
-            break;
-        }
-    }
-    for key in ["local-hostname", "local_hostname", "hostname"] {
-        if let Some(text) = node.get(key).and_then(Node::scalar_text) {
-            meta.local_hostname = Some(text);
             break;
         }
     }
@@ -124,7 +116,6 @@ mod tests {
     fn both_spellings_and_openstack() {
         let m = parse("m", b"instance-id: iid-local01\nlocal-hostname: pi\n").unwrap();
         assert_eq!(m.instance_id.as_deref(), Some("iid-local01"));
-        assert_eq!(m.local_hostname.as_deref(), Some("pi"));
         let m = parse("m", b"instance_id: rpi-imager-1700000000\n").unwrap();
         assert_eq!(m.instance_id.as_deref(), Some("rpi-imager-1700000000"));
         let m = parse("m", br#"{"uuid": "83679162-1378-4288-a2d4-70e13ec132aa", "public_keys": {"k": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGBfY5Y7Dp1Dn4a4y6iJbBvYxVKJWB3H0cQ2m9bq6Tq3 a@b"}}"#).unwrap();

@@ -11,14 +11,12 @@ pub mod sources;
 pub mod validate;
 pub mod yaml;
 
-use serde::Serialize;
-
 use decode::PartKind;
 use validate::{Checker, Issue};
 use yaml::{Node, Pos, Value};
 
 /// A user-data document that passed validation, with what batten noticed.
-#[derive(Debug, Serialize)]
+#[derive(Debug)]
 pub struct Loaded {
     pub user_data: model::UserData,
     pub warnings: Vec<Issue>,
@@ -27,7 +25,7 @@ pub struct Loaded {
 }
 
 /// Why a document was refused: every problem found, in file order.
-#[derive(Debug, Serialize)]
+#[derive(Debug)]
 pub struct Invalid {
     pub errors: Vec<Issue>,
     pub warnings: Vec<Issue>,
@@ -52,6 +50,8 @@ pub fn load(name: &str, bytes: &[u8]) -> Result<Loaded, Invalid> {
     let mut parse_errors = Vec::new();
     let mut merged: Vec<(Node, Node)> = Vec::new();
     let mut merged_pos = None;
+    let mut replaced: Vec<(Node, String)> = Vec::new();
+    let mut custom_merge = false;
     for part in &parts {
         let label = if part.label.is_empty() {
             name.to_string()
@@ -79,6 +79,13 @@ pub fn load(name: &str, bytes: &[u8]) -> Result<Loaded, Invalid> {
                     Value::Map(entries) => {
                         merged_pos.get_or_insert(node.pos);
                         for (k, v) in entries {
+                            if merged.iter().any(|(old, _)| old.value == k.value) {
+                                replaced.push((k.clone(), label.clone()));
+                            }
+                            if matches!(&k.value, Value::Str(s) if s == "merge_how" || s == "merge_type")
+                            {
+                                custom_merge = true;
+                            }
                             merged.retain(|(old, _)| old.value != k.value);
                             merged.push((k, v));
                         }
@@ -102,6 +109,24 @@ pub fn load(name: &str, bytes: &[u8]) -> Result<Loaded, Invalid> {
                 path: String::new(),
                 message: format!("invalid YAML: {}", e.message),
             }),
+        }
+    }
+    // batten merges parts as cloud-init does by default. With merge_how a
+    // key batten honours could end up different in cloud-init's hands, so
+    // that case is refused rather than guessed.
+    if custom_merge {
+        for (key, label) in &replaced {
+            if let Value::Str(name) = &key.value
+                && validate::HONOURED_KEYS.contains(&name.as_str())
+            {
+                parse_errors.push(Issue {
+                    file: label.clone(),
+                    line: key.pos.line,
+                    column: key.pos.column,
+                    path: name.clone(),
+                    message: "this key is also set in an earlier part, and merge_how asks for a merge batten does not implement; put it in one part".into(),
+                });
+            }
         }
     }
     if !parse_errors.is_empty() {

@@ -5,17 +5,19 @@
 //! describe intent, not the YAML spelling: `users: admin,ops`, a list of
 //! strings and a list of mappings all end up as `Vec<UserSpec>`.
 
-use serde::Serialize;
-
 use super::grammar::{PortRange, Source};
 
 /// A whole validated user-data document.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct UserData {
     /// Accounts, in the order cloud-init would create them. The distro's
     /// default user appears as `UserSpec { default: true, .. }` and gets its
-    /// name when the plan knows the root.
+    /// name and settings when the plan knows the root.
     pub users: Vec<UserSpec>,
+    /// The singular `user:`: settings for the default user, over the image's.
+    pub legacy_user: Option<UserSpec>,
+    /// `system_info.default_user` given in user-data, over the image's.
+    pub default_user_config: Option<UserSpec>,
     /// Top-level `ssh_authorized_keys`: keys for the default user (and root,
     /// with `disable_root`'s redirect), as cloud-init installs them.
     pub ssh_authorized_keys: Vec<AuthorizedKey>,
@@ -37,53 +39,119 @@ pub struct UserData {
     pub left_to_cloud_init: Vec<String>,
 }
 
-/// One account from `users` (or the singular `user`).
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+/// One account from `users`, the singular `user`, or the image's
+/// `default_user`. Fields are `None` when the document does not set them, so
+/// that layers (image default, `user:`, the `default` entry, an explicit entry
+/// of the same name) can be merged the way cloud-init merges them.
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct UserSpec {
-    /// `None` for the distro's default user whose name comes from the root.
+    /// `None` for the default user until its name is known.
     pub name: Option<String>,
-    /// True for the `default` entry (and `user:`), which also receives the
-    /// top-level `ssh_authorized_keys`.
+    /// True for the `default` entry, which also receives the top-level
+    /// `ssh_authorized_keys`.
     pub default: bool,
+    /// The full-name field of /etc/passwd.
     pub gecos: Option<String>,
+    /// Supplementary groups, applied when the account is created.
     pub groups: Vec<String>,
-    pub sudo: Vec<String>,
+    /// Sudo rules; `Some(vec![])` is an explicit "none" (`sudo: false`).
+    pub sudo: Option<Vec<String>>,
+    /// Login shell, applied when the account is created.
     pub shell: Option<String>,
-    /// `lock_passwd` (default true): no console password login.
-    pub lock_passwd: bool,
-    pub password: Option<Password>,
+    /// `lock_passwd`; unset means true, as in cloud-init.
+    pub lock_passwd: Option<bool>,
+    /// Console passwords from user-data.
+    pub passwords: Passwords,
+    /// Keys for this account's authorized_keys.
     pub ssh_authorized_keys: Vec<AuthorizedKey>,
     /// Per-user keys that batten accepts but leaves to cloud-init.
     pub left_to_cloud_init: Vec<String>,
 }
 
-/// A console password from user-data. Never logged, never shown in a plan.
-#[derive(Clone, PartialEq, Serialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Password {
-    /// `passwd` / `hashed_passwd`: a crypt(3) hash, written as is.
-    Hash {
-        #[serde(skip)]
-        hash: String,
-    },
-    /// `plain_text_passwd`: hashed (SHA-512 crypt) before it is written.
-    PlainText {
-        #[serde(skip)]
-        text: String,
-    },
+impl UserSpec {
+    /// This spec with every field `upper` sets taking precedence; groups and
+    /// keys are joined, as cloud-init unions them.
+    pub fn overlaid_by(&self, upper: &UserSpec) -> UserSpec {
+        let mut groups = self.groups.clone();
+        for g in &upper.groups {
+            if !groups.contains(g) {
+                groups.push(g.clone());
+            }
+        }
+        let mut keys = self.ssh_authorized_keys.clone();
+        keys.extend(upper.ssh_authorized_keys.iter().cloned());
+        let mut left = self.left_to_cloud_init.clone();
+        left.extend(upper.left_to_cloud_init.iter().cloned());
+        UserSpec {
+            name: upper.name.clone().or_else(|| self.name.clone()),
+            default: self.default || upper.default,
+            gecos: upper.gecos.clone().or_else(|| self.gecos.clone()),
+            groups,
+            sudo: upper.sudo.clone().or_else(|| self.sudo.clone()),
+            shell: upper.shell.clone().or_else(|| self.shell.clone()),
+            lock_passwd: upper.lock_passwd.or(self.lock_passwd),
+            passwords: Passwords {
+                on_create: upper
+                    .passwords
+                    .on_create
+                    .clone()
+                    .or_else(|| self.passwords.on_create.clone()),
+                hashed: upper
+                    .passwords
+                    .hashed
+                    .clone()
+                    .or_else(|| self.passwords.hashed.clone()),
+                plain_text: upper
+                    .passwords
+                    .plain_text
+                    .clone()
+                    .or_else(|| self.passwords.plain_text.clone()),
+            },
+            ssh_authorized_keys: keys,
+            left_to_cloud_init: left,
+        }
+    }
+
+    /// Whether the console password is locked (`lock_passwd`, default true).
+    pub fn locked(&self) -> bool {
+        self.lock_passwd.unwrap_or(true)
+    }
 }
 
-impl std::fmt::Debug for Password {
+/// Console passwords as cloud-init takes them: `passwd` is handed to
+/// useradd, so it only counts when the account is created;
+/// `plain_text_passwd` and `hashed_passwd` are set on existing accounts too,
+/// the hash winning when both are given. Never logged, never shown.
+#[derive(Clone, Default, PartialEq)]
+pub struct Passwords {
+    /// `passwd`: a crypt hash for a new account.
+    pub on_create: Option<String>,
+    /// `hashed_passwd`: a crypt hash, for new and existing accounts.
+    pub hashed: Option<String>,
+    /// `plain_text_passwd`: hashed by batten before it is written.
+    pub plain_text: Option<String>,
+}
+
+impl Passwords {
+    /// True when any password is given.
+    pub fn any(&self) -> bool {
+        self.on_create.is_some() || self.hashed.is_some() || self.plain_text.is_some()
+    }
+}
+
+impl std::fmt::Debug for Passwords {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Password::Hash { .. } => f.write_str("Password::Hash(<hidden>)"),
-            Password::PlainText { .. } => f.write_str("Password::PlainText(<hidden>)"),
-        }
+        let shown = |o: &Option<String>| if o.is_some() { "<hidden>" } else { "none" };
+        f.debug_struct("Passwords")
+            .field("on_create", &shown(&self.on_create))
+            .field("hashed", &shown(&self.hashed))
+            .field("plain_text", &shown(&self.plain_text))
+            .finish()
     }
 }
 
 /// One `authorized_keys` line, parsed for real.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct AuthorizedKey {
     /// The options before the key (`from="203.0.113.0/24",no-pty`), verbatim.
     pub options: String,
@@ -116,8 +184,7 @@ impl AuthorizedKey {
 }
 
 /// `ssh_pwauth`, as cloud-init reads it.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum PasswordAuth {
     /// Absent: batten's default, password login off.
     #[default]
@@ -131,8 +198,7 @@ pub enum PasswordAuth {
 }
 
 /// Host key algorithms batten can generate.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum HostKeyType {
     Rsa,
     Ecdsa,
@@ -156,10 +222,9 @@ impl HostKeyType {
 }
 
 /// A host key pair from `ssh_keys`, already checked to belong together.
-#[derive(Clone, PartialEq, Serialize)]
+#[derive(Clone, PartialEq)]
 pub struct ProvidedHostKey {
     pub key_type: HostKeyType,
-    #[serde(skip)]
     pub private: String,
     pub public: String,
     pub certificate: Option<String>,
@@ -176,7 +241,7 @@ impl std::fmt::Debug for ProvidedHostKey {
 }
 
 /// batten's own settings: the `batten:` top-level key.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Batten {
     pub ssh: SshSettings,
     pub firewall: Firewall,
@@ -184,7 +249,7 @@ pub struct Batten {
 }
 
 /// `batten.ssh`.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct SshSettings {
     /// Ports sshd should listen on; empty keeps the image's.
     pub ports: Vec<u16>,
@@ -192,27 +257,15 @@ pub struct SshSettings {
 }
 
 /// sshd's `PermitRootLogin` values batten accepts.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RootLogin {
     No,
     ProhibitPassword,
     ForcedCommandsOnly,
 }
 
-impl RootLogin {
-    /// The keyword as sshd_config spells it.
-    pub fn keyword(self) -> &'static str {
-        match self {
-            RootLogin::No => "no",
-            RootLogin::ProhibitPassword => "prohibit-password",
-            RootLogin::ForcedCommandsOnly => "forced-commands-only",
-        }
-    }
-}
-
 /// `batten.firewall`.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Firewall {
     /// On unless the user turns it off; off is warned about in run and verify.
     pub enabled: bool,
@@ -236,8 +289,7 @@ impl Default for Firewall {
 }
 
 /// Which firewall tool writes the rules.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum FirewallBackend {
     #[default]
     Auto,
@@ -246,8 +298,7 @@ pub enum FirewallBackend {
 }
 
 /// Transport protocol of an allow rule.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Protocol {
     #[default]
     Tcp,
@@ -256,7 +307,7 @@ pub enum Protocol {
 
 /// One `batten.firewall.allow` entry: a port (range) from anywhere, a port
 /// from some sources, or every port from some sources.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct AllowRule {
     pub ports: Option<PortRange>,
     pub protocol: Protocol,
@@ -265,7 +316,7 @@ pub struct AllowRule {
 }
 
 /// One `batten.proxy` entry: a web panel behind nginx with basic auth.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct ProxySite {
     pub listen: u16,
     pub server_names: Vec<String>,
@@ -277,8 +328,7 @@ pub struct ProxySite {
 }
 
 /// Where nginx forwards requests: loopback only, by construction.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Upstream {
     Loopback {
         address: std::net::IpAddr,
@@ -290,14 +340,28 @@ pub enum Upstream {
 }
 
 /// A basic-auth user; without a hash, batten generates a password.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, PartialEq)]
 pub struct ProxyUser {
+    /// The name typed at the browser's prompt.
     pub name: String,
+    /// A hash nginx can check; `None` asks batten for a random password.
     pub password_hash: Option<String>,
 }
 
+impl std::fmt::Debug for ProxyUser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProxyUser")
+            .field("name", &self.name)
+            .field(
+                "password_hash",
+                &self.password_hash.as_ref().map(|_| "<hidden>"),
+            )
+            .finish()
+    }
+}
+
 /// Certificate and key for `listen 443 ssl`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Tls {
     pub certificate: String,
     pub key: String,

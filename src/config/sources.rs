@@ -16,8 +16,8 @@ use log::{debug, info};
 use super::decode::MAX_USER_DATA_BYTES;
 use crate::root::{FileKind, Root, RootError};
 
-/// A user-data file (and its meta-data) that was found.
-#[derive(Debug)]
+/// A user-data file (and its meta-data) that was found. Its Debug output
+/// leaves the bytes out: user-data can hold password hashes.
 pub struct Found {
     /// Which source, in words, for the report: "NoCloud seed /var/lib/cloud/seed/nocloud".
     pub source: String,
@@ -25,6 +25,23 @@ pub struct Found {
     pub user_data_name: String,
     pub user_data: Vec<u8>,
     pub meta_data: Option<(String, Vec<u8>)>,
+}
+
+impl std::fmt::Debug for Found {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Found")
+            .field("source", &self.source)
+            .field("user_data_name", &self.user_data_name)
+            .field(
+                "user_data",
+                &format_args!("<{} bytes>", self.user_data.len()),
+            )
+            .field(
+                "meta_data",
+                &self.meta_data.as_ref().map(|(n, b)| (n, b.len())),
+            )
+            .finish()
+    }
 }
 
 /// Why looking for user-data failed (not "nothing found": that is `Ok(None)`).
@@ -207,6 +224,27 @@ fn from_label(host: &Host, label: &str, ud: &str, md: &str) -> Result<Option<Fou
     }))
 }
 
+/// Give this process its own mount namespace, with nothing propagating
+/// back, so the seed mount is seen by no other process and vanishes with
+/// batten even if it is killed before unmounting. The kernel refuses this in
+/// a multi-threaded process (the test harness); then the mount is private to
+/// a 0700 directory only, which is still unmounted when done.
+fn enter_private_mount_namespace() {
+    use nix::mount::{MsFlags, mount};
+    use nix::sched::{CloneFlags, unshare};
+    match unshare(CloneFlags::CLONE_NEWNS) {
+        Ok(()) => {
+            let flags = MsFlags::MS_REC | MsFlags::MS_PRIVATE;
+            if let Err(e) = mount(None::<&str>, "/", None::<&str>, flags, None::<&str>) {
+                log::warn!("could not make mounts private after unshare: {e}");
+            }
+        }
+        Err(e) => debug!(
+            "no private mount namespace ({e}); the seed is mounted in a private directory only"
+        ),
+    }
+}
+
 /// A read-only mount in a fresh 0700 directory, undone when dropped.
 struct PrivateMount {
     dir: PathBuf,
@@ -221,6 +259,7 @@ impl PrivateMount {
             label: label.to_string(),
             reason: format!("cannot make a mount point under {}: {e}", base.display()),
         })?;
+        enter_private_mount_namespace();
         let flags =
             MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
         let mut last = String::new();

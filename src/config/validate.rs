@@ -323,6 +323,13 @@ pub fn validate(c: &mut Checker, doc: &Node) -> Option<UserData> {
             "ssh_genkeytypes" => ud.ssh_genkeytypes = genkeytypes(c, v, &path),
             "ssh_keys" => ud.ssh_keys = host_keys(c, v, &path),
             "batten" => ud.batten = batten(c, v, &path),
+            "system_info" => {
+                // Only `default_user` matters to batten; the rest is cloud-init's.
+                if let Some(du) = v.get("default_user") {
+                    ud.default_user_config = user_entry(c, du, "system_info.default_user", false);
+                }
+                ud.left_to_cloud_init.push(key.to_string());
+            }
             other => {
                 if let Some(s) = grammar::suggest(other, HONOURED_KEYS).filter(|s| *s != other) {
                     c.warn(
@@ -335,7 +342,7 @@ pub fn validate(c: &mut Checker, doc: &Node) -> Option<UserData> {
             }
         }
     }
-    ud.users = users(c, users_node, user_node);
+    users(c, users_node, user_node, &mut ud);
     check_proxy_ports(c, &ud, doc);
     // Report in file order, whatever order the keys were checked in.
     let order = |i: &Issue| (i.file.clone(), i.line, i.column);
@@ -537,15 +544,18 @@ fn host_keys(c: &mut Checker, node: &Node, path: &str) -> Vec<ProvidedHostKey> {
     out
 }
 
-/// `users` and `user`, resolved the way cloud-init's `ug_util` does.
-fn users(c: &mut Checker, users: Option<&Node>, user: Option<&Node>) -> Vec<UserSpec> {
+/// `users` and the singular `user`, read the way cloud-init's `ug_util`
+/// reads them. The default user's settings are merged later, when the
+/// image's own `default_user` is known (`accounts::resolve_users`).
+fn users(c: &mut Checker, users: Option<&Node>, user: Option<&Node>, ud: &mut UserData) {
     let mut out: Vec<UserSpec> = Vec::new();
     match users {
-        None => out.push(UserSpec::new_default()),
+        // cloud-init's own default is `users: [default]`.
+        None => out.push(UserSpec::default_entry()),
         Some(node) => match &node.value {
             Value::Seq(items) => {
                 for (i, item) in items.iter().enumerate() {
-                    if let Some(u) = user_entry(c, item, &index("users", i)) {
+                    if let Some(u) = user_entry(c, item, &index("users", i), true) {
                         out.push(u);
                     }
                 }
@@ -558,7 +568,7 @@ fn users(c: &mut Checker, users: Option<&Node>, user: Option<&Node>) -> Vec<User
                 );
                 for name in s.split(',').map(str::trim).filter(|n| !n.is_empty()) {
                     match name {
-                        "default" => out.push(UserSpec::new_default()),
+                        "default" => out.push(UserSpec::default_entry()),
                         n => match grammar::account_name(n) {
                             Ok(n) => out.push(UserSpec::named(n)),
                             Err(e) => c.error(node.pos, "users", e),
@@ -571,47 +581,30 @@ fn users(c: &mut Checker, users: Option<&Node>, user: Option<&Node>) -> Vec<User
         },
     }
     if let Some(node) = user {
-        // The singular `user:` renames (or configures) the default user and
-        // makes sure there is one, as cloud-init's legacy form does.
-        let spec = match &node.value {
+        // The legacy `user:` configures the default user and makes sure
+        // there is one.
+        ud.legacy_user = match &node.value {
             Value::Str(name) => grammar::account_name(name)
                 .map_err(|e| c.error(node.pos, "user", e))
                 .ok()
-                .map(|n| UserSpec {
-                    name: Some(n.to_string()),
-                    ..UserSpec::new_default()
-                }),
-            Value::Map(_) => user_entry(c, node, "user").map(|u| UserSpec { default: true, ..u }),
+                .map(UserSpec::named),
+            Value::Map(_) => user_entry(c, node, "user", false),
             _ => {
                 c.expected(node, "user", "a user name or a mapping");
                 None
             }
         };
-        if let Some(spec) = spec {
-            match out.iter_mut().find(|u| u.default) {
-                Some(existing) => existing.merge_from(spec),
-                None => out.insert(0, spec),
-            }
+        if ud.legacy_user.is_some() && !out.iter().any(|u| u.default) {
+            out.push(UserSpec::default_entry());
         }
     }
-    // Duplicate names: the first entry wins, as in cloud-init.
-    let mut seen: Vec<String> = Vec::new();
-    out.retain(|u| match &u.name {
-        Some(n) if seen.contains(n) => false,
-        Some(n) => {
-            seen.push(n.clone());
-            true
-        }
-        None => true,
-    });
-    out
+    ud.users = out;
 }
 
 impl UserSpec {
-    fn new_default() -> UserSpec {
+    fn default_entry() -> UserSpec {
         UserSpec {
             default: true,
-            lock_passwd: true,
             ..UserSpec::default()
         }
     }
@@ -619,35 +612,17 @@ impl UserSpec {
     fn named(name: &str) -> UserSpec {
         UserSpec {
             name: Some(name.to_string()),
-            lock_passwd: true,
             ..UserSpec::default()
         }
     }
-
-    /// Settings given explicitly in `other` override this entry's.
-    fn merge_from(&mut self, other: UserSpec) {
-        if other.name.is_some() {
-            self.name = other.name;
-        }
-        self.gecos = other.gecos.or(self.gecos.take());
-        for g in other.groups {
-            if !self.groups.contains(&g) {
-                self.groups.push(g);
-            }
-        }
-        if !other.sudo.is_empty() {
-            self.sudo = other.sudo;
-        }
-        self.shell = other.shell.or(self.shell.take());
-        self.lock_passwd = other.lock_passwd;
-        self.password = other.password.or(self.password.take());
-        self.ssh_authorized_keys.extend(other.ssh_authorized_keys);
-    }
 }
 
-fn user_entry(c: &mut Checker, node: &Node, path: &str) -> Option<UserSpec> {
+/// One entry of `users` (a name, `default`, or a mapping); `name_required`
+/// is false for `user:` and `default_user`, whose name may come from the
+/// image.
+fn user_entry(c: &mut Checker, node: &Node, path: &str, name_required: bool) -> Option<UserSpec> {
     match &node.value {
-        Value::Str(s) if s == "default" => return Some(UserSpec::new_default()),
+        Value::Str(s) if s == "default" => return Some(UserSpec::default_entry()),
         Value::Str(s) => {
             return grammar::account_name(s)
                 .map_err(|e| c.error(node.pos, path, e))
@@ -660,11 +635,8 @@ fn user_entry(c: &mut Checker, node: &Node, path: &str) -> Option<UserSpec> {
             return None;
         }
     }
-    let mut u = UserSpec::named("");
-    u.name = None;
-    let mut errors_before = c.errors.len();
-    let mut plain = None;
-    let mut hashed = None;
+    let mut u = UserSpec::default();
+    let errors_at_start = c.errors.len();
     let known: Vec<&str> = USER_KEYS.iter().chain(USER_KEYS_LEFT).copied().collect();
     // cloud-init turns '-' into '_' in user keys; do the same before matching.
     let normalised = normalise_keys(node);
@@ -675,21 +647,18 @@ fn user_entry(c: &mut Checker, node: &Node, path: &str) -> Option<UserSpec> {
         },
         "gecos" => u.gecos = checked(c, v, &p, |s| grammar::gecos(s).map(str::to_string)),
         "groups" => u.groups = groups(c, v, &p),
-        "sudo" => u.sudo = sudo(c, v, &p),
+        "sudo" => u.sudo = Some(sudo(c, v, &p)),
         "shell" => u.shell = checked(c, v, &p, |s| grammar::absolute_path(s).map(str::to_string)),
-        "lock_passwd" => u.lock_passwd = boolean(c, v, &p).unwrap_or(true),
-        "passwd" | "hashed_passwd" => {
-            if let Some(h) = checked(c, v, &p, |s| grammar::shadow_hash(s).map(|_| s.to_string())) {
-                hashed = Some(h);
-            }
-        }
+        "lock_passwd" => u.lock_passwd = boolean(c, v, &p),
+        "passwd" => u.passwords.on_create = hash(c, v, &p),
+        "hashed_passwd" => u.passwords.hashed = hash(c, v, &p),
         "plain_text_passwd" => {
             if let Some(t) = string(c, v, &p) {
                 if t.is_empty() || t.contains(['\n', '\r', '\0']) {
                     c.error(v.pos, &p, "a password must be one non-empty line");
                 } else {
-                    c.warn(v.pos, &p, "a plain-text password in user-data can be read by anyone who gets the file; batten hashes it before writing, but prefer `passwd` with a hash");
-                    plain = Some(t.to_string());
+                    c.warn(v.pos, &p, "a plain-text password in user-data can be read by anyone who gets the file; batten hashes it before writing, but prefer `hashed_passwd`");
+                    u.passwords.plain_text = Some(t.to_string());
                 }
             }
         }
@@ -703,23 +672,33 @@ fn user_entry(c: &mut Checker, node: &Node, path: &str) -> Option<UserSpec> {
             u.left_to_cloud_init.push(other.to_string());
         }
     });
-    u.password = match (hashed, plain) {
-        (Some(hash), _) => Some(Password::Hash { hash }),
-        (None, Some(text)) => Some(Password::PlainText { text }),
-        (None, None) => None,
-    };
-    if node.get("name").is_none() {
+    if name_required && node.get("name").is_none() {
         c.error(node.pos, path, "this user has no name; add `name: ...`");
     }
-    if u.password.is_some() && u.lock_passwd {
+    if u.passwords.any() && u.locked() {
         c.warn(
             node.pos,
             path,
             "a password is set but lock_passwd is true (the default), so it cannot be used; set lock_passwd: false for console login",
         );
     }
-    errors_before = c.errors.len() - errors_before;
-    (errors_before == 0).then_some(u)
+    (c.errors.len() == errors_at_start).then_some(u)
+}
+
+/// Read a `default_user` mapping from the image's cloud.cfg with the same
+/// grammar as user-data; every problem is returned when it does not pass.
+pub fn default_user_entry(node: &Node, file: &str) -> Result<UserSpec, Vec<Issue>> {
+    let mut c = Checker::new(vec![file.to_string()]);
+    match user_entry(&mut c, node, "system_info.default_user", false) {
+        Some(u) if c.errors.is_empty() => Ok(UserSpec { default: true, ..u }),
+        _ => Err(c.errors),
+    }
+}
+
+fn hash(c: &mut Checker, node: &Node, path: &str) -> Option<String> {
+    checked(c, node, path, |s| {
+        grammar::shadow_hash(s).map(|_| s.to_string())
+    })
 }
 
 /// A copy of a mapping node with `-` in its keys replaced by `_`.
@@ -1211,7 +1190,7 @@ mod tests {
         assert_eq!(ud.ssh_pwauth, PasswordAuth::Deny);
         assert!(ud.disable_root && ud.ssh_deletekeys);
         assert_eq!(ud.users.len(), 1);
-        assert!(ud.users[0].default && ud.users[0].lock_passwd);
+        assert!(ud.users[0].default && ud.users[0].locked());
         assert!(ud.batten.firewall.enabled);
         assert_eq!(ud.ssh_genkeytypes, HostKeyType::defaults());
     }
@@ -1286,14 +1265,28 @@ mod tests {
         );
         let (ud, e, w) = run(&text);
         assert!(e.is_empty(), "{e:?}");
-        let users = ud.unwrap().users;
-        let names: Vec<_> = users.iter().map(|u| u.name.clone().unwrap()).collect();
-        assert_eq!(names, ["pi", "ops", "dev"]);
-        assert!(users[0].default && !users[0].lock_passwd);
-        assert!(matches!(users[0].password, Some(Password::Hash { .. })));
-        assert_eq!(users[2].groups, ["adm", "video"]);
-        assert!(!users[2].lock_passwd);
-        assert_eq!(users[2].left_to_cloud_init, ["homedir"]);
+        let ud = ud.unwrap();
+        let legacy = ud.legacy_user.unwrap();
+        assert_eq!(legacy.name.as_deref(), Some("pi"));
+        assert_eq!(legacy.lock_passwd, Some(false));
+        assert!(legacy.passwords.on_create.is_some());
+        let users = ud.users;
+        assert!(users[0].default && users[0].name.is_none());
+        let names: Vec<_> = users[1..].iter().map(|u| u.name.clone().unwrap()).collect();
+        assert_eq!(
+            names,
+            ["ops", "ops", "dev"],
+            "duplicates are resolved with the image"
+        );
+        assert_eq!(users[2].groups, ["adm", "sudo"]);
+        assert_eq!(users[3].groups, ["adm", "video"]);
+        assert_eq!(users[3].lock_passwd, Some(false));
+        assert_eq!(
+            users[3].sudo.as_deref(),
+            Some(&["ALL=(ALL) NOPASSWD:ALL".to_string()][..])
+        );
+        assert_eq!(users[1].sudo, None, "not given is not the same as none");
+        assert_eq!(users[3].left_to_cloud_init, ["homedir"]);
         assert!(
             w.iter()
                 .any(|w| w.contains("users[3].homedir: left to cloud-init")),
@@ -1355,7 +1348,8 @@ mod tests {
         let (_, e, _) = run("users:\n  - {name: a, sudo: Yes}\n");
         assert!(e[0].contains("sudo: yes is not a rule"), "{e:?}");
         let (ud, e, _) = run("users:\n  - {name: a, sudo: no}\n");
-        assert!(e.is_empty() && ud.unwrap().users[0].sudo.is_empty());
+        assert!(e.is_empty());
+        assert_eq!(ud.unwrap().users[0].sudo, Some(vec![]), "an explicit none");
     }
 
     proptest::proptest! {

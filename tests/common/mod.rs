@@ -197,6 +197,12 @@ pub fn changed(a: &BTreeMap<PathBuf, Seen>, b: &BTreeMap<PathBuf, Seen>) -> Vec<
         .collect()
 }
 
+/// Fail, naming the paths, unless `dir` looks exactly as in `before`.
+pub fn assert_unchanged(before: &BTreeMap<PathBuf, Seen>, dir: &Path) {
+    let moved = changed(before, &snapshot(dir));
+    assert!(moved.is_empty(), "these changed: {moved:?}");
+}
+
 /// A real ed25519 public key line made by ssh-keygen (or a fixed one when
 /// ssh-keygen is missing).
 pub const KEY: &str =
