@@ -15,26 +15,38 @@ use crate::root::{FileKind, Owner, Root, RootError};
 /// One line of /etc/passwd.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct PasswdEntry {
+    /// Login name, the key the other account files and user-data use.
     pub name: String,
+    /// Numeric user id, as this root's /etc/passwd numbers it (never looked up through NSS).
     pub uid: u32,
+    /// Primary group, by number.
     pub gid: u32,
+    /// Comment field, usually the full name.
     pub gecos: String,
+    /// Home directory, a path inside the root.
     pub home: String,
+    /// Login shell, a path inside the root.
     pub shell: String,
 }
 
 /// One line of /etc/group.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct GroupEntry {
+    /// Group name, as user-data's `groups` lists it.
     pub name: String,
+    /// Numeric group id, as this root's /etc/group numbers it.
     pub gid: u32,
+    /// Supplementary members by login name; users whose primary group this
+    /// is are usually not listed.
     pub members: Vec<String>,
 }
 
 /// The root's account databases.
 #[derive(Clone, Debug, Default)]
 pub struct Accounts {
+    /// Every /etc/passwd entry in file order, system accounts included.
     pub users: Vec<PasswdEntry>,
+    /// Every /etc/group entry in file order; empty when the file is missing.
     pub groups: Vec<GroupEntry>,
     /// (name, password field) from /etc/shadow.
     shadow: Vec<(String, String)>,
@@ -43,14 +55,19 @@ pub struct Accounts {
 /// Why the account files could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum AccountsError {
+    /// An account file could not be read inside the root.
     #[error(transparent)]
     Root(#[from] RootError),
+    /// A line batten cannot parse, or a missing /etc/passwd.
     #[error(
         "{path}:{line}: cannot parse this line ({why}); fix or remove it before running batten"
     )]
     Malformed {
+        /// Host path of the file, as the message shows it.
         path: String,
+        /// 1-based line number; 0 when the whole file is missing.
         line: usize,
+        /// What is wrong with the line.
         why: String,
     },
 }

@@ -20,7 +20,9 @@ use crate::root::{Backup, Owner, Root};
 /// The result of running a program.
 #[derive(Debug)]
 pub struct Ran {
+    /// The program exited with status 0.
     pub success: bool,
+    /// Its standard error, trimmed, for the failure message.
     pub stderr: String,
 }
 
@@ -245,7 +247,7 @@ fn run_check(check: Check, contents: &[u8], runner: &dyn Runner) -> Result<(), S
                 );
                 return Ok(());
             }
-            let mut tmp = tempfile_in_run()?;
+            let mut tmp = private_temp_file()?;
             tmp.1.write_all(contents).map_err(|e| e.to_string())?;
             let argv = vec![
                 "visudo".to_string(),
@@ -264,8 +266,9 @@ fn run_check(check: Check, contents: &[u8], runner: &dyn Runner) -> Result<(), S
     }
 }
 
-/// A private temporary file (0600, O_EXCL) outside the root, for checks.
-fn tempfile_in_run() -> Result<(std::path::PathBuf, std::fs::File), String> {
+/// A private temporary file (0600, O_EXCL, in $TMPDIR) outside the root,
+/// for checks.
+fn private_temp_file() -> Result<(std::path::PathBuf, std::fs::File), String> {
     use std::os::unix::fs::OpenOptionsExt;
     let dir = std::env::temp_dir();
     for attempt in 0..100u32 {

@@ -14,6 +14,7 @@ use crate::distro::Family;
 #[derive(Debug, Parser)]
 #[command(name = "batten", version, about, long_about = None, after_help = AFTER_HELP)]
 pub struct Cli {
+    /// What to do; every invocation names one command.
     #[command(subcommand)]
     pub command: Commands,
 }
@@ -72,14 +73,17 @@ pub enum Commands {
         /// User-data files (`-` for standard input).
         #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,
+        /// Output format: human lines or one JSON document.
         #[arg(long, value_enum, default_value_t)]
         format: Format,
     },
     /// Show, as a unified diff, every file batten would write and every
     /// command it would run. Writes nothing.
     Plan {
+        /// The system to plan for.
         #[command(flatten)]
         root: RootArgs,
+        /// Where the user-data comes from.
         #[command(flatten)]
         source: SourceArgs,
     },
@@ -87,8 +91,10 @@ pub enum Commands {
     /// sealed under the same instance-id is left alone (exit 0) unless
     /// --force is given.
     Run {
+        /// The system to harden.
         #[command(flatten)]
         root: RootArgs,
+        /// Where the user-data comes from.
         #[command(flatten)]
         source: SourceArgs,
         /// Run even when this instance was already sealed (recovery).
@@ -101,8 +107,10 @@ pub enum Commands {
     /// Show batten's state: instance-id, seal, the last runs, and where
     /// user-data would be read from.
     Status {
+        /// The system to report on.
         #[command(flatten)]
         root: RootArgs,
+        /// Output format: human lines or one JSON document.
         #[arg(long, value_enum, default_value_t)]
         format: Format,
     },

@@ -23,27 +23,41 @@ pub enum Family {
 /// The root's distribution as os-release describes it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Distro {
+    /// os-release `ID`, lowercased (it picks the default user's name);
+    /// `unknown` when only --family told batten.
     pub id: String,
+    /// os-release `PRETTY_NAME` (else the ID), for reports.
     pub pretty_name: String,
+    /// os-release `VERSION_ID`; empty when absent.
     pub version_id: String,
+    /// From --family, else `ID`, else the first known word of `ID_LIKE`.
     pub family: Family,
 }
 
 /// Why the distribution could not be told.
 #[derive(Debug, thiserror::Error)]
 pub enum DistroError {
+    /// os-release could not be read inside the root.
     #[error(transparent)]
     Root(#[from] RootError),
+    /// Neither os-release file exists and no --family was given.
     #[error(
         "{path} is missing, so batten cannot tell the distribution; pass --family debian|rhel|alpine"
     )]
-    NoOsRelease { path: String },
+    NoOsRelease {
+        /// Host path of the missing /etc/os-release.
+        path: String,
+    },
+    /// Neither `ID` nor `ID_LIKE` names a family batten knows.
     #[error(
         "{path} names {id:?} (ID_LIKE {like:?}), which batten does not know; pass --family debian|rhel|alpine to say which family it follows"
     )]
     Unknown {
+        /// Host path of the os-release file that was read.
         path: String,
+        /// Its `ID`, lowercased.
         id: String,
+        /// Its `ID_LIKE`, lowercased; may be empty.
         like: String,
     },
 }

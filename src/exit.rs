@@ -25,7 +25,9 @@ pub enum Code {
 /// A failure with the exit code it maps to.
 #[derive(Debug)]
 pub struct Failure {
+    /// The process's exit status.
     pub code: Code,
+    /// What went wrong and what to do, printed after `batten: `.
     pub message: String,
 }
 

@@ -4,6 +4,8 @@
 //! integration tests and the binary share every line of real logic. Data
 //! flows one way: `config` (load, validate) -> `plan` -> `apply`.
 
+#![warn(missing_docs)]
+
 pub mod accounts;
 pub mod apply;
 pub mod cli;

@@ -22,41 +22,64 @@ const KEPT_RUNS: usize = 20;
 /// What `state.json` holds.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct State {
+    /// The instance of the last run; a run under another id (a clone, a new
+    /// VPS from the image) starts unsealed.
     pub instance_id: Option<String>,
-    /// True once verify passed and the first-boot units were switched off.
+    /// True once verify passed and the first-boot units were switched off
+    /// (`verify --seal`, not in this build yet; a sealed state written by a
+    /// later build or by hand is honoured).
     pub sealed: bool,
+    /// The most recent runs, oldest first, at most 20.
     pub runs: Vec<RunRecord>,
 }
 
 /// One run of `batten run`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RunRecord {
+    /// The run id (`new_run_id`), which also names its backup directory and
+    /// journal.
     pub id: String,
+    /// When the run began, RFC 3339 UTC.
     pub started: String,
+    /// When it ended, RFC 3339 UTC.
     pub finished: String,
+    /// The instance it ran for.
     pub instance_id: String,
+    /// Where the user-data came from, as the report words it.
     pub source: String,
     /// "applied", "unchanged" or "failed".
     pub outcome: String,
+    /// How many steps changed something; 0 when the run failed.
     pub changes: usize,
+    /// Every step, as the journal recorded it.
     pub steps: Vec<Step>,
 }
 
 /// One step of a run, as the journal shows it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Step {
+    /// The action's one-line summary; never a secret.
     pub what: String,
+    /// False for the step that stopped the run.
     pub ok: bool,
+    /// How long the step took, in milliseconds.
     pub millis: u128,
 }
 
 /// Why the state could not be read or written.
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
+    /// state.json could not be read or written inside the root.
     #[error(transparent)]
     Root(#[from] RootError),
+    /// state.json exists but is not the JSON batten writes.
     #[error("{path} is damaged ({why}); move it aside and run batten again")]
-    Damaged { path: String, why: String },
+    Damaged {
+        /// Host path of state.json.
+        path: String,
+        /// What the JSON parser found wrong.
+        why: String,
+    },
 }
 
 /// Owner of batten's private files: the user running batten (root on a real
@@ -98,6 +121,7 @@ impl State {
 pub struct Journal {
     path: String,
     text: String,
+    /// The steps recorded so far, for the run's `RunRecord`.
     pub steps: Vec<Step>,
 }
 

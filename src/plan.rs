@@ -35,24 +35,39 @@ pub enum Check {
 pub enum Action {
     /// Create or replace a file atomically.
     Write {
+        /// Root-relative path, such as `/etc/sudoers.d/90-cloud-init-users`.
         path: String,
+        /// The whole new file, not a patch.
         contents: Vec<u8>,
+        /// Owner and mode the file must end with.
         owner: Owner,
         /// What is there now, for the diff: contents and owner.
         before: Option<(Vec<u8>, Owner)>,
         /// Contents are secret: the diff shows only that they change.
         secret: bool,
+        /// A check the new contents must pass; every check runs before the
+        /// first change.
         check: Option<Check>,
+        /// The reason, in words, for the plan, the log and the journal.
         why: String,
     },
     /// Run a program (with the root's own tools where they exist).
-    Run { argv: Vec<String>, why: String },
+    Run {
+        /// Program and arguments, run without a shell; the program is looked
+        /// up on PATH and in the sbin directories.
+        argv: Vec<String>,
+        /// The reason, in words, for the plan, the log and the journal.
+        why: String,
+    },
     /// Set an account's password field in /etc/shadow. Applied by editing
     /// the file at apply time, because `useradd` earlier in the same plan
     /// may only then have made the line.
     SetPassword {
+        /// The account whose /etc/shadow line is edited.
         user: String,
+        /// The whole new password field: a hash, `!`-prefixed when locked.
         field: Secret,
+        /// The reason, in words, for the plan, the log and the journal.
         why: String,
     },
 }
@@ -129,6 +144,7 @@ impl Action {
 /// Everything one run would do, plus what it noticed on the way.
 #[derive(Debug, Default)]
 pub struct Plan {
+    /// The changes, in the order they are applied.
     pub actions: Vec<Action>,
     /// Informational lines for the user (left to cloud-init, defaults taken).
     pub notes: Vec<String>,

@@ -64,7 +64,13 @@ static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 pub enum RootError {
     /// The path given by the caller is not a plain root-relative path.
     #[error("invalid path {path:?}: {reason}")]
-    InvalidPath { path: String, reason: String },
+    InvalidPath {
+        /// The text as the caller gave it: a path, a backup run name or a link
+        /// target.
+        path: String,
+        /// Which rule it breaks, worded to follow a colon.
+        reason: String,
+    },
 
     /// A symbolic link was found where batten would have had to follow it.
     #[error(
@@ -73,7 +79,12 @@ pub enum RootError {
          reads or writes; remove the link or replace it with the real file or directory, \
          then run batten again"
     )]
-    SymlinkRefused { path: String, link: String },
+    SymlinkRefused {
+        /// The path batten was accessing.
+        path: String,
+        /// The component that is a link; may be `path` itself.
+        link: String,
+    },
 
     /// The directory batten would write into may be written by other users.
     #[error(
@@ -82,8 +93,11 @@ pub enum RootError {
          and run batten again"
     )]
     WritableByOthers {
+        /// The file batten would write.
         path: String,
+        /// Its directory, root-relative.
         dir: String,
+        /// The directory's permission bits, shown in octal.
         mode: u32,
     },
 
@@ -97,9 +111,13 @@ pub enum RootError {
          change the directory's owner or write the file as uid {dir_uid}"
     )]
     OwnedByOtherUser {
+        /// The file batten would write.
         path: String,
+        /// Its directory, root-relative.
         dir: String,
+        /// Who owns the directory.
         dir_uid: u32,
+        /// Who would own the new file.
         uid: u32,
     },
 
@@ -108,7 +126,12 @@ pub enum RootError {
         "{component} is not a directory (met while accessing {path}); move it out of the \
          way or fix the path, then run batten again"
     )]
-    NotADirectory { path: String, component: String },
+    NotADirectory {
+        /// The path batten was accessing.
+        path: String,
+        /// The leading part of `path` that is not a directory.
+        component: String,
+    },
 
     /// The file is a directory, device, socket or FIFO where a regular file
     /// was expected.
@@ -116,7 +139,12 @@ pub enum RootError {
         "{path} is {kind}, not a regular file; batten only reads and replaces regular files \
          here; move it out of the way, then run batten again"
     )]
-    NotARegularFile { path: String, kind: FileKind },
+    NotARegularFile {
+        /// The path batten was to read or replace.
+        path: String,
+        /// What it is instead.
+        kind: FileKind,
+    },
 
     /// The directory of a file to be written does not exist. Writing never
     /// creates directories implicitly, because their owner and mode matter.
@@ -124,14 +152,22 @@ pub enum RootError {
         "{path}: the directory {parent} does not exist; create it first with \
          Root::create_dir_all (choosing its owner and mode), then write the file"
     )]
-    ParentMissing { path: String, parent: String },
+    ParentMissing {
+        /// The file batten was to write.
+        path: String,
+        /// Its directory; it, or a directory above it, does not exist.
+        parent: String,
+    },
 
     /// A text file that batten must parse or edit is not UTF-8.
     #[error(
         "{path} is not valid UTF-8 text; batten only edits UTF-8 text files; convert it to \
          UTF-8 (for example with iconv) or remove it, then run batten again"
     )]
-    NotUtf8 { path: String },
+    NotUtf8 {
+        /// The file batten was to parse or edit.
+        path: String,
+    },
 
     /// A directory holds a name that is not UTF-8, so it cannot be reported
     /// or matched reliably.
@@ -139,7 +175,10 @@ pub enum RootError {
         "{path} contains an entry whose name is not valid UTF-8; rename or remove that \
          entry, then run batten again"
     )]
-    NonUtf8Name { path: String },
+    NonUtf8Name {
+        /// The directory holding the entry.
+        path: String,
+    },
 
     /// A symbolic link's target is not UTF-8, so it cannot be resolved
     /// component by component.
@@ -147,14 +186,20 @@ pub enum RootError {
         "{path} is a symbolic link whose target is not valid UTF-8; replace it with a link \
          to a UTF-8 path or with the real file"
     )]
-    NonUtf8LinkTarget { path: String },
+    NonUtf8LinkTarget {
+        /// Root-relative path of the link.
+        path: String,
+    },
 
     /// Too many links while resolving a path, most likely a loop.
     #[error(
         "{path}: more than {MAX_LINK_HOPS} symbolic links while resolving it inside the \
          root (a loop?); fix the links, then run batten again"
     )]
-    TooManyLinks { path: String },
+    TooManyLinks {
+        /// The path being resolved.
+        path: String,
+    },
 
     /// The root directory itself could not be opened.
     #[error(
@@ -162,7 +207,9 @@ pub enum RootError {
          directory (a mounted image, a rescue mount, or /)"
     )]
     OpenRoot {
+        /// The directory meant as the root, a host path.
         root: PathBuf,
+        /// Why the kernel refused.
         #[source]
         source: io::Error,
     },
@@ -170,8 +217,11 @@ pub enum RootError {
     /// Any other system call failure, with what batten was doing.
     #[error("{path}: cannot {action}: {source}")]
     Io {
+        /// The path the call was about, root-relative.
         path: String,
+        /// What batten was doing, as a verb phrase such as `open directory`.
         action: &'static str,
+        /// The system call's error.
         #[source]
         source: io::Error,
     },

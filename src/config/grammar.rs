@@ -70,7 +70,9 @@ pub fn port_text(s: &str) -> Result<u16, String> {
 /// An inclusive range of ports, as a firewall rule takes it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PortRange {
+    /// Lowest port of the range; equal to `last` for a single port.
     pub first: u16,
+    /// Highest port, included; never below `first`.
     pub last: u16,
 }
 
@@ -94,9 +96,23 @@ pub fn port_range(s: &str) -> Result<PortRange, String> {
 /// Where traffic may come from: one address, a network, or an inclusive range.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Source {
-    Address { address: IpAddr },
-    Network { network: IpNet },
-    Range { first: IpAddr, last: IpAddr },
+    /// One host, such as `203.0.113.10`.
+    Address {
+        /// IPv4 or IPv6.
+        address: IpAddr,
+    },
+    /// A CIDR network, such as `203.0.113.0/24`.
+    Network {
+        /// Never has host bits set: `source` refuses those.
+        network: IpNet,
+    },
+    /// An inclusive range, such as `198.51.100.10-198.51.100.20`.
+    Range {
+        /// Lowest address; the same family as `last`.
+        first: IpAddr,
+        /// Highest address, included; never below `first`.
+        last: IpAddr,
+    },
 }
 
 impl std::fmt::Display for Source {
@@ -298,16 +314,29 @@ pub fn instance_id(s: &str) -> Result<&str, String> {
     }
 }
 
-/// The crypt(3) hash formats accepted for console passwords in /etc/shadow.
+/// The password hash formats batten recognises: some for /etc/shadow
+/// (see `shadow_hash`), some for nginx's basic auth (see `htpasswd_hash`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CryptKind {
+    /// `$y$` (or `$gy$`): console passwords only, since musl's crypt cannot
+    /// check it for nginx on Alpine.
     Yescrypt,
+    /// `$6$`, optionally with `rounds=`: what `openssl passwd -6` makes;
+    /// accepted for console passwords and nginx basic auth.
     Sha512,
+    /// `$5$`, optionally with `rounds=`: accepted for console passwords and
+    /// nginx basic auth.
     Sha256,
+    /// `$2a$`, `$2b$` or `$2y$` with a two-digit cost: accepted for console
+    /// passwords and nginx basic auth.
     Bcrypt,
+    /// `$1$`: nginx basic auth only; refused for console passwords.
     Md5,
+    /// `$apr1$`, Apache's MD5 variant from `htpasswd -m`: nginx basic auth only.
     Apr1,
+    /// `{SHA}`: unsalted SHA-1 in base64, nginx basic auth only.
     Sha1Base64,
+    /// `{SSHA}`: salted SHA-1 in base64, nginx basic auth only.
     SaltedSha1Base64,
 }
 

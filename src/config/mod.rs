@@ -18,7 +18,10 @@ use yaml::{Node, Pos, Value};
 /// A user-data document that passed validation, with what batten noticed.
 #[derive(Debug)]
 pub struct Loaded {
+    /// The typed document, its cloud-config parts merged as cloud-init
+    /// merges them.
     pub user_data: model::UserData,
+    /// Things accepted but worth telling the user, in file order.
     pub warnings: Vec<Issue>,
     /// Non-cloud-config parts (scripts, boothooks, ...) cloud-init will run.
     pub other_parts: Vec<String>,
@@ -27,12 +30,14 @@ pub struct Loaded {
 /// Why a document was refused: every problem found, in file order.
 #[derive(Debug)]
 pub struct Invalid {
+    /// Why the document was refused; never empty.
     pub errors: Vec<Issue>,
+    /// Warnings found on the way, reported with the errors.
     pub warnings: Vec<Issue>,
 }
 
 /// Decode, parse, merge and validate one user-data file. `name` is how the
-/// file is called in messages (its path, or "<stdin>").
+/// file is called in messages (its path, or `<stdin>`).
 pub fn load(name: &str, bytes: &[u8]) -> Result<Loaded, Invalid> {
     let whole_file = |message: String| Invalid {
         errors: vec![Issue {
@@ -156,5 +161,54 @@ pub fn load(name: &str, bytes: &[u8]) -> Result<Loaded, Invalid> {
             other_parts,
         }),
         None => Err(Invalid { errors, warnings }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mime(second_part: &str) -> String {
+        format!(
+            "Content-Type: multipart/mixed; boundary=\"B\"\nMIME-Version: 1.0\n\n--B\nContent-Type: text/cloud-config\n\n#cloud-config\nusers: [alice]\nruncmd: [a]\n\n--B\nContent-Type: text/cloud-config\n\n{second_part}\n--B--\n"
+        )
+    }
+
+    #[test]
+    fn later_parts_replace_top_level_keys() {
+        let loaded = load("ud", mime("#cloud-config\nusers: [bob]\n").as_bytes()).unwrap();
+        let names: Vec<_> = loaded
+            .user_data
+            .users
+            .iter()
+            .map(|u| u.name.clone())
+            .collect();
+        assert_eq!(names, [Some("bob".to_string())]);
+    }
+
+    #[test]
+    fn merge_how_over_an_honoured_key_is_refused() {
+        let text =
+            mime("#cloud-config\nmerge_how: [{name: list, settings: [append]}]\nusers: [bob]\n");
+        let invalid = load("ud", text.as_bytes()).unwrap_err();
+        assert_eq!(invalid.errors.len(), 1, "{:?}", invalid.errors);
+        let e = &invalid.errors[0];
+        assert_eq!((e.path.as_str(), e.line, e.column), ("users", 3, 1));
+        assert!(e.file.contains("part 2"), "{}", e.file);
+        // Over keys left to cloud-init, merge_how is cloud-init's business.
+        let text =
+            mime("#cloud-config\nmerge_how: [{name: list, settings: [append]}]\nruncmd: [b]\n");
+        assert!(load("ud", text.as_bytes()).is_ok());
+    }
+
+    #[test]
+    fn errors_in_a_part_name_the_part() {
+        let invalid = load("ud", mime("#cloud-config\nusers: [\"a b\"]\n").as_bytes()).unwrap_err();
+        assert!(
+            invalid.errors[0].file.starts_with("ud (part 2"),
+            "{:?}",
+            invalid.errors
+        );
+        assert_eq!(invalid.errors[0].line, 2);
     }
 }

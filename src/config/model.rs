@@ -21,6 +21,7 @@ pub struct UserData {
     /// Top-level `ssh_authorized_keys`: keys for the default user (and root,
     /// with `disable_root`'s redirect), as cloud-init installs them.
     pub ssh_authorized_keys: Vec<AuthorizedKey>,
+    /// `ssh_pwauth`: whether sshd accepts password logins.
     pub ssh_pwauth: PasswordAuth,
     /// `disable_root` (default true): root's keys redirect to the default user.
     pub disable_root: bool,
@@ -159,6 +160,7 @@ pub struct AuthorizedKey {
     pub algorithm: String,
     /// The base64 key blob: with `algorithm`, the key's identity.
     pub base64: String,
+    /// Text after the key, usually `user@host`; may be empty.
     pub comment: String,
     /// `SHA256:...` fingerprint, for reports.
     pub fingerprint: String,
@@ -200,8 +202,11 @@ pub enum PasswordAuth {
 /// Host key algorithms batten can generate.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum HostKeyType {
+    /// `rsa`: the type the oldest clients still understand.
     Rsa,
+    /// `ecdsa`: NIST-curve keys, for clients without Ed25519.
     Ecdsa,
+    /// `ed25519`: what current OpenSSH clients prefer.
     Ed25519,
 }
 
@@ -224,9 +229,13 @@ impl HostKeyType {
 /// A host key pair from `ssh_keys`, already checked to belong together.
 #[derive(Clone, PartialEq)]
 pub struct ProvidedHostKey {
+    /// Which of the `rsa_`, `ecdsa_` or `ed25519_` entries this pair came from.
     pub key_type: HostKeyType,
+    /// OpenSSH private key text, without a passphrase; hidden from Debug output.
     pub private: String,
+    /// The public key line: as given, or derived from the private key.
     pub public: String,
+    /// `<type>_certificate`: a host certificate, taken as given (not checked).
     pub certificate: Option<String>,
 }
 
@@ -243,8 +252,11 @@ impl std::fmt::Debug for ProvidedHostKey {
 /// batten's own settings: the `batten:` top-level key.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Batten {
+    /// `batten.ssh`: sshd settings beyond what cloud-init's keys cover.
     pub ssh: SshSettings,
+    /// `batten.firewall`; on even when the section is absent.
     pub firewall: Firewall,
+    /// `batten.proxy`: one entry per web panel published through nginx.
     pub proxy: Vec<ProxySite>,
 }
 
@@ -253,14 +265,21 @@ pub struct Batten {
 pub struct SshSettings {
     /// Ports sshd should listen on; empty keeps the image's.
     pub ports: Vec<u16>,
+    /// `permit_root_login`; `None` when unset. `yes` is refused when the
+    /// document is validated.
     pub permit_root_login: Option<RootLogin>,
 }
 
 /// sshd's `PermitRootLogin` values batten accepts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RootLogin {
+    /// `no` (or `false`): root cannot log in over SSH at all.
     No,
+    /// `prohibit-password` (or its old name `without-password`): root logs
+    /// in with a key only.
     ProhibitPassword,
+    /// `forced-commands-only`: root logs in with a key only, and only to run
+    /// that key's `command=`.
     ForcedCommandsOnly,
 }
 
@@ -269,8 +288,11 @@ pub enum RootLogin {
 pub struct Firewall {
     /// On unless the user turns it off; off is warned about in run and verify.
     pub enabled: bool,
+    /// `backend`: which tool writes the rules; `auto` unless set.
     pub backend: FirewallBackend,
+    /// `allow`: what may come in; everything else is dropped.
     pub allow: Vec<AllowRule>,
+    /// `log_drops`: log the packets the firewall drops (off by default).
     pub log_drops: bool,
     /// `forward: drop` adds a forward chain; by default there is none.
     pub forward_drop: bool,
@@ -291,17 +313,22 @@ impl Default for Firewall {
 /// Which firewall tool writes the rules.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum FirewallBackend {
+    /// `auto`: batten picks the tool.
     #[default]
     Auto,
+    /// `nftables`: rules loaded with `nft`.
     Nftables,
+    /// `iptables`: rules for iptables and ip6tables.
     Iptables,
 }
 
 /// Transport protocol of an allow rule.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Protocol {
+    /// TCP, the default: SSH, web servers, databases.
     #[default]
     Tcp,
+    /// UDP: DNS, WireGuard, game servers.
     Udp,
 }
 
@@ -309,7 +336,10 @@ pub enum Protocol {
 /// from some sources, or every port from some sources.
 #[derive(Clone, Debug, PartialEq)]
 pub struct AllowRule {
+    /// `port`: one port or a range; `None` means every port, from the
+    /// sources in `from` only.
     pub ports: Option<PortRange>,
+    /// `proto`: TCP unless the rule says `udp`.
     pub protocol: Protocol,
     /// Empty means from anywhere.
     pub from: Vec<Source>,
@@ -318,23 +348,37 @@ pub struct AllowRule {
 /// One `batten.proxy` entry: a web panel behind nginx with basic auth.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ProxySite {
+    /// `listen`: the port nginx listens on (80 unless set); never sshd's.
     pub listen: u16,
+    /// `server_name`: the host names the site answers to; may be empty.
     pub server_names: Vec<String>,
+    /// `upstream`: where the panel itself listens.
     pub upstream: Upstream,
+    /// `auth.realm`: the prompt browsers show; `Restricted` unless set.
     pub realm: String,
+    /// `auth.users`: who may log in; never empty.
     pub users: Vec<ProxyUser>,
+    /// `tls`: serve HTTPS with these files; `None` for plain HTTP.
     pub tls: Option<Tls>,
+    /// `allow_from`: the only sources that may reach the site; empty means
+    /// anywhere.
     pub allow_from: Vec<Source>,
 }
 
 /// Where nginx forwards requests: loopback only, by construction.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Upstream {
+    /// A TCP port on a loopback address: `127.0.0.1:8080`, `[::1]:8080`,
+    /// `localhost:8080`.
     Loopback {
+        /// Always a loopback address; `localhost` becomes 127.0.0.1.
         address: std::net::IpAddr,
+        /// The panel's port; never the one nginx listens on.
         port: u16,
     },
+    /// A unix socket, written `unix:/path` or just `/path`.
     Unix {
+        /// Absolute path of the socket, with no `..`.
         path: String,
     },
 }
@@ -363,6 +407,8 @@ impl std::fmt::Debug for ProxyUser {
 /// Certificate and key for `listen 443 ssl`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Tls {
+    /// Absolute path of the certificate (chain) file on the target system.
     pub certificate: String,
+    /// Absolute path of its private key on the target system.
     pub key: String,
 }

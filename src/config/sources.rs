@@ -23,7 +23,11 @@ pub struct Found {
     pub source: String,
     /// How the file is named in messages.
     pub user_data_name: String,
+    /// The bytes as found, not yet decoded (gzip and MIME multipart are
+    /// taken apart later).
     pub user_data: Vec<u8>,
+    /// The meta-data file beside it, if any: its name for messages, and its
+    /// bytes.
     pub meta_data: Option<(String, Vec<u8>)>,
 }
 
@@ -47,21 +51,38 @@ impl std::fmt::Debug for Found {
 /// Why looking for user-data failed (not "nothing found": that is `Ok(None)`).
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
+    /// A seed location in the root could not be read (a planted link, an
+    /// I/O error).
     #[error(transparent)]
     Root(#[from] RootError),
+    /// A user-data or meta-data file too large to be real user-data.
     #[error(
         "{path}: {size} bytes is more than the {max} bytes batten reads as user-data; check the file is the right one"
     )]
-    TooLarge { path: String, size: u64, max: usize },
+    TooLarge {
+        /// Host path of the file.
+        path: String,
+        /// Its size in bytes.
+        size: u64,
+        /// The most batten reads (`MAX_USER_DATA_BYTES`).
+        max: usize,
+    },
+    /// A disk label's device link could not be resolved.
     #[error("cannot read {path}: {source}")]
     Io {
+        /// The `/dev/disk/by-label` link.
         path: String,
+        /// Why it could not be resolved.
         source: std::io::Error,
     },
+    /// A labelled filesystem could not be mounted read-only.
     #[error("cannot mount {device} (labelled {label}) read-only: {reason}")]
     Mount {
+        /// Device node the label points to.
         device: String,
+        /// The label that led to it (`CIDATA`, `config-2`, ...).
         label: String,
+        /// What failed; for the mount itself, the last filesystem type tried.
         reason: String,
     },
 }
@@ -70,6 +91,7 @@ pub enum SourceError {
 /// the kernel command line and the filesystem labels. Tests pass their own.
 #[derive(Clone, Debug)]
 pub struct Host {
+    /// The kernel command line; `None` when it cannot be read.
     pub cmdline: Option<String>,
     /// Usually `/dev/disk/by-label`.
     pub by_label: PathBuf,
@@ -294,7 +316,9 @@ impl Drop for PrivateMount {
 /// Where the instance-id came from, for status and the report.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct InstanceId {
+    /// The id, in the characters `grammar::instance_id` allows.
     pub id: String,
+    /// Where it came from, in words: `meta-data`, `/etc/machine-id`, ...
     pub origin: String,
 }
 

@@ -17,11 +17,17 @@ use super::yaml::{Node, Pos, Value};
 /// One problem or warning in a user-data document.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Issue {
+    /// The file as messages name it: its path or `<stdin>`, and the MIME
+    /// part for a multipart file.
     pub file: String,
+    /// 1-based line within the file or part; 0 when the YAML parser gave no
+    /// position.
     pub line: u64,
+    /// 1-based column; 0 when the YAML parser gave no position.
     pub column: u64,
     /// Key path inside the document, empty for the document itself.
     pub path: String,
+    /// What is wrong and, where it can, what would be accepted.
     pub message: String,
 }
 
@@ -39,7 +45,9 @@ impl fmt::Display for Issue {
 pub struct Checker {
     /// File label per cloud-config part (`Pos::part` indexes it).
     files: Vec<String>,
+    /// Problems that make the document invalid.
     pub errors: Vec<Issue>,
+    /// Things accepted but worth knowing.
     pub warnings: Vec<Issue>,
 }
 
@@ -1368,6 +1376,10 @@ mod tests {
             if let Ok(v) = grammar::instance_id(&s) { proptest::prop_assert!(!forbidden(v)); }
             if grammar::source(&s).is_ok() { proptest::prop_assert!(!forbidden(s.trim())); }
             if grammar::crypt_hash(&s).is_ok() { proptest::prop_assert!(!forbidden(&s) && !s.contains(':')); }
+            if let Ok(v) = grammar::sudo_rule(&s) {
+                proptest::prop_assert!(!v.contains(['\n', '\r', '\0']) && !v.trim_start().starts_with([',', ':', '#']));
+            }
+            if let Ok(v) = grammar::gecos(&s) { proptest::prop_assert!(!v.contains([':', '\n', '\r', '\0'])); }
         }
     }
 }

@@ -50,9 +50,7 @@ pub fn privileged(test: &str) -> bool {
 
 /// True when `program` is installed; under CI=true its absence fails.
 pub fn have(program: &str, test: &str) -> bool {
-    let found = ["/usr/sbin", "/usr/bin", "/sbin", "/bin"]
-        .iter()
-        .any(|d| Path::new(d).join(program).exists());
+    let found = batten::apply::find_program(program).is_some();
     if !found {
         if std::env::var("CI").as_deref() == Ok("true") {
             panic!("{test} needs {program}, and under CI=true a skipped test is a failure");
