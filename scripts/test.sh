@@ -18,8 +18,15 @@ cd "$top"
 #   file           checks the static binaries' format
 #   qemu-user-static  runs the aarch64 and armv7 binaries on this x86_64 machine
 #   gcc-arm-linux-gnueabihf  links the 32-bit Raspberry Pi OS binary
-#   openssh-client ssh-keygen
-packages=(passwd sudo e2fsprogs util-linux mount file qemu-user-static openssh-client gcc-arm-linux-gnueabihf)
+#   openssh-server, openssh-client, sshpass  the real sshd and ssh client
+#   iproute2       network namespaces for the live tests
+#   python3-*      what Debian's cloud-init needs to run `cloud-init schema`
+#                  from an unpacked package (cloud-init itself is never
+#                  installed: it would run at this machine's next boot)
+packages=(passwd sudo e2fsprogs util-linux mount file qemu-user-static gcc-arm-linux-gnueabihf
+    openssh-server openssh-client sshpass iproute2
+    python3 python3-yaml python3-jsonschema python3-jinja2 python3-configobj python3-jsonpatch
+    python3-requests python3-netifaces python3-oauthlib python3-serial)
 
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     missing=()
@@ -33,6 +40,23 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     fi
 else
     echo "test.sh: not root (or no apt-get): not installing packages; privileged tests will skip" >&2
+fi
+
+# Debian's cloud-init, unpacked (not installed) in a cache outside the
+# checkout, keyed by its version, for the drop-in's schema test.
+if command -v apt-get >/dev/null; then
+    version=$(apt-cache policy cloud-init 2>/dev/null | awk '/Candidate:/ {print $2}')
+    if [ -n "$version" ] && [ "$version" != "(none)" ]; then
+        cache="${XDG_CACHE_HOME:-$HOME/.cache}/batten/cloud-init-$version"
+        if [ ! -x "$cache/usr/bin/cloud-init" ]; then
+            mkdir -p "$(dirname "$cache")"
+            tmp=$(mktemp -d)
+            chmod 755 "$tmp"   # apt's download user must be able to write here
+            (cd "$tmp" && apt-get download -q "cloud-init=$version" >&2 && dpkg-deb -x cloud-init_*.deb "$cache.partial")
+            rm -rf "$tmp" "$cache" && mv "$cache.partial" "$cache"
+        fi
+        export BATTEN_CLOUD_INIT="$cache"
+    fi
 fi
 
 cargo build --all-targets

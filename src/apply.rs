@@ -224,17 +224,162 @@ fn apply_one(
             }
             Ok(changed)
         }
+        Action::UserFile {
+            user,
+            home,
+            path,
+            contents,
+            ..
+        } => write_user_file(root, backup, undo, user, home, path, contents),
+        Action::Remove { path, .. } => {
+            let before = current(root, path)?;
+            let removed = root
+                .remove_file(path, Some(backup))
+                .map_err(|e| e.to_string())?;
+            if removed {
+                undo.push(Undo {
+                    path: path.clone(),
+                    before,
+                });
+            }
+            Ok(removed)
+        }
+        Action::Symlink { path, target, .. } => {
+            if let Some(parent) = std::path::Path::new(path).parent() {
+                root.create_dir_all(
+                    &parent.to_string_lossy(),
+                    Owner {
+                        uid: 0,
+                        gid: 0,
+                        mode: 0o755,
+                    },
+                )
+                .map_err(|e| e.to_string())?;
+            }
+            let made = root
+                .symlink(target, path, Some(backup))
+                .map_err(|e| e.to_string())?;
+            if made {
+                undo.push(Undo {
+                    path: path.clone(),
+                    before: None,
+                });
+            }
+            Ok(made)
+        }
+        Action::HostKeys {
+            remove,
+            generate,
+            provided,
+            comment,
+            ssh_keys_gid,
+            quiet,
+        } => crate::ssh::apply_host_keys(
+            root,
+            backup,
+            remove,
+            generate,
+            provided,
+            comment,
+            *ssh_keys_gid,
+            *quiet,
+        )
+        .map(|written| {
+            for (path, before) in written {
+                undo.push(Undo { path, before });
+            }
+            true
+        }),
+        Action::CheckSshd => match crate::ssh::daemon::check(root) {
+            Ok(()) => Ok(false),
+            Err(crate::ssh::daemon::CheckError::Missing(what)) => {
+                warn!(
+                    "{what} is not installed here: the sshd configuration was not checked by sshd"
+                );
+                Ok(false)
+            }
+            Err(e) => Err(e.to_string()),
+        },
+        Action::Reload { unit } => {
+            if !root.is_host() || !crate::ssh::daemon::is_active(unit) {
+                return Ok(false);
+            }
+            crate::ssh::daemon::reload(unit).map(|()| true)
+        }
     }
 }
 
+/// Write a file owned by `user`, looked up in the root's own /etc/passwd
+/// now (useradd may have just made the account). The home must belong to
+/// the account; directories made below it are the account's, 0700.
+fn write_user_file(
+    root: &Root,
+    backup: &Backup,
+    undo: &mut Vec<Undo>,
+    user: &str,
+    home: &str,
+    path: &str,
+    contents: &[u8],
+) -> Result<bool, String> {
+    let accounts = crate::accounts::Accounts::load(root).map_err(|e| e.to_string())?;
+    let entry = accounts.user(user).ok_or_else(|| {
+        format!(
+            "{user} is not in {}",
+            root.host_path("/etc/passwd").display()
+        )
+    })?;
+    let (uid, gid) = (entry.uid, entry.gid);
+    let inside_home = path.starts_with(&format!("{}/", home.trim_end_matches('/')));
+    if inside_home {
+        let meta = root
+            .metadata(home)
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("{user}'s home {home} does not exist"))?;
+        if meta.kind != crate::root::FileKind::Dir || meta.uid != uid {
+            return Err(format!(
+                "{home} is not a directory owned by {user} (uid {uid}); batten writes a user's keys only into that user's own home"
+            ));
+        }
+    }
+    let parent = std::path::Path::new(path)
+        .parent()
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let dir_owner = if inside_home {
+        Owner {
+            uid,
+            gid,
+            mode: 0o700,
+        }
+    } else {
+        Owner {
+            uid: 0,
+            gid: 0,
+            mode: 0o755,
+        }
+    };
+    root.create_dir_all(&parent, dir_owner)
+        .map_err(|e| e.to_string())?;
+    let before = current(root, path)?;
+    let owner = Owner {
+        uid,
+        gid,
+        mode: 0o600,
+    };
+    let changed = root
+        .write_atomic(path, contents, owner, Some(backup))
+        .map_err(|e| e.to_string())?;
+    if changed {
+        undo.push(Undo {
+            path: path.to_string(),
+            before,
+        });
+    }
+    Ok(changed)
+}
+
 fn current(root: &Root, path: &str) -> Result<Option<(Vec<u8>, Owner)>, String> {
-    let meta = root.metadata(path).map_err(|e| e.to_string())?;
-    let bytes = root.read(path).map_err(|e| e.to_string())?;
-    Ok(bytes.zip(meta.map(|m| Owner {
-        uid: m.uid,
-        gid: m.gid,
-        mode: m.mode,
-    })))
+    root.read_with_owner(path).map_err(|e| e.to_string())
 }
 
 /// Check a file's new contents with its program before it is installed.

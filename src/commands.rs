@@ -23,8 +23,8 @@ use crate::root::{Backup, Root};
 
 /// What batten has not built yet, said in every plan and run so nobody
 /// mistakes this build for one that hardens SSH, the firewall or the proxy.
-const NOT_YET: &str = "this build of batten applies accounts (users, groups, sudo rules, console passwords) only; \
-SSH host keys and authorized keys, sshd hardening, the firewall and the proxy are validated but NOT applied yet";
+const NOT_YET: &str = "this build of batten applies accounts and SSH (host keys, authorized keys, sshd settings); \
+the firewall and the proxy are validated but NOT applied yet";
 
 /// Where the copy of the user-data batten acted on is kept (0600).
 const USER_DATA_COPY: &str = "/var/lib/batten/user-data";
@@ -145,6 +145,7 @@ struct Prepared {
     found: Found,
     instance: InstanceId,
     plan: Plan,
+    state: State,
 }
 
 fn open_root(args: &RootArgs) -> Result<Root, Failure> {
@@ -205,7 +206,13 @@ fn load_or_exit(found: &Found) -> Result<Loaded, Failure> {
     }
 }
 
-fn prepare(args: &RootArgs, source: &SourceArgs) -> Result<Option<Prepared>, Failure> {
+/// `seal_respected` is `Some(force)` for `run`: a sealed instance stops
+/// here, before planning, unless forced.
+fn prepare(
+    args: &RootArgs,
+    source: &SourceArgs,
+    seal_respected: Option<bool>,
+) -> Result<Option<Prepared>, Failure> {
     let root = open_root(args)?;
     let host = Host::live();
     let Some(found) = locate(&root, source, &host)? else {
@@ -234,12 +241,27 @@ fn prepare(args: &RootArgs, source: &SourceArgs) -> Result<Option<Prepared>, Fai
         Distro::detect(&root, args.family).map_err(|e| Failure::new(Code::Usage, e.to_string()))?;
     let accounts =
         Accounts::load(&root).map_err(|e| Failure::new(Code::ApplyFailed, e.to_string()))?;
-    let plan = build_plan(&root, &distro, &accounts, &loaded, &found)?;
+    let state = State::load(&root).map_err(|e| Failure::new(Code::ApplyFailed, e.to_string()))?;
+    if seal_respected == Some(false)
+        && state.sealed
+        && state.instance_id.as_deref() == Some(instance.id.as_str())
+    {
+        return Err(Failure::new(
+            Code::Ok,
+            format!(
+                "instance {} is sealed: batten already ran here; nothing to do (use --force to run again)",
+                instance.id
+            ),
+        ));
+    }
+    let host_keys_done = state.host_keys_instance.as_deref() == Some(instance.id.as_str());
+    let plan = build_plan(&root, &distro, &accounts, &loaded, &found, host_keys_done)?;
     Ok(Some(Prepared {
         root,
         found,
         instance,
         plan,
+        state,
     }))
 }
 
@@ -250,6 +272,7 @@ fn build_plan(
     accounts: &Accounts,
     loaded: &Loaded,
     found: &Found,
+    host_keys_done: bool,
 ) -> Result<Plan, Failure> {
     let ud = &loaded.user_data;
     let mut notes = vec![format!(
@@ -271,6 +294,16 @@ fn build_plan(
     notes.push(NOT_YET.to_string());
     let users = accounts::resolve_users(ud, root, distro, &mut notes);
     let mut actions = accounts::plan_users(&users, accounts, root, &mut notes)?;
+    let ssh_inputs = crate::ssh::Inputs {
+        user_data: ud,
+        users: &users,
+        accounts,
+        root,
+        distro,
+        host_keys_done,
+    };
+    actions.extend(crate::ssh::plan(&ssh_inputs, &mut notes)?);
+    actions.extend(plan_cloud_init(root, ud, &mut notes)?);
     let current = root
         .read(USER_DATA_COPY)
         .map_err(|e| Failure::new(Code::ApplyFailed, e.to_string()))?;
@@ -296,9 +329,53 @@ fn build_plan(
     Ok(Plan { actions, notes })
 }
 
+/// With cloud-init in the root, the drop-in that leaves SSH to batten.
+fn plan_cloud_init(
+    root: &Root,
+    ud: &crate::config::model::UserData,
+    notes: &mut Vec<String>,
+) -> Result<Option<Action>, Failure> {
+    let fail = |e: crate::root::RootError| {
+        Failure::new(Code::ApplyFailed, format!("{e}; nothing was changed"))
+    };
+    if !crate::cloud_init::present(root).map_err(fail)? {
+        return Ok(None);
+    }
+    for key in ["password", "chpasswd"] {
+        if ud.left_to_cloud_init.iter().any(|k| k == key) {
+            notes.push(format!(
+                "`{key}` is NOT applied: it belongs to cloud-init's set_passwords module, which batten switches off so that sshd's password setting stays batten's; use per-user hashed_passwd"
+            ));
+        }
+    }
+    let Some(text) = crate::cloud_init::dropin_text(root, notes).map_err(fail)? else {
+        return Ok(None);
+    };
+    let before = root
+        .read_with_owner(crate::cloud_init::DROPIN)
+        .map_err(fail)?;
+    if before.as_ref().map(|(b, _)| b.as_slice()) == Some(text.as_bytes()) {
+        return Ok(None);
+    }
+    Ok(Some(Action::Write {
+        path: crate::cloud_init::DROPIN.to_string(),
+        contents: text.into_bytes(),
+        owner: crate::root::Owner {
+            uid: 0,
+            gid: 0,
+            mode: 0o644,
+        },
+        before,
+        secret: false,
+        check: None,
+        why: "cloud-init leaves host keys, SSH keys and sshd's password setting to batten"
+            .to_string(),
+    }))
+}
+
 /// `batten plan`
 pub fn plan(args: &RootArgs, source: &SourceArgs) -> Result<Code, Failure> {
-    let Some(prepared) = prepare(args, source)? else {
+    let Some(prepared) = prepare(args, source, None)? else {
         println!("# {}", nothing_found());
         return Ok(Code::Ok);
     };
@@ -330,7 +407,7 @@ pub fn run(
     }
     let started_at = lifecycle::now_utc();
     let started = Instant::now();
-    let Some(prepared) = prepare(args, source)? else {
+    let Some(prepared) = prepare(args, source, Some(force))? else {
         warn!("{}", nothing_found());
         return Ok(Code::Ok);
     };
@@ -339,16 +416,8 @@ pub fn run(
         found,
         instance,
         plan,
+        mut state,
     } = prepared;
-    let mut state =
-        State::load(&root).map_err(|e| Failure::new(Code::ApplyFailed, e.to_string()))?;
-    if state.sealed && state.instance_id.as_deref() == Some(instance.id.as_str()) && !force {
-        println!(
-            "instance {} is sealed: batten already ran here; nothing to do (use --force to run again)",
-            instance.id
-        );
-        return Ok(Code::Ok);
-    }
     for note in &plan.notes {
         info!("{note}");
     }
@@ -357,6 +426,10 @@ pub fn run(
     let backup = Backup::new(&run_id);
     let mut journal = Journal::new(&run_id);
     let result = apply::apply(&plan, &root, &backup, &SystemRunner, &mut journal);
+    if result.is_ok() {
+        // This instance has its host keys now; a re-run keeps them.
+        state.host_keys_instance = Some(instance.id.clone());
+    }
     let (outcome, changes) = match &result {
         Ok(0) => ("unchanged", 0),
         Ok(n) => ("applied", *n),

@@ -123,6 +123,14 @@ impl Distro {
         })
     }
 
+    /// Name of the SSH server's systemd unit (for reload and enabling).
+    pub fn ssh_service(&self) -> &'static str {
+        match self.family {
+            Family::Debian => "ssh",
+            Family::Rhel | Family::Alpine => "sshd",
+        }
+    }
+
     /// The default user's name when cloud.cfg does not say, as the
     /// distribution's cloud images name it.
     pub fn default_user_name(&self) -> &'static str {

@@ -9,6 +9,7 @@
 pub mod accounts;
 pub mod apply;
 pub mod cli;
+pub mod cloud_init;
 pub mod commands;
 pub mod config;
 pub mod distro;
@@ -17,3 +18,5 @@ pub mod lifecycle;
 pub mod plan;
 pub mod root;
 pub mod schema;
+pub mod ssh;
+pub mod systemd;

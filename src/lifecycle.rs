@@ -29,6 +29,11 @@ pub struct State {
     /// (`verify --seal`, not in this build yet; a sealed state written by a
     /// later build or by hand is honoured).
     pub sealed: bool,
+    /// The instance whose SSH host keys batten made; a re-run for the same
+    /// instance keeps them (a machine's identity must not change), a new
+    /// instance gets fresh ones.
+    #[serde(default)]
+    pub host_keys_instance: Option<String>,
     /// The most recent runs, oldest first, at most 20.
     pub runs: Vec<RunRecord>,
 }

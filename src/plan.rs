@@ -70,6 +70,65 @@ pub enum Action {
         /// The reason, in words, for the plan, the log and the journal.
         why: String,
     },
+    /// Write a file owned by an account (its authorized_keys). The owner
+    /// is looked up in the root's /etc/passwd at apply time, because
+    /// `useradd` earlier in the same plan may only then have made it.
+    UserFile {
+        /// The account that owns the file.
+        user: String,
+        /// The account's home: directories below it are created as the
+        /// account's, 0700; the home must belong to the account.
+        home: String,
+        /// Root-relative path of the file.
+        path: String,
+        /// Full new contents.
+        contents: Vec<u8>,
+        /// What is there now, for the diff.
+        before: Option<Vec<u8>>,
+        /// The reason, in words.
+        why: String,
+    },
+    /// Remove a file (kept in the run's backup).
+    Remove {
+        /// Root-relative path.
+        path: String,
+        /// The reason, in words.
+        why: String,
+    },
+    /// Create a symlink, as `systemctl enable` does for a unit.
+    Symlink {
+        /// Root-relative path of the link.
+        path: String,
+        /// What it points to, verbatim.
+        target: String,
+        /// The reason, in words.
+        why: String,
+    },
+    /// Make the SSH host keys: remove the image's (when asked), then
+    /// generate the missing types in parallel or install the given ones.
+    HostKeys {
+        /// Key files to remove first.
+        remove: Vec<String>,
+        /// Types to generate.
+        generate: Vec<crate::config::model::HostKeyType>,
+        /// Key pairs from user-data to install instead of generating.
+        provided: Vec<crate::config::model::ProvidedHostKey>,
+        /// The comment in the `.pub` files (`root@HOSTNAME`).
+        comment: String,
+        /// The `ssh_keys` group where it exists (RHEL family).
+        ssh_keys_gid: Option<u32>,
+        /// Do not print fingerprints (`ssh_quiet_keygen`).
+        quiet: bool,
+    },
+    /// Check that sshd accepts the configuration now in place; when it does
+    /// not, the run is rolled back.
+    CheckSshd,
+    /// Reload a running service so it reads its new configuration (live
+    /// system only; a reload keeps existing sessions).
+    Reload {
+        /// The systemd unit.
+        unit: String,
+    },
 }
 
 impl std::fmt::Debug for Action {
@@ -103,6 +162,7 @@ impl std::fmt::Debug for Action {
                 .field("user", user)
                 .field("field", field)
                 .finish(),
+            other => f.write_str(&other.summary()),
         }
     }
 }
@@ -137,6 +197,46 @@ impl Action {
             }
             Action::Run { argv, why } => format!("run {}: {why}", shell_words(argv)),
             Action::SetPassword { user, why, .. } => format!("set the password of {user}: {why}"),
+            Action::UserFile {
+                path,
+                user,
+                before,
+                why,
+                ..
+            } => {
+                let verb = if before.is_some() { "update" } else { "create" };
+                format!("{verb} {path} (owned by {user}): {why}")
+            }
+            Action::Remove { path, why } => format!("remove {path}: {why}"),
+            Action::Symlink { path, target, why } => format!("link {path} -> {target}: {why}"),
+            Action::HostKeys {
+                remove,
+                generate,
+                provided,
+                ..
+            } => {
+                let mut parts = Vec::new();
+                if !remove.is_empty() {
+                    parts.push(format!(
+                        "remove the image's {} host key files",
+                        remove.len()
+                    ));
+                }
+                if !generate.is_empty() {
+                    let names: Vec<&str> = generate.iter().map(|t| t.name()).collect();
+                    parts.push(format!("generate {} host keys", names.join(", ")));
+                }
+                if !provided.is_empty() {
+                    let names: Vec<&str> = provided.iter().map(|k| k.key_type.name()).collect();
+                    parts.push(format!(
+                        "install the {} host keys from user-data",
+                        names.join(", ")
+                    ));
+                }
+                parts.join("; ")
+            }
+            Action::CheckSshd => "check the sshd configuration with sshd -t".to_string(),
+            Action::Reload { unit } => format!("reload {unit} if it is running"),
         }
     }
 }
@@ -152,6 +252,36 @@ pub struct Plan {
 
 fn owner_text(o: &Owner) -> String {
     format!("mode {:04o}, owner {}:{}", o.mode, o.uid, o.gid)
+}
+
+/// The `---`/`+++` labels of a file's diff.
+fn labels(path: &str, old_attrs: Option<&str>, new_attrs: &str) -> (String, String) {
+    let old = match old_attrs {
+        Some(a) => format!("a{path}\t({a})"),
+        None => "/dev/null".to_string(),
+    };
+    (old, format!("b{path}\t({new_attrs})"))
+}
+
+/// A unified diff of one file, with mode and owner in the labels.
+fn diff(path: &str, old: Option<(&[u8], &str)>, new: &[u8], new_attrs: &str) -> String {
+    let (old_label, new_label) = labels(path, old.map(|(_, a)| a), new_attrs);
+    let old_text = old
+        .map(|(b, _)| String::from_utf8_lossy(b).into_owned())
+        .unwrap_or_default();
+    let new_text = String::from_utf8_lossy(new);
+    let text = similar::TextDiff::from_lines(old_text.as_str(), new_text.as_ref())
+        .unified_diff()
+        .context_radius(3)
+        .header(&old_label, &new_label)
+        .to_string();
+    if text.is_empty() {
+        format!("--- {old_label}\n+++ {new_label}\n@@ contents unchanged @@\n")
+    } else if text.ends_with('\n') {
+        text
+    } else {
+        format!("{text}\n")
+    }
 }
 
 impl Plan {
@@ -182,16 +312,15 @@ impl Plan {
                     ..
                 } => {
                     let _ = writeln!(out, "# {why}");
-                    let (old_text, old_owner) = match before {
-                        Some((bytes, o)) => (String::from_utf8_lossy(bytes).into_owned(), Some(o)),
-                        None => (String::new(), None),
-                    };
-                    let old_label = match old_owner {
-                        Some(o) => format!("a{path}\t({})", owner_text(o)),
-                        None => "/dev/null".to_string(),
-                    };
-                    let new_label = format!("b{path}\t({})", owner_text(owner));
+                    let old = before
+                        .as_ref()
+                        .map(|(bytes, o)| (bytes.as_slice(), owner_text(o)));
                     if *secret {
+                        let (old_label, new_label) = labels(
+                            path,
+                            old.as_ref().map(|(_, l)| l.as_str()),
+                            &owner_text(owner),
+                        );
                         let _ = writeln!(out, "--- {old_label}\n+++ {new_label}");
                         let _ = writeln!(
                             out,
@@ -199,26 +328,51 @@ impl Plan {
                             contents.len()
                         );
                     } else {
-                        let new_text = String::from_utf8_lossy(contents);
-                        let diff =
-                            similar::TextDiff::from_lines(old_text.as_str(), new_text.as_ref());
-                        let mut unified = diff.unified_diff();
-                        let text = unified
-                            .context_radius(3)
-                            .header(&old_label, &new_label)
-                            .to_string();
-                        if text.is_empty() {
-                            let _ = writeln!(
-                                out,
-                                "--- {old_label}\n+++ {new_label}\n@@ contents unchanged @@"
-                            );
-                        } else {
-                            out.push_str(&text);
-                            if !text.ends_with('\n') {
-                                out.push('\n');
-                            }
-                        }
+                        out.push_str(&diff(
+                            path,
+                            old.as_ref().map(|(b, l)| (*b, l.as_str())),
+                            contents,
+                            &owner_text(owner),
+                        ));
                     }
+                }
+                Action::UserFile {
+                    user,
+                    path,
+                    contents,
+                    before,
+                    why,
+                    ..
+                } => {
+                    let _ = writeln!(out, "# {why}");
+                    let attrs = format!("mode 0600, owner {user}");
+                    let old = before.as_deref().map(|b| (b, attrs.as_str()));
+                    out.push_str(&diff(path, old, contents, &attrs));
+                }
+                Action::Remove { path, why } => {
+                    let _ = writeln!(out, "# {why}\n- {path} (kept in the run's backup)");
+                }
+                Action::Symlink { path, target, why } => {
+                    let _ = writeln!(out, "# {why}\n+ {path} -> {target}");
+                }
+                action @ Action::HostKeys { .. } => {
+                    let _ = writeln!(
+                        out,
+                        "# fresh host keys for this machine\n~ {}",
+                        action.summary()
+                    );
+                }
+                Action::CheckSshd => {
+                    let _ = writeln!(
+                        out,
+                        "# sshd must accept the new configuration, or the run is rolled back\n$ sshd -t"
+                    );
+                }
+                Action::Reload { unit } => {
+                    let _ = writeln!(
+                        out,
+                        "# a reload keeps existing SSH sessions\n$ systemctl reload {unit}   (only if it is running)"
+                    );
                 }
                 Action::Run { argv, why } => {
                     let _ = writeln!(out, "# {why}\n$ {}", shell_words(argv));

@@ -9,15 +9,6 @@ use std::process::Stdio;
 
 use common::*;
 
-fn write_user_data(scratch: &Scratch, name: &str, text: &str) -> String {
-    let path = scratch.path().parent().unwrap().join(format!(
-        "{}-{name}",
-        scratch.path().file_name().unwrap().to_string_lossy()
-    ));
-    std::fs::write(&path, text).unwrap();
-    path.display().to_string()
-}
-
 fn good_user_data() -> String {
     format!(
         "#cloud-config\nusers:\n  - name: alice\n    groups: [adm]\n    sudo: ALL=(ALL) NOPASSWD:ALL\n    shell: /bin/bash\n    ssh_authorized_keys: [\"{KEY}\"]\n  - name: bob\n    lock_passwd: false\n    plain_text_passwd: \"correct horse battery\"\nssh_pwauth: false\nruncmd: [\"echo hi\"]\n"
@@ -61,9 +52,7 @@ fn schema_file_matches_the_binary() {
 #[test]
 fn invalid_user_data_exits_65_with_every_error_positioned() {
     let scratch = Scratch::new();
-    let ud = write_user_data(
-        &scratch,
-        "bad.yaml",
+    let ud = scratch.user_data("bad.yaml",
         "#cloud-config\nusers:\n  - name: \"../evil\"\n    ssh_authorized_keys: [\"ssh-ed25519 AAAA-not-base64\"]\nbatten:\n  firewall:\n    allow:\n      - {port: 0}\n      - {from: \"203.0.113.7/24\"}\n  proxxy: []\n",
     );
     let out = run(&["validate", &ud]);
@@ -121,7 +110,7 @@ fn bad_input_changes_zero_bytes_in_the_root() {
             "#cloud-config\nusers:\n  - name: a\n    sudo: \"ALL\\nroot ALL=(ALL) ALL\"\n",
         ),
     ] {
-        let ud = write_user_data(&scratch, name, body);
+        let ud = scratch.user_data(name, body);
         for cmd in ["plan", "run"] {
             let out = run(&[cmd, "--root", &scratch.root_arg(), "--user-data", &ud]);
             assert_eq!(out.status.code(), Some(65), "{cmd} {name}: {}", text(&out));
@@ -133,7 +122,7 @@ fn bad_input_changes_zero_bytes_in_the_root() {
 #[test]
 fn plan_writes_nothing_and_shows_the_diff() {
     let scratch = Scratch::new();
-    let ud = write_user_data(&scratch, "ud.yaml", &good_user_data());
+    let ud = scratch.user_data("ud.yaml", &good_user_data());
     let before = snapshot(scratch.path());
     let out = run(&["plan", "--root", &scratch.root_arg(), "--user-data", &ud]);
     assert!(out.status.success(), "{}", text(&out));
@@ -157,7 +146,7 @@ fn run_creates_accounts_and_a_second_run_changes_nothing() {
         return;
     }
     let scratch = Scratch::new();
-    let ud = write_user_data(&scratch, "ud.yaml", &good_user_data());
+    let ud = scratch.user_data("ud.yaml", &good_user_data());
     let out = run(&["run", "--root", &scratch.root_arg(), "--user-data", &ud]);
     assert!(out.status.success(), "{}", text(&out));
     assert!(
@@ -229,8 +218,7 @@ fn a_planted_symlink_is_refused_and_its_target_untouched() {
     std::fs::write(&target, "do not touch\n").unwrap();
     std::os::unix::fs::symlink(&target, scratch.join("/etc/sudoers.d/90-cloud-init-users"))
         .unwrap();
-    let ud = write_user_data(
-        &scratch,
+    let ud = scratch.user_data(
         "ud.yaml",
         "#cloud-config\nusers:\n  - {name: root, sudo: \"ALL=(ALL) ALL\"}\n",
     );
@@ -246,7 +234,10 @@ fn a_planted_symlink_is_refused_and_its_target_untouched() {
     // batten's own state directory planted as a link out of the root.
     let scratch = Scratch::new();
     std::os::unix::fs::symlink(outside.path(), scratch.join("/var/lib/batten")).unwrap();
-    let ud = write_user_data(&scratch, "ud2.yaml", "#cloud-config\nusers: []\n");
+    let ud = scratch.user_data(
+        "ud2.yaml",
+        "#cloud-config\nusers: []\nssh_pwauth: unchanged\n",
+    );
     let out = run(&["run", "--root", &scratch.root_arg(), "--user-data", &ud]);
     assert_eq!(out.status.code(), Some(70), "{}", text(&out));
     let left: Vec<_> = std::fs::read_dir(outside.path())
@@ -346,7 +337,10 @@ fn usage_errors_exit_2_and_help_teaches() {
 fn unknown_distro_names_the_fix() {
     let scratch = Scratch::new();
     std::fs::write(scratch.join("/etc/os-release"), "ID=plan9\n").unwrap();
-    let ud = write_user_data(&scratch, "ud.yaml", "#cloud-config\nusers: []\n");
+    let ud = scratch.user_data(
+        "ud.yaml",
+        "#cloud-config\nusers: []\nssh_pwauth: unchanged\n",
+    );
     let out = run(&["plan", "--root", &scratch.root_arg(), "--user-data", &ud]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(text(&out).contains("--family"), "{}", text(&out));
@@ -368,10 +362,10 @@ fn a_sudo_rule_visudo_refuses_stops_the_run_before_any_change() {
         return;
     }
     let scratch = Scratch::new();
-    let ud = write_user_data(
-        &scratch,
-        "ud.yaml",
-        "#cloud-config\nusers:\n  - {name: dave, sudo: \"ALL=(ALL NOPASSWD ALL\"}\n",
+    let ud = scratch.user_data("ud.yaml",
+        &format!(
+            "#cloud-config\nusers:\n  - {{name: dave, sudo: \"ALL=(ALL NOPASSWD ALL\", ssh_authorized_keys: [\"{KEY}\"]}}\n"
+        ),
     );
     let before = snapshot(scratch.path());
     let out = run(&["run", "--root", &scratch.root_arg(), "--user-data", &ud]);
@@ -398,9 +392,7 @@ fn run_uses_the_images_skel_cloud_cfg_and_groups() {
         "system_info:\n  default_user:\n    name: captain\n    groups: [adm, batten-crew]\n    sudo: [\"ALL=(ALL) ALL\"]\n    shell: /bin/bash\n",
     )
     .unwrap();
-    let ud = write_user_data(
-        &scratch,
-        "ud.yaml",
+    let ud = scratch.user_data("ud.yaml",
         &format!(
             "#cloud-config\nssh_authorized_keys: [\"{KEY}\"]\nusers:\n  - default\n  - {{name: erin, sudo: false}}\n  - default\n"
         ),
@@ -441,7 +433,7 @@ fn a_home_that_is_a_symlink_is_refused() {
     let outside = tempfile::tempdir().unwrap();
     std::fs::remove_dir(scratch.join("/home")).unwrap();
     std::os::unix::fs::symlink(outside.path(), scratch.join("/home")).unwrap();
-    let ud = write_user_data(&scratch, "ud.yaml", "#cloud-config\nusers: [frank]\n");
+    let ud = scratch.user_data("ud.yaml", "#cloud-config\nusers: [frank]\n");
     let before = snapshot(scratch.path());
     let out = run(&["run", "--root", &scratch.root_arg(), "--user-data", &ud]);
     assert_eq!(out.status.code(), Some(70), "{}", text(&out));
@@ -457,8 +449,11 @@ fn a_home_that_is_a_symlink_is_refused() {
 #[test]
 fn instance_id_from_meta_data_file_and_from_cmdline_txt() {
     let scratch = Scratch::new();
-    let ud = write_user_data(&scratch, "ud.yaml", "#cloud-config\nusers: []\n");
-    let md = write_user_data(&scratch, "md.yaml", "instance-id: iid-from-file\n");
+    let ud = scratch.user_data(
+        "ud.yaml",
+        "#cloud-config\nusers: []\nssh_pwauth: unchanged\n",
+    );
+    let md = scratch.user_data("md.yaml", "instance-id: iid-from-file\n");
     let out = run(&[
         "plan",
         "--root",
@@ -486,7 +481,7 @@ fn instance_id_from_meta_data_file_and_from_cmdline_txt() {
         "{}",
         text(&out)
     );
-    let bad = write_user_data(&scratch, "bad-md.yaml", "instance-id: \"../../etc\"\n");
+    let bad = scratch.user_data("bad-md.yaml", "instance-id: \"../../etc\"\n");
     let out = run(&[
         "plan",
         "--root",
@@ -510,7 +505,10 @@ fn the_seal_holds_for_the_same_instance_and_not_for_a_clone() {
         )
         .unwrap();
     };
-    let ud = write_user_data(&scratch, "ud.yaml", "#cloud-config\nusers: []\n");
+    let ud = scratch.user_data(
+        "ud.yaml",
+        "#cloud-config\nusers: []\nssh_pwauth: unchanged\n",
+    );
     sealed("0123456789abcdef0123456789abcdef");
     let out = run(&["run", "--root", &scratch.root_arg(), "--user-data", &ud]);
     assert!(out.status.success(), "{}", text(&out));
@@ -556,7 +554,7 @@ fn secrets_stay_out_of_every_file_batten_keeps() {
         return;
     }
     let scratch = Scratch::new();
-    let ud = write_user_data(&scratch, "ud.yaml", &good_user_data());
+    let ud = scratch.user_data("ud.yaml", &good_user_data());
     let out = run(&["run", "--root", &scratch.root_arg(), "--user-data", &ud]);
     assert!(out.status.success(), "{}", text(&out));
     for (path, seen) in snapshot(&scratch.join("/var/lib/batten")) {

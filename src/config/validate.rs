@@ -338,6 +338,19 @@ pub fn validate(c: &mut Checker, doc: &Node) -> Option<UserData> {
                 }
                 ud.left_to_cloud_init.push(key.to_string());
             }
+            "cloud_init_modules" | "cloud_config_modules" | "cloud_final_modules" => {
+                let brings_back = one_or_many(v).iter().any(|(item, _)| {
+                    let name = match &item.value {
+                        Value::Seq(parts) => parts.first().and_then(Node::scalar_text),
+                        _ => item.scalar_text(),
+                    };
+                    name.is_some_and(|n| crate::cloud_init::is_batten_module(&n))
+                });
+                if brings_back {
+                    c.warn(k.pos, key, "this list runs cloud-init's ssh or set_passwords module, which would replace batten's host keys or sshd password setting; leave those modules out");
+                }
+                ud.left_to_cloud_init.push(key.to_string());
+            }
             other => {
                 if let Some(s) = grammar::suggest(other, HONOURED_KEYS).filter(|s| *s != other) {
                     c.warn(
@@ -497,6 +510,24 @@ fn host_keys(c: &mut Checker, node: &Node, path: &str) -> Vec<ProvidedHostKey> {
                 private.pos,
                 &key_path("private"),
                 "host keys cannot have a passphrase",
+            );
+            continue;
+        }
+        let algorithm = parsed.algorithm();
+        let matches_entry = match t {
+            HostKeyType::Rsa => matches!(algorithm, ssh_key::Algorithm::Rsa { .. }),
+            HostKeyType::Ecdsa => matches!(algorithm, ssh_key::Algorithm::Ecdsa { .. }),
+            HostKeyType::Ed25519 => matches!(algorithm, ssh_key::Algorithm::Ed25519),
+        };
+        if !matches_entry {
+            c.error(
+                private.pos,
+                &key_path("private"),
+                format!(
+                    "this is an {} key, not an {} key; put it under the matching entry",
+                    algorithm.as_str(),
+                    t.name()
+                ),
             );
             continue;
         }

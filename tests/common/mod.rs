@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod net;
+
 use std::collections::BTreeMap;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -70,9 +72,14 @@ impl Scratch {
     pub fn new() -> Scratch {
         let dir = tempfile::tempdir().expect("temp dir");
         let root = dir.path();
-        for d in ["etc/sudoers.d", "home", "var/lib", "boot/firmware"] {
+        for d in ["etc/sudoers.d", "home", "var/lib", "boot/firmware", "root"] {
             std::fs::create_dir_all(root.join(d)).unwrap();
         }
+        std::fs::set_permissions(
+            root.join("root"),
+            std::os::unix::fs::PermissionsExt::from_mode(0o700),
+        )
+        .unwrap();
         for f in ["passwd", "group", "shadow", "gshadow", "login.defs"] {
             let src = Path::new("/etc").join(f);
             if src.exists() {
@@ -117,6 +124,25 @@ impl Scratch {
 
     pub fn join(&self, rel: &str) -> PathBuf {
         self.path().join(rel.trim_start_matches('/'))
+    }
+
+    /// Write a user-data file beside (never inside) the scratch root and
+    /// return its path as an argument.
+    pub fn user_data(&self, name: &str, text: &str) -> String {
+        let path = self.path().parent().unwrap().join(format!(
+            "{}-{name}",
+            self.path().file_name().unwrap().to_string_lossy()
+        ));
+        std::fs::write(&path, text).unwrap();
+        path.display().to_string()
+    }
+
+    /// `batten CMD --root SCRATCH --user-data UD EXTRA...`
+    pub fn batten(&self, cmd: &str, ud: &str, extra: &[&str]) -> Output {
+        let root = self.root_arg();
+        let mut args = vec![cmd, "--root", root.as_str(), "--user-data", ud];
+        args.extend_from_slice(extra);
+        run(&args)
     }
 }
 

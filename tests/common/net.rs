@@ -1,0 +1,149 @@
+//! Two network namespaces joined by a veth pair, on test addresses only
+//! (198.51.100.0/24 and 2001:db8::/64), removed again when dropped, even
+//! when the test fails.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The server side's addresses.
+pub const SERVER_V4: &str = "198.51.100.1";
+/// The client side's addresses.
+pub const CLIENT_V4: &str = "198.51.100.2";
+/// The server's IPv6 address.
+pub const SERVER_V6: &str = "2001:db8:42::1";
+/// The client's IPv6 address.
+pub const CLIENT_V6: &str = "2001:db8:42::2";
+
+/// A server and a client namespace with a link between them.
+pub struct Pair {
+    /// Name of the server namespace.
+    pub server: String,
+    /// Name of the client namespace.
+    pub client: String,
+}
+
+fn ip(args: &[&str]) {
+    let out = Command::new("ip").args(args).output().expect("ip runs");
+    assert!(
+        out.status.success(),
+        "ip {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+impl Pair {
+    /// Create both namespaces, the veth pair (one end in each), addresses
+    /// and loopback.
+    pub fn new(tag: &str) -> Pair {
+        let id = format!("{}-{}", std::process::id(), tag);
+        let pair = Pair {
+            server: format!("bt-{id}-s"),
+            client: format!("bt-{id}-c"),
+        };
+        ip(&["netns", "add", &pair.server]);
+        ip(&["netns", "add", &pair.client]);
+        let (vs, vc) = (
+            format!("bts{}", std::process::id() % 100000),
+            format!("btc{}", std::process::id() % 100000),
+        );
+        ip(&[
+            "-n",
+            &pair.server,
+            "link",
+            "add",
+            &vs,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            &vc,
+            "netns",
+            &pair.client,
+        ]);
+        for (ns, dev, v4, v6) in [
+            (&pair.server, &vs, SERVER_V4, SERVER_V6),
+            (&pair.client, &vc, CLIENT_V4, CLIENT_V6),
+        ] {
+            ip(&["-n", ns, "link", "set", "lo", "up"]);
+            ip(&["-n", ns, "addr", "add", &format!("{v4}/24"), "dev", dev]);
+            ip(&[
+                "-n",
+                ns,
+                "addr",
+                "add",
+                &format!("{v6}/64"),
+                "dev",
+                dev,
+                "nodad",
+            ]);
+            ip(&["-n", ns, "link", "set", dev, "up"]);
+        }
+        pair
+    }
+
+    /// A command run inside the client namespace, bounded by `timeout`.
+    pub fn in_client(&self, seconds: u32, program: &str) -> Command {
+        let mut c = Command::new("timeout");
+        c.args([
+            &seconds.to_string(),
+            "ip",
+            "netns",
+            "exec",
+            &self.client,
+            program,
+        ]);
+        c
+    }
+
+    /// A command run inside the server namespace, bounded by `timeout`.
+    pub fn in_server(&self, seconds: u32, program: &str) -> Command {
+        let mut c = Command::new("timeout");
+        c.args([
+            &seconds.to_string(),
+            "ip",
+            "netns",
+            "exec",
+            &self.server,
+            program,
+        ]);
+        c
+    }
+}
+
+impl Drop for Pair {
+    fn drop(&mut self) {
+        for ns in [&self.server, &self.client] {
+            let _ = Command::new("ip").args(["netns", "del", ns]).status();
+        }
+    }
+}
+
+/// A background process killed when dropped.
+pub struct Daemon(pub Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Wait until `port` accepts TCP connections from the client namespace.
+pub fn wait_for_port(pair: &Pair, host: &str, port: u16, within: Duration) {
+    let start = Instant::now();
+    while start.elapsed() < within {
+        let ok = pair
+            .in_client(3, "bash")
+            .args(["-c", &format!("exec 3<>/dev/tcp/{host}/{port}")])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if ok {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    panic!("nothing listens on {host}:{port} after {within:?}");
+}

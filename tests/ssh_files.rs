@@ -1,0 +1,211 @@
+//! What batten leaves in /etc/ssh, the homes and systemd's links, checked
+//! file by file; and the rollback when the real sshd refuses the result.
+
+mod common;
+
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::process::Command;
+
+use common::*;
+
+fn mode(path: &std::path::Path) -> u32 {
+    std::fs::symlink_metadata(path)
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o7777
+}
+
+fn debian_ssh_unit(scratch: &Scratch) {
+    std::fs::create_dir_all(scratch.join("/lib/systemd/system")).unwrap();
+    std::fs::write(
+        scratch.join("/lib/systemd/system/ssh.service"),
+        "[Unit]\nDescription=OpenBSD Secure Shell server\n[Service]\nExecStart=/usr/sbin/sshd -D\n[Install]\nWantedBy=multi-user.target\nAlias=sshd.service\n",
+    )
+    .unwrap();
+}
+
+#[test]
+fn provided_host_keys_root_redirect_and_the_service_enabled() {
+    const T: &str = "provided_host_keys_root_redirect_and_the_service_enabled";
+    if !privileged(T) || !have("useradd", T) || !have("ssh-keygen", T) {
+        return;
+    }
+    let scratch = Scratch::new();
+    debian_ssh_unit(&scratch);
+    std::fs::create_dir_all(scratch.join("/etc/ssh")).unwrap();
+    std::fs::write(
+        scratch.join("/etc/ssh/sshd_config"),
+        "Include /etc/ssh/sshd_config.d/*.conf\nUsePAM yes\n",
+    )
+    .unwrap();
+    std::fs::write(
+        scratch.join("/etc/ssh/ssh_host_rsa_key"),
+        "baked into the image\n",
+    )
+    .unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let host = work.path().join("host");
+    assert!(
+        Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-C", "given@image", "-f"])
+            .arg(&host)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let private = std::fs::read_to_string(&host).unwrap();
+    let public = std::fs::read_to_string(host.with_extension("pub")).unwrap();
+    let indent = |t: &str| t.lines().map(|l| format!("    {l}\n")).collect::<String>();
+    let ud = scratch.user_data("ud.yaml",
+        &format!(
+            "#cloud-config\nssh_authorized_keys: [\"{KEY}\"]\nssh_keys:\n  ed25519_private: |\n{}  ed25519_public: {}\n",
+            indent(&private),
+            public.trim()
+        ),
+    );
+    let plan = run(&["plan", "--root", &scratch.root_arg(), "--user-data", &ud]);
+    assert!(plan.status.success(), "{}", text(&plan));
+    assert!(
+        String::from_utf8_lossy(&plan.stdout).contains("enable ssh.service"),
+        "{}",
+        text(&plan)
+    );
+    let out = run(&["run", "--root", &scratch.root_arg(), "--user-data", &ud]);
+    assert!(out.status.success(), "{}", text(&out));
+
+    // Host keys: the image's are gone, the given pair is installed, nothing generated.
+    assert!(!scratch.join("/etc/ssh/ssh_host_rsa_key").exists());
+    assert!(!scratch.join("/etc/ssh/ssh_host_ecdsa_key").exists());
+    assert_eq!(
+        std::fs::read_to_string(scratch.join("/etc/ssh/ssh_host_ed25519_key")).unwrap(),
+        private
+    );
+    assert_eq!(mode(&scratch.join("/etc/ssh/ssh_host_ed25519_key")), 0o600);
+    assert_eq!(
+        mode(&scratch.join("/etc/ssh/ssh_host_ed25519_key.pub")),
+        0o644
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("given@image (ED25519)"),
+        "{}",
+        text(&out)
+    );
+
+    // The default user's keys: its own file, its own .ssh, 0600/0700.
+    let passwd = std::fs::read_to_string(scratch.join("/etc/passwd")).unwrap();
+    let uid: u32 = passwd
+        .lines()
+        .find(|l| l.starts_with("debian:"))
+        .unwrap()
+        .split(':')
+        .nth(2)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let keys = scratch.join("/home/debian/.ssh/authorized_keys");
+    assert_eq!(std::fs::read_to_string(&keys).unwrap(), format!("{KEY}\n"));
+    assert_eq!(
+        (mode(&keys), std::fs::metadata(&keys).unwrap().uid()),
+        (0o600, uid)
+    );
+    assert_eq!(mode(&scratch.join("/home/debian/.ssh")), 0o700);
+    assert_eq!(
+        std::fs::metadata(scratch.join("/home/debian/.ssh"))
+            .unwrap()
+            .uid(),
+        uid
+    );
+
+    // Root gets the same key behind cloud-init's redirect, and no root login.
+    let root_keys = std::fs::read_to_string(scratch.join("/root/.ssh/authorized_keys")).unwrap();
+    assert!(root_keys.starts_with("no-port-forwarding,no-agent-forwarding,no-X11-forwarding,command=\"echo 'Please login as the user \\\"debian\\\" rather than the user \\\"root\\\".';echo;sleep 10;exit 142\" ssh-ed25519 "), "{root_keys}");
+    let dropin =
+        std::fs::read_to_string(scratch.join("/etc/ssh/sshd_config.d/00-batten.conf")).unwrap();
+    assert!(
+        dropin.contains("\nPermitRootLogin no\n")
+            && dropin.contains("\nPasswordAuthentication no\n"),
+        "{dropin}"
+    );
+
+    // ssh.service enabled as systemctl would.
+    let wants = scratch.join("/etc/systemd/system/multi-user.target.wants/ssh.service");
+    assert_eq!(
+        std::fs::read_link(&wants).unwrap(),
+        std::path::Path::new("/lib/systemd/system/ssh.service")
+    );
+    assert_eq!(
+        std::fs::read_link(scratch.join("/etc/systemd/system/sshd.service")).unwrap(),
+        std::path::Path::new("/lib/systemd/system/ssh.service")
+    );
+
+    // And a second run changes nothing.
+    let before = snapshot(scratch.path());
+    let again = run(&["run", "--root", &scratch.root_arg(), "--user-data", &ud]);
+    assert!(again.status.success(), "{}", text(&again));
+    let moved: Vec<_> = changed(&before, &snapshot(scratch.path()))
+        .into_iter()
+        .filter(|p| !p.starts_with("var/lib/batten"))
+        .collect();
+    assert!(moved.is_empty(), "{moved:?}");
+}
+
+#[test]
+fn what_sshd_refuses_is_rolled_back() {
+    const T: &str = "what_sshd_refuses_is_rolled_back";
+    if !privileged(T) || !have("sshd", T) || !have("unshare", T) {
+        return;
+    }
+    let scratch = Scratch::new();
+    std::fs::create_dir_all(scratch.join("/etc/ssh/sshd_config.d")).unwrap();
+    std::fs::write(
+        scratch.join("/etc/ssh/sshd_config"),
+        "Include /etc/ssh/sshd_config.d/*.conf\n",
+    )
+    .unwrap();
+    std::fs::write(
+        scratch.join("/etc/ssh/sshd_config.d/50-cloud-init.conf"),
+        "PasswordAuthentication yes\n",
+    )
+    .unwrap();
+    std::fs::write(
+        scratch.join("/etc/ssh/sshd_config.d/99-broken.conf"),
+        "ThisIsNotAKeyword yes\n",
+    )
+    .unwrap();
+    let ud = scratch.user_data(
+        "ud.yaml",
+        &format!(
+            "#cloud-config\nusers: []\nssh_authorized_keys: [\"{KEY}\"]\ndisable_root: false\n"
+        ),
+    );
+    let before = snapshot(&scratch.join("/etc"));
+    let out = run(&["run", "--root", &scratch.root_arg(), "--user-data", &ud]);
+    assert_eq!(out.status.code(), Some(70), "{}", text(&out));
+    assert!(
+        text(&out).contains("sshd refused the configuration"),
+        "{}",
+        text(&out)
+    );
+    assert!(
+        text(&out).contains("ThisIsNotAKeyword"),
+        "sshd's own words are shown: {}",
+        text(&out)
+    );
+    // Every file under /etc has its old bytes again, host keys included,
+    // and nothing new is left (directories' times may differ).
+    let files = |snap: std::collections::BTreeMap<std::path::PathBuf, Seen>| -> Vec<(std::path::PathBuf, Vec<u8>)> {
+        snap.into_iter().filter(|(_, s)| s.kind != "dir").map(|(p, s)| (p, s.content)).collect()
+    };
+    assert_eq!(files(snapshot(&scratch.join("/etc"))), files(before));
+    assert_eq!(
+        std::fs::read_to_string(scratch.join("/etc/ssh/sshd_config.d/50-cloud-init.conf")).unwrap(),
+        "PasswordAuthentication yes\n"
+    );
+    assert!(
+        !scratch
+            .join("/etc/ssh/sshd_config.d/00-batten.conf")
+            .exists()
+    );
+    assert!(!scratch.join("/root/.ssh/authorized_keys").exists());
+}

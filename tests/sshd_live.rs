@@ -1,0 +1,362 @@
+//! The real sshd on the configuration batten wrote, reached with the real
+//! ssh client from another network namespace: keys get in, passwords do
+//! not, whatever the image shipped.
+//!
+//! sshd runs in a private mount namespace where the scratch root's
+//! /etc/ssh, account files and /home are bind-mounted over the machine's,
+//! so it reads exactly what batten wrote and nothing on the host changes.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use common::net::{self, Daemon, Pair};
+use common::*;
+
+/// "Tr0ub4dor&3", SHA-512 crypt.
+const HASH: &str = "$6$5pQ2vA9xKq$epS4X.7G3HpDOM7J4ecJlex5bWIQRNZ8N3EabU1Ee0fF1DXwHkkHjUw1XShpU8CB8ALRA2He8x.ryHSYLz3YM1";
+const PASSWORD: &str = "Tr0ub4dor&3";
+
+/// Bind the scratch root's files over the machine's, then run a program.
+const IN_SCRATCH: &str = "set -e
+R=\"$1\"; shift
+for f in passwd group shadow gshadow; do mount --bind \"$R/etc/$f\" \"/etc/$f\"; done
+mount --bind \"$R/etc/ssh\" /etc/ssh
+mount --bind \"$R/home\" /home
+mount -t tmpfs -o mode=0755 batten-test-run /run
+mkdir -m 0755 /run/sshd
+exec \"$@\"";
+
+fn in_scratch(pair: &Pair, scratch: &Scratch, seconds: u32, argv: &[&str]) -> Command {
+    let mut c = pair.in_server(seconds, "unshare");
+    c.args([
+        "--mount",
+        "--propagation",
+        "private",
+        "sh",
+        "-c",
+        IN_SCRATCH,
+        "in-scratch",
+    ]);
+    c.arg(scratch.path());
+    c.args(argv);
+    c
+}
+
+fn start_sshd(pair: &Pair, scratch: &Scratch, extra: &[&str], log: &Path) -> Daemon {
+    let mut argv = vec!["/usr/sbin/sshd", "-D", "-e"];
+    argv.extend_from_slice(extra);
+    let child = in_scratch(pair, scratch, 120, &argv)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(log).unwrap())
+        .spawn()
+        .expect("sshd starts");
+    Daemon(child)
+}
+
+struct Client<'a> {
+    pair: &'a Pair,
+    key: &'a Path,
+    known_hosts: &'a Path,
+}
+
+impl Client<'_> {
+    fn ssh(&self, user: &str, port: u16, options: &[&str], password: Option<&str>) -> Output {
+        let port = port.to_string();
+        let kh = format!("UserKnownHostsFile={}", self.known_hosts.display());
+        let mut args: Vec<&str> = vec![
+            "-p",
+            &port,
+            "-o",
+            "StrictHostKeyChecking=yes",
+            "-o",
+            &kh,
+            "-o",
+            "ConnectTimeout=5",
+            "-o",
+            "NumberOfPasswordPrompts=1",
+        ];
+        args.extend_from_slice(options);
+        let dest = format!("{user}@{}", net::SERVER_V4);
+        args.extend([dest.as_str(), "id", "-un"]);
+        let mut cmd = match password {
+            Some(p) => {
+                let mut c = self.pair.in_client(20, "sshpass");
+                c.args(["-p", p, "ssh"]);
+                c
+            }
+            None => {
+                let mut c = self.pair.in_client(20, "ssh");
+                c.args(["-i", &self.key.display().to_string(), "-o", "BatchMode=yes"]);
+                c
+            }
+        };
+        cmd.args(&args).output().unwrap()
+    }
+}
+
+fn password_only() -> [&'static str; 4] {
+    [
+        "-o",
+        "PreferredAuthentications=password",
+        "-o",
+        "PubkeyAuthentication=no",
+    ]
+}
+
+fn kbd_only() -> [&'static str; 4] {
+    [
+        "-o",
+        "PreferredAuthentications=keyboard-interactive",
+        "-o",
+        "PubkeyAuthentication=no",
+    ]
+}
+
+#[test]
+fn keys_get_in_and_passwords_do_not() {
+    const T: &str = "keys_get_in_and_passwords_do_not";
+    if !privileged(T)
+        || !have("sshd", T)
+        || !have("ssh", T)
+        || !have("sshpass", T)
+        || !have("ip", T)
+        || !have("unshare", T)
+    {
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let key = work.path().join("id_ed25519");
+    assert!(
+        Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+            .arg(&key)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let public = std::fs::read_to_string(key.with_extension("pub")).unwrap();
+
+    let scratch = Scratch::new();
+    // What a careless image ships: a cloud-init drop-in allowing passwords,
+    // and root with a password.
+    std::fs::create_dir_all(scratch.join("/etc/ssh/sshd_config.d")).unwrap();
+    std::fs::write(
+        scratch.join("/etc/ssh/sshd_config.d/50-cloud-init.conf"),
+        "PasswordAuthentication yes\n",
+    )
+    .unwrap();
+    let shadow = std::fs::read_to_string(scratch.join("/etc/shadow")).unwrap();
+    let shadow = batten::accounts::set_shadow_field(&shadow, "root", HASH).unwrap();
+    std::fs::write(scratch.join("/etc/shadow"), shadow).unwrap();
+    let ud = scratch.user_data("ud.yaml", &format!(
+            "#cloud-config\nusers:\n  - name: alice\n    shell: /bin/bash\n    lock_passwd: false\n    hashed_passwd: \"{HASH}\"\n    ssh_authorized_keys: [\"{}\"]\nssh_pwauth: false\ndisable_root: false\n",
+            public.trim()
+        ));
+    let out = run(&["run", "--root", &scratch.root_arg(), "--user-data", &ud]);
+    assert!(out.status.success(), "{}", text(&out));
+    let printed = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        printed.contains("-----BEGIN SSH HOST KEY FINGERPRINTS-----"),
+        "{printed}"
+    );
+
+    // The fingerprint printed is the one ssh-keygen sees on the new key.
+    let keygen = Command::new("ssh-keygen")
+        .arg("-l")
+        .arg("-f")
+        .arg(scratch.join("/etc/ssh/ssh_host_ed25519_key.pub"))
+        .output()
+        .unwrap();
+    let line = String::from_utf8_lossy(&keygen.stdout).trim().to_string();
+    assert!(
+        printed.contains(&line),
+        "ssh-keygen says {line}; batten printed {printed}"
+    );
+
+    // The client trusts only the host key batten made.
+    let host_pub =
+        std::fs::read_to_string(scratch.join("/etc/ssh/ssh_host_ed25519_key.pub")).unwrap();
+    let known_hosts = work.path().join("known_hosts");
+    let mut kh = String::new();
+    // ssh writes port 22 without brackets.
+    kh.push_str(&format!("{} {}", net::SERVER_V4, host_pub));
+    kh.push_str(&format!("[{}]:2222 {}", net::SERVER_V4, host_pub));
+    std::fs::write(&known_hosts, kh).unwrap();
+
+    let pair = Pair::new("sshd");
+    let log = work.path().join("sshd.log");
+    let _sshd = start_sshd(&pair, &scratch, &[], &log);
+    // A control sshd on 2222 with passwords forced on: proves the password
+    // is right, so the refusal on 22 means something.
+    let control_log = work.path().join("control.log");
+    let _control = start_sshd(
+        &pair,
+        &scratch,
+        &[
+            "-p",
+            "2222",
+            "-o",
+            "PasswordAuthentication=yes",
+            "-o",
+            "KbdInteractiveAuthentication=yes",
+            "-o",
+            "PermitRootLogin=yes",
+        ],
+        &control_log,
+    );
+    net::wait_for_port(&pair, net::SERVER_V4, 22, Duration::from_secs(20));
+    net::wait_for_port(&pair, net::SERVER_V4, 2222, Duration::from_secs(20));
+    let client = Client {
+        pair: &pair,
+        key: &key,
+        known_hosts: &known_hosts,
+    };
+    let sshd_log = || std::fs::read_to_string(&log).unwrap_or_default();
+
+    let ok = client.ssh("alice", 22, &[], None);
+    assert!(
+        ok.status.success(),
+        "key login failed: {}\nsshd: {}",
+        text(&ok),
+        sshd_log()
+    );
+    assert_eq!(String::from_utf8_lossy(&ok.stdout).trim(), "alice");
+
+    let control = client.ssh("alice", 2222, &password_only(), Some(PASSWORD));
+    assert!(
+        control.status.success(),
+        "the control sshd refused the right password: {}",
+        text(&control)
+    );
+    let control_root = client.ssh("root", 2222, &password_only(), Some(PASSWORD));
+    assert!(
+        control_root.status.success(),
+        "root's password is right: {}",
+        text(&control_root)
+    );
+
+    for (user, opts) in [
+        ("alice", password_only()),
+        ("alice", kbd_only()),
+        ("root", password_only()),
+        ("root", kbd_only()),
+    ] {
+        let out = client.ssh(user, 22, &opts, Some(PASSWORD));
+        assert!(
+            !out.status.success(),
+            "{user} got in with a password ({opts:?})"
+        );
+        assert!(text(&out).contains("Permission denied"), "{}", text(&out));
+    }
+
+    // sshd's own view of the effective configuration.
+    let t = in_scratch(
+        &pair,
+        &scratch,
+        20,
+        &[
+            "/usr/sbin/sshd",
+            "-T",
+            "-C",
+            "user=alice,host=client,addr=198.51.100.2",
+        ],
+    )
+    .output()
+    .unwrap();
+    let effective = String::from_utf8_lossy(&t.stdout).to_string();
+    for line in [
+        "passwordauthentication no",
+        "kbdinteractiveauthentication no",
+        "permitemptypasswords no",
+        "pubkeyauthentication yes",
+        "permitrootlogin without-password",
+    ] {
+        assert!(
+            effective.lines().any(|l| l == line),
+            "sshd -T lacks `{line}`:\n{}",
+            text(&t)
+        );
+    }
+    let cloud =
+        std::fs::read_to_string(scratch.join("/etc/ssh/sshd_config.d/50-cloud-init.conf")).unwrap();
+    assert_eq!(cloud, "# disabled by batten: PasswordAuthentication yes\n");
+
+    // Running again changes nothing outside batten's own state.
+    let before = snapshot(scratch.path());
+    let again = run(&["run", "--root", &scratch.root_arg(), "--user-data", &ud]);
+    assert!(again.status.success(), "{}", text(&again));
+    assert!(
+        !String::from_utf8_lossy(&again.stdout).contains("FINGERPRINTS"),
+        "host keys were made again"
+    );
+    let moved: Vec<_> = changed(&before, &snapshot(scratch.path()))
+        .into_iter()
+        .filter(|p| !p.starts_with("var/lib/batten"))
+        .collect();
+    assert!(moved.is_empty(), "a second run changed {moved:?}");
+}
+
+#[test]
+fn no_usable_key_means_sshd_is_left_alone() {
+    let scratch = Scratch::new();
+    let ud = scratch.user_data("nokey.yaml", "#cloud-config\nusers:\n  - name: alice\n  - {name: bob, shell: /usr/sbin/nologin, ssh_authorized_keys: [\"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGBfY5Y7Dp1Dn4a4y6iJbBvYxVKJWB3H0cQ2m9bq6Tq3 b@x\"]}\nssh_pwauth: false\n");
+    let before = snapshot(scratch.path());
+    let out = run(&["run", "--root", &scratch.root_arg(), "--user-data", &ud]);
+    assert_eq!(out.status.code(), Some(65), "{}", text(&out));
+    let t = text(&out);
+    assert!(t.contains("refusing to turn SSH password login off"), "{t}");
+    assert!(
+        t.contains("alice (no key)") && t.contains("bob (its shell is /usr/sbin/nologin)"),
+        "{t}"
+    );
+    assert_unchanged(&before, scratch.path());
+}
+
+#[test]
+fn a_symlinked_dot_ssh_is_refused() {
+    if !privileged("a_symlinked_dot_ssh_is_refused") || !have("useradd", "symlinked .ssh") {
+        return;
+    }
+    let scratch = Scratch::new();
+    let outside = tempfile::tempdir().unwrap();
+    // First run makes carol; then someone plants a link as her ~/.ssh.
+    let key =
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGBfY5Y7Dp1Dn4a4y6iJbBvYxVKJWB3H0cQ2m9bq6Tq3 c@x";
+    let ud = scratch.user_data(
+        "carol.yaml",
+        &format!("#cloud-config\nusers:\n  - {{name: carol, ssh_authorized_keys: [\"{key}\"]}}\n"),
+    );
+    let out = run(&["run", "--root", &scratch.root_arg(), "--user-data", &ud]);
+    assert!(out.status.success(), "{}", text(&out));
+    std::fs::remove_dir_all(scratch.join("/home/carol/.ssh")).unwrap();
+    std::os::unix::fs::symlink(outside.path(), scratch.join("/home/carol/.ssh")).unwrap();
+    let key2 =
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAk9Qs4yULPnBEL2jFlPsC2H3I4WOYzuA5lS2rMKvvgd d@x";
+    std::fs::write(
+        &ud,
+        format!("#cloud-config\nusers:\n  - {{name: carol, ssh_authorized_keys: [\"{key2}\"]}}\n"),
+    )
+    .unwrap();
+    let out = run(&[
+        "run",
+        "--root",
+        &scratch.root_arg(),
+        "--user-data",
+        &ud,
+        "--force",
+    ]);
+    assert_eq!(out.status.code(), Some(70), "{}", text(&out));
+    assert!(
+        text(&out).contains("/home/carol/.ssh is a symbolic link"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(
+        std::fs::read_dir(outside.path()).unwrap().count(),
+        0,
+        "batten wrote through the link"
+    );
+}
