@@ -290,6 +290,11 @@ fn apply_one(
             }
             true
         }),
+        Action::Firewall {
+            kind,
+            files,
+            ssh_ports,
+        } => crate::firewall::apply(root, *kind, files, ssh_ports),
         Action::CheckSshd => match crate::ssh::daemon::check(root) {
             Ok(()) => Ok(false),
             Err(crate::ssh::daemon::CheckError::Missing(what)) => {

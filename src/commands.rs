@@ -23,8 +23,8 @@ use crate::root::{Backup, Root};
 
 /// What batten has not built yet, said in every plan and run so nobody
 /// mistakes this build for one that hardens SSH, the firewall or the proxy.
-const NOT_YET: &str = "this build of batten applies accounts and SSH (host keys, authorized keys, sshd settings); \
-the firewall and the proxy are validated but NOT applied yet";
+const NOT_YET: &str = "this build of batten applies accounts, SSH and the firewall; \
+the proxy is validated but NOT applied yet";
 
 /// Where the copy of the user-data batten acted on is kept (0600).
 const USER_DATA_COPY: &str = "/var/lib/batten/user-data";
@@ -302,8 +302,19 @@ fn build_plan(
         distro,
         host_keys_done,
     };
-    actions.extend(crate::ssh::plan(&ssh_inputs, &mut notes)?);
+    let ssh_actions = crate::ssh::plan(&ssh_inputs, &mut notes)?;
+    // The firewall must accept sshd's new port before sshd moves to it, so
+    // the sshd check and reload come last.
+    let (finish, ssh_actions): (Vec<Action>, Vec<Action>) = ssh_actions
+        .into_iter()
+        .partition(|a| matches!(a, Action::CheckSshd | Action::Reload { .. }));
+    actions.extend(ssh_actions);
+    let ssh_ports = crate::ssh::listening_ports(root, ud)?;
+    actions.extend(crate::firewall::plan(
+        ud, root, distro, ssh_ports, &mut notes,
+    )?);
     actions.extend(plan_cloud_init(root, ud, &mut notes)?);
+    actions.extend(finish);
     let current = root
         .read(USER_DATA_COPY)
         .map_err(|e| Failure::new(Code::ApplyFailed, e.to_string()))?;

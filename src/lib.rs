@@ -14,6 +14,7 @@ pub mod commands;
 pub mod config;
 pub mod distro;
 pub mod exit;
+pub mod firewall;
 pub mod lifecycle;
 pub mod plan;
 pub mod root;

@@ -120,6 +120,15 @@ pub enum Action {
         /// Do not print fingerprints (`ssh_quiet_keygen`).
         quiet: bool,
     },
+    /// Load the firewall files (live system) or check them (image).
+    Firewall {
+        /// nftables or iptables.
+        kind: crate::firewall::Kind,
+        /// Root-relative files, in the backend's order (nft; or v4, v6).
+        files: Vec<String>,
+        /// Ports that must be accepted once loaded, or the load is undone.
+        ssh_ports: Vec<u16>,
+    },
     /// Check that sshd accepts the configuration now in place; when it does
     /// not, the run is rolled back.
     CheckSshd,
@@ -235,6 +244,11 @@ impl Action {
                 }
                 parts.join("; ")
             }
+            Action::Firewall { kind, files, .. } => format!(
+                "load the {} firewall from {} (checked only for an image; undone unless SSH stays open)",
+                crate::firewall::kind_name(*kind),
+                files.join(" and ")
+            ),
             Action::CheckSshd => "check the sshd configuration with sshd -t".to_string(),
             Action::Reload { unit } => format!("reload {unit} if it is running"),
         }
@@ -359,6 +373,13 @@ impl Plan {
                     let _ = writeln!(
                         out,
                         "# fresh host keys for this machine\n~ {}",
+                        action.summary()
+                    );
+                }
+                action @ Action::Firewall { .. } => {
+                    let _ = writeln!(
+                        out,
+                        "# safety rule 2: SSH stays reachable\n~ {}",
                         action.summary()
                     );
                 }

@@ -1194,14 +1194,44 @@ fn check_proxy_ports(c: &mut Checker, ud: &UserData, doc: &Node) {
                 format!("port {} is sshd's; pick another", site.listen),
             );
         }
-        if let Upstream::Loopback { port, .. } = site.upstream
-            && port == site.listen
-        {
+        let Upstream::Loopback { port, .. } = site.upstream else {
+            continue;
+        };
+        if port == site.listen {
             c.error(
                 pos,
                 &format!("batten.proxy[{i}].upstream"),
                 "the upstream port is the port nginx listens on",
             );
+        }
+        if ssh_ports.contains(&port) {
+            c.error(
+                pos,
+                &format!("batten.proxy[{i}].upstream"),
+                format!("port {port} is sshd's; the upstream must be another port"),
+            );
+        }
+        // Safety rule 3: an upstream is never opened to the outside.
+        let fw = doc
+            .get("batten")
+            .and_then(|b| b.get("firewall"))
+            .and_then(|f| f.get("allow"));
+        for (j, rule) in ud.batten.firewall.allow.iter().enumerate() {
+            if rule
+                .ports
+                .is_some_and(|r| r.first <= port && port <= r.last)
+                && rule.protocol == Protocol::Tcp
+            {
+                let rule_pos = match fw.map(|n| &n.value) {
+                    Some(Value::Seq(items)) => items.get(j).map(|n| n.pos).unwrap_or(pos),
+                    _ => pos,
+                };
+                c.error(
+                    rule_pos,
+                    &format!("batten.firewall.allow[{j}]"),
+                    format!("this opens port {port}, the upstream behind batten.proxy[{i}]; a panel behind the proxy is reachable through nginx only"),
+                );
+            }
         }
     }
 }
@@ -1378,6 +1408,21 @@ mod tests {
             ["packages", "runcmd", "ssh_pwauht"]
         );
         assert!(w[0].contains("did you mean \"ssh_pwauth\""), "{w:?}");
+    }
+
+    #[test]
+    fn an_upstream_port_cannot_be_opened() {
+        let text = "batten:\n  firewall:\n    allow:\n      - {port: 8000-8100}\n  proxy:\n    - {upstream: 127.0.0.1:8080, auth: {users: [{name: a}]}}\n";
+        let (_, e, _) = run(text);
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert!(
+            e[0].starts_with("ud.yaml:4:9: batten.firewall.allow[0]: this opens port 8080"),
+            "{}",
+            e[0]
+        );
+        let (_, e, _) =
+            run("batten:\n  proxy:\n    - {upstream: 127.0.0.1:22, auth: {users: [{name: a}]}}\n");
+        assert!(e[0].contains("port 22 is sshd's"), "{e:?}");
     }
 
     #[test]

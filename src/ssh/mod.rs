@@ -263,6 +263,15 @@ pub fn plan(inp: &Inputs, notes: &mut Vec<String>) -> Result<Vec<Action>, Failur
     Ok(actions)
 }
 
+/// The ports sshd will listen on after this run: batten's `Port` when
+/// set, else what the root's effective configuration says (22 by default).
+pub fn listening_ports(root: &Root, ud: &UserData) -> Result<Vec<u16>, Failure> {
+    if !ud.batten.ssh.ports.is_empty() {
+        return Ok(ud.batten.ssh.ports.clone());
+    }
+    Ok(SshdConfig::load(root).map_err(refuse)?.ports())
+}
+
 /// Keys already in a file (lines with a key type and data).
 fn count_keys(text: &str) -> usize {
     text.lines()

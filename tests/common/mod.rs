@@ -97,6 +97,12 @@ impl Scratch {
             "0123456789abcdef0123456789abcdef\n",
         )
         .unwrap();
+        // The image's firewall tool decides batten's backend: give the
+        // scratch root this machine's nft, as a Debian image with nftables has.
+        if Path::new("/usr/sbin/nft").exists() {
+            std::fs::create_dir_all(root.join("usr/sbin")).unwrap();
+            std::fs::copy("/usr/sbin/nft", root.join("usr/sbin/nft")).unwrap();
+        }
         let status = Command::new("cp")
             .args(["-a", "/etc/skel"])
             .arg(root.join("etc"))

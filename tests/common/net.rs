@@ -20,6 +20,8 @@ pub struct Pair {
     pub server: String,
     /// Name of the client namespace.
     pub client: String,
+    /// The veth ends: (server's, client's).
+    devices: (String, String),
 }
 
 fn ip(args: &[&str]) {
@@ -37,16 +39,15 @@ impl Pair {
     /// and loopback.
     pub fn new(tag: &str) -> Pair {
         let id = format!("{}-{}", std::process::id(), tag);
+        // The veth names live inside the namespaces, so they cannot clash.
+        let (vs, vc) = ("bt-server".to_string(), "bt-client".to_string());
         let pair = Pair {
             server: format!("bt-{id}-s"),
             client: format!("bt-{id}-c"),
+            devices: (vs.clone(), vc.clone()),
         };
         ip(&["netns", "add", &pair.server]);
         ip(&["netns", "add", &pair.client]);
-        let (vs, vc) = (
-            format!("bts{}", std::process::id() % 100000),
-            format!("btc{}", std::process::id() % 100000),
-        );
         ip(&[
             "-n",
             &pair.server,
@@ -80,6 +81,21 @@ impl Pair {
             ip(&["-n", ns, "link", "set", dev, "up"]);
         }
         pair
+    }
+
+    /// Give the server (or the client) another address on the link, e.g.
+    /// a second source for allow-list tests. `cidr` like "203.0.113.10/24".
+    pub fn add_address(&self, on_server: bool, cidr: &str) {
+        let (ns, dev) = if on_server {
+            (&self.server, &self.devices.0)
+        } else {
+            (&self.client, &self.devices.1)
+        };
+        let mut args = vec!["-n", ns.as_str(), "addr", "add", cidr, "dev", dev.as_str()];
+        if cidr.contains(':') {
+            args.push("nodad");
+        }
+        ip(&args);
     }
 
     /// A command run inside the client namespace, bounded by `timeout`.

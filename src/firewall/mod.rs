@@ -1,0 +1,393 @@
+//! The default-deny firewall: one rule model, two backends (nftables and
+//! iptables), rendered as text by pure functions and loaded atomically.
+//!
+//! What is always accepted (safety rule 2) is not a choice the user-data
+//! can take away: loopback, established traffic, the ICMP that IPv4 and
+//! IPv6 need, and the port(s) sshd really listens on. Proxy upstream ports
+//! (safety rule 3) are dropped for everything but loopback, before any
+//! user rule is looked at.
+
+pub mod iptables;
+pub mod nftables;
+
+use crate::config::grammar::{PortRange, Source};
+use crate::config::model::{AllowRule, FirewallBackend, Protocol, Upstream, UserData};
+use crate::distro::{Distro, Family};
+use crate::exit::{Code, Failure};
+use crate::plan::Action;
+use crate::root::{Owner, Root};
+
+/// Everything a ruleset says, independent of the tool that loads it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Ruleset {
+    /// Ports sshd listens on once batten is done: always accepted.
+    pub ssh_ports: Vec<u16>,
+    /// Proxy `listen` ports, each with the sources allowed (empty: anyone).
+    pub proxy_ports: Vec<(u16, Vec<Source>)>,
+    /// Upstream ports behind the proxy: loopback only, explicitly dropped.
+    pub upstream_ports: Vec<u16>,
+    /// The user's allow rules.
+    pub allow: Vec<AllowRule>,
+    /// Log what is dropped (rate-limited).
+    pub log_drops: bool,
+    /// Add a forward chain that drops (off by default: see the README).
+    pub forward_drop: bool,
+}
+
+impl Ruleset {
+    /// The ruleset the user-data asks for, with `ssh_ports` the ports sshd
+    /// will listen on (batten's `Port` when set, else the effective config).
+    pub fn from_user_data(ud: &UserData, ssh_ports: Vec<u16>) -> Ruleset {
+        let mut proxy_ports: Vec<(u16, Vec<Source>)> = Vec::new();
+        let mut upstream_ports = Vec::new();
+        for site in &ud.batten.proxy {
+            let mut listen = vec![site.listen];
+            if site.tls.is_some() && site.listen != 80 {
+                // The redirect from plain HTTP.
+                listen.push(80);
+            }
+            for port in listen {
+                if !proxy_ports.iter().any(|(p, _)| *p == port) {
+                    proxy_ports.push((port, site.allow_from.clone()));
+                }
+            }
+            if let Upstream::Loopback { port, .. } = site.upstream
+                && !upstream_ports.contains(&port)
+            {
+                upstream_ports.push(port);
+            }
+        }
+        Ruleset {
+            ssh_ports,
+            proxy_ports,
+            upstream_ports,
+            allow: ud.batten.firewall.allow.clone(),
+            log_drops: ud.batten.firewall.log_drops,
+            forward_drop: ud.batten.firewall.forward_drop,
+        }
+    }
+}
+
+/// Sources of one family, for rules that must be written per family.
+pub fn split_by_family(sources: &[Source]) -> (Vec<&Source>, Vec<&Source>) {
+    sources.iter().partition(|s| match s {
+        Source::Address { address } => address.is_ipv4(),
+        Source::Network { network } => matches!(network, ipnet::IpNet::V4(_)),
+        Source::Range { first, .. } => first.is_ipv4(),
+    })
+}
+
+/// A port range as both tools write it (`8000-8010`, `22`).
+pub fn ports_text(p: &PortRange, separator: char) -> String {
+    if p.first == p.last {
+        p.first.to_string()
+    } else {
+        format!("{}{separator}{}", p.first, p.last)
+    }
+}
+
+/// `tcp` or `udp`.
+pub fn proto_name(p: Protocol) -> &'static str {
+    match p {
+        Protocol::Tcp => "tcp",
+        Protocol::Udp => "udp",
+    }
+}
+
+/// Which tool writes and loads the rules.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// One `inet` table for both families.
+    Nftables,
+    /// `iptables-restore` and `ip6tables-restore` files.
+    Iptables,
+}
+
+/// Where the distribution loads rules from at boot, and the unit that
+/// does it.
+pub struct Persist {
+    /// (root-relative path, which text: "nft", "v4" or "v6").
+    pub files: Vec<(&'static str, &'static str)>,
+    /// The systemd unit that loads them at boot.
+    pub unit: &'static str,
+}
+
+/// The distribution's place for each backend.
+pub fn persist(kind: Kind, distro: &Distro) -> Persist {
+    match (kind, distro.family) {
+        (Kind::Nftables, Family::Debian) => Persist {
+            files: vec![("/etc/nftables.conf", "nft")],
+            unit: "nftables.service",
+        },
+        (Kind::Nftables, Family::Rhel) => Persist {
+            files: vec![("/etc/sysconfig/nftables.conf", "nft")],
+            unit: "nftables.service",
+        },
+        (Kind::Nftables, Family::Alpine) => Persist {
+            files: vec![("/etc/nftables.d/batten.nft", "nft")],
+            unit: "nftables.service",
+        },
+        (Kind::Iptables, Family::Debian) => Persist {
+            files: vec![
+                ("/etc/iptables/rules.v4", "v4"),
+                ("/etc/iptables/rules.v6", "v6"),
+            ],
+            unit: "netfilter-persistent.service",
+        },
+        (Kind::Iptables, Family::Rhel) => Persist {
+            files: vec![
+                ("/etc/sysconfig/iptables", "v4"),
+                ("/etc/sysconfig/ip6tables", "v6"),
+            ],
+            unit: "iptables.service",
+        },
+        (Kind::Iptables, Family::Alpine) => Persist {
+            files: vec![
+                ("/etc/iptables/rules-save", "v4"),
+                ("/etc/iptables/rules6-save", "v6"),
+            ],
+            unit: "iptables.service",
+        },
+    }
+}
+
+/// The backend: as configured, or nftables where the root has `nft`,
+/// else iptables where it has `iptables-restore`.
+pub fn choose(configured: FirewallBackend, has: impl Fn(&str) -> bool) -> Result<Kind, String> {
+    let nft = has("nft");
+    let ipt = has("iptables-restore") && has("ip6tables-restore");
+    match configured {
+        FirewallBackend::Nftables if nft => Ok(Kind::Nftables),
+        FirewallBackend::Nftables => Err("backend: nftables, but the root has no nft; install nftables".into()),
+        FirewallBackend::Iptables if ipt => Ok(Kind::Iptables),
+        FirewallBackend::Iptables => Err("backend: iptables, but the root has no iptables-restore and ip6tables-restore; install iptables".into()),
+        FirewallBackend::Auto if nft => Ok(Kind::Nftables),
+        FirewallBackend::Auto if ipt => Ok(Kind::Iptables),
+        FirewallBackend::Auto => Err("the root has neither nft nor iptables-restore; install nftables (or iptables) so batten can load a firewall".into()),
+    }
+}
+
+/// The text of each file for `kind`: "nft", or "v4" and "v6".
+pub fn render(kind: Kind, rules: &Ruleset) -> Vec<(&'static str, String)> {
+    match kind {
+        Kind::Nftables => vec![("nft", nftables::render(rules))],
+        Kind::Iptables => vec![
+            ("v4", iptables::render(rules, false)),
+            ("v6", iptables::render(rules, true)),
+        ],
+    }
+}
+
+/// Whether the root has a program (an image's own tools decide the backend
+/// it boots with).
+fn root_has(root: &Root, program: &str) -> bool {
+    ["/usr/sbin", "/sbin", "/usr/bin", "/bin"].iter().any(|d| {
+        root.read_following_within(&format!("{d}/{program}"))
+            .ok()
+            .flatten()
+            .is_some()
+    })
+}
+
+/// Plan the firewall: its files where the distribution loads them at
+/// boot, the unit that loads them enabled, and the load itself (checked
+/// only, under `--root`).
+pub fn plan(
+    ud: &UserData,
+    root: &Root,
+    distro: &Distro,
+    ssh_ports: Vec<u16>,
+    notes: &mut Vec<String>,
+) -> Result<Vec<Action>, Failure> {
+    if !ud.batten.firewall.enabled {
+        notes.push("WARNING: the firewall is off (batten.firewall.enabled: false): every listening port is reachable".into());
+        return Ok(Vec::new());
+    }
+    let fail = |e: crate::root::RootError| {
+        Failure::new(Code::ApplyFailed, format!("{e}; nothing was changed"))
+    };
+    let kind = choose(ud.batten.firewall.backend, |p| root_has(root, p))
+        .map_err(|e| Failure::new(Code::MissingProgram, format!("{e}; nothing was changed")))?;
+    let rules = Ruleset::from_user_data(ud, ssh_ports.clone());
+    let texts = render(kind, &rules);
+    let persist = persist(kind, distro);
+    let mut actions = Vec::new();
+    let mut files = Vec::new();
+    for (path, which) in &persist.files {
+        let text = texts
+            .iter()
+            .find(|(w, _)| w == which)
+            .map(|(_, t)| t.clone())
+            .unwrap_or_default();
+        files.push(path.to_string());
+        let before = root.read_with_owner(path).map_err(fail)?;
+        if before.as_ref().map(|(b, _)| b.as_slice()) != Some(text.as_bytes()) {
+            actions.push(Action::Write {
+                path: path.to_string(),
+                contents: text.into_bytes(),
+                owner: before.as_ref().map(|(_, o)| *o).unwrap_or(Owner {
+                    uid: 0,
+                    gid: 0,
+                    mode: 0o644,
+                }),
+                before,
+                secret: false,
+                check: None,
+                why: format!(
+                    "default-deny firewall ({}), loaded at boot by {}",
+                    kind_name(kind),
+                    persist.unit
+                ),
+            });
+        }
+    }
+    // Load (or, for an image, check) whenever the file changed; on the live
+    // system always, since the kernel may hold something else.
+    if !actions.is_empty() || root.is_host() {
+        actions.push(Action::Firewall {
+            kind,
+            files,
+            ssh_ports,
+        });
+    }
+    match crate::systemd::find(root, persist.unit).map_err(fail)? {
+        None => notes.push(format!(
+            "{} is not installed in the root, so nothing loads the firewall at later boots; install {}",
+            persist.unit,
+            if kind == Kind::Nftables { "nftables" } else { "iptables-persistent (Debian) or iptables-services (RHEL)" }
+        )),
+        Some(unit) if !crate::systemd::is_enabled(root, &unit).map_err(fail)? => {
+            for (path, target) in crate::systemd::enable_links(&unit) {
+                if root.metadata(&path).map_err(fail)?.is_none() {
+                    actions.push(Action::Symlink { path, target, why: format!("enable {} so the firewall loads at every boot", persist.unit) });
+                }
+            }
+        }
+        Some(_) => {}
+    }
+    Ok(actions)
+}
+
+/// The backend's name for messages.
+pub fn kind_name(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Nftables => "nftables",
+        Kind::Iptables => "iptables",
+    }
+}
+
+/// Carry out `Action::Firewall`: on the live system load the files with
+/// the previous ruleset kept, read the result back from the kernel, and put
+/// the previous one back unless every SSH port is accepted; for an image,
+/// check the files with the tools.
+pub fn apply(root: &Root, kind: Kind, files: &[String], ssh_ports: &[u16]) -> Result<bool, String> {
+    let paths: Vec<std::path::PathBuf> = files.iter().map(|f| root.host_path(f)).collect();
+    if !root.is_host() {
+        return check(kind, &paths).map(|()| false);
+    }
+    match kind {
+        Kind::Nftables => {
+            let previous = nftables::current()?;
+            nftables::load(&paths[0])?;
+            let now = nftables::current()?;
+            if !nftables::loaded_accepts(ssh_ports)? {
+                nftables::restore(previous.as_deref())?;
+                return Err(format!(
+                    "the loaded ruleset does not accept SSH port(s) {ssh_ports:?}; the previous ruleset is back"
+                ));
+            }
+            Ok(previous != now)
+        }
+        Kind::Iptables => {
+            let previous = (iptables::current(false)?, iptables::current(true)?);
+            let loaded =
+                iptables::load(&paths[0], false).and_then(|()| iptables::load(&paths[1], true));
+            let ok = loaded.is_ok()
+                && iptables::loaded_accepts(ssh_ports, false)?
+                && iptables::loaded_accepts(ssh_ports, true)?;
+            if !ok {
+                iptables::restore(&previous.0, false)?;
+                iptables::restore(&previous.1, true)?;
+                return Err(match loaded {
+                    Err(e) => format!("{e}; the previous rules are back"),
+                    Ok(()) => format!(
+                        "the loaded rules do not accept SSH port(s) {ssh_ports:?}; the previous rules are back"
+                    ),
+                });
+            }
+            Ok(previous != (iptables::current(false)?, iptables::current(true)?))
+        }
+    }
+}
+
+/// Check files with the tools without loading them.
+fn check(kind: Kind, paths: &[std::path::PathBuf]) -> Result<(), String> {
+    let missing = |e: &str| e.contains("is not installed here");
+    let result = match kind {
+        Kind::Nftables => nftables::check(&paths[0]),
+        Kind::Iptables => {
+            iptables::check(&paths[0], false).and_then(|()| iptables::check(&paths[1], true))
+        }
+    };
+    match result {
+        Err(e) if missing(&e) => {
+            log::warn!("{e}: the firewall files were not checked by the tool");
+            Ok(())
+        }
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::grammar;
+
+    #[test]
+    fn the_ssh_port_is_always_in_whatever_the_user_data_says() {
+        // batten.ssh.port moved and no allow rule mentions it: it is still accepted.
+        let ud = crate::config::load(
+            "u",
+            b"#cloud-config\nbatten:\n  ssh: {port: 2222}\n  firewall: {allow: []}\n",
+        )
+        .unwrap()
+        .user_data;
+        let rules = Ruleset::from_user_data(&ud, ud.batten.ssh.ports.clone());
+        assert_eq!(rules.ssh_ports, vec![2222]);
+        for kind in [Kind::Nftables, Kind::Iptables] {
+            for (_, text) in render(kind, &rules) {
+                assert!(text.contains("dport 2222 "), "{text}");
+                assert!(!text.contains("dport 22 "), "{text}");
+            }
+        }
+    }
+
+    #[test]
+    fn backend_choice() {
+        assert_eq!(choose(FirewallBackend::Auto, |_| true), Ok(Kind::Nftables));
+        assert_eq!(
+            choose(FirewallBackend::Auto, |p| p != "nft"),
+            Ok(Kind::Iptables)
+        );
+        assert_eq!(
+            choose(FirewallBackend::Iptables, |_| true),
+            Ok(Kind::Iptables)
+        );
+        assert!(
+            choose(FirewallBackend::Nftables, |_| false)
+                .unwrap_err()
+                .contains("install nftables")
+        );
+        assert!(choose(FirewallBackend::Auto, |_| false).is_err());
+    }
+
+    #[test]
+    fn families_split() {
+        let sources = vec![
+            grammar::source("203.0.113.0/24").unwrap(),
+            grammar::source("2001:db8::/32").unwrap(),
+        ];
+        let (v4, v6) = split_by_family(&sources);
+        assert_eq!((v4.len(), v6.len()), (1, 1));
+    }
+}

@@ -1,0 +1,281 @@
+//! batten's rulesets in a real kernel: two network namespaces joined by a
+//! veth pair, listeners in the server one, probes from the client one, over
+//! IPv4 and IPv6, for both backends. Nothing leaves the namespaces.
+
+mod common;
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use common::net::{self, Daemon, Pair};
+use common::*;
+
+const TCP_PORTS: &str = "22,80,8080,8081,5432,9999";
+const UDP_PORTS: &str = "5353,5354";
+
+fn user_data(backend: &str) -> String {
+    format!(
+        "#cloud-config\nusers: []\nssh_pwauth: unchanged\nbatten:\n  firewall:\n    backend: {backend}\n    allow:\n      - {{port: 80}}\n      - {{port: 5432, from: [203.0.113.10, \"2001:db8:42::10\"]}}\n      - {{port: 5353, proto: udp}}\n      - {{from: [\"198.51.100.10-198.51.100.20\", \"2001:db8:42::12-2001:db8:42::20\"]}}\n  proxy:\n    - listen: 8081\n      upstream: 127.0.0.1:8080\n      auth: {{users: [{{name: admin}}]}}\n"
+    )
+}
+
+fn probe(pair: &Pair, kind: &str, src: &str, dst: &str, port: u16) -> bool {
+    pair.in_client(10, "/usr/bin/python3")
+        .arg(repo().join("tests/fixtures/netprobe.py"))
+        .args([kind, src, dst, &port.to_string(), "1.0"])
+        .stdout(Stdio::null())
+        .status()
+        .unwrap()
+        .success()
+}
+
+fn ping(pair: &Pair, dst: &str) -> bool {
+    pair.in_client(10, "ping")
+        .args(["-c", "1", "-W", "2", dst])
+        .stdout(Stdio::null())
+        .status()
+        .unwrap()
+        .success()
+}
+
+fn network() -> (Pair, Daemon) {
+    let pair = Pair::new("fw");
+    pair.add_address(true, "203.0.113.1/24");
+    for a in [
+        "203.0.113.10/24",
+        "203.0.113.11/24",
+        "198.51.100.15/24",
+        "198.51.100.25/24",
+        "2001:db8:42::10/64",
+        "2001:db8:42::11/64",
+        "2001:db8:42::15/64",
+        "2001:db8:42::25/64",
+    ] {
+        pair.add_address(false, a);
+    }
+    let listener = pair
+        .in_server(300, "/usr/bin/python3")
+        .arg(repo().join("tests/fixtures/netprobe.py"))
+        .args(["serve", "240", TCP_PORTS, UDP_PORTS])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let daemon = Daemon(listener);
+    net::wait_for_port(&pair, net::SERVER_V4, 22, Duration::from_secs(20));
+    (pair, daemon)
+}
+
+/// What must be open and closed, from where.
+fn matrix(pair: &Pair) -> Vec<String> {
+    let mut wrong = Vec::new();
+    let mut expect = |kind: &str, src: &str, dst: &str, port: u16, open: bool| {
+        if probe(pair, kind, src, dst, port) != open {
+            wrong.push(format!(
+                "{kind} {src} -> {dst}:{port} should be {}",
+                if open { "open" } else { "closed" }
+            ));
+        }
+    };
+    for (dst, plain, allowed, other, in_range, out_of_range) in [
+        (
+            net::SERVER_V4,
+            net::CLIENT_V4,
+            "203.0.113.10",
+            "203.0.113.11",
+            "198.51.100.15",
+            "198.51.100.25",
+        ),
+        (
+            net::SERVER_V6,
+            net::CLIENT_V6,
+            "2001:db8:42::10",
+            "2001:db8:42::11",
+            "2001:db8:42::15",
+            "2001:db8:42::25",
+        ),
+    ] {
+        // 5432 from its allowed source goes to the IPv4 server address on
+        // the 203.0.113.0/24 link too.
+        let dst_5432 = if dst == net::SERVER_V4 {
+            "203.0.113.1"
+        } else {
+            dst
+        };
+        expect("tcp", plain, dst, 22, true);
+        expect("tcp", plain, dst, 80, true);
+        expect("tcp", plain, dst, 8081, true);
+        expect("tcp", plain, dst, 8080, false);
+        expect("tcp", plain, dst, 5432, false);
+        expect("tcp", plain, dst, 9999, false);
+        expect("udp", plain, dst, 5353, true);
+        expect("udp", plain, dst, 5354, false);
+        expect("tcp", allowed, dst_5432, 5432, true);
+        expect("tcp", other, dst_5432, 5432, false);
+        expect("tcp", in_range, dst, 9999, true);
+        expect("tcp", in_range, dst, 8080, false);
+        expect("tcp", out_of_range, dst, 9999, false);
+    }
+    for dst in [net::SERVER_V4, net::SERVER_V6] {
+        if !ping(pair, dst) {
+            wrong.push(format!("ping {dst} should work"));
+        }
+    }
+    wrong
+}
+
+fn in_server(pair: &Pair, program: &str, args: &[&str]) -> String {
+    let out = pair.in_server(20, program).args(args).output().unwrap();
+    assert!(out.status.success(), "{program} {args:?}: {}", text(&out));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn required(test: &str, programs: &[&str]) -> bool {
+    privileged(test) && programs.iter().all(|p| have(p, test))
+}
+
+#[test]
+fn nftables_matrix_both_families() {
+    const T: &str = "nftables_matrix_both_families";
+    if !required(T, &["nft", "ip", "ping", "python3"]) {
+        return;
+    }
+    let scratch = Scratch::new();
+    let ud = scratch.user_data("fw.yaml", &user_data("nftables"));
+    let out = scratch.batten("run", &ud, &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    let file = scratch.join("/etc/nftables.conf").display().to_string();
+
+    let (pair, _listener) = network();
+    // Another table (as Docker makes one) must survive batten's load.
+    in_server(&pair, "nft", &["add", "table", "inet", "docker-like"]);
+    in_server(&pair, "nft", &["-f", &file]);
+    let first = in_server(&pair, "nft", &["list", "ruleset"]);
+    in_server(&pair, "nft", &["-f", &file]);
+    let second = in_server(&pair, "nft", &["list", "ruleset"]);
+    assert_eq!(first, second, "loading twice changed the ruleset");
+    assert!(first.contains("table inet docker-like"), "{first}");
+    let wrong = matrix(&pair);
+    assert!(wrong.is_empty(), "{wrong:#?}\n{first}");
+}
+
+#[test]
+fn iptables_matrix_both_families() {
+    const T: &str = "iptables_matrix_both_families";
+    if !required(
+        T,
+        &[
+            "iptables-restore",
+            "ip6tables-restore",
+            "ip",
+            "ping",
+            "python3",
+        ],
+    ) {
+        return;
+    }
+    let scratch = Scratch::new();
+    for tool in ["iptables-restore", "ip6tables-restore"] {
+        std::fs::copy(
+            format!("/usr/sbin/{tool}"),
+            scratch.join(&format!("/usr/sbin/{tool}")),
+        )
+        .unwrap();
+    }
+    let ud = scratch.user_data("fw.yaml", &user_data("iptables"));
+    let out = scratch.batten("run", &ud, &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    let (pair, _listener) = network();
+    let v4 = scratch.join("/etc/iptables/rules.v4").display().to_string();
+    let v6 = scratch.join("/etc/iptables/rules.v6").display().to_string();
+    in_server(&pair, "iptables-restore", &[&v4]);
+    in_server(&pair, "ip6tables-restore", &[&v6]);
+    let saved = |pair: &Pair| {
+        let mut t = in_server(pair, "iptables-save", &[]);
+        t.push_str(&in_server(pair, "ip6tables-save", &[]));
+        t.lines()
+            .filter(|l| !l.starts_with('#'))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let first = saved(&pair);
+    in_server(&pair, "iptables-restore", &[&v4]);
+    in_server(&pair, "ip6tables-restore", &[&v6]);
+    assert_eq!(first, saved(&pair), "loading twice changed the rules");
+    let wrong = matrix(&pair);
+    assert!(wrong.is_empty(), "{wrong:#?}\n{first}");
+}
+
+/// batten on a live system (here: inside the server namespace, with /etc
+/// an overlay whose writes land in a scratch directory and /var/lib a
+/// tmpfs, so nothing of this machine changes): the old batten table is
+/// replaced, other tables stay, SSH is reachable from outside afterwards.
+#[test]
+fn live_run_replaces_only_its_table_and_keeps_ssh_open() {
+    const T: &str = "live_run_replaces_only_its_table_and_keeps_ssh_open";
+    if !required(T, &["nft", "ip", "unshare", "python3", "sshd"]) {
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    for d in ["upper", "work"] {
+        std::fs::create_dir(work.path().join(d)).unwrap();
+    }
+    let ud = work.path().join("live.yaml");
+    std::fs::write(&ud, "#cloud-config\nusers: []\nssh_pwauth: unchanged\n").unwrap();
+    let (pair, _listener) = network();
+    in_server(&pair, "nft", &["add", "table", "inet", "docker-like"]);
+    in_server(&pair, "nft", &["add", "table", "inet", "batten"]);
+    in_server(
+        &pair,
+        "nft",
+        &[
+            "add",
+            "chain",
+            "inet",
+            "batten",
+            "input",
+            "{ type filter hook input priority 0; policy accept; }",
+        ],
+    );
+    assert!(
+        probe(&pair, "tcp", net::CLIENT_V4, net::SERVER_V4, 9999),
+        "the old ruleset lets 9999 in"
+    );
+
+    let script = "set -e
+W=\"$1\"; shift
+mount -t overlay batten-test-etc -o lowerdir=/etc,upperdir=\"$W/upper\",workdir=\"$W/work\" /etc
+mount -t tmpfs batten-test-lib /var/lib
+exec \"$@\"";
+    let out = pair
+        .in_server(120, "unshare")
+        .args([
+            "--mount",
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+            script,
+            "live",
+        ])
+        .arg(work.path())
+        .arg(env!("CARGO_BIN_EXE_batten"))
+        .args(["run", "--root", "/", "--user-data"])
+        .arg(&ud)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let ruleset = in_server(&pair, "nft", &["list", "ruleset"]);
+    assert!(ruleset.contains("table inet docker-like"), "{ruleset}");
+    assert!(ruleset.contains("policy drop"), "{ruleset}");
+    assert!(
+        probe(&pair, "tcp", net::CLIENT_V4, net::SERVER_V4, 22),
+        "SSH must stay reachable"
+    );
+    assert!(
+        probe(&pair, "tcp", net::CLIENT_V6, net::SERVER_V6, 22),
+        "SSH must stay reachable over IPv6"
+    );
+    assert!(!probe(&pair, "tcp", net::CLIENT_V4, net::SERVER_V4, 9999));
+    let written = std::fs::read_to_string(work.path().join("upper/nftables.conf")).unwrap();
+    assert!(written.contains("policy drop"), "{written}");
+}
