@@ -84,6 +84,8 @@ pub fn check_programs(plan: &Plan) -> Result<(), Failure> {
 struct Undo {
     path: String,
     before: Option<(Vec<u8>, Owner)>,
+    /// When the path was a symlink: its target, to make it again.
+    link: Option<String>,
 }
 
 /// Apply every action in order. Returns how many changed something. On
@@ -186,6 +188,7 @@ fn apply_one(
                 undo.push(Undo {
                     path: path.clone(),
                     before,
+                    link: None,
                 });
             }
             Ok(changed)
@@ -220,6 +223,7 @@ fn apply_one(
                 undo.push(Undo {
                     path: path.to_string(),
                     before,
+                    link: None,
                 });
             }
             Ok(changed)
@@ -232,7 +236,18 @@ fn apply_one(
             ..
         } => write_user_file(root, backup, undo, user, home, path, contents),
         Action::Remove { path, .. } => {
-            let before = current(root, path)?;
+            // A link (a site enabled in sites-enabled) is removed as a link;
+            // its target is remembered, not read.
+            let is_link = root
+                .metadata(path)
+                .map_err(|e| e.to_string())?
+                .is_some_and(|m| m.kind == crate::root::FileKind::Symlink);
+            let (before, link) = if is_link {
+                let target = std::fs::read_link(root.host_path(path)).map_err(|e| e.to_string())?;
+                (None, Some(target.to_string_lossy().into_owned()))
+            } else {
+                (current(root, path)?, None)
+            };
             let removed = root
                 .remove_file(path, Some(backup))
                 .map_err(|e| e.to_string())?;
@@ -240,6 +255,7 @@ fn apply_one(
                 undo.push(Undo {
                     path: path.clone(),
                     before,
+                    link,
                 });
             }
             Ok(removed)
@@ -263,6 +279,7 @@ fn apply_one(
                 undo.push(Undo {
                     path: path.clone(),
                     before: None,
+                    link: None,
                 });
             }
             Ok(made)
@@ -274,42 +291,53 @@ fn apply_one(
             comment,
             ssh_keys_gid,
             quiet,
-        } => crate::ssh::apply_host_keys(
-            root,
-            backup,
-            remove,
-            generate,
-            provided,
-            comment,
-            *ssh_keys_gid,
-            *quiet,
-        )
-        .map(|written| {
-            for (path, before) in written {
-                undo.push(Undo { path, before });
+        } => {
+            let mut replaced = Vec::new();
+            let result = crate::ssh::apply_host_keys(
+                root,
+                backup,
+                remove,
+                generate,
+                provided,
+                comment,
+                *ssh_keys_gid,
+                *quiet,
+                &mut replaced,
+            );
+            for (path, before) in replaced {
+                undo.push(Undo {
+                    path,
+                    before,
+                    link: None,
+                });
             }
-            true
-        }),
+            result.map(|()| true)
+        }
         Action::Firewall {
             kind,
             files,
             ssh_ports,
         } => crate::firewall::apply(root, *kind, files, ssh_ports),
-        Action::CheckSshd => match crate::ssh::daemon::check(root) {
+        Action::CheckConfig(daemon) => match crate::daemon::check(root, *daemon) {
             Ok(()) => Ok(false),
-            Err(crate::ssh::daemon::CheckError::Missing(what)) => {
+            Err(crate::daemon::CheckError::Missing(what)) => {
                 warn!(
-                    "{what} is not installed here: the sshd configuration was not checked by sshd"
+                    "{what} is not installed here: the {} configuration was not checked by {}",
+                    daemon.program(),
+                    daemon.program()
                 );
                 Ok(false)
             }
             Err(e) => Err(e.to_string()),
         },
+        Action::ProveKeyLogin { accounts } => {
+            crate::ssh::prove_key_login(root, accounts).map(|()| false)
+        }
         Action::Reload { unit } => {
-            if !root.is_host() || !crate::ssh::daemon::is_active(unit) {
+            if !root.is_host() || !crate::daemon::is_active(unit) {
                 return Ok(false);
             }
-            crate::ssh::daemon::reload(unit).map(|()| true)
+            crate::daemon::reload(unit).map(|()| true)
         }
     }
 }
@@ -378,6 +406,7 @@ fn write_user_file(
         undo.push(Undo {
             path: path.to_string(),
             before,
+            link: None,
         });
     }
     Ok(changed)
@@ -447,9 +476,12 @@ fn private_temp_file() -> Result<(std::path::PathBuf, std::fs::File), String> {
 fn roll_back(root: &Root, undo: Vec<Undo>) -> String {
     let mut lines = Vec::new();
     for u in undo.into_iter().rev() {
-        let result = match &u.before {
-            Some((bytes, owner)) => root.write_atomic(&u.path, bytes, *owner, None).map(|_| ()),
-            None => root.remove_file(&u.path, None).map(|_| ()),
+        let result = match (&u.before, &u.link) {
+            (_, Some(target)) => root.symlink(target, &u.path, None).map(|_| ()),
+            (Some((bytes, owner)), None) => {
+                root.write_atomic(&u.path, bytes, *owner, None).map(|_| ())
+            }
+            (None, None) => root.remove_file(&u.path, None).map(|_| ()),
         };
         match result {
             Ok(()) => lines.push(format!("restored {}", u.path)),

@@ -23,8 +23,8 @@ use crate::root::{Backup, Root};
 
 /// What batten has not built yet, said in every plan and run so nobody
 /// mistakes this build for one that hardens SSH, the firewall or the proxy.
-const NOT_YET: &str = "this build of batten applies accounts, SSH and the firewall; \
-the proxy is validated but NOT applied yet";
+const NOT_YET: &str = "this build of batten applies accounts, SSH, the firewall and the proxy; \
+live verification and sealing are not in this build yet";
 
 /// Where the copy of the user-data batten acted on is kept (0600).
 const USER_DATA_COPY: &str = "/var/lib/batten/user-data";
@@ -302,19 +302,13 @@ fn build_plan(
         distro,
         host_keys_done,
     };
-    let ssh_actions = crate::ssh::plan(&ssh_inputs, &mut notes)?;
-    // The firewall must accept sshd's new port before sshd moves to it, so
-    // the sshd check and reload come last.
-    let (finish, ssh_actions): (Vec<Action>, Vec<Action>) = ssh_actions
-        .into_iter()
-        .partition(|a| matches!(a, Action::CheckSshd | Action::Reload { .. }));
-    actions.extend(ssh_actions);
+    actions.extend(crate::ssh::plan(&ssh_inputs, &mut notes)?);
     let ssh_ports = crate::ssh::listening_ports(root, ud)?;
     actions.extend(crate::firewall::plan(
         ud, root, distro, ssh_ports, &mut notes,
     )?);
+    actions.extend(crate::proxy::plan(ud, root, distro, accounts, &mut notes)?);
     actions.extend(plan_cloud_init(root, ud, &mut notes)?);
-    actions.extend(finish);
     let current = root
         .read(USER_DATA_COPY)
         .map_err(|e| Failure::new(Code::ApplyFailed, e.to_string()))?;
@@ -337,6 +331,14 @@ fn build_plan(
             why: "keep the user-data this run acted on, readable by root only".to_string(),
         });
     }
+    // Every file first; then the daemons' own checks (the firewall already
+    // accepts sshd's new port); the reloads last of all, so nothing that
+    // could still fail comes after a daemon took the new settings.
+    actions.sort_by_key(|a| match a {
+        Action::CheckConfig(_) | Action::ProveKeyLogin { .. } => 1,
+        Action::Reload { .. } => 2,
+        _ => 0,
+    });
     Ok(Plan { actions, notes })
 }
 

@@ -129,9 +129,16 @@ pub enum Action {
         /// Ports that must be accepted once loaded, or the load is undone.
         ssh_ports: Vec<u16>,
     },
-    /// Check that sshd accepts the configuration now in place; when it does
-    /// not, the run is rolled back.
-    CheckSshd,
+    /// Check that the daemon accepts the configuration now in place; when
+    /// it does not, the run is rolled back.
+    CheckConfig(crate::daemon::Daemon),
+    /// Prove with `sshd -T` (Match blocks applied) that at least one of
+    /// these accounts can log in with a key and none with a password; the
+    /// run is rolled back otherwise (safety rule 1, on the effective config).
+    ProveKeyLogin {
+        /// (account, root-relative path of the key file batten wrote).
+        accounts: Vec<(String, String)>,
+    },
     /// Reload a running service so it reads its new configuration (live
     /// system only; a reload keeps existing sessions).
     Reload {
@@ -249,7 +256,17 @@ impl Action {
                 crate::firewall::kind_name(*kind),
                 files.join(" and ")
             ),
-            Action::CheckSshd => "check the sshd configuration with sshd -t".to_string(),
+            Action::CheckConfig(d) => {
+                format!("check the {0} configuration with {0} -t", d.program())
+            }
+            Action::ProveKeyLogin { accounts } => format!(
+                "prove with sshd -T that {} can log in with a key and nobody with a password",
+                accounts
+                    .iter()
+                    .map(|(u, _)| u.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" or ")
+            ),
             Action::Reload { unit } => format!("reload {unit} if it is running"),
         }
     }
@@ -383,10 +400,19 @@ impl Plan {
                         action.summary()
                     );
                 }
-                Action::CheckSshd => {
+                action @ Action::ProveKeyLogin { .. } => {
                     let _ = writeln!(
                         out,
-                        "# sshd must accept the new configuration, or the run is rolled back\n$ sshd -t"
+                        "# safety rule 1, on the effective configuration\n~ {}",
+                        action.summary()
+                    );
+                }
+                Action::CheckConfig(d) => {
+                    let _ = writeln!(
+                        out,
+                        "# {0} must accept the new configuration, or the run is rolled back
+$ {0} -t",
+                        d.program()
                     );
                 }
                 Action::Reload { unit } => {

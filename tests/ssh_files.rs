@@ -209,3 +209,42 @@ fn what_sshd_refuses_is_rolled_back() {
     );
     assert!(!scratch.join("/root/.ssh/authorized_keys").exists());
 }
+
+/// A Match block the plan cannot judge (it turns key login off for the
+/// only account) is caught by sshd -T before the run is final.
+#[test]
+fn a_match_block_that_locks_the_owner_out_is_caught() {
+    const T: &str = "a_match_block_that_locks_the_owner_out_is_caught";
+    if !privileged(T) || !have("sshd", T) || !have("useradd", T) {
+        return;
+    }
+    let scratch = Scratch::new();
+    std::fs::create_dir_all(scratch.join("/etc/ssh/sshd_config.d")).unwrap();
+    std::fs::write(
+        scratch.join("/etc/ssh/sshd_config"),
+        "Include /etc/ssh/sshd_config.d/*.conf\nUsePAM yes\n",
+    )
+    .unwrap();
+    std::fs::write(
+        scratch.join("/etc/ssh/sshd_config.d/50-image.conf"),
+        "Match User alice\n    PubkeyAuthentication no\n",
+    )
+    .unwrap();
+    let ud = scratch.user_data(
+        "ud.yaml",
+        &format!("#cloud-config\nusers:\n  - {{name: alice, ssh_authorized_keys: [\"{KEY}\"]}}\n"),
+    );
+    let out = scratch.batten("run", &ud, &[]);
+    assert_eq!(out.status.code(), Some(70), "{}", text(&out));
+    assert!(
+        text(&out).contains("alice: PubkeyAuthentication is off for it"),
+        "{}",
+        text(&out)
+    );
+    assert!(
+        !scratch
+            .join("/etc/ssh/sshd_config.d/00-batten.conf")
+            .exists(),
+        "passwords must stay as they were"
+    );
+}

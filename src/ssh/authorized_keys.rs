@@ -15,11 +15,25 @@ use super::sshd_config::SshdConfig;
 /// sshd's default when `AuthorizedKeysFile` is not set.
 const DEFAULT_FILE: &str = ".ssh/authorized_keys";
 
+/// Why an account's key file cannot be named.
+#[derive(Debug, PartialEq, Eq)]
+pub enum NoKeyFile {
+    /// `AuthorizedKeysFile none`: sshd reads no key file at all.
+    Disabled,
+    /// The path uses `%U` and the account does not exist yet.
+    UidUnknown,
+}
+
 /// The root-relative path of an account's authorized_keys file: the first
 /// path of the effective `AuthorizedKeysFile`, with `%h`, `%u`, `%U` and
 /// `%%` expanded and relative paths taken from the home directory, as sshd
 /// does.
-pub fn keys_file(config: &SshdConfig, user: &str, uid: Option<u32>, home: &str) -> String {
+pub fn keys_file(
+    config: &SshdConfig,
+    user: &str,
+    uid: Option<u32>,
+    home: &str,
+) -> Result<String, NoKeyFile> {
     let spec = config
         .effective("authorizedkeysfile")
         .and_then(|d| {
@@ -28,8 +42,13 @@ pub fn keys_file(config: &SshdConfig, user: &str, uid: Option<u32>, home: &str) 
                 .next()
                 .map(|s| s.trim_matches('"').to_string())
         })
-        .filter(|s| s != "none")
         .unwrap_or_else(|| DEFAULT_FILE.to_string());
+    if spec == "none" {
+        return Err(NoKeyFile::Disabled);
+    }
+    if spec.contains("%U") && uid.is_none() {
+        return Err(NoKeyFile::UidUnknown);
+    }
     let mut out = String::new();
     let mut chars = spec.chars();
     while let Some(c) = chars.next() {
@@ -49,11 +68,11 @@ pub fn keys_file(config: &SshdConfig, user: &str, uid: Option<u32>, home: &str) 
             None => out.push('%'),
         }
     }
-    if out.starts_with('/') {
+    Ok(if out.starts_with('/') {
         out
     } else {
         format!("{}/{out}", home.trim_end_matches('/'))
-    }
+    })
 }
 
 /// The options cloud-init puts before root's keys under `disable_root`, so
@@ -153,25 +172,22 @@ mod tests {
 
     #[test]
     fn paths_follow_authorized_keys_file() {
+        let path = |c: &SshdConfig, uid| keys_file(c, "pi", uid, "/home/pi");
         assert_eq!(
-            keys_file(&config(""), "pi", Some(1000), "/home/pi"),
+            path(&config(""), Some(1000)).unwrap(),
             "/home/pi/.ssh/authorized_keys"
         );
         let c = config("AuthorizedKeysFile /etc/ssh/keys/%u .ssh/authorized_keys\n");
-        assert_eq!(
-            keys_file(&c, "pi", Some(1000), "/home/pi"),
-            "/etc/ssh/keys/pi"
-        );
+        assert_eq!(path(&c, Some(1000)).unwrap(), "/etc/ssh/keys/pi");
         let c = config("AuthorizedKeysFile %h/.ssh/keys_%U_%%\n");
+        assert_eq!(path(&c, Some(1000)).unwrap(), "/home/pi/.ssh/keys_1000_%");
         assert_eq!(
-            keys_file(&c, "pi", Some(1000), "/home/pi"),
-            "/home/pi/.ssh/keys_1000_%"
+            path(&c, None),
+            Err(NoKeyFile::UidUnknown),
+            "%U before the account exists"
         );
         let c = config("AuthorizedKeysFile none\n");
-        assert_eq!(
-            keys_file(&c, "pi", None, "/home/pi/"),
-            "/home/pi/.ssh/authorized_keys"
-        );
+        assert_eq!(path(&c, Some(1000)), Err(NoKeyFile::Disabled));
     }
 
     #[test]

@@ -6,7 +6,6 @@
 //! at least one account that sshd lets in ends up with a key.
 
 pub mod authorized_keys;
-pub mod daemon;
 pub mod host_keys;
 pub mod sshd_config;
 
@@ -192,9 +191,32 @@ pub fn plan(inp: &Inputs, notes: &mut Vec<String>) -> Result<Vec<Action>, Failur
     let password_off = matches!(ud.ssh_pwauth, PasswordAuth::Default | PasswordAuth::Deny);
 
     // The owners' keys.
-    let mut key_files: Vec<(KeyTarget, usize)> = Vec::new();
+    let mut key_files: Vec<(KeyTarget, usize, String)> = Vec::new();
     for target in key_targets(inp) {
-        let path = authorized_keys::keys_file(&config, &target.user, target.uid, &target.home);
+        let path = match authorized_keys::keys_file(&config, &target.user, target.uid, &target.home)
+        {
+            Ok(p) => p,
+            // No keys to install: nothing to write, and no key login.
+            Err(_) if target.keys.is_empty() => continue,
+            Err(authorized_keys::NoKeyFile::Disabled) => {
+                return Err(Failure::new(
+                    Code::InvalidUserData,
+                    format!(
+                        "sshd's AuthorizedKeysFile is `none`, so the keys for {} would never be read; set AuthorizedKeysFile in the image's sshd_config; nothing was changed",
+                        target.user
+                    ),
+                ));
+            }
+            Err(authorized_keys::NoKeyFile::UidUnknown) => {
+                return Err(Failure::new(
+                    Code::InvalidUserData,
+                    format!(
+                        "sshd's AuthorizedKeysFile uses %U, the uid of {}, which is only known once the account exists; run batten again after it is created, or use %u; nothing was changed",
+                        target.user
+                    ),
+                ));
+            }
+        };
         if let Some(uid) = target.uid {
             check_home(root, &target.user, uid, &target.home, &path).map_err(refuse)?;
         }
@@ -209,15 +231,17 @@ pub fn plan(inp: &Inputs, notes: &mut Vec<String>) -> Result<Vec<Action>, Failur
                 before: existing.map(String::into_bytes),
                 contents: text.into_bytes(),
                 why: format!("SSH keys for {} from user-data", target.user),
-                path,
+                path: path.clone(),
             });
         }
-        key_files.push((target, present));
+        key_files.push((target, present, path));
     }
 
-    if password_off {
-        interlock(inp, &config, &settings, &key_files)?;
-    }
+    let usable = if password_off && sshd_installed {
+        interlock(inp, &config, &settings, &key_files)?
+    } else {
+        Vec::new()
+    };
 
     if sshd_installed {
         for edit in sshd_config::plan_edits(&config, &settings) {
@@ -249,15 +273,25 @@ pub fn plan(inp: &Inputs, notes: &mut Vec<String>) -> Result<Vec<Action>, Failur
         actions.push(action);
         sshd_changed = true;
     }
-    if sshd_installed && sshd_changed {
-        actions.push(Action::CheckSshd);
+    if sshd_installed
+        && (sshd_changed || actions.iter().any(|a| matches!(a, Action::UserFile { .. })))
+    {
+        actions.push(Action::CheckConfig(crate::daemon::Daemon::Sshd));
+        if !usable.is_empty() {
+            let accounts = key_files
+                .iter()
+                .filter(|(t, _, _)| usable.contains(&t.user))
+                .map(|(t, _, path)| (t.user.clone(), path.clone()))
+                .collect();
+            actions.push(Action::ProveKeyLogin { accounts });
+        }
         if root.is_host() {
             actions.push(Action::Reload {
                 unit: format!("{}.service", inp.distro.ssh_service()),
             });
         }
     }
-    if key_files.iter().any(|(t, _)| !t.keys.is_empty()) {
+    if key_files.iter().any(|(t, _, _)| !t.keys.is_empty()) {
         actions.extend(enable_ssh(root, inp.distro, notes).map_err(refuse)?);
     }
     Ok(actions)
@@ -330,14 +364,28 @@ fn pattern_matches(pattern: &str, name: &str) -> bool {
     go(user_part.as_bytes(), name.as_bytes())
 }
 
+/// Whether an account's password field will start with `!` (locked) after
+/// this run, which sshd without PAM treats as "no login at all".
+fn locked_after(spec: Option<&UserSpec>, current: Option<&str>) -> bool {
+    match (spec, current) {
+        // Locking leaves `*` (no password) as it is; sshd does not count it.
+        (Some(s), Some("*")) if s.locked() => false,
+        (Some(s), _) if s.locked() => true,
+        (Some(s), _) if s.passwords.any() => false,
+        (_, Some(f)) => f.starts_with('!'),
+        // useradd makes new accounts with `!`.
+        (_, None) => true,
+    }
+}
+
 /// Safety rule 1: password login goes off only if some account sshd lets
 /// in ends up with a key. Otherwise exit 65 naming every account and why.
 fn interlock(
     inp: &Inputs,
     config: &SshdConfig,
     settings: &[Setting],
-    targets: &[(KeyTarget, usize)],
-) -> Result<(), Failure> {
+    targets: &[(KeyTarget, usize, String)],
+) -> Result<Vec<String>, Failure> {
     let words = |k: &str| -> Vec<String> {
         config
             .all(k)
@@ -351,6 +399,10 @@ fn interlock(
             .collect()
     };
     let (allow_users, deny_users) = (words("allowusers"), words("denyusers"));
+    // sshd's own default is `UsePAM no`; distributions turn it on.
+    let use_pam = config
+        .effective("usepam")
+        .is_some_and(|d| d.value() == "yes");
     let (allow_groups, deny_groups) = (words("allowgroups"), words("denygroups"));
     let permit_root = settings
         .iter()
@@ -358,17 +410,24 @@ fn interlock(
         .map(|s| s.value.clone())
         .unwrap_or_default();
     let mut considered = Vec::new();
-    for (t, present) in targets {
+    let mut usable = Vec::new();
+    for (t, present, _) in targets {
         let spec = inp
             .users
             .iter()
             .find(|u| u.name.as_deref() == Some(t.user.as_str()));
         let entry = inp.accounts.user(&t.user);
-        let shell = spec
-            .and_then(|s| s.shell.clone())
-            .or_else(|| entry.map(|e| e.shell.clone()))
-            .unwrap_or_default();
-        let mut groups: Vec<String> = spec.map(|s| s.groups.clone()).unwrap_or_default();
+        // Shell and groups from user-data apply only when an account is
+        // created; an existing account keeps its own.
+        let shell = match entry {
+            Some(e) => e.shell.clone(),
+            None => spec.and_then(|s| s.shell.clone()).unwrap_or_default(),
+        };
+        let mut groups: Vec<String> = if entry.is_some() {
+            Vec::new()
+        } else {
+            spec.map(|s| s.groups.clone()).unwrap_or_default()
+        };
         groups.push(t.user.clone());
         for g in &inp.accounts.groups {
             if g.members.contains(&t.user) || entry.is_some_and(|e| e.gid == g.gid) {
@@ -386,6 +445,8 @@ fn interlock(
             )
         {
             Some(format!("PermitRootLogin {permit_root}"))
+        } else if !use_pam && locked_after(spec, inp.accounts.shadow_field(&t.user)) {
+            Some("UsePAM is no, and without PAM sshd refuses key logins to an account whose password is locked (lock_passwd); set lock_passwd: false or UsePAM yes".to_string())
         } else if NO_LOGIN_SHELLS.contains(&shell.as_str()) {
             Some(format!("its shell is {shell}"))
         } else if deny_users.iter().any(|p| pattern_matches(p, &t.user)) {
@@ -409,9 +470,12 @@ fn interlock(
             None
         };
         match why_not {
-            None => return Ok(()),
+            None => usable.push(t.user.clone()),
             Some(reason) => considered.push(format!("{} ({reason})", t.user)),
         }
+    }
+    if !usable.is_empty() {
+        return Ok(usable);
     }
     let considered = if considered.is_empty() {
         "none".to_string()
@@ -441,6 +505,12 @@ fn plan_host_keys(inp: &Inputs) -> Result<Option<Action>, Failure> {
         .unwrap_or_default()
         .into_iter()
         .filter(|n| n.starts_with("ssh_host_") && n.contains("key"))
+        .filter(|n| {
+            root.metadata(&format!("/etc/ssh/{n}"))
+                .ok()
+                .flatten()
+                .is_some_and(|m| m.kind == crate::root::FileKind::File)
+        })
         .map(|n| format!("/etc/ssh/{n}"))
         .collect();
     let remove = if !inp.host_keys_done && ud.ssh_deletekeys {
@@ -453,8 +523,10 @@ fn plan_host_keys(inp: &Inputs) -> Result<Option<Action>, Failure> {
     let mut provided: Vec<ProvidedHostKey> = Vec::new();
     for key in &ud.ssh_keys {
         let path = host_keys::private_path(key.key_type);
+        // Compared as it will be written: ending in one newline.
+        let wanted = format!("{}\n", key.private.trim_end_matches('\n'));
         let same = remains(&path)
-            && root.read(&path).map_err(refuse)?.as_deref() == Some(key.private.as_bytes());
+            && root.read(&path).map_err(refuse)?.as_deref() == Some(wanted.as_bytes());
         if !same {
             provided.push(key.clone());
         }
@@ -530,12 +602,129 @@ fn enable_ssh(
     Ok(actions)
 }
 
+/// `Action::ProveKeyLogin`: ask sshd itself (`sshd -T`, Match blocks
+/// applied) whether each account can log in with a key through the file
+/// batten wrote, and whether passwords are really off for it. One usable
+/// account is enough; a password left on for anyone fails the run.
+pub fn prove_key_login(root: &Root, accounts: &[(String, String)]) -> Result<(), String> {
+    let passwd = Accounts::load(root).map_err(|e| e.to_string())?;
+    let mut reasons = Vec::new();
+    let mut usable = false;
+    for (user, path) in accounts {
+        let settings = match crate::daemon::sshd_effective_for(root, user) {
+            Ok(s) => s,
+            Err(crate::daemon::CheckError::Missing(what)) => {
+                log::warn!(
+                    "{what} is not installed here: the key login of {user} was not proven with sshd -T"
+                );
+                return Ok(());
+            }
+            Err(e) => return Err(e.to_string()),
+        };
+        let get = |k: &str| {
+            settings
+                .iter()
+                .find(|(key, _)| key == k)
+                .map(|(_, v)| v.as_str())
+                .unwrap_or("")
+        };
+        for k in ["passwordauthentication", "kbdinteractiveauthentication"] {
+            if get(k) != "no" {
+                return Err(format!(
+                    "sshd -T says {k} is `{}` for {user}: passwords are not off",
+                    get(k)
+                ));
+            }
+        }
+        let entry = passwd.user(user);
+        let home = entry.map(|e| e.home.clone()).unwrap_or_default();
+        let uid = entry.map(|e| e.uid);
+        let files: Vec<String> = get("authorizedkeysfile")
+            .split_whitespace()
+            .map(|f| expand_keys_path(f, user, uid, &home))
+            .collect();
+        let methods_ok = get("authenticationmethods")
+            .split_whitespace()
+            .any(|list| list == "any" || list.split(',').all(|m| m == "publickey"));
+        let why_not = if get("pubkeyauthentication") != "yes" {
+            Some("PubkeyAuthentication is off for it".to_string())
+        } else if !files.contains(path) && get("authorizedkeyscommand").is_empty_or_none() {
+            Some(format!("sshd reads {} for it, not {path}", files.join(" ")))
+        } else if !methods_ok {
+            Some(format!(
+                "AuthenticationMethods {} needs more than a key",
+                get("authenticationmethods")
+            ))
+        } else if user == "root"
+            && !matches!(
+                get("permitrootlogin"),
+                "yes" | "prohibit-password" | "without-password"
+            )
+        {
+            Some(format!("PermitRootLogin {}", get("permitrootlogin")))
+        } else if get("denyusers")
+            .split_whitespace()
+            .any(|p| pattern_matches(p, user))
+        {
+            Some("DenyUsers".to_string())
+        } else if !get("allowusers").is_empty()
+            && !get("allowusers")
+                .split_whitespace()
+                .any(|p| pattern_matches(p, user))
+        {
+            Some("not in AllowUsers".to_string())
+        } else {
+            None
+        };
+        match why_not {
+            None => usable = true,
+            Some(r) => reasons.push(format!("{user}: {r}")),
+        }
+    }
+    if usable {
+        Ok(())
+    } else {
+        Err(format!(
+            "sshd's effective configuration would let nobody in with a key ({}); the run is rolled back so passwords are not switched off",
+            reasons.join("; ")
+        ))
+    }
+}
+
+/// `%h`, `%u`, `%U`, `%%` in an AuthorizedKeysFile path, relative paths
+/// from the home, as sshd expands them.
+fn expand_keys_path(spec: &str, user: &str, uid: Option<u32>, home: &str) -> String {
+    let expanded = spec
+        .replace("%%", "\u{0}")
+        .replace("%h", home)
+        .replace("%u", user)
+        .replace("%U", &uid.map(|u| u.to_string()).unwrap_or_default())
+        .replace('\u{0}', "%");
+    if expanded.starts_with('/') {
+        expanded
+    } else {
+        format!("{}/{expanded}", home.trim_end_matches('/'))
+    }
+}
+
+/// sshd -T prints `none` for an unset AuthorizedKeysCommand.
+trait EmptyOrNone {
+    fn is_empty_or_none(&self) -> bool;
+}
+
+impl EmptyOrNone for &str {
+    fn is_empty_or_none(&self) -> bool {
+        self.is_empty() || *self == "none"
+    }
+}
+
 /// A file written or removed, with what was there before (for rollback).
 pub type Replaced = (String, Option<(Vec<u8>, Owner)>);
 
 /// Carry out `Action::HostKeys`: remove, generate (in parallel) or install,
-/// write with safe modes, and print the fingerprints. Returns the files it
-/// replaced, for rollback.
+/// write with safe modes, and print the fingerprints. Every file replaced
+/// is added to `replaced` as it happens, so a failure half-way can still be
+/// rolled back completely.
 #[allow(clippy::too_many_arguments)]
 pub fn apply_host_keys(
     root: &Root,
@@ -546,8 +735,8 @@ pub fn apply_host_keys(
     comment: &str,
     ssh_keys_gid: Option<u32>,
     quiet: bool,
-) -> Result<Vec<Replaced>, String> {
-    let mut replaced = Vec::new();
+    replaced: &mut Vec<Replaced>,
+) -> Result<(), String> {
     for path in remove {
         let before = root.read_with_owner(path).map_err(|e| e.to_string())?;
         if root
@@ -586,12 +775,20 @@ pub fn apply_host_keys(
         print!("{block}");
         if root.is_host() {
             // Also on the console, where the person at the first boot looks.
-            if let Ok(mut console) = std::fs::OpenOptions::new().write(true).open("/dev/console") {
+            use std::os::unix::fs::OpenOptionsExt;
+            // Never become the console's controlling process, never block on
+            // a stalled serial line at first boot.
+            let flags = nix::libc::O_NOCTTY | nix::libc::O_NONBLOCK | nix::libc::O_CLOEXEC;
+            if let Ok(mut console) = std::fs::OpenOptions::new()
+                .write(true)
+                .custom_flags(flags)
+                .open("/dev/console")
+            {
                 let _ = std::io::Write::write_all(&mut console, block.as_bytes());
             }
         }
     }
-    Ok(replaced)
+    Ok(())
 }
 
 #[cfg(test)]

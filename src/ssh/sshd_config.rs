@@ -221,10 +221,23 @@ impl SshdConfig {
             .iter()
             .filter_map(|d| d.value().parse().ok())
             .collect();
-        ports.dedup();
         if ports.is_empty() {
             ports.push(22);
         }
+        // `ListenAddress host:port` listens on that port whatever `Port` says.
+        for d in self.all("listenaddress") {
+            let addr = d.args.split_whitespace().next().unwrap_or("");
+            let port = match addr.strip_prefix('[') {
+                Some(rest) => rest.split_once("]:").map(|(_, p)| p),
+                None if addr.matches(':').count() == 1 => addr.split_once(':').map(|(_, p)| p),
+                None => None,
+            };
+            if let Some(p) = port.and_then(|p| p.parse().ok()) {
+                ports.push(p);
+            }
+        }
+        ports.sort_unstable();
+        ports.dedup();
         ports
     }
 
@@ -293,10 +306,29 @@ pub struct FileEdit {
 /// Whether a directive conflicts with what batten wants: a global line for
 /// one of the keywords with another value (every `Port` when batten sets
 /// ports), or a Match-block line that would give passwords back.
+/// The keyword sshd means: since OpenSSH 8.7 `ChallengeResponseAuthentication`
+/// is another name for `KbdInteractiveAuthentication`.
+pub fn canonical(keyword: &str) -> String {
+    match keyword.to_ascii_lowercase().as_str() {
+        "challengeresponseauthentication" => "kbdinteractiveauthentication".to_string(),
+        k => k.to_string(),
+    }
+}
+
+/// How much a `PermitRootLogin` value lets in (higher is looser).
+fn root_login_rank(value: &str) -> u8 {
+    match value {
+        "no" => 0,
+        "forced-commands-only" => 1,
+        "prohibit-password" | "without-password" => 2,
+        _ => 3,
+    }
+}
+
 fn conflicts(d: &Directive, settings: &[Setting]) -> bool {
     let wanted: Vec<&Setting> = settings
         .iter()
-        .filter(|s| s.keyword.eq_ignore_ascii_case(&d.keyword))
+        .filter(|s| canonical(s.keyword) == canonical(&d.keyword))
         .collect();
     if wanted.is_empty() {
         return false;
@@ -309,8 +341,10 @@ fn conflicts(d: &Directive, settings: &[Setting]) -> bool {
             .iter()
             .all(|s| s.value.to_ascii_lowercase() != d.value()),
         // In a Match block only lines that loosen matter.
-        // Every keyword batten sets loosens with `yes` (PermitRootLogin
-        // included); PubkeyAuthentication is never among these.
+        Some(_) if d.keyword == "permitrootlogin" => wanted
+            .iter()
+            .any(|s| root_login_rank(&d.value()) > root_login_rank(&s.value)),
+        // The others loosen with `yes`; PubkeyAuthentication is not loosening.
         Some(_) => d.value() == "yes" && d.keyword != "pubkeyauthentication",
     }
 }
@@ -347,6 +381,13 @@ fn render_dropin(settings: &[Setting]) -> String {
 pub fn plan_edits(config: &SshdConfig, settings: &[Setting]) -> Vec<FileEdit> {
     let keywords: Vec<&str> = settings.iter().map(|s| s.keyword).collect();
     let use_dropin = config.dropin_wins(&keywords);
+    let main_first_match = config
+        .text_of(MAIN)
+        .unwrap_or("")
+        .lines()
+        .position(|l| split_line(l).is_some_and(|(k, _)| k == "match"))
+        .map(|i| i + 1)
+        .unwrap_or(usize::MAX);
     let mut edits: Vec<FileEdit> = Vec::new();
     let edit_of = |path: &str, edits: &mut Vec<FileEdit>| -> usize {
         if let Some(i) = edits.iter().position(|e| e.path == path) {
@@ -368,9 +409,10 @@ pub fn plan_edits(config: &SshdConfig, settings: &[Setting]) -> Vec<FileEdit> {
         if !conflicts(d, settings) {
             continue;
         }
-        // In the main file (when edited in place) the first global line is
-        // changed in place instead, below.
-        if !use_dropin && d.file == MAIN && d.within_match.is_none() && d.keyword != "port" {
+        // In the main file (when edited in place) the global lines before
+        // the first Match are changed in place instead, below; lines after
+        // a `Match all` are global too and are commented out here.
+        if !use_dropin && d.file == MAIN && d.within_match.is_none() && d.line < main_first_match {
             continue;
         }
         let i = edit_of(&d.file, &mut edits);
@@ -448,6 +490,33 @@ fn edit_main_in_place(text: &str, settings: &[Setting]) -> (String, Vec<String>)
             None => {
                 changes.push(format!("{MAIN}: added `{wanted}`"));
                 inserts.push(wanted);
+            }
+        }
+    }
+    // An alias spelled differently (ChallengeResponseAuthentication for
+    // KbdInteractiveAuthentication) takes the wanted value too, keeping its
+    // own name, since sshd uses whichever comes first.
+    for (i, line) in lines.iter_mut().enumerate().take(first_match) {
+        let Some((k, args)) = split_line(line) else {
+            continue;
+        };
+        for s in settings {
+            let same_option =
+                canonical(&k) == canonical(s.keyword) && k != s.keyword.to_ascii_lowercase();
+            if same_option && !args.eq_ignore_ascii_case(&s.value) {
+                let own = line
+                    .trim()
+                    .split(|c: char| c.is_whitespace() || c == '=')
+                    .next()
+                    .unwrap_or("")
+                    .to_string();
+                changes.push(format!(
+                    "{MAIN}:{}: `{}` -> `{own} {}`",
+                    i + 1,
+                    line.trim(),
+                    s.value
+                ));
+                *line = format!("{own} {}", s.value);
             }
         }
     }
@@ -632,6 +701,56 @@ mod tests {
         }
         let c = SshdConfig::load(&root).unwrap();
         assert_eq!(plan_edits(&c, &settings()), vec![]);
+    }
+
+    #[test]
+    fn aliases_match_all_and_looser_root_login_in_match() {
+        let main = "ChallengeResponseAuthentication yes\nMatch Address 198.51.100.0/24\n  PermitRootLogin prohibit-password\nMatch all\nPasswordAuthentication yes\n";
+        let (_d, root) = root_with(&[(MAIN, main)]);
+        let c = SshdConfig::load(&root).unwrap();
+        let mut s = settings();
+        s[2].value = "no".into();
+        let edits = plan_edits(&c, &s);
+        let text = &edits[0].text;
+        assert!(
+            text.starts_with("ChallengeResponseAuthentication no\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("# disabled by batten: PermitRootLogin prohibit-password"),
+            "{text}"
+        );
+        assert!(
+            text.contains("# disabled by batten: PasswordAuthentication yes"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn in_place_ports_converge() {
+        let (d, root) = root_with(&[(MAIN, "Port 22\nPasswordAuthentication yes\n")]);
+        let mut s = settings();
+        s.push(Setting {
+            keyword: "Port",
+            value: "2222".into(),
+        });
+        let edits = plan_edits(&SshdConfig::load(&root).unwrap(), &s);
+        std::fs::write(d.path().join("etc/ssh/sshd_config"), &edits[0].text).unwrap();
+        let c = SshdConfig::load(&root).unwrap();
+        assert_eq!(c.ports(), vec![2222], "{}", edits[0].text);
+        assert_eq!(plan_edits(&c, &s), vec![], "a second run changes nothing");
+    }
+
+    #[test]
+    fn listen_address_ports_count() {
+        let (_d, root) = root_with(&[(
+            MAIN,
+            "ListenAddress 0.0.0.0:2200\nListenAddress [::]:2201\nListenAddress 198.51.100.1\n",
+        )]);
+        assert_eq!(
+            SshdConfig::load(&root).unwrap().ports(),
+            vec![22, 2200, 2201]
+        );
     }
 
     #[test]

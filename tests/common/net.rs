@@ -135,11 +135,22 @@ impl Drop for Pair {
     }
 }
 
-/// A background process killed when dropped.
+/// A background process stopped when dropped. It runs under `timeout`,
+/// which passes SIGTERM on to the program but cannot pass SIGKILL, so
+/// SIGTERM comes first and SIGKILL only if it has not ended in 5 seconds.
 pub struct Daemon(pub Child);
 
 impl Drop for Daemon {
     fn drop(&mut self) {
+        let pid = nix::unistd::Pid::from_raw(self.0.id() as i32);
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.0.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
