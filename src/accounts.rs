@@ -485,25 +485,11 @@ fn plan_password(
 }
 
 fn verify_sha_crypt(text: &str, hash: &str) -> bool {
-    use sha_crypt::{PasswordVerifier, ShaCrypt};
-    (hash.starts_with("$6$") || hash.starts_with("$5$"))
-        && ShaCrypt::default()
-            .verify_password(text.as_bytes(), hash)
-            .is_ok()
+    crate::crypt::verifies(text, hash)
 }
 
-/// SHA-512 crypt with a random 16-character salt: every distribution's
-/// crypt(3) checks it.
 fn hash_sha512(text: &str) -> Result<String, String> {
-    use sha_crypt::{PasswordHasher, ShaCrypt};
-    const ALPHABET: &[u8] = b"./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-    let salt: Vec<u8> = (0..16)
-        .map(|_| ALPHABET[rand::random_range(0..ALPHABET.len())])
-        .collect();
-    ShaCrypt::default()
-        .hash_password_with_salt(text.as_bytes(), &salt)
-        .map(|h| h.as_str().to_string())
-        .map_err(|e| format!("cannot hash a plain_text_passwd ({e}); nothing was changed"))
+    crate::crypt::sha512_crypt(text).map_err(|e| format!("{e}; nothing was changed"))
 }
 
 /// One user's block in the sudoers drop-in, exactly as cloud-init writes it.

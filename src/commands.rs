@@ -431,8 +431,10 @@ pub fn run(
         plan,
         mut state,
     } = prepared;
+    // Notes go to the console whatever RUST_LOG says: they include where
+    // generated passwords are and what batten left to cloud-init.
     for note in &plan.notes {
-        info!("{note}");
+        println!("note: {note}");
     }
     apply::check_programs(&plan)?;
     let run_id = lifecycle::new_run_id();

@@ -12,6 +12,7 @@ pub mod cli;
 pub mod cloud_init;
 pub mod commands;
 pub mod config;
+pub mod crypt;
 pub mod daemon;
 pub mod distro;
 pub mod exit;

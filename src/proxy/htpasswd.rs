@@ -29,27 +29,15 @@ pub fn random_password() -> Result<String, String> {
         .collect())
 }
 
-/// SHA-512 crypt of `password` with a random salt: nginx checks it with the
-/// system crypt(3) on glibc, libxcrypt and musl alike.
+/// SHA-512 crypt of `password`: nginx checks it with the system crypt(3)
+/// on glibc, libxcrypt and musl alike.
 pub fn hash(password: &str) -> Result<String, String> {
-    use sha_crypt::{PasswordHasher, ShaCrypt};
-    const SALT: &[u8] = b"./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-    let salt: Vec<u8> = (0..16)
-        .map(|_| SALT[rand::random_range(0..SALT.len())])
-        .collect();
-    ShaCrypt::default()
-        .hash_password_with_salt(password.as_bytes(), &salt)
-        .map(|h| h.as_str().to_string())
-        .map_err(|e| format!("cannot hash a proxy password: {e}"))
+    crate::crypt::sha512_crypt(password)
 }
 
 /// Whether `password` matches a `$6$`/`$5$` hash.
 pub fn verifies(password: &str, hash: &str) -> bool {
-    use sha_crypt::{PasswordVerifier, ShaCrypt};
-    (hash.starts_with("$6$") || hash.starts_with("$5$"))
-        && ShaCrypt::default()
-            .verify_password(password.as_bytes(), hash)
-            .is_ok()
+    crate::crypt::verifies(password, hash)
 }
 
 /// htpasswd lines as (user, hash), in file order; malformed lines are kept

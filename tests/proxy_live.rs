@@ -1,0 +1,185 @@
+//! The real nginx on the site batten wrote, in a network namespace, in
+//! front of a small backend on 127.0.0.1:8080: no password, no entry; the
+//! generated and the given passwords get through with the usual headers.
+//! nginx runs in a private mount namespace where the scratch root's
+//! /etc/nginx is the one it reads and its logs go to a tmpfs.
+
+mod common;
+
+use std::os::unix::fs::MetadataExt;
+use std::process::{Output, Stdio};
+use std::time::Duration;
+
+use common::net::{self, Daemon, Pair};
+use common::*;
+
+/// "Tr0ub4dor&3", SHA-512 crypt.
+const HASH: &str = "$6$5pQ2vA9xKq$epS4X.7G3HpDOM7J4ecJlex5bWIQRNZ8N3EabU1Ee0fF1DXwHkkHjUw1XShpU8CB8ALRA2He8x.ryHSYLz3YM1";
+
+const IN_SCRATCH: &str = "set -e
+R=\"$1\"; shift
+mount --bind \"$R/etc/nginx\" /etc/nginx
+mount -t tmpfs batten-test-run /run
+mount -t tmpfs batten-test-log /var/log/nginx
+exec \"$@\"";
+
+fn curl(pair: &Pair, auth: Option<&str>) -> Output {
+    let mut c = pair.in_client(20, "curl");
+    c.args(["-s", "-i", "--max-time", "5"]);
+    if let Some(a) = auth {
+        c.args(["-u", a]);
+    }
+    c.arg(format!("http://{}:8081/panel", net::SERVER_V4));
+    c.output().unwrap()
+}
+
+#[test]
+fn basic_auth_in_front_of_the_panel() {
+    const T: &str = "basic_auth_in_front_of_the_panel";
+    if !privileged(T)
+        || !have("nginx", T)
+        || !have("curl", T)
+        || !have("ip", T)
+        || !have("unshare", T)
+    {
+        return;
+    }
+    let scratch = Scratch::new();
+    let copied = std::process::Command::new("cp")
+        .args(["-a", "/etc/nginx"])
+        .arg(scratch.join("/etc"))
+        .status()
+        .unwrap();
+    assert!(copied.success());
+    let ud = scratch.user_data(
+        "proxy.yaml",
+        &format!(
+            "#cloud-config\nusers: []\nssh_pwauth: unchanged\nbatten:\n  firewall: {{enabled: false}}\n  proxy:\n    - listen: 8081\n      upstream: 127.0.0.1:8080\n      auth:\n        realm: Admin panel\n        users:\n          - {{name: admin}}\n          - {{name: ops, password_hash: \"{HASH}\"}}\n"
+        ),
+    );
+    let out = scratch.batten("run", &ud, &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("/var/lib/batten/credentials"),
+        "{}",
+        text(&out)
+    );
+    assert!(!text(&out).contains(HASH), "a hash reached the output");
+
+    // Files, modes, owners.
+    let htpasswd = scratch.join("/etc/nginx/batten-8081.htpasswd");
+    let meta = std::fs::metadata(&htpasswd).unwrap();
+    let group = std::fs::read_to_string(scratch.join("/etc/group")).unwrap();
+    let www: u32 = group
+        .lines()
+        .find(|l| l.starts_with("www-data:"))
+        .unwrap()
+        .split(':')
+        .nth(2)
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(
+        (meta.mode() & 0o777, meta.uid(), meta.gid()),
+        (0o640, 0, www)
+    );
+    let credentials = std::fs::read_to_string(scratch.join("/var/lib/batten/credentials")).unwrap();
+    assert_eq!(
+        std::fs::metadata(scratch.join("/var/lib/batten/credentials"))
+            .unwrap()
+            .mode()
+            & 0o777,
+        0o600
+    );
+    let password = credentials
+        .lines()
+        .find(|l| l.starts_with("batten-8081 admin "))
+        .and_then(|l| l.split_whitespace().nth(2))
+        .expect("admin's generated password is recorded")
+        .to_string();
+    assert!(password.len() >= 24);
+    assert!(
+        std::fs::symlink_metadata(scratch.join("/etc/nginx/sites-enabled/batten-8081"))
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+
+    // The real nginx and a backend, in a namespace.
+    let pair = Pair::new("proxy");
+    let backend = pair
+        .in_server(120, "/usr/bin/python3")
+        .arg(repo().join("tests/fixtures/netprobe.py"))
+        .args(["http", "100", "8080"])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _backend = Daemon(backend);
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let nginx = pair
+        .in_server(120, "unshare")
+        .args([
+            "--mount",
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+            IN_SCRATCH,
+            "nginx",
+        ])
+        .arg(scratch.path())
+        .args(["/usr/sbin/nginx", "-g", "daemon off; error_log stderr;"])
+        .stdout(Stdio::null())
+        .stderr(log.reopen().unwrap())
+        .spawn()
+        .unwrap();
+    let _nginx = Daemon(nginx);
+    net::wait_for_port(&pair, net::SERVER_V4, 8081, Duration::from_secs(20));
+    let nginx_log = || std::fs::read_to_string(log.path()).unwrap_or_default();
+
+    let none = String::from_utf8_lossy(&curl(&pair, None).stdout).to_string();
+    assert!(none.starts_with("HTTP/1.1 401"), "{none}\n{}", nginx_log());
+    assert!(
+        none.contains("WWW-Authenticate: Basic realm=\"Admin panel\""),
+        "{none}"
+    );
+    let wrong =
+        String::from_utf8_lossy(&curl(&pair, Some("admin:not-the-password")).stdout).to_string();
+    assert!(wrong.starts_with("HTTP/1.1 401"), "{wrong}");
+    let generated =
+        String::from_utf8_lossy(&curl(&pair, Some(&format!("admin:{password}"))).stdout)
+            .to_string();
+    assert!(
+        generated.starts_with("HTTP/1.1 200"),
+        "{generated}\n{}",
+        nginx_log()
+    );
+    assert!(generated.contains("backend saw:"), "{generated}");
+    for header in [
+        format!("x-real-ip: {}", net::CLIENT_V4),
+        format!("x-forwarded-for: {}", net::CLIENT_V4),
+        "x-forwarded-proto: http".to_string(),
+        format!("host: {}", net::SERVER_V4),
+    ] {
+        assert!(
+            generated.contains(&header),
+            "the backend did not see `{header}`:\n{generated}"
+        );
+    }
+    let given = String::from_utf8_lossy(&curl(&pair, Some("ops:Tr0ub4dor&3")).stdout).to_string();
+    assert!(given.starts_with("HTTP/1.1 200"), "{given}");
+
+    // A second run keeps every password and file as they are.
+    let before = snapshot(scratch.path());
+    let again = scratch.batten("run", &ud, &[]);
+    assert!(again.status.success(), "{}", text(&again));
+    let moved: Vec<_> = changed(&before, &snapshot(scratch.path()))
+        .into_iter()
+        .filter(|p| {
+            !p.starts_with("var/lib/batten/journal")
+                && !p.ends_with("state.json")
+                && p != std::path::Path::new("var/lib/batten")
+        })
+        .collect();
+    assert!(moved.is_empty(), "a second run changed {moved:?}");
+}
