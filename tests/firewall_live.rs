@@ -136,10 +136,11 @@ fn required(test: &str, programs: &[&str]) -> bool {
 #[test]
 fn nftables_matrix_both_families() {
     const T: &str = "nftables_matrix_both_families";
-    if !required(T, &["nft", "ip", "ping", "python3"]) {
+    if !required(T, &["nft", "ip", "ping", "python3", "nginx"]) {
         return;
     }
     let scratch = Scratch::new();
+    scratch.with_nginx();
     let ud = scratch.user_data("fw.yaml", &user_data("nftables"));
     let out = scratch.batten("run", &ud, &[]);
     assert!(out.status.success(), "{}", text(&out));
@@ -174,6 +175,7 @@ fn iptables_matrix_both_families() {
         return;
     }
     let scratch = Scratch::new();
+    scratch.with_nginx();
     for tool in ["iptables-restore", "ip6tables-restore"] {
         std::fs::copy(
             format!("/usr/sbin/{tool}"),

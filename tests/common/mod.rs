@@ -132,6 +132,17 @@ impl Scratch {
         self.path().join(rel.trim_start_matches('/'))
     }
 
+    /// Give the scratch root this machine's /etc/nginx, as an image with
+    /// nginx installed has.
+    pub fn with_nginx(&self) {
+        let copied = Command::new("cp")
+            .args(["-a", "/etc/nginx"])
+            .arg(self.join("/etc"))
+            .status()
+            .unwrap();
+        assert!(copied.success(), "copying /etc/nginx failed");
+    }
+
     /// Write a user-data file beside (never inside) the scratch root and
     /// return its path as an argument.
     pub fn user_data(&self, name: &str, text: &str) -> String {

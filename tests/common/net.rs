@@ -38,7 +38,11 @@ impl Pair {
     /// Create both namespaces, the veth pair (one end in each), addresses
     /// and loopback.
     pub fn new(tag: &str) -> Pair {
-        let id = format!("{}-{}", std::process::id(), tag);
+        // Tests run in parallel threads of one process: a counter keeps
+        // their namespaces apart.
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let id = format!("{}-{n}-{tag}", std::process::id());
         // The veth names live inside the namespaces, so they cannot clash.
         let (vs, vc) = ("bt-server".to_string(), "bt-client".to_string());
         let pair = Pair {
