@@ -87,8 +87,15 @@ pub fn dropin_text(root: &Root, notes: &mut Vec<String>) -> Result<Option<String
             ));
             continue;
         };
+        let after_ours = file.as_str() > DROPIN;
         for list in LISTS {
             if let Some(v) = node.get(list) {
+                let brings_back = matches!(&v.value, Value::Seq(items) if items.iter().any(|i| entry(i).is_some_and(|(n, _)| is_batten_module(&n))));
+                if after_ours && brings_back {
+                    notes.push(format!(
+                        "WARNING: {file} sorts after {DROPIN} and its {list} runs ssh or set_passwords, so cloud-init will redo host keys or sshd's password setting; remove them from that file"
+                    ));
+                }
                 lists.retain(|(l, _)| l != list);
                 lists.push((list, v.clone()));
             }
@@ -180,6 +187,23 @@ mod tests {
             "{text}"
         );
         assert_eq!(notes.len(), 1, "{notes:?}");
+    }
+
+    #[test]
+    fn a_later_file_that_brings_ssh_back_is_reported() {
+        let (_d, root) = root_with(&[
+            ("/etc/cloud/cloud.cfg", DEBIAN_12),
+            (
+                "/etc/cloud/cloud.cfg.d/99_image.cfg",
+                "cloud_init_modules: [bootcmd, ssh]\n",
+            ),
+        ]);
+        let mut notes = Vec::new();
+        dropin_text(&root, &mut notes).unwrap();
+        assert!(
+            notes.iter().any(|n| n.contains("99_image.cfg sorts after")),
+            "{notes:?}"
+        );
     }
 
     #[test]

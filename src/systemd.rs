@@ -62,6 +62,19 @@ pub fn find(root: &Root, name: &str) -> Result<Option<Unit>, RootError> {
     Ok(None)
 }
 
+/// Whether the unit is masked (a link to /dev/null in /etc/systemd/system):
+/// then it must not be enabled behind the administrator's back.
+pub fn is_masked(root: &Root, name: &str) -> Result<bool, RootError> {
+    let path = format!("/etc/systemd/system/{name}");
+    let is_link = root
+        .metadata(&path)?
+        .is_some_and(|m| m.kind == crate::root::FileKind::Symlink);
+    // Reading a link's target does not follow it.
+    Ok(is_link
+        && std::fs::read_link(root.host_path(&path))
+            .is_ok_and(|t| t == std::path::Path::new("/dev/null")))
+}
+
 /// The links `systemctl enable` makes for `unit`: (link, target).
 pub fn enable_links(unit: &Unit) -> Vec<(String, String)> {
     let mut links: Vec<(String, String)> = unit
@@ -137,5 +150,12 @@ mod tests {
         .unwrap();
         assert!(is_enabled(&root, &unit).unwrap());
         assert_eq!(find(&root, "nope.service").unwrap(), None);
+        assert!(!is_masked(&root, "ssh.service").unwrap());
+        std::os::unix::fs::symlink(
+            "/dev/null",
+            dir.path().join("etc/systemd/system/ssh.service"),
+        )
+        .unwrap();
+        assert!(is_masked(&root, "ssh.service").unwrap());
     }
 }

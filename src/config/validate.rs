@@ -555,6 +555,13 @@ fn host_keys(c: &mut Checker, node: &Node, path: &str) -> Vec<ProvidedHostKey> {
                 },
                 None => derived.to_openssh().unwrap_or_default(),
             };
+        if let Some(cert) = get("certificate") {
+            c.warn(
+                cert.pos,
+                &key_path("certificate"),
+                "host certificates are not installed by this build of batten; the key pair is",
+            );
+        }
         let certificate = get("certificate")
             .and_then(|n| string(c, n, &key_path("certificate")).map(str::to_string));
         out.push(ProvidedHostKey {

@@ -344,6 +344,12 @@ fn check_home(
         Some(m) if m.kind != crate::root::FileKind::Dir || m.uid != uid => Err(format!(
             "{home} is not a directory owned by {user} (uid {uid}), so batten will not write {user}'s keys there; fix its owner (chown {user} {home})"
         )),
+        // sshd's StrictModes refuses keys under a home others can write to,
+        // and so does batten's rooted writer: say so before changing anything.
+        Some(m) if m.mode & 0o022 != 0 => Err(format!(
+            "{home} can be written by others (mode {:04o}), so sshd would ignore {user}'s keys; chmod go-w {home}",
+            m.mode
+        )),
         Some(_) => Ok(()),
     }
 }
@@ -573,6 +579,12 @@ fn enable_ssh(
     notes: &mut Vec<String>,
 ) -> Result<Vec<Action>, RootError> {
     let name = format!("{}.service", distro.ssh_service());
+    if crate::systemd::is_masked(root, &name)? {
+        notes.push(format!(
+            "{name} is masked: batten leaves it so, and SSH will not start until it is unmasked"
+        ));
+        return Ok(Vec::new());
+    }
     let Some(unit) = crate::systemd::find(root, &name)? else {
         return Ok(Vec::new());
     };
