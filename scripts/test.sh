@@ -24,12 +24,13 @@ cd "$top"
 #                  inside namespaces the tests create)
 #   nginx, curl    the proxy test (nginx runs only inside a test namespace)
 #   openssl        cross-checks batten's SHA-512 crypt hashes
+#   systemd        systemd-analyze verify of the unit batten installs
 #   python3-*      what Debian's cloud-init needs to run `cloud-init schema`
 #                  from an unpacked package (cloud-init itself is never
 #                  installed: it would run at this machine's next boot)
 packages=(passwd sudo e2fsprogs util-linux mount file qemu-user-static gcc-arm-linux-gnueabihf
     openssh-server openssh-client sshpass iproute2 nftables iptables iputils-ping
-    nginx curl openssl
+    nginx curl openssl systemd
     python3 python3-yaml python3-jsonschema python3-jinja2 python3-configobj python3-jsonpatch
     python3-requests python3-netifaces python3-oauthlib python3-serial)
 

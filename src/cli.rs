@@ -114,6 +114,25 @@ pub enum Commands {
         #[arg(long, value_enum, default_value_t)]
         format: Format,
     },
+    /// Bake batten into an image mounted at --root: the binary in
+    /// /usr/local/sbin, batten.service, its enable link. With --generalize
+    /// every machine made from the image starts new: host keys removed,
+    /// /etc/machine-id emptied, batten's state and generated passwords gone.
+    Install {
+        /// The image's root (required: install never works on the running system by accident).
+        #[arg(long, value_name = "DIR")]
+        root: PathBuf,
+        /// Also make the image generic for cloning.
+        #[arg(long)]
+        generalize: bool,
+    },
+    /// Make the next boot run batten again (a clone, or recovery): the
+    /// unit's enable link back, the seal cleared.
+    Rearm {
+        /// Work on the system mounted at DIR instead of the running one.
+        #[arg(long, value_name = "DIR", default_value = "/")]
+        root: PathBuf,
+    },
     /// Print the JSON Schema (draft 2020-12) of the user-data batten accepts.
     Schema,
 }

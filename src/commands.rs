@@ -577,6 +577,54 @@ pub fn status(args: &RootArgs, format: Format) -> Result<Code, Failure> {
     Ok(Code::Ok)
 }
 
+fn open_path(path: &Path) -> Result<Root, Failure> {
+    let path = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    Root::open(&path)
+        .map_err(|e| Failure::new(Code::Usage, format!("--root {}: {e}", path.display())))
+}
+
+/// `batten install --root DIR [--generalize]`
+pub fn install(root: &Path, generalize: bool) -> Result<Code, Failure> {
+    let root = open_path(root)?;
+    if root.is_host() {
+        return Err(Failure::new(
+            Code::Usage,
+            "install works on an image mounted elsewhere, not on the running system; pass --root /mnt/image",
+        ));
+    }
+    let exe = std::env::current_exe()
+        .and_then(std::fs::read)
+        .map_err(|e| {
+            Failure::new(
+                Code::ApplyFailed,
+                format!("cannot read the running batten binary: {e}"),
+            )
+        })?;
+    let done = lifecycle::install(&root, &exe, generalize)
+        .map_err(|e| Failure::new(Code::ApplyFailed, e.to_string()))?;
+    if done.is_empty() {
+        println!("batten is already installed in {}", root.path().display());
+    }
+    for line in done {
+        println!("{line}");
+    }
+    Ok(Code::Ok)
+}
+
+/// `batten rearm [--root DIR]`
+pub fn rearm(root: &Path) -> Result<Code, Failure> {
+    let root = open_path(root)?;
+    let done =
+        lifecycle::rearm(&root).map_err(|e| Failure::new(Code::ApplyFailed, e.to_string()))?;
+    if done.is_empty() {
+        println!("already armed: the next boot runs batten");
+    }
+    for line in done {
+        println!("{line}");
+    }
+    Ok(Code::Ok)
+}
+
 /// `batten schema`
 pub fn schema() -> Result<Code, Failure> {
     print!("{}", crate::schema::schema_text());

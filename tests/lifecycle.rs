@@ -1,0 +1,53 @@
+//! Baking batten into an image and re-arming it, on a scratch root, with
+//! systemd's own check of the unit.
+
+mod common;
+
+use std::process::Command;
+
+use common::*;
+
+#[test]
+fn install_into_an_image_and_systemd_accepts_the_unit() {
+    const T: &str = "install_into_an_image_and_systemd_accepts_the_unit";
+    if !have("systemd-analyze", T) {
+        return;
+    }
+    let scratch = Scratch::new();
+    std::fs::create_dir_all(scratch.join("/etc/systemd/system")).unwrap();
+    let out = run(&["install", "--root", &scratch.root_arg(), "--generalize"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        !scratch.join("/etc/ssh/ssh_host_ed25519_key").exists(),
+        "--generalize removes host keys"
+    );
+    assert_eq!(std::fs::read(scratch.join("/etc/machine-id")).unwrap(), b"");
+    let installed = std::fs::read(scratch.join("/usr/local/sbin/batten")).unwrap();
+    assert_eq!(
+        installed,
+        std::fs::read(env!("CARGO_BIN_EXE_batten")).unwrap()
+    );
+    let verify = Command::new("systemd-analyze")
+        .arg(format!("--root={}", scratch.root_arg()))
+        .args(["verify", "/etc/systemd/system/batten.service"])
+        .output()
+        .unwrap();
+    assert!(
+        verify.status.success() && verify.stderr.is_empty(),
+        "systemd-analyze: {}",
+        text(&verify)
+    );
+    let again = run(&["install", "--root", &scratch.root_arg()]);
+    assert!(
+        String::from_utf8_lossy(&again.stdout).contains("already installed"),
+        "{}",
+        text(&again)
+    );
+}
+
+#[test]
+fn install_refuses_the_running_system() {
+    let out = run(&["install", "--root", "/"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("not on the running system"));
+}
