@@ -183,3 +183,43 @@ fn basic_auth_in_front_of_the_panel() {
         .collect();
     assert!(moved.is_empty(), "a second run changed {moved:?}");
 }
+
+/// A site renamed in user-data does not leave the old one proxying.
+#[test]
+fn a_site_no_longer_listed_is_removed() {
+    const T: &str = "a_site_no_longer_listed_is_removed";
+    if !privileged(T) || !have("nginx", T) || !have("unshare", T) {
+        return;
+    }
+    let scratch = Scratch::new();
+    scratch.with_nginx();
+    let site = |port: u16| {
+        format!(
+            "#cloud-config\nusers: []\nssh_pwauth: unchanged\nbatten:\n  proxy:\n    - {{listen: {port}, upstream: 127.0.0.1:8080, auth: {{users: [{{name: admin}}]}}}}\n"
+        )
+    };
+    let first = scratch.user_data("a.yaml", &site(8081));
+    assert!(scratch.batten("run", &first, &[]).status.success());
+    assert!(
+        scratch
+            .join("/etc/nginx/sites-available/batten-8081")
+            .exists()
+    );
+    let second = scratch.user_data("b.yaml", &site(8082));
+    let out = scratch.batten("run", &second, &["--force"]);
+    assert!(out.status.success(), "{}", text(&out));
+    for gone in [
+        "/etc/nginx/sites-available/batten-8081",
+        "/etc/nginx/batten-8081.htpasswd",
+    ] {
+        assert!(!scratch.join(gone).exists(), "{gone} is still there");
+    }
+    assert!(
+        std::fs::symlink_metadata(scratch.join("/etc/nginx/sites-enabled/batten-8081")).is_err()
+    );
+    assert!(
+        scratch
+            .join("/etc/nginx/sites-available/batten-8082")
+            .exists()
+    );
+}

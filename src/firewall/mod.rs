@@ -46,9 +46,20 @@ impl Ruleset {
                 // The redirect from plain HTTP.
                 listen.push(80);
             }
+            // Sites sharing a port share its sources: anyone if one of them
+            // allows anyone, else every site's sources together.
             for port in listen {
-                if !proxy_ports.iter().any(|(p, _)| *p == port) {
-                    proxy_ports.push((port, site.allow_from.clone()));
+                match proxy_ports.iter_mut().find(|(p, _)| *p == port) {
+                    None => proxy_ports.push((port, site.allow_from.clone())),
+                    Some((_, sources)) if sources.is_empty() => {}
+                    Some((_, sources)) if site.allow_from.is_empty() => sources.clear(),
+                    Some((_, sources)) => {
+                        for s in &site.allow_from {
+                            if !sources.contains(s) {
+                                sources.push(s.clone());
+                            }
+                        }
+                    }
                 }
             }
             if let Upstream::Loopback { port, .. } = site.upstream
@@ -306,13 +317,25 @@ pub fn apply(root: &Root, kind: Kind, files: &[String], ssh_ports: &[u16]) -> Re
                 && iptables::loaded_accepts(ssh_ports, false)?
                 && iptables::loaded_accepts(ssh_ports, true)?;
             if !ok {
-                iptables::restore(&previous.0, false)?;
-                iptables::restore(&previous.1, true)?;
-                return Err(match loaded {
-                    Err(e) => format!("{e}; the previous rules are back"),
-                    Ok(()) => format!(
-                        "the loaded rules do not accept SSH port(s) {ssh_ports:?}; the previous rules are back"
-                    ),
+                // Both families are put back even if one of them fails.
+                let restored: Vec<String> = [
+                    iptables::restore(&previous.0, false),
+                    iptables::restore(&previous.1, true),
+                ]
+                .into_iter()
+                .filter_map(Result::err)
+                .collect();
+                let why = match loaded {
+                    Err(e) => e,
+                    Ok(()) => format!("the loaded rules do not accept SSH port(s) {ssh_ports:?}"),
+                };
+                return Err(if restored.is_empty() {
+                    format!("{why}; the previous rules are back")
+                } else {
+                    format!(
+                        "{why}; restoring the previous rules ALSO failed: {}",
+                        restored.join("; ")
+                    )
                 });
             }
             Ok(previous != (iptables::current(false)?, iptables::current(true)?))
@@ -360,6 +383,22 @@ mod tests {
                 assert!(!text.contains("dport 22 "), "{text}");
             }
         }
+    }
+
+    #[test]
+    fn sites_sharing_a_port_share_their_sources() {
+        let text = "#cloud-config\nbatten:\n  proxy:\n    - {listen: 8443, server_name: a.example.org, upstream: 127.0.0.1:9001, allow_from: 203.0.113.0/24, auth: {users: [{name: a}]}}\n    - {listen: 8443, server_name: b.example.org, upstream: 127.0.0.1:9002, allow_from: \"198.51.100.1-198.51.100.9\", auth: {users: [{name: b}]}}\n    - {listen: 8444, server_name: c.example.org, upstream: 127.0.0.1:9003, allow_from: 203.0.113.0/24, auth: {users: [{name: c}]}}\n    - {listen: 8444, server_name: d.example.org, upstream: 127.0.0.1:9004, auth: {users: [{name: d}]}}\n";
+        let ud = crate::config::load("u", text.as_bytes()).unwrap().user_data;
+        let rules = Ruleset::from_user_data(&ud, vec![22]);
+        assert_eq!(
+            rules.proxy_ports[0].1.len(),
+            2,
+            "both sites' sources on 8443"
+        );
+        assert!(
+            rules.proxy_ports[1].1.is_empty(),
+            "one site on 8444 is open to anyone, so the port is"
+        );
     }
 
     #[test]

@@ -100,14 +100,28 @@ pub fn plan(
     accounts: &Accounts,
     notes: &mut Vec<String>,
 ) -> Result<Vec<Action>, Failure> {
-    if ud.batten.proxy.is_empty() {
-        return Ok(Vec::new());
-    }
-    if root
+    let nginx_installed = root
         .metadata("/etc/nginx/nginx.conf")
         .map_err(fail)?
-        .is_none()
-    {
+        .is_some();
+    if ud.batten.proxy.is_empty() {
+        // Sites batten made for a proxy the user-data no longer lists go.
+        let mut actions = if nginx_installed {
+            stale_sites(root, &layout(distro), &[])?
+        } else {
+            Vec::new()
+        };
+        if !actions.is_empty() {
+            actions.push(Action::CheckConfig(Daemon::Nginx));
+            if root.is_host() {
+                actions.push(Action::Reload {
+                    unit: "nginx.service".into(),
+                });
+            }
+        }
+        return Ok(actions);
+    }
+    if !nginx_installed {
         return Err(Failure::new(
             Code::MissingProgram,
             "batten.proxy needs nginx, which is not installed in the root; install nginx in the image (the proxy must be in place before the network comes up); nothing was changed",
@@ -245,6 +259,8 @@ pub fn plan(
             htpasswd::CREDENTIALS
         ));
     }
+    let names: Vec<String> = ud.batten.proxy.iter().map(nginx::site_name).collect();
+    actions.extend(stale_sites(root, &l, &names)?);
     actions.extend(default_site_out_of_the_way(root, &l, &our_ports, notes)?);
     if !actions.is_empty() {
         actions.push(Action::CheckConfig(Daemon::Nginx));
@@ -254,6 +270,53 @@ pub fn plan(
             });
         }
     }
+    Ok(actions)
+}
+
+/// Site files, links and htpasswd files batten made for sites the
+/// user-data no longer has (a renamed server_name, a changed port): left
+/// in place they would go on proxying without anyone meaning them to.
+fn stale_sites(root: &Root, l: &Layout, current: &[String]) -> Result<Vec<Action>, Failure> {
+    let mut actions = Vec::new();
+    let ours = |n: &str| n.starts_with("batten-") && n != "batten-websocket.conf";
+    let mut dirs = vec![l.sites];
+    if let Some(enabled) = l.enabled {
+        dirs.push(enabled);
+    }
+    for dir in dirs {
+        for file in root.list_dir(dir).map_err(fail)?.unwrap_or_default() {
+            let name = file.strip_suffix(l.extension).unwrap_or(&file);
+            if !l.extension.is_empty() && !file.ends_with(l.extension) {
+                continue;
+            }
+            if ours(&file) && !current.iter().any(|c| c == name) {
+                actions.push(Action::Remove {
+                    path: format!("{dir}/{file}"),
+                    why: format!("{name} is no longer in batten.proxy"),
+                });
+            }
+        }
+    }
+    for file in root
+        .list_dir("/etc/nginx")
+        .map_err(fail)?
+        .unwrap_or_default()
+    {
+        if let Some(name) = file.strip_suffix(".htpasswd")
+            && ours(name)
+            && !current.iter().any(|c| c == name)
+        {
+            actions.push(Action::Remove {
+                path: format!("/etc/nginx/{file}"),
+                why: format!("{name} is no longer in batten.proxy"),
+            });
+        }
+    }
+    // Links first, then the files they point to.
+    actions.sort_by_key(|a| match a {
+        Action::Remove { path, .. } if path.contains("sites-enabled") => 0,
+        _ => 1,
+    });
     Ok(actions)
 }
 

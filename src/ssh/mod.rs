@@ -300,10 +300,19 @@ pub fn plan(inp: &Inputs, notes: &mut Vec<String>) -> Result<Vec<Action>, Failur
 /// The ports sshd will listen on after this run: batten's `Port` when
 /// set, else what the root's effective configuration says (22 by default).
 pub fn listening_ports(root: &Root, ud: &UserData) -> Result<Vec<u16>, Failure> {
-    if !ud.batten.ssh.ports.is_empty() {
-        return Ok(ud.batten.ssh.ports.clone());
+    let config = SshdConfig::load(root).map_err(refuse)?;
+    if ud.batten.ssh.ports.is_empty() {
+        return Ok(config.ports());
     }
-    Ok(SshdConfig::load(root).map_err(refuse)?.ports())
+    // `ListenAddress host:port` keeps its own port whatever `Port` says,
+    // so those stay open too.
+    let mut ports = ud.batten.ssh.ports.clone();
+    for p in config.listen_address_ports() {
+        if !ports.contains(&p) {
+            ports.push(p);
+        }
+    }
+    Ok(ports)
 }
 
 /// Keys already in a file (lines with a key type and data).

@@ -225,20 +225,26 @@ impl SshdConfig {
             ports.push(22);
         }
         // `ListenAddress host:port` listens on that port whatever `Port` says.
-        for d in self.all("listenaddress") {
-            let addr = d.args.split_whitespace().next().unwrap_or("");
-            let port = match addr.strip_prefix('[') {
-                Some(rest) => rest.split_once("]:").map(|(_, p)| p),
-                None if addr.matches(':').count() == 1 => addr.split_once(':').map(|(_, p)| p),
-                None => None,
-            };
-            if let Some(p) = port.and_then(|p| p.parse().ok()) {
-                ports.push(p);
-            }
-        }
+        ports.extend(self.listen_address_ports());
         ports.sort_unstable();
         ports.dedup();
         ports
+    }
+
+    /// Ports named by `ListenAddress host:port` lines.
+    pub fn listen_address_ports(&self) -> Vec<u16> {
+        self.all("listenaddress")
+            .iter()
+            .filter_map(|d| {
+                let addr = d.args.split_whitespace().next().unwrap_or("");
+                let port = match addr.strip_prefix('[') {
+                    Some(rest) => rest.split_once("]:").map(|(_, p)| p),
+                    None if addr.matches(':').count() == 1 => addr.split_once(':').map(|(_, p)| p),
+                    None => None,
+                };
+                port.and_then(|p| p.parse().ok())
+            })
+            .collect()
     }
 
     /// The text of a file that was read.
