@@ -104,6 +104,21 @@ pub enum Commands {
         #[arg(long)]
         from_metadata: bool,
     },
+    /// Check the result on the real daemons and the loaded ruleset (with
+    /// --root: the static checks only) and report each check. Exit 1 when
+    /// one failed. --seal then records this instance as done and switches
+    /// the first-boot unit off, only if nothing failed.
+    Verify {
+        /// The system to verify.
+        #[command(flatten)]
+        root: RootArgs,
+        /// Seal the instance when every check passes.
+        #[arg(long)]
+        seal: bool,
+        /// Output format: human lines or one JSON document.
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
     /// Show batten's state: instance-id, seal, the last runs, and where
     /// user-data would be read from.
     Status {

@@ -24,7 +24,7 @@ use crate::root::{Backup, Root};
 /// What batten has not built yet, said in every plan and run so nobody
 /// mistakes this build for one that hardens SSH, the firewall or the proxy.
 const NOT_YET: &str = "this build of batten applies accounts, SSH, the firewall and the proxy; \
-live verification and sealing are not in this build yet";
+verify's socket census and live proxy request, and the verify unit, are not in this build yet";
 
 /// Where the copy of the user-data batten acted on is kept (0600).
 const USER_DATA_COPY: &str = "/var/lib/batten/user-data";
@@ -621,6 +621,66 @@ pub fn rearm(root: &Path) -> Result<Code, Failure> {
     }
     for line in done {
         println!("{line}");
+    }
+    Ok(Code::Ok)
+}
+
+/// `batten verify [--root DIR] [--seal] [--format human|json]`
+pub fn verify(args: &RootArgs, seal: bool, format: Format) -> Result<Code, Failure> {
+    let root = open_root(args)?;
+    let distro =
+        Distro::detect(&root, args.family).map_err(|e| Failure::new(Code::Usage, e.to_string()))?;
+    // The intent is the user-data the last run acted on.
+    let copy = root
+        .read(USER_DATA_COPY)
+        .map_err(|e| Failure::new(Code::VerifyFailed, e.to_string()))?
+        .unwrap_or_default();
+    let user_data = match config::load(USER_DATA_COPY, &copy) {
+        Ok(l) => l.user_data,
+        Err(invalid) => {
+            print_issues("error", &invalid.errors);
+            return Err(Failure::new(
+                Code::VerifyFailed,
+                format!("{USER_DATA_COPY} no longer validates; run batten again"),
+            ));
+        }
+    };
+    let report = crate::verify::verify(&crate::verify::Inputs {
+        root: &root,
+        distro: &distro,
+        user_data: &user_data,
+    });
+    match format {
+        Format::Human => print!("{}", report.render()),
+        Format::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(
+                &serde_json::json!({ "ok": report.ok(), "checks": report.checks })
+            )
+            .unwrap_or_default()
+        ),
+    }
+    if !report.ok() {
+        if seal {
+            eprintln!(
+                "batten: not sealed: verification failed; the machine stays armed and batten runs at the next boot"
+            );
+        }
+        return Ok(Code::VerifyFailed);
+    }
+    if seal {
+        let mut state =
+            State::load(&root).map_err(|e| Failure::new(Code::ApplyFailed, e.to_string()))?;
+        state.sealed = true;
+        state
+            .save(&root)
+            .map_err(|e| Failure::new(Code::ApplyFailed, e.to_string()))?;
+        root.remove_file(lifecycle::UNIT_LINK, None)
+            .map_err(|e| Failure::new(Code::ApplyFailed, e.to_string()))?;
+        eprintln!(
+            "sealed instance {}: batten will not run again for it (`batten rearm` undoes this)",
+            state.instance_id.as_deref().unwrap_or("(unknown)")
+        );
     }
     Ok(Code::Ok)
 }

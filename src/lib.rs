@@ -24,3 +24,4 @@ pub mod root;
 pub mod schema;
 pub mod ssh;
 pub mod systemd;
+pub mod verify;

@@ -21,6 +21,7 @@ fn main() -> ExitCode {
             from_metadata,
         } => commands::run(root, source, *force, *from_metadata),
         Commands::Status { root, format } => commands::status(root, *format),
+        Commands::Verify { root, seal, format } => commands::verify(root, *seal, *format),
         Commands::Install { root, generalize } => commands::install(root, *generalize),
         Commands::Rearm { root } => commands::rearm(root),
         Commands::Schema => commands::schema(),

@@ -1,0 +1,497 @@
+//! `batten verify`: check the result on the real daemons and the loaded
+//! ruleset, not on the files batten wrote, and report it.
+//!
+//! Every check gives pass, warn, fail or skip with what was looked at and
+//! why. With `--root` only the static checks run (sshd -t, nginx -t, nft
+//! -c, files and modes) and the live ones say they were skipped. `--seal`
+//! records the instance as done, and switches the first-boot unit off, only
+//! when nothing failed.
+
+use serde::Serialize;
+
+use crate::accounts::{self, Accounts};
+use crate::config::model::{PasswordAuth, UserData};
+use crate::daemon::{self, CheckError, Daemon};
+use crate::distro::Distro;
+use crate::root::{FileKind, Root};
+use crate::ssh::sshd_config::SshdConfig;
+
+/// The outcome of one check.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// As it should be.
+    Pass,
+    /// Not a failure, but someone should look.
+    Warn,
+    /// Not as batten promised; verify exits 1.
+    Fail,
+    /// Not checked here (say why).
+    Skip,
+}
+
+/// One line of the report.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Check {
+    /// Stable identifier, e.g. `sshd.password-authentication`.
+    pub id: String,
+    /// The outcome.
+    pub status: Status,
+    /// What was checked, in words.
+    pub what: String,
+    /// Why it has this outcome.
+    pub why: String,
+}
+
+/// The whole report.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Report {
+    /// Every check in order.
+    pub checks: Vec<Check>,
+}
+
+impl Report {
+    fn add(&mut self, id: &str, status: Status, what: impl Into<String>, why: impl Into<String>) {
+        self.checks.push(Check {
+            id: id.to_string(),
+            status,
+            what: what.into(),
+            why: why.into(),
+        });
+    }
+
+    /// True when no check failed.
+    pub fn ok(&self) -> bool {
+        !self.checks.iter().any(|c| c.status == Status::Fail)
+    }
+
+    /// The table for people.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        for c in &self.checks {
+            let mark = match c.status {
+                Status::Pass => "pass",
+                Status::Warn => "WARN",
+                Status::Fail => "FAIL",
+                Status::Skip => "skip",
+            };
+            out.push_str(&format!("{mark}  {:<34} {}: {}\n", c.id, c.what, c.why));
+        }
+        let fails = self
+            .checks
+            .iter()
+            .filter(|c| c.status == Status::Fail)
+            .count();
+        let warns = self
+            .checks
+            .iter()
+            .filter(|c| c.status == Status::Warn)
+            .count();
+        out.push_str(&format!(
+            "{} checks: {} failed, {} warnings\n",
+            self.checks.len(),
+            fails,
+            warns
+        ));
+        out
+    }
+}
+
+/// What verify needs to know about the intent: the user-data of the last
+/// run (batten keeps a root-only copy) and the root.
+pub struct Inputs<'a> {
+    /// The root being verified.
+    pub root: &'a Root,
+    /// Its distribution.
+    pub distro: &'a Distro,
+    /// The user-data the last run acted on (defaults when there is none).
+    pub user_data: &'a UserData,
+}
+
+/// Run every check that applies.
+pub fn verify(inp: &Inputs) -> Report {
+    let mut r = Report::default();
+    sshd(inp, &mut r);
+    host_keys(inp, &mut r);
+    authorized_keys(inp, &mut r);
+    firewall(inp, &mut r);
+    proxy(inp, &mut r);
+    if inp.root.is_host() {
+        r.add(
+            "sockets",
+            Status::Skip,
+            "listening sockets",
+            "the socket census is not in this build yet",
+        );
+    }
+    r
+}
+
+fn sshd(inp: &Inputs, r: &mut Report) {
+    match daemon::check(inp.root, Daemon::Sshd) {
+        Ok(()) => r.add(
+            "sshd.config",
+            Status::Pass,
+            "sshd -t",
+            "sshd accepts its configuration",
+        ),
+        Err(CheckError::Missing(what)) => r.add(
+            "sshd.config",
+            Status::Skip,
+            "sshd -t",
+            format!("{what} is not installed here"),
+        ),
+        Err(e) => r.add("sshd.config", Status::Fail, "sshd -t", e.to_string()),
+    }
+    let ud = inp.user_data;
+    let users = accounts::resolve_users(ud, inp.root, inp.distro, &mut Vec::new());
+    let mut names: Vec<String> = users.iter().filter_map(|u| u.name.clone()).collect();
+    names.push("root".into());
+    for user in names {
+        let eff = match daemon::sshd_effective_for(inp.root, &user) {
+            Ok(e) => e,
+            Err(CheckError::Missing(_)) => return,
+            Err(e) => {
+                r.add(
+                    &format!("sshd.effective.{user}"),
+                    Status::Fail,
+                    format!("sshd -T for {user}"),
+                    e.to_string(),
+                );
+                continue;
+            }
+        };
+        let get = |k: &str| {
+            eff.iter()
+                .find(|(key, _)| key == k)
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default()
+        };
+        let passwords_wanted_off =
+            matches!(ud.ssh_pwauth, PasswordAuth::Default | PasswordAuth::Deny);
+        for k in ["passwordauthentication", "kbdinteractiveauthentication"] {
+            let v = get(k);
+            let status = match (passwords_wanted_off, v.as_str()) {
+                (true, "no") => Status::Pass,
+                (true, _) => Status::Fail,
+                (false, "yes") => Status::Warn,
+                (false, _) => Status::Pass,
+            };
+            r.add(
+                &format!("sshd.{k}.{user}"),
+                status,
+                format!("{k} for {user} (sshd -T)"),
+                format!("`{v}`"),
+            );
+        }
+        let pubkey = get("pubkeyauthentication");
+        let status = if pubkey == "yes" {
+            Status::Pass
+        } else {
+            Status::Fail
+        };
+        r.add(
+            &format!("sshd.pubkey.{user}"),
+            status,
+            format!("key login for {user}"),
+            format!("pubkeyauthentication `{pubkey}`"),
+        );
+        if user == "root" {
+            let wanted = crate::ssh::settings(ud, false)
+                .into_iter()
+                .find(|s| s.keyword == "PermitRootLogin")
+                .map(|s| s.value)
+                .unwrap_or_default();
+            let got = get("permitrootlogin");
+            let same =
+                got == wanted || (wanted == "prohibit-password" && got == "without-password");
+            r.add(
+                "sshd.permit-root-login",
+                if same { Status::Pass } else { Status::Fail },
+                "PermitRootLogin (sshd -T)",
+                format!("`{got}`, batten wants `{wanted}`"),
+            );
+        }
+    }
+}
+
+fn host_keys(inp: &Inputs, r: &mut Report) {
+    let root = inp.root;
+    let names = root.list_dir("/etc/ssh").ok().flatten().unwrap_or_default();
+    let private: Vec<String> = names
+        .iter()
+        .filter(|n| n.starts_with("ssh_host_") && n.ends_with("_key"))
+        .cloned()
+        .collect();
+    if private.is_empty() {
+        r.add(
+            "hostkeys",
+            Status::Fail,
+            "SSH host keys",
+            "there are none in /etc/ssh",
+        );
+        return;
+    }
+    for name in private {
+        let path = format!("/etc/ssh/{name}");
+        match root.metadata(&path) {
+            Ok(Some(m)) if m.kind == FileKind::File && m.uid == 0 && m.mode & 0o037 == 0 => {
+                let has_pub = names.contains(&format!("{name}.pub"));
+                r.add(
+                    &format!("hostkeys.{name}"),
+                    if has_pub { Status::Pass } else { Status::Warn },
+                    path,
+                    format!(
+                        "mode {:04o}, owner root{}",
+                        m.mode,
+                        if has_pub { "" } else { "; the .pub is missing" }
+                    ),
+                );
+            }
+            Ok(Some(m)) => r.add(
+                &format!("hostkeys.{name}"),
+                Status::Fail,
+                path,
+                format!(
+                    "mode {:04o}, uid {}: must be root-owned and private",
+                    m.mode, m.uid
+                ),
+            ),
+            other => r.add(
+                &format!("hostkeys.{name}"),
+                Status::Fail,
+                path,
+                format!("cannot be read safely: {other:?}"),
+            ),
+        }
+    }
+}
+
+fn authorized_keys(inp: &Inputs, r: &mut Report) {
+    let Ok(accounts) = Accounts::load(inp.root) else {
+        r.add(
+            "keys",
+            Status::Fail,
+            "accounts",
+            "/etc/passwd cannot be read",
+        );
+        return;
+    };
+    let Ok(config) = SshdConfig::load(inp.root) else {
+        return;
+    };
+    let users = accounts::resolve_users(inp.user_data, inp.root, inp.distro, &mut Vec::new());
+    for u in users {
+        let Some(name) = u.name.clone() else { continue };
+        let mut keys = u.ssh_authorized_keys.clone();
+        if u.default {
+            keys.extend(inp.user_data.ssh_authorized_keys.iter().cloned());
+        }
+        if keys.is_empty() {
+            continue;
+        }
+        let Some(entry) = accounts.user(&name) else {
+            r.add(
+                &format!("keys.{name}"),
+                Status::Fail,
+                format!("account {name}"),
+                "it does not exist",
+            );
+            continue;
+        };
+        let Ok(path) =
+            crate::ssh::authorized_keys::keys_file(&config, &name, Some(entry.uid), &entry.home)
+        else {
+            r.add(
+                &format!("keys.{name}"),
+                Status::Fail,
+                format!("keys of {name}"),
+                "AuthorizedKeysFile names no file",
+            );
+            continue;
+        };
+        let text = match (inp.root.metadata(&path), inp.root.read_to_string(&path)) {
+            (Ok(Some(m)), Ok(Some(t))) if m.uid == entry.uid && m.mode & 0o022 == 0 => t,
+            (Ok(Some(m)), _) => {
+                r.add(
+                    &format!("keys.{name}"),
+                    Status::Fail,
+                    path,
+                    format!(
+                        "owner {} mode {:04o}: sshd's StrictModes would ignore it",
+                        m.uid, m.mode
+                    ),
+                );
+                continue;
+            }
+            _ => {
+                r.add(
+                    &format!("keys.{name}"),
+                    Status::Fail,
+                    path,
+                    "missing or unreadable",
+                );
+                continue;
+            }
+        };
+        let missing = keys.iter().filter(|k| !text.contains(&k.base64)).count();
+        r.add(
+            &format!("keys.{name}"),
+            if missing == 0 {
+                Status::Pass
+            } else {
+                Status::Fail
+            },
+            path,
+            if missing == 0 {
+                format!("{} key(s) in place", keys.len())
+            } else {
+                format!("{missing} key(s) from user-data missing")
+            },
+        );
+    }
+}
+
+fn firewall(inp: &Inputs, r: &mut Report) {
+    let fw = &inp.user_data.batten.firewall;
+    if !fw.enabled {
+        r.add(
+            "firewall",
+            Status::Warn,
+            "firewall",
+            "off in user-data: every listening port is reachable",
+        );
+        return;
+    }
+    let ports = crate::ssh::listening_ports(inp.root, inp.user_data).unwrap_or_else(|_| vec![22]);
+    if inp.root.is_host() {
+        let v4v6 = if crate::apply::find_program("nft").is_some() {
+            crate::firewall::nftables::loaded_accepts(&ports)
+        } else {
+            crate::firewall::iptables::loaded_accepts(&ports, false)
+                .and_then(|a| Ok(a && crate::firewall::iptables::loaded_accepts(&ports, true)?))
+        };
+        match v4v6 {
+            Ok(true) => r.add(
+                "firewall.loaded",
+                Status::Pass,
+                "the loaded ruleset",
+                format!("drops by default, accepts SSH on {ports:?}"),
+            ),
+            Ok(false) => r.add(
+                "firewall.loaded",
+                Status::Fail,
+                "the loaded ruleset",
+                format!("does not drop by default or does not accept SSH on {ports:?}"),
+            ),
+            Err(e) => r.add("firewall.loaded", Status::Fail, "the loaded ruleset", e),
+        }
+    } else {
+        r.add(
+            "firewall.loaded",
+            Status::Skip,
+            "the loaded ruleset",
+            "--root: nothing is loaded for an image",
+        );
+        for path in [
+            "/etc/nftables.conf",
+            "/etc/sysconfig/nftables.conf",
+            "/etc/nftables.d/batten.nft",
+            "/etc/iptables/rules.v4",
+            "/etc/sysconfig/iptables",
+        ] {
+            if let Ok(Some(text)) = inp.root.read_to_string(path) {
+                let drops = text.contains("policy drop;") || text.contains(":INPUT DROP");
+                let ssh = ports.iter().all(|p| text.contains(&format!("dport {p} ")));
+                let ok = drops && ssh;
+                r.add(
+                    "firewall.file",
+                    if ok { Status::Pass } else { Status::Fail },
+                    path,
+                    if ok {
+                        "default deny, SSH accepted"
+                    } else {
+                        "not batten's default-deny ruleset with SSH"
+                    },
+                );
+                return;
+            }
+        }
+        r.add(
+            "firewall.file",
+            Status::Fail,
+            "firewall file",
+            "no ruleset where the distribution loads one at boot",
+        );
+    }
+}
+
+fn proxy(inp: &Inputs, r: &mut Report) {
+    if inp.user_data.batten.proxy.is_empty() {
+        return;
+    }
+    match daemon::check(inp.root, Daemon::Nginx) {
+        Ok(()) => r.add(
+            "proxy.config",
+            Status::Pass,
+            "nginx -t",
+            "nginx accepts its configuration",
+        ),
+        Err(CheckError::Missing(what)) => r.add(
+            "proxy.config",
+            Status::Skip,
+            "nginx -t",
+            format!("{what} is not installed here"),
+        ),
+        Err(e) => r.add("proxy.config", Status::Fail, "nginx -t", e.to_string()),
+    }
+    for site in &inp.user_data.batten.proxy {
+        let name = crate::proxy::nginx::site_name(site);
+        let text = inp
+            .root
+            .read_following_within(&format!("/etc/nginx/sites-enabled/{name}"))
+            .ok()
+            .flatten()
+            .or_else(|| {
+                inp.root
+                    .read_following_within(&format!("/etc/nginx/conf.d/{name}.conf"))
+                    .ok()
+                    .flatten()
+            })
+            .or_else(|| {
+                inp.root
+                    .read_following_within(&format!("/etc/nginx/http.d/{name}.conf"))
+                    .ok()
+                    .flatten()
+            })
+            .map(|b| String::from_utf8_lossy(&b).into_owned());
+        match text {
+            Some(t) if t.contains("auth_basic \"") && t.contains("auth_basic_user_file") => r.add(
+                &format!("proxy.{name}"),
+                Status::Pass,
+                format!("site {name}"),
+                "enabled, behind basic auth",
+            ),
+            Some(_) => r.add(
+                &format!("proxy.{name}"),
+                Status::Fail,
+                format!("site {name}"),
+                "enabled without basic auth",
+            ),
+            None => r.add(
+                &format!("proxy.{name}"),
+                Status::Fail,
+                format!("site {name}"),
+                "not enabled",
+            ),
+        }
+        if inp.root.is_host() {
+            r.add(
+                &format!("proxy.{name}.http"),
+                Status::Skip,
+                format!("a request to port {}", site.listen),
+                "the live request check is not in this build yet",
+            );
+        }
+    }
+}
