@@ -24,7 +24,7 @@ use crate::root::{Backup, Root};
 /// What batten has not built yet, said in every plan and run so nobody
 /// mistakes this build for one that hardens SSH, the firewall or the proxy.
 const NOT_YET: &str = "this build of batten applies accounts, SSH, the firewall and the proxy; \
-verify's socket census and live proxy request, and the verify unit, are not in this build yet";
+verify's live request through the proxy, and the verify unit, are not in this build yet";
 
 /// Where the copy of the user-data batten acted on is kept (0600).
 const USER_DATA_COPY: &str = "/var/lib/batten/user-data";

@@ -22,6 +22,7 @@ pub mod plan;
 pub mod proxy;
 pub mod root;
 pub mod schema;
+pub mod sockets;
 pub mod ssh;
 pub mod systemd;
 pub mod verify;

@@ -117,11 +117,13 @@ pub fn verify(inp: &Inputs) -> Report {
     firewall(inp, &mut r);
     proxy(inp, &mut r);
     if inp.root.is_host() {
+        sockets(inp, &mut r);
+    } else {
         r.add(
             "sockets",
             Status::Skip,
             "listening sockets",
-            "the socket census is not in this build yet",
+            "--root: the image's sockets do not exist yet",
         );
     }
     r
@@ -423,6 +425,45 @@ fn firewall(inp: &Inputs, r: &mut Report) {
             "firewall file",
             "no ruleset where the distribution loads one at boot",
         );
+    }
+}
+
+/// Every listening socket, and what the firewall makes of it.
+fn sockets(inp: &Inputs, r: &mut Report) {
+    use crate::sockets::Reach;
+    let listeners = match crate::sockets::listeners() {
+        Ok(l) => l,
+        Err(e) => {
+            r.add("sockets", Status::Fail, "listening sockets", e);
+            return;
+        }
+    };
+    let ssh_ports =
+        crate::ssh::listening_ports(inp.root, inp.user_data).unwrap_or_else(|_| vec![22]);
+    let rules = crate::firewall::Ruleset::from_user_data(inp.user_data, ssh_ports);
+    let firewall_on = inp.user_data.batten.firewall.enabled;
+    for l in listeners {
+        let who = l
+            .process
+            .as_ref()
+            .map(|(pid, name)| format!("{name} (pid {pid})"))
+            .unwrap_or_else(|| "unknown process".into());
+        let id = format!("sockets.{}.{}", l.protocol, l.local);
+        let what = format!("{} {} {}", l.protocol, l.local, who);
+        let reach = crate::sockets::reach(&l, &rules);
+        let upstream = l.protocol == "tcp" && rules.upstream_ports.contains(&l.local.port());
+        let (status, why) = match reach {
+            Reach::LoopbackOnly => (Status::Pass, "loopback only".to_string()),
+            _ if !firewall_on => (Status::Warn, "public, and the firewall is off".to_string()),
+            Reach::Allowed => (Status::Pass, "public, allowed by the firewall".to_string()),
+            Reach::AllowedFromSome => (Status::Pass, "public, allowed from listed sources only".to_string()),
+            Reach::Dropped if upstream => (
+                Status::Warn,
+                "a proxy upstream listening publicly; the firewall drops it, but bind it to 127.0.0.1".to_string(),
+            ),
+            Reach::Dropped => (Status::Warn, "listens publicly, but the firewall drops it".to_string()),
+        };
+        r.add(&id, status, what, why);
     }
 }
 

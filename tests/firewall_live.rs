@@ -247,7 +247,9 @@ fn live_run_replaces_only_its_table_and_keeps_ssh_open() {
 W=\"$1\"; shift
 mount -t overlay batten-test-etc -o lowerdir=/etc,upperdir=\"$W/upper\",workdir=\"$W/work\" /etc
 mount -t tmpfs batten-test-lib /var/lib
-exec \"$@\"";
+B=\"$1\"; shift
+\"$B\" run \"$@\" >&2
+exec \"$B\" verify --format json";
     let out = pair
         .in_server(120, "unshare")
         .args([
@@ -261,11 +263,37 @@ exec \"$@\"";
         ])
         .arg(work.path())
         .arg(env!("CARGO_BIN_EXE_batten"))
-        .args(["run", "--root", "/", "--user-data"])
+        .args(["--root", "/", "--user-data"])
         .arg(&ud)
         .output()
         .unwrap();
+    // verify ran live in the same namespace: sshd -T, the loaded ruleset,
+    // and the socket census (the test's listeners are public).
     assert!(out.status.success(), "{}", text(&out));
+    let report: serde_json::Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{}", text(&out)));
+    let check = |id: &str| {
+        report["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == id)
+            .cloned()
+            .unwrap_or_else(|| panic!("no check {id}: {report:#}"))
+    };
+    assert_eq!(check("firewall.loaded")["status"], "pass", "{report:#}");
+    let ssh = check("sockets.tcp.[::]:22");
+    assert_eq!(
+        (ssh["status"].as_str(), ssh["why"].as_str()),
+        (Some("pass"), Some("public, allowed by the firewall")),
+        "{report:#}"
+    );
+    assert!(
+        ssh["what"].as_str().unwrap().contains("python3"),
+        "the owning process is named: {ssh}"
+    );
+    let other = check("sockets.tcp.[::]:9999");
+    assert_eq!(other["status"], "warn", "{report:#}");
     let ruleset = in_server(&pair, "nft", &["list", "ruleset"]);
     assert!(ruleset.contains("table inet docker-like"), "{ruleset}");
     assert!(ruleset.contains("policy drop"), "{ruleset}");
