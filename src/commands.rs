@@ -23,8 +23,8 @@ use crate::root::{Backup, Root};
 
 /// What batten has not built yet, said in every plan and run so nobody
 /// mistakes this build for one that hardens SSH, the firewall or the proxy.
-const NOT_YET: &str = "this build of batten applies accounts, SSH, the firewall and the proxy; \
-verify's live request through the proxy, and the verify unit, are not in this build yet";
+const NOT_YET: &str = "this build of batten reads local user-data only; \
+network metadata services (batten-metadata.service) are not in this build yet";
 
 /// Where the copy of the user-data batten acted on is kept (0600).
 const USER_DATA_COPY: &str = "/var/lib/batten/user-data";
@@ -675,8 +675,10 @@ pub fn verify(args: &RootArgs, seal: bool, format: Format) -> Result<Code, Failu
         state
             .save(&root)
             .map_err(|e| Failure::new(Code::ApplyFailed, e.to_string()))?;
-        root.remove_file(lifecycle::UNIT_LINK, None)
-            .map_err(|e| Failure::new(Code::ApplyFailed, e.to_string()))?;
+        for (_, _, link) in lifecycle::UNITS {
+            root.remove_file(link, None)
+                .map_err(|e| Failure::new(Code::ApplyFailed, e.to_string()))?;
+        }
         eprintln!(
             "sealed instance {}: batten will not run again for it (`batten rearm` undoes this)",
             state.instance_id.as_deref().unwrap_or("(unknown)")

@@ -252,33 +252,49 @@ mod tests {
     }
 }
 
-/// The first-stage unit, as shipped in `images/`.
-pub const UNIT_TEXT: &str = include_str!("../images/batten.service");
-/// Where `install` puts the unit in the root.
-pub const UNIT_PATH: &str = "/etc/systemd/system/batten.service";
-/// The enable link `systemctl enable batten.service` makes.
+/// batten's units as shipped in `images/`: (unit path in the root, its
+/// text, the enable link `systemctl enable` makes).
+pub const UNITS: &[(&str, &str, &str)] = &[
+    (
+        "/etc/systemd/system/batten.service",
+        include_str!("../images/batten.service"),
+        "/etc/systemd/system/sysinit.target.wants/batten.service",
+    ),
+    (
+        "/etc/systemd/system/batten-verify.service",
+        include_str!("../images/batten-verify.service"),
+        "/etc/systemd/system/multi-user.target.wants/batten-verify.service",
+    ),
+];
+/// The first stage's enable link.
 pub const UNIT_LINK: &str = "/etc/systemd/system/sysinit.target.wants/batten.service";
 /// Where `install` puts the binary in the root.
 pub const BINARY_PATH: &str = "/usr/local/sbin/batten";
 
-/// Make the next boot run batten again: the unit's enable link back, the
+/// Make the next boot run batten again: the units' enable links back, the
 /// seal cleared. Returns what it did, for the console.
 pub fn rearm(root: &Root) -> Result<Vec<String>, StateError> {
     let mut done = Vec::new();
-    if root.metadata(UNIT_PATH)?.is_some() {
+    for (path, _, link) in UNITS {
+        if root.metadata(path)?.is_none() {
+            done.push(format!("{path} is not installed: run `batten install --root DIR` to bake batten into the image"));
+            continue;
+        }
+        let dir = link.rsplit_once('/').map(|(d, _)| d).unwrap_or("/");
         root.create_dir_all(
-            "/etc/systemd/system/sysinit.target.wants",
+            dir,
             Owner {
                 uid: 0,
                 gid: 0,
                 mode: 0o755,
             },
         )?;
-        if root.symlink(UNIT_PATH, UNIT_LINK, None)? {
-            done.push(format!("enabled batten.service ({UNIT_LINK})"));
+        if root.symlink(path, link, None)? {
+            done.push(format!(
+                "enabled {} ({link})",
+                path.rsplit('/').next().unwrap_or(path)
+            ));
         }
-    } else {
-        done.push(format!("{UNIT_PATH} is not installed: run `batten install --root DIR` to bake batten into the image"));
     }
     let mut state = State::load(root)?;
     if state.sealed {
@@ -318,17 +334,19 @@ pub fn install(root: &Root, binary: &[u8], generalize: bool) -> Result<Vec<Strin
         done.push(format!("installed {BINARY_PATH} ({} bytes)", binary.len()));
     }
     dir("/etc/systemd/system")?;
-    if root.write_atomic(
-        UNIT_PATH,
-        UNIT_TEXT.as_bytes(),
-        Owner {
-            uid: 0,
-            gid: 0,
-            mode: 0o644,
-        },
-        None,
-    )? {
-        done.push(format!("installed {UNIT_PATH}"));
+    for (path, text, _) in UNITS {
+        if root.write_atomic(
+            path,
+            text.as_bytes(),
+            Owner {
+                uid: 0,
+                gid: 0,
+                mode: 0o644,
+            },
+            None,
+        )? {
+            done.push(format!("installed {path}"));
+        }
     }
     done.extend(rearm(root)?);
     if generalize {
@@ -411,7 +429,11 @@ mod install_tests {
         );
         assert_eq!(
             std::fs::read_link(p(UNIT_LINK)).unwrap(),
-            std::path::Path::new(UNIT_PATH)
+            std::path::Path::new(UNITS[0].0)
+        );
+        assert!(
+            std::fs::symlink_metadata(p(UNITS[1].2)).is_ok(),
+            "the verify unit is enabled too"
         );
         assert!(!p("/etc/ssh/ssh_host_ed25519_key").exists());
         assert!(p("/etc/ssh/sshd_config").exists());
@@ -438,7 +460,11 @@ mod install_tests {
         };
         state.save(&root).unwrap();
         let done = rearm(&root).unwrap();
-        assert_eq!(done.len(), 2, "{done:?}");
+        assert_eq!(
+            done.len(),
+            2,
+            "the first-stage link back, the seal cleared: {done:?}"
+        );
         assert!(!State::load(&root).unwrap().sealed);
         assert!(p(UNIT_LINK).exists() || std::fs::symlink_metadata(p(UNIT_LINK)).is_ok());
     }

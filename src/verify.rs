@@ -428,6 +428,108 @@ fn firewall(inp: &Inputs, r: &mut Report) {
     }
 }
 
+/// One HTTP/1.0 request to the proxy on loopback; the status code.
+fn http_status(port: u16, host: &str, auth: Option<&str>) -> Result<u16, String> {
+    use std::io::{Read, Write};
+    use std::time::Duration;
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let mut conn = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(5))
+        .map_err(|e| format!("cannot connect: {e}"))?;
+    conn.set_read_timeout(Some(Duration::from_secs(10)))
+        .map_err(|e| e.to_string())?;
+    let mut request = format!("GET / HTTP/1.0\r\nHost: {host}\r\nUser-Agent: batten-verify\r\n");
+    if let Some(a) = auth {
+        use base64::Engine;
+        request.push_str(&format!(
+            "Authorization: Basic {}\r\n",
+            base64::engine::general_purpose::STANDARD.encode(a)
+        ));
+    }
+    request.push_str("\r\n");
+    conn.write_all(request.as_bytes())
+        .map_err(|e| e.to_string())?;
+    let mut head = vec![0u8; 64];
+    let n = conn.read(&mut head).map_err(|e| e.to_string())?;
+    let text = String::from_utf8_lossy(&head[..n]);
+    text.split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .ok_or_else(|| format!("not an HTTP answer: {text:?}"))
+}
+
+/// The proxy refuses a request without credentials (401) and lets one with
+/// a generated password through (502 only means the panel is down).
+fn proxy_request(inp: &Inputs, site: &crate::config::model::ProxySite, name: &str, r: &mut Report) {
+    let id = format!("proxy.{name}.http");
+    if site.tls.is_some() {
+        r.add(
+            &id,
+            Status::Skip,
+            format!("a request to port {}", site.listen),
+            "TLS sites are checked by nginx -t only in this build",
+        );
+        return;
+    }
+    let host = site
+        .server_names
+        .first()
+        .filter(|n| *n != "_" && !n.starts_with('*'))
+        .cloned()
+        .unwrap_or_else(|| "localhost".into());
+    match http_status(site.listen, &host, None) {
+        Ok(401) => r.add(
+            &id,
+            Status::Pass,
+            format!("a request to port {} without a password", site.listen),
+            "401",
+        ),
+        Ok(code) => r.add(
+            &id,
+            Status::Fail,
+            format!("a request to port {} without a password", site.listen),
+            format!("{code}, not 401: the panel is open"),
+        ),
+        Err(e) => r.add(
+            &id,
+            Status::Fail,
+            format!("a request to port {}", site.listen),
+            e,
+        ),
+    }
+    let credentials = inp
+        .root
+        .read_to_string(crate::proxy::htpasswd::CREDENTIALS)
+        .ok()
+        .flatten()
+        .map(|t| crate::proxy::htpasswd::parse_credentials(&t))
+        .unwrap_or_default();
+    let Some(c) = credentials.iter().find(|c| c.site == name) else {
+        return;
+    };
+    let id = format!("proxy.{name}.login");
+    let what = format!("a request to port {} as {}", site.listen, c.user);
+    match http_status(
+        site.listen,
+        &host,
+        Some(&format!("{}:{}", c.user, c.password)),
+    ) {
+        Ok(401) => r.add(
+            &id,
+            Status::Fail,
+            what,
+            "401: the generated password does not work",
+        ),
+        Ok(502 | 504) => r.add(
+            &id,
+            Status::Warn,
+            what,
+            "the password works, but the panel behind it does not answer",
+        ),
+        Ok(code) => r.add(&id, Status::Pass, what, format!("{code}")),
+        Err(e) => r.add(&id, Status::Fail, what, e),
+    }
+}
+
 /// Every listening socket, and what the firewall makes of it.
 fn sockets(inp: &Inputs, r: &mut Report) {
     use crate::sockets::Reach;
@@ -527,12 +629,7 @@ fn proxy(inp: &Inputs, r: &mut Report) {
             ),
         }
         if inp.root.is_host() {
-            r.add(
-                &format!("proxy.{name}.http"),
-                Status::Skip,
-                format!("a request to port {}", site.listen),
-                "the live request check is not in this build yet",
-            );
+            proxy_request(inp, site, &name, r);
         }
     }
 }

@@ -15,6 +15,14 @@ fn install_into_an_image_and_systemd_accepts_the_unit() {
     }
     let scratch = Scratch::new();
     std::fs::create_dir_all(scratch.join("/etc/systemd/system")).unwrap();
+    // An image has systemd's own units, which the verify unit is ordered against.
+    std::fs::create_dir_all(scratch.join("/usr/lib/systemd")).unwrap();
+    let copied = Command::new("cp")
+        .args(["-a", "/usr/lib/systemd/system"])
+        .arg(scratch.join("/usr/lib/systemd"))
+        .status()
+        .unwrap();
+    assert!(copied.success());
     let out = run(&["install", "--root", &scratch.root_arg(), "--generalize"]);
     assert!(out.status.success(), "{}", text(&out));
     assert!(
@@ -29,7 +37,11 @@ fn install_into_an_image_and_systemd_accepts_the_unit() {
     );
     let verify = Command::new("systemd-analyze")
         .arg(format!("--root={}", scratch.root_arg()))
-        .args(["verify", "/etc/systemd/system/batten.service"])
+        .args([
+            "verify",
+            "/etc/systemd/system/batten.service",
+            "/etc/systemd/system/batten-verify.service",
+        ])
         .output()
         .unwrap();
     assert!(

@@ -169,6 +169,58 @@ fn basic_auth_in_front_of_the_panel() {
     let given = String::from_utf8_lossy(&curl(&pair, Some("ops:Tr0ub4dor&3")).stdout).to_string();
     assert!(given.starts_with("HTTP/1.1 200"), "{given}");
 
+    // batten verify, live in the same network namespace (/etc an overlay,
+    // the scratch root's nginx and state bound in): the request without a
+    // password gets 401, the generated password gets through.
+    let work = tempfile::tempdir().unwrap();
+    for d in ["upper", "work"] {
+        std::fs::create_dir(work.path().join(d)).unwrap();
+    }
+    let script = "set -e
+W=\"$1\"; R=\"$2\"; shift 2
+mount -t overlay batten-test-etc -o lowerdir=/etc,upperdir=\"$W/upper\",workdir=\"$W/work\" /etc
+mount --bind \"$R/etc/nginx\" /etc/nginx
+mount --bind \"$R/var/lib\" /var/lib
+exec \"$@\"";
+    let verify = pair
+        .in_server(60, "unshare")
+        .args([
+            "--mount",
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+            script,
+            "verify",
+        ])
+        .arg(work.path())
+        .arg(scratch.path())
+        .args([env!("CARGO_BIN_EXE_batten"), "verify", "--format", "json"])
+        .output()
+        .unwrap();
+    let report: serde_json::Value =
+        serde_json::from_slice(&verify.stdout).unwrap_or_else(|_| panic!("{}", text(&verify)));
+    let status = |id: &str| {
+        report["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == id)
+            .map(|c| c["status"].clone())
+            .unwrap_or_else(|| panic!("no {id}: {report:#}"))
+    };
+    assert_eq!(status("proxy.batten-8081.http"), "pass", "{report:#}");
+    assert_eq!(status("proxy.batten-8081.login"), "pass", "{report:#}");
+    assert_eq!(
+        status("sockets.tcp.127.0.0.1:8080"),
+        "pass",
+        "the upstream is on loopback: {report:#}"
+    );
+    assert!(
+        !String::from_utf8_lossy(&verify.stdout).contains(&password),
+        "the report shows a password"
+    );
+
     // A second run keeps every password and file as they are.
     let before = snapshot(scratch.path());
     let again = scratch.batten("run", &ud, &[]);
