@@ -508,6 +508,10 @@ struct StatusReport {
     instance_id: Option<InstanceId>,
     sealed: bool,
     last_run: Option<RunRecord>,
+    /// Generated proxy passwords (root only), when there are any.
+    credentials: Option<String>,
+    /// Where the last run kept the files it replaced.
+    backups: Option<String>,
 }
 
 /// `batten status`
@@ -536,6 +540,20 @@ pub fn status(args: &RootArgs, format: Format) -> Result<Code, Failure> {
         instance_id: sources::instance_id(&root, meta_id.as_deref(), cmdline.as_deref()),
         sealed: state.sealed,
         last_run: state.runs.last().cloned(),
+        credentials: root
+            .metadata(crate::proxy::htpasswd::CREDENTIALS)
+            .ok()
+            .flatten()
+            .map(|_| {
+                root.host_path(crate::proxy::htpasswd::CREDENTIALS)
+                    .display()
+                    .to_string()
+            }),
+        backups: state.runs.last().map(|r| {
+            root.host_path(&Backup::new(&r.id).dir())
+                .display()
+                .to_string()
+        }),
     };
     match format {
         Format::Json => println!(
@@ -571,6 +589,22 @@ pub fn status(args: &RootArgs, format: Format) -> Result<Code, Failure> {
                     r.id, r.outcome, r.changes, r.source
                 ),
                 None => println!("last run:    never"),
+            }
+            if let Some(r) = &report.last_run {
+                for step in &r.steps {
+                    println!(
+                        "             {} {:>6} ms  {}",
+                        if step.ok { "ok  " } else { "FAIL" },
+                        step.millis,
+                        step.what
+                    );
+                }
+            }
+            if let Some(c) = &report.credentials {
+                println!("credentials: {c} (root only: generated proxy passwords)");
+            }
+            if let Some(b) = &report.backups {
+                println!("backups:     {b}");
             }
         }
     }

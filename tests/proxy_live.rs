@@ -98,6 +98,17 @@ fn basic_auth_in_front_of_the_panel() {
         .expect("admin's generated password is recorded")
         .to_string();
     assert!(password.len() >= 24);
+    let status = run(&["status", "--root", &scratch.root_arg()]);
+    let status = String::from_utf8_lossy(&status.stdout).to_string();
+    assert!(
+        status.contains("credentials: ") && status.contains("/var/lib/batten/credentials"),
+        "{status}"
+    );
+    assert!(
+        status.contains("backups:     ") && status.contains("/var/lib/batten/backup/"),
+        "{status}"
+    );
+    assert!(!status.contains(&password), "status shows a password");
     assert!(
         std::fs::symlink_metadata(scratch.join("/etc/nginx/sites-enabled/batten-8081"))
             .unwrap()
