@@ -88,6 +88,17 @@ struct Undo {
     link: Option<String>,
 }
 
+impl Undo {
+    /// A regular file (or nothing) to put back as it was.
+    fn file(path: &str, before: Option<(Vec<u8>, Owner)>) -> Undo {
+        Undo {
+            path: path.to_string(),
+            before,
+            link: None,
+        }
+    }
+}
+
 /// Apply every action in order. Returns how many changed something. On
 /// failure, files written by this run are put back and the error says what
 /// could not be undone (commands that already ran).
@@ -185,11 +196,7 @@ fn apply_one(
                 .write_atomic(path, contents, *owner, Some(backup))
                 .map_err(|e| e.to_string())?;
             if changed {
-                undo.push(Undo {
-                    path: path.clone(),
-                    before,
-                    link: None,
-                });
+                undo.push(Undo::file(path, before));
             }
             Ok(changed)
         }
@@ -220,11 +227,7 @@ fn apply_one(
                 .write_atomic(path, new.as_bytes(), *owner, Some(backup))
                 .map_err(|e| e.to_string())?;
             if changed {
-                undo.push(Undo {
-                    path: path.to_string(),
-                    before,
-                    link: None,
-                });
+                undo.push(Undo::file(path, before));
             }
             Ok(changed)
         }
@@ -276,11 +279,7 @@ fn apply_one(
                 .symlink(target, path, Some(backup))
                 .map_err(|e| e.to_string())?;
             if made {
-                undo.push(Undo {
-                    path: path.clone(),
-                    before: None,
-                    link: None,
-                });
+                undo.push(Undo::file(path, None));
             }
             Ok(made)
         }
@@ -403,11 +402,7 @@ fn write_user_file(
         .write_atomic(path, contents, owner, Some(backup))
         .map_err(|e| e.to_string())?;
     if changed {
-        undo.push(Undo {
-            path: path.to_string(),
-            before,
-            link: None,
-        });
+        undo.push(Undo::file(path, before));
     }
     Ok(changed)
 }

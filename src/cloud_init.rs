@@ -139,16 +139,7 @@ mod tests {
 
     const DEBIAN_12: &str = "users:\n- default\ndisable_root: true\ncloud_init_modules:\n - migrator\n - seed_random\n - bootcmd\n - write-files\n - growpart\n - resizefs\n - disk_setup\n - mounts\n - set_hostname\n - update_hostname\n - update_etc_hosts\n - ca-certs\n - rsyslog\n - users-groups\n - ssh\ncloud_config_modules:\n - snap\n - ssh-import-id\n - keyboard\n - locale\n - set-passwords\n - grub-dpkg\n - apt-pipelining\n - apt-configure\n - ntp\n - timezone\n - disable-ec2-metadata\n - runcmd\n - byobu\ncloud_final_modules:\n - keys-to-console\n";
 
-    fn root_with(files: &[(&str, &str)]) -> (tempfile::TempDir, Root) {
-        let dir = tempfile::tempdir().unwrap();
-        for (path, text) in files {
-            let p = dir.path().join(path.trim_start_matches('/'));
-            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-            std::fs::write(p, text).unwrap();
-        }
-        let root = Root::open(dir.path()).unwrap();
-        (dir, root)
-    }
+    use crate::root::scratch_root as root_with;
 
     #[test]
     fn debian_12_lists_lose_ssh_and_set_passwords() {

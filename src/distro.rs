@@ -170,11 +170,7 @@ mod tests {
     use super::*;
 
     fn root_with(os_release: &str) -> (tempfile::TempDir, Root) {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir_all(dir.path().join("etc")).unwrap();
-        std::fs::write(dir.path().join("etc/os-release"), os_release).unwrap();
-        let root = Root::open(dir.path()).unwrap();
-        (dir, root)
+        crate::root::scratch_root(&[("/etc/os-release", os_release)])
     }
 
     #[test]

@@ -1265,6 +1265,20 @@ fn fill_and_rename(
         .map_err(|err| io_error(shown, "rename the temporary file into place", err))
 }
 
+/// A scratch root holding `files` (root-relative path, text), for the unit
+/// tests of the modules that read roots.
+#[cfg(test)]
+pub fn scratch_root(files: &[(&str, &str)]) -> (tempfile::TempDir, Root) {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    for (path, text) in files {
+        let p = dir.path().join(path.trim_start_matches('/'));
+        std::fs::create_dir_all(p.parent().expect("a parent")).expect("its directory");
+        std::fs::write(p, text).expect("the file");
+    }
+    let root = Root::open(dir.path()).expect("the scratch root opens");
+    (dir, root)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -559,16 +559,7 @@ fn edit_main_in_place(text: &str, settings: &[Setting]) -> (String, Vec<String>)
 mod tests {
     use super::*;
 
-    fn root_with(files: &[(&str, &str)]) -> (tempfile::TempDir, Root) {
-        let dir = tempfile::tempdir().unwrap();
-        for (path, text) in files {
-            let p = dir.path().join(path.trim_start_matches('/'));
-            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-            std::fs::write(p, text).unwrap();
-        }
-        let root = Root::open(dir.path()).unwrap();
-        (dir, root)
-    }
+    use crate::root::scratch_root as root_with;
 
     fn settings() -> Vec<Setting> {
         vec![
