@@ -149,11 +149,7 @@ struct Prepared {
 }
 
 fn open_root(args: &RootArgs) -> Result<Root, Failure> {
-    // Absolute, so that the path handed to useradd --prefix and friends
-    // means the same wherever they run.
-    let path = std::fs::canonicalize(&args.root).unwrap_or_else(|_| args.root.clone());
-    Root::open(&path)
-        .map_err(|e| Failure::new(Code::Usage, format!("--root {}: {e}", args.root.display())))
+    open_path(&args.root)
 }
 
 /// Find the user-data: `--user-data`, else the seed locations.
@@ -309,28 +305,17 @@ fn build_plan(
     )?);
     actions.extend(crate::proxy::plan(ud, root, distro, accounts, &mut notes)?);
     actions.extend(plan_cloud_init(root, ud, &mut notes)?);
-    let current = root
-        .read(USER_DATA_COPY)
-        .map_err(|e| Failure::new(Code::ApplyFailed, e.to_string()))?;
-    if current.as_deref() != Some(found.user_data.as_slice()) {
-        let before_owner = root
-            .metadata(USER_DATA_COPY)
-            .map_err(|e| Failure::new(Code::ApplyFailed, e.to_string()))?
-            .map(|m| crate::root::Owner {
-                uid: m.uid,
-                gid: m.gid,
-                mode: m.mode,
-            });
-        actions.push(Action::Write {
-            path: USER_DATA_COPY.to_string(),
-            contents: found.user_data.clone(),
-            owner: lifecycle::private_owner(0o600),
-            before: current.zip(before_owner),
-            secret: true,
-            check: None,
-            why: "keep the user-data this run acted on, readable by root only".to_string(),
-        });
-    }
+    actions.extend(
+        Action::write_if_changed(
+            root,
+            USER_DATA_COPY,
+            found.user_data.clone(),
+            lifecycle::private_owner(0o600),
+            true,
+            "keep the user-data this run acted on, readable by root only",
+        )
+        .map_err(|e| Failure::new(Code::ApplyFailed, e.to_string()))?,
+    );
     // Every file first; then the daemons' own checks (the firewall already
     // accepts sshd's new port); the reloads last of all, so nothing that
     // could still fail comes after a daemon took the new settings.
@@ -364,26 +349,19 @@ fn plan_cloud_init(
     let Some(text) = crate::cloud_init::dropin_text(root, notes).map_err(fail)? else {
         return Ok(None);
     };
-    let before = root
-        .read_with_owner(crate::cloud_init::DROPIN)
-        .map_err(fail)?;
-    if before.as_ref().map(|(b, _)| b.as_slice()) == Some(text.as_bytes()) {
-        return Ok(None);
-    }
-    Ok(Some(Action::Write {
-        path: crate::cloud_init::DROPIN.to_string(),
-        contents: text.into_bytes(),
-        owner: crate::root::Owner {
+    Action::write_if_changed(
+        root,
+        crate::cloud_init::DROPIN,
+        text.into_bytes(),
+        crate::root::Owner {
             uid: 0,
             gid: 0,
             mode: 0o644,
         },
-        before,
-        secret: false,
-        check: None,
-        why: "cloud-init leaves host keys, SSH keys and sshd's password setting to batten"
-            .to_string(),
-    }))
+        false,
+        "cloud-init leaves host keys, SSH keys and sshd's password setting to batten",
+    )
+    .map_err(fail)
 }
 
 /// `batten plan`
@@ -611,6 +589,8 @@ pub fn status(args: &RootArgs, format: Format) -> Result<Code, Failure> {
     Ok(Code::Ok)
 }
 
+/// Open `--root`, made absolute, so that the path handed to useradd
+/// --prefix and friends means the same wherever they run.
 fn open_path(path: &Path) -> Result<Root, Failure> {
     let path = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
     Root::open(&path)

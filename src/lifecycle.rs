@@ -266,8 +266,6 @@ pub const UNITS: &[(&str, &str, &str)] = &[
         "/etc/systemd/system/multi-user.target.wants/batten-verify.service",
     ),
 ];
-/// The first stage's enable link.
-pub const UNIT_LINK: &str = "/etc/systemd/system/sysinit.target.wants/batten.service";
 /// Where `install` puts the binary in the root.
 pub const BINARY_PATH: &str = "/usr/local/sbin/batten";
 
@@ -428,7 +426,7 @@ mod install_tests {
             "{done:?}"
         );
         assert_eq!(
-            std::fs::read_link(p(UNIT_LINK)).unwrap(),
+            std::fs::read_link(p(UNITS[0].2)).unwrap(),
             std::path::Path::new(UNITS[0].0)
         );
         assert!(
@@ -452,7 +450,7 @@ mod install_tests {
         );
 
         // A sealed machine whose link was removed is armed again.
-        std::fs::remove_file(p(UNIT_LINK)).unwrap();
+        std::fs::remove_file(p(UNITS[0].2)).unwrap();
         let mut state = State {
             instance_id: Some("i-1".into()),
             sealed: true,
@@ -466,6 +464,6 @@ mod install_tests {
             "the first-stage link back, the seal cleared: {done:?}"
         );
         assert!(!State::load(&root).unwrap().sealed);
-        assert!(p(UNIT_LINK).exists() || std::fs::symlink_metadata(p(UNIT_LINK)).is_ok());
+        assert!(p(UNITS[0].2).exists() || std::fs::symlink_metadata(p(UNITS[0].2)).is_ok());
     }
 }

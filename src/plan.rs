@@ -202,6 +202,35 @@ pub fn shell_words(argv: &[String]) -> String {
 }
 
 impl Action {
+    /// A write of `contents` with `owner` to `path`, or `None` when the root
+    /// already holds exactly that (bytes, owner and mode): the one way every
+    /// module plans a whole-file write, so a converged root plans nothing.
+    pub fn write_if_changed(
+        root: &crate::root::Root,
+        path: &str,
+        contents: Vec<u8>,
+        owner: Owner,
+        secret: bool,
+        why: &str,
+    ) -> Result<Option<Action>, crate::root::RootError> {
+        let before = root.read_with_owner(path)?;
+        if before
+            .as_ref()
+            .is_some_and(|(b, o)| *b == contents && *o == owner)
+        {
+            return Ok(None);
+        }
+        Ok(Some(Action::Write {
+            path: path.to_string(),
+            contents,
+            owner,
+            before,
+            secret,
+            check: None,
+            why: why.to_string(),
+        }))
+    }
+
     /// The one-line summary shown in plans, logs and the journal.
     pub fn summary(&self) -> String {
         match self {

@@ -1191,6 +1191,33 @@ impl Root {
     }
 }
 
+/// Tries fresh temporary names beside `name` until `make` creates one
+/// (a name already taken is tried again: at first boot the pid is often the
+/// same on every machine).
+fn with_temp_name<T>(
+    name: &str,
+    shown: &str,
+    what: &'static str,
+    mut make: impl FnMut(&str) -> Result<T, Errno>,
+) -> Result<(T, String), RootError> {
+    for _ in 0..TEMP_NAME_ATTEMPTS {
+        let temp = temp_name(name);
+        match make(&temp) {
+            Ok(made) => return Ok((made, temp)),
+            Err(Errno::EEXIST) => continue,
+            Err(err) => return Err(io_error(shown, what, err)),
+        }
+    }
+    Err(io_error(
+        shown,
+        what,
+        io::Error::new(
+            io::ErrorKind::AlreadyExists,
+            "every temporary name tried was taken",
+        ),
+    ))
+}
+
 /// Creates a new, empty temporary file next to `name`, 0600 so nobody can
 /// read it before its final mode is set.
 fn create_temp_file(
@@ -1200,22 +1227,9 @@ fn create_temp_file(
 ) -> Result<(File, String), RootError> {
     let flags =
         OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
-    for _ in 0..TEMP_NAME_ATTEMPTS {
-        let temp = temp_name(name);
-        match openat(dir, temp.as_str(), flags, Mode::from_bits_truncate(0o600)) {
-            Ok(fd) => return Ok((File::from(fd), temp)),
-            Err(Errno::EEXIST) => continue,
-            Err(err) => return Err(io_error(shown, "create a temporary file beside it", err)),
-        }
-    }
-    Err(io_error(
-        shown,
-        "create a temporary file beside it",
-        io::Error::new(
-            io::ErrorKind::AlreadyExists,
-            "every temporary name tried was taken",
-        ),
-    ))
+    with_temp_name(name, shown, "create a temporary file beside it", |temp| {
+        openat(dir, temp, flags, Mode::from_bits_truncate(0o600)).map(File::from)
+    })
 }
 
 /// Creates a temporary link to `target` next to `name`.
@@ -1225,22 +1239,10 @@ fn create_temp_link(
     name: &str,
     shown: &str,
 ) -> Result<String, RootError> {
-    for _ in 0..TEMP_NAME_ATTEMPTS {
-        let temp = temp_name(name);
-        match symlinkat(target, dir, temp.as_str()) {
-            Ok(()) => return Ok(temp),
-            Err(Errno::EEXIST) => continue,
-            Err(err) => return Err(io_error(shown, "create a temporary link beside it", err)),
-        }
-    }
-    Err(io_error(
-        shown,
-        "create a temporary link beside it",
-        io::Error::new(
-            io::ErrorKind::AlreadyExists,
-            "every temporary name tried was taken",
-        ),
-    ))
+    with_temp_name(name, shown, "create a temporary link beside it", |temp| {
+        symlinkat(target, dir, temp)
+    })
+    .map(|((), temp)| temp)
 }
 
 /// Writes the temporary file, gives it its owner and mode, flushes it and

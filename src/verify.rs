@@ -199,11 +199,7 @@ fn sshd(inp: &Inputs, r: &mut Report) {
             format!("pubkeyauthentication `{pubkey}`"),
         );
         if user == "root" {
-            let wanted = crate::ssh::settings(ud, false)
-                .into_iter()
-                .find(|s| s.keyword == "PermitRootLogin")
-                .map(|s| s.value)
-                .unwrap_or_default();
+            let wanted = crate::ssh::root_login(ud);
             let got = get("permitrootlogin");
             let same =
                 got == wanted || (wanted == "prohibit-password" && got == "without-password");

@@ -231,26 +231,25 @@ pub fn plan(
             .map(|(_, t)| t.clone())
             .unwrap_or_default();
         files.push(path.to_string());
-        let before = root.read_with_owner(path).map_err(fail)?;
-        if before.as_ref().map(|(b, _)| b.as_slice()) != Some(text.as_bytes()) {
-            actions.push(Action::Write {
-                path: path.to_string(),
-                contents: text.into_bytes(),
-                owner: before.as_ref().map(|(_, o)| *o).unwrap_or(Owner {
-                    uid: 0,
-                    gid: 0,
-                    mode: 0o644,
-                }),
-                before,
-                secret: false,
-                check: None,
-                why: format!(
-                    "default-deny firewall ({}), loaded at boot by {}",
-                    kind_name(kind),
-                    persist.unit
-                ),
+        // The image's own file keeps its owner and mode.
+        let owner = root
+            .metadata(path)
+            .map_err(fail)?
+            .map(|m| m.owner())
+            .unwrap_or(Owner {
+                uid: 0,
+                gid: 0,
+                mode: 0o644,
             });
-        }
+        let why = format!(
+            "default-deny firewall ({}), loaded at boot by {}",
+            kind_name(kind),
+            persist.unit
+        );
+        actions.extend(
+            Action::write_if_changed(root, path, text.into_bytes(), owner, false, &why)
+                .map_err(fail)?,
+        );
     }
     // Load (or, for an image, check) whenever the file changed; on the live
     // system always, since the kernel may hold something else.

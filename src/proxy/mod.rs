@@ -63,7 +63,6 @@ fn fail(e: RootError) -> Failure {
     Failure::new(Code::ApplyFailed, format!("{e}; nothing was changed"))
 }
 
-/// A file write when its contents or owner differ from what is there.
 fn write_if_changed(
     root: &Root,
     path: &str,
@@ -72,22 +71,7 @@ fn write_if_changed(
     secret: bool,
     why: &str,
 ) -> Result<Option<Action>, Failure> {
-    let before = root.read_with_owner(path).map_err(fail)?;
-    if before
-        .as_ref()
-        .is_some_and(|(b, o)| *b == contents && *o == owner)
-    {
-        return Ok(None);
-    }
-    Ok(Some(Action::Write {
-        path: path.to_string(),
-        contents,
-        owner,
-        before,
-        secret,
-        check: None,
-        why: why.to_string(),
-    }))
+    Action::write_if_changed(root, path, contents, owner, secret, why).map_err(fail)
 }
 
 /// Plan the proxy: site files, enable links, htpasswd files, credentials,

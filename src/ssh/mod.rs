@@ -81,7 +81,7 @@ pub fn settings(ud: &UserData, old_sshd: bool) -> Vec<Setting> {
 
 /// `PermitRootLogin`: as configured, else `no` under `disable_root`, else
 /// `prohibit-password`.
-fn root_login(ud: &UserData) -> &'static str {
+pub fn root_login(ud: &UserData) -> &'static str {
     use crate::config::model::RootLogin;
     match ud.batten.ssh.permit_root_login {
         Some(RootLogin::No) => "no",
@@ -245,21 +245,28 @@ pub fn plan(inp: &Inputs, notes: &mut Vec<String>) -> Result<Vec<Action>, Failur
 
     if sshd_installed {
         for edit in sshd_config::plan_edits(&config, &settings) {
-            let before = root.read_with_owner(&edit.path).map_err(refuse)?;
-            let owner = before.as_ref().map(|(_, o)| *o).unwrap_or(Owner {
-                uid: 0,
-                gid: 0,
-                mode: 0o644,
-            });
-            actions.push(Action::Write {
-                why: edit.changes.join("; "),
-                path: edit.path,
-                contents: edit.text.into_bytes(),
-                owner,
-                before,
-                secret: false,
-                check: None,
-            });
+            // An edited file keeps its owner and mode; a new drop-in is 0644.
+            let owner = root
+                .metadata(&edit.path)
+                .map_err(refuse)?
+                .map(|m| m.owner())
+                .unwrap_or(Owner {
+                    uid: 0,
+                    gid: 0,
+                    mode: 0o644,
+                });
+            let why = edit.changes.join("; ");
+            actions.extend(
+                Action::write_if_changed(
+                    root,
+                    &edit.path,
+                    edit.text.into_bytes(),
+                    owner,
+                    false,
+                    &why,
+                )
+                .map_err(refuse)?,
+            );
             sshd_changed = true;
         }
     } else {
