@@ -124,7 +124,7 @@ fn plan_writes_nothing_and_shows_the_diff() {
     let scratch = Scratch::new();
     let ud = scratch.user_data("ud.yaml", &good_user_data());
     let before = snapshot(scratch.path());
-    let out = run(&["plan", "--root", &scratch.root_arg(), "--user-data", &ud]);
+    let out = scratch.batten("plan", &ud, &[]);
     assert!(out.status.success(), "{}", text(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("useradd --prefix"), "{stdout}");
@@ -147,7 +147,7 @@ fn run_creates_accounts_and_a_second_run_changes_nothing() {
     }
     let scratch = Scratch::new();
     let ud = scratch.user_data("ud.yaml", &good_user_data());
-    let out = run(&["run", "--root", &scratch.root_arg(), "--user-data", &ud]);
+    let out = scratch.batten("run", &ud, &[]);
     assert!(out.status.success(), "{}", text(&out));
     assert!(
         !text(&out).contains("correct horse"),
@@ -187,7 +187,7 @@ fn run_creates_accounts_and_a_second_run_changes_nothing() {
 
     // The second run: nothing outside batten's own state moves.
     let before = snapshot(scratch.path());
-    let out = run(&["run", "--root", &scratch.root_arg(), "--user-data", &ud]);
+    let out = scratch.batten("run", &ud, &[]);
     assert!(out.status.success(), "{}", text(&out));
     assert!(text(&out).contains("nothing to change"), "{}", text(&out));
     let moved: Vec<_> = changed(&before, &snapshot(scratch.path()))
@@ -195,7 +195,7 @@ fn run_creates_accounts_and_a_second_run_changes_nothing() {
         .filter(|p| !p.starts_with("var/lib/batten"))
         .collect();
     assert!(moved.is_empty(), "a second run changed {moved:?}");
-    let out = run(&["plan", "--root", &scratch.root_arg(), "--user-data", &ud]);
+    let out = scratch.batten("plan", &ud, &[]);
     assert!(
         String::from_utf8_lossy(&out.stdout).contains("nothing to change"),
         "{}",
@@ -222,7 +222,7 @@ fn a_planted_symlink_is_refused_and_its_target_untouched() {
         "ud.yaml",
         "#cloud-config\nusers:\n  - {name: root, sudo: \"ALL=(ALL) ALL\"}\n",
     );
-    let out = run(&["run", "--root", &scratch.root_arg(), "--user-data", &ud]);
+    let out = scratch.batten("run", &ud, &[]);
     assert_eq!(out.status.code(), Some(70), "{}", text(&out));
     assert!(
         text(&out).contains("symlink") || text(&out).contains("symbolic link"),
@@ -238,7 +238,7 @@ fn a_planted_symlink_is_refused_and_its_target_untouched() {
         "ud2.yaml",
         "#cloud-config\nusers: []\nssh_pwauth: unchanged\n",
     );
-    let out = run(&["run", "--root", &scratch.root_arg(), "--user-data", &ud]);
+    let out = scratch.batten("run", &ud, &[]);
     assert_eq!(out.status.code(), Some(70), "{}", text(&out));
     let left: Vec<_> = std::fs::read_dir(outside.path())
         .unwrap()
@@ -341,7 +341,7 @@ fn unknown_distro_names_the_fix() {
         "ud.yaml",
         "#cloud-config\nusers: []\nssh_pwauth: unchanged\n",
     );
-    let out = run(&["plan", "--root", &scratch.root_arg(), "--user-data", &ud]);
+    let out = scratch.batten("plan", &ud, &[]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(text(&out).contains("--family"), "{}", text(&out));
     let out = run(&[
@@ -368,7 +368,7 @@ fn a_sudo_rule_visudo_refuses_stops_the_run_before_any_change() {
         ),
     );
     let before = snapshot(scratch.path());
-    let out = run(&["run", "--root", &scratch.root_arg(), "--user-data", &ud]);
+    let out = scratch.batten("run", &ud, &[]);
     assert_eq!(out.status.code(), Some(70), "{}", text(&out));
     assert!(text(&out).contains("visudo refused"), "{}", text(&out));
     assert!(text(&out).contains("nothing was changed"), "{}", text(&out));
@@ -397,7 +397,7 @@ fn run_uses_the_images_skel_cloud_cfg_and_groups() {
             "#cloud-config\nssh_authorized_keys: [\"{KEY}\"]\nusers:\n  - default\n  - {{name: erin, sudo: false}}\n  - default\n"
         ),
     );
-    let out = run(&["run", "--root", &scratch.root_arg(), "--user-data", &ud]);
+    let out = scratch.batten("run", &ud, &[]);
     assert!(out.status.success(), "{}", text(&out));
     assert!(
         scratch.join("/home/captain/.from-the-image").exists(),
@@ -435,7 +435,7 @@ fn a_home_that_is_a_symlink_is_refused() {
     std::os::unix::fs::symlink(outside.path(), scratch.join("/home")).unwrap();
     let ud = scratch.user_data("ud.yaml", "#cloud-config\nusers: [frank]\n");
     let before = snapshot(scratch.path());
-    let out = run(&["run", "--root", &scratch.root_arg(), "--user-data", &ud]);
+    let out = scratch.batten("run", &ud, &[]);
     assert_eq!(out.status.code(), Some(70), "{}", text(&out));
     assert!(
         text(&out).contains("/home is a symbolic link"),
@@ -474,7 +474,7 @@ fn instance_id_from_meta_data_file_and_from_cmdline_txt() {
         "console=tty1 ds=nocloud;i=rpi-imager-42 quiet\n",
     )
     .unwrap();
-    let out = run(&["plan", "--root", &scratch.root_arg(), "--user-data", &ud]);
+    let out = scratch.batten("plan", &ud, &[]);
     assert!(
         String::from_utf8_lossy(&out.stdout)
             .contains("instance-id: rpi-imager-42 (from kernel command line"),
@@ -510,7 +510,7 @@ fn the_seal_holds_for_the_same_instance_and_not_for_a_clone() {
         "#cloud-config\nusers: []\nssh_pwauth: unchanged\n",
     );
     sealed("0123456789abcdef0123456789abcdef");
-    let out = run(&["run", "--root", &scratch.root_arg(), "--user-data", &ud]);
+    let out = scratch.batten("run", &ud, &[]);
     assert!(out.status.success(), "{}", text(&out));
     assert!(text(&out).contains("is sealed"), "{}", text(&out));
     assert!(
@@ -518,14 +518,7 @@ fn the_seal_holds_for_the_same_instance_and_not_for_a_clone() {
         "a sealed instance ran"
     );
 
-    let out = run(&[
-        "run",
-        "--root",
-        &scratch.root_arg(),
-        "--user-data",
-        &ud,
-        "--force",
-    ]);
+    let out = scratch.batten("run", &ud, &["--force"]);
     assert!(out.status.success(), "{}", text(&out));
     assert!(
         scratch.join("/var/lib/batten/user-data").exists(),
@@ -535,7 +528,7 @@ fn the_seal_holds_for_the_same_instance_and_not_for_a_clone() {
     // The image was sealed under another id: this machine is a clone.
     std::fs::remove_file(scratch.join("/var/lib/batten/user-data")).unwrap();
     sealed("iid-of-the-template");
-    let out = run(&["run", "--root", &scratch.root_arg(), "--user-data", &ud]);
+    let out = scratch.batten("run", &ud, &[]);
     assert!(out.status.success(), "{}", text(&out));
     assert!(
         scratch.join("/var/lib/batten/user-data").exists(),
@@ -555,7 +548,7 @@ fn secrets_stay_out_of_every_file_batten_keeps() {
     }
     let scratch = Scratch::new();
     let ud = scratch.user_data("ud.yaml", &good_user_data());
-    let out = run(&["run", "--root", &scratch.root_arg(), "--user-data", &ud]);
+    let out = scratch.batten("run", &ud, &[]);
     assert!(out.status.success(), "{}", text(&out));
     for (path, seen) in snapshot(&scratch.join("/var/lib/batten")) {
         // The 0600 copy of the input itself, and the backup of /etc/shadow

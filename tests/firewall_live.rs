@@ -251,16 +251,7 @@ B=\"$1\"; shift
 \"$B\" run \"$@\" >&2
 exec \"$B\" verify --format json";
     let out = pair
-        .in_server(120, "unshare")
-        .args([
-            "--mount",
-            "--propagation",
-            "private",
-            "sh",
-            "-c",
-            script,
-            "live",
-        ])
+        .in_server_mounts(120, script)
         .arg(work.path())
         .arg(env!("CARGO_BIN_EXE_batten"))
         .args(["--root", "/", "--user-data"])

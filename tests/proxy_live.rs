@@ -128,16 +128,7 @@ fn basic_auth_in_front_of_the_panel() {
     let _backend = Daemon(backend);
     let log = tempfile::NamedTempFile::new().unwrap();
     let nginx = pair
-        .in_server(120, "unshare")
-        .args([
-            "--mount",
-            "--propagation",
-            "private",
-            "sh",
-            "-c",
-            IN_SCRATCH,
-            "nginx",
-        ])
+        .in_server_mounts(120, IN_SCRATCH)
         .arg(scratch.path())
         .args(["/usr/sbin/nginx", "-g", "daemon off; error_log stderr;"])
         .stdout(Stdio::null())
@@ -194,16 +185,7 @@ mount --bind \"$R/etc/nginx\" /etc/nginx
 mount --bind \"$R/var/lib\" /var/lib
 exec \"$@\"";
     let verify = pair
-        .in_server(60, "unshare")
-        .args([
-            "--mount",
-            "--propagation",
-            "private",
-            "sh",
-            "-c",
-            script,
-            "verify",
-        ])
+        .in_server_mounts(60, script)
         .arg(work.path())
         .arg(scratch.path())
         .args([env!("CARGO_BIN_EXE_batten"), "verify", "--format", "json"])

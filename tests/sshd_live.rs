@@ -30,16 +30,7 @@ mkdir -m 0755 /run/sshd
 exec \"$@\"";
 
 fn in_scratch(pair: &Pair, scratch: &Scratch, seconds: u32, argv: &[&str]) -> Command {
-    let mut c = pair.in_server(seconds, "unshare");
-    c.args([
-        "--mount",
-        "--propagation",
-        "private",
-        "sh",
-        "-c",
-        IN_SCRATCH,
-        "in-scratch",
-    ]);
+    let mut c = pair.in_server_mounts(seconds, IN_SCRATCH);
     c.arg(scratch.path());
     c.args(argv);
     c
@@ -155,7 +146,7 @@ fn keys_get_in_and_passwords_do_not() {
             "#cloud-config\nusers:\n  - name: alice\n    shell: /bin/bash\n    lock_passwd: false\n    hashed_passwd: \"{HASH}\"\n    ssh_authorized_keys: [\"{}\"]\nssh_pwauth: false\ndisable_root: false\n",
             public.trim()
         ));
-    let out = run(&["run", "--root", &scratch.root_arg(), "--user-data", &ud]);
+    let out = scratch.batten("run", &ud, &[]);
     assert!(out.status.success(), "{}", text(&out));
     let printed = String::from_utf8_lossy(&out.stdout).to_string();
     assert!(
@@ -286,7 +277,7 @@ fn keys_get_in_and_passwords_do_not() {
 
     // Running again changes nothing outside batten's own state.
     let before = snapshot(scratch.path());
-    let again = run(&["run", "--root", &scratch.root_arg(), "--user-data", &ud]);
+    let again = scratch.batten("run", &ud, &[]);
     assert!(again.status.success(), "{}", text(&again));
     assert!(
         !String::from_utf8_lossy(&again.stdout).contains("FINGERPRINTS"),
@@ -304,7 +295,7 @@ fn no_usable_key_means_sshd_is_left_alone() {
     let scratch = Scratch::new();
     let ud = scratch.user_data("nokey.yaml", "#cloud-config\nusers:\n  - name: alice\n  - {name: bob, shell: /usr/sbin/nologin, ssh_authorized_keys: [\"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGBfY5Y7Dp1Dn4a4y6iJbBvYxVKJWB3H0cQ2m9bq6Tq3 b@x\"]}\nssh_pwauth: false\n");
     let before = snapshot(scratch.path());
-    let out = run(&["run", "--root", &scratch.root_arg(), "--user-data", &ud]);
+    let out = scratch.batten("run", &ud, &[]);
     assert_eq!(out.status.code(), Some(65), "{}", text(&out));
     let t = text(&out);
     assert!(t.contains("refusing to turn SSH password login off"), "{t}");
@@ -329,7 +320,7 @@ fn a_symlinked_dot_ssh_is_refused() {
         "carol.yaml",
         &format!("#cloud-config\nusers:\n  - {{name: carol, ssh_authorized_keys: [\"{key}\"]}}\n"),
     );
-    let out = run(&["run", "--root", &scratch.root_arg(), "--user-data", &ud]);
+    let out = scratch.batten("run", &ud, &[]);
     assert!(out.status.success(), "{}", text(&out));
     std::fs::remove_dir_all(scratch.join("/home/carol/.ssh")).unwrap();
     std::os::unix::fs::symlink(outside.path(), scratch.join("/home/carol/.ssh")).unwrap();
@@ -340,14 +331,7 @@ fn a_symlinked_dot_ssh_is_refused() {
         format!("#cloud-config\nusers:\n  - {{name: carol, ssh_authorized_keys: [\"{key2}\"]}}\n"),
     )
     .unwrap();
-    let out = run(&[
-        "run",
-        "--root",
-        &scratch.root_arg(),
-        "--user-data",
-        &ud,
-        "--force",
-    ]);
+    let out = scratch.batten("run", &ud, &["--force"]);
     assert_eq!(out.status.code(), Some(70), "{}", text(&out));
     assert!(
         text(&out).contains("/home/carol/.ssh is a symbolic link"),

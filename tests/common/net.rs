@@ -116,6 +116,24 @@ impl Pair {
         c
     }
 
+    /// A `sh` script run in the server namespace inside a private mount
+    /// namespace, so the mounts it makes (a scratch root's files over the
+    /// machine's) are seen by nothing else and vanish with it. The script
+    /// takes its paths as arguments (`$1`...), never spliced into its text.
+    pub fn in_server_mounts(&self, seconds: u32, script: &str) -> Command {
+        let mut c = self.in_server(seconds, "unshare");
+        c.args([
+            "--mount",
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+            script,
+            "batten-test",
+        ]);
+        c
+    }
+
     /// A command run inside the server namespace, bounded by `timeout`.
     pub fn in_server(&self, seconds: u32, program: &str) -> Command {
         let mut c = Command::new("timeout");
