@@ -9,7 +9,7 @@ use crate::config::model::{UserData, UserSpec};
 use crate::config::yaml;
 use crate::distro::Distro;
 use crate::exit::{Code, Failure};
-use crate::plan::{Action, Check, Secret};
+use crate::plan::{AccountStep, Action, Check, Secret};
 use crate::root::{FileKind, Owner, Root, RootError};
 
 /// One line of /etc/passwd.
@@ -310,7 +310,32 @@ pub fn resolve_users(
 /// present and adds nothing.
 pub const SUDOERS_FILE: &str = "/etc/sudoers.d/90-cloud-init-users";
 
-/// Plan the accounts: groups and users to create, passwords, sudo rules.
+/// The mode `useradd` gives a new home: `HOME_MODE` in the root's
+/// login.defs, else what its `UMASK` leaves of 0777, else 0755.
+fn home_mode(root: &Root) -> u32 {
+    let defs = root
+        .read_to_string("/etc/login.defs")
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    let setting = |key: &str| {
+        defs.lines()
+            .filter_map(|l| {
+                let mut words = l.split_whitespace();
+                (words.next() == Some(key))
+                    .then(|| words.next())
+                    .flatten()
+                    .and_then(|v| u32::from_str_radix(v, 8).ok())
+            })
+            .next_back()
+    };
+    setting("HOME_MODE")
+        .or_else(|| setting("UMASK").map(|umask| 0o777 & !umask))
+        .map_or(0o755, |mode| mode & 0o777)
+}
+
+/// Plan the accounts: one transaction of account steps (groups and users
+/// to create, passwords), the new homes, the sudo rules.
 pub fn plan_users(
     users: &[UserSpec],
     accounts: &Accounts,
@@ -319,69 +344,55 @@ pub fn plan_users(
 ) -> Result<Vec<Action>, Failure> {
     let root_err =
         |e: RootError| Failure::new(Code::ApplyFailed, format!("{e}; nothing was changed"));
-    let mut actions = Vec::new();
-    let prefix: Vec<String> = if root.is_host() {
-        Vec::new()
-    } else {
-        vec!["--prefix".into(), root.path().display().to_string()]
-    };
+    let skel = root
+        .metadata("/etc/skel")
+        .map_err(root_err)?
+        .is_some_and(|m| m.kind == FileKind::Dir)
+        .then(|| "/etc/skel".to_string());
+    let mut steps = Vec::new();
+    let mut homes = Vec::new();
     let mut planned_groups: Vec<String> = Vec::new();
     let mut new_users: Vec<&str> = Vec::new();
     for u in users {
         let Some(name) = u.name.as_deref() else {
             continue;
         };
-        if accounts.user(name).is_some() {
-            continue;
-        }
-        check_home(root, name).map_err(root_err)?;
-        new_users.push(name);
-        for g in &u.groups {
-            if accounts.group(g).is_none() && !planned_groups.contains(g) && g != name {
-                planned_groups.push(g.clone());
-                let mut argv = vec!["groupadd".to_string()];
-                argv.extend(prefix.iter().cloned());
-                argv.push(g.clone());
-                actions.push(Action::Run {
-                    argv,
-                    why: format!("create group {g} for {name}"),
+        let home = format!("/home/{name}");
+        match accounts.user(name) {
+            // An account of the image, or one an earlier run made: its home
+            // is made only where useradd would have put it.
+            Some(entry) => {
+                if entry.home != home || root.metadata(&home).map_err(root_err)?.is_some() {
+                    continue;
+                }
+            }
+            None => {
+                new_users.push(name);
+                for g in &u.groups {
+                    if accounts.group(g).is_none() && !planned_groups.contains(g) && g != name {
+                        planned_groups.push(g.clone());
+                        steps.push(AccountStep::Run {
+                            argv: vec!["groupadd".to_string(), g.clone()],
+                            why: format!("create group {g} for {name}"),
+                        });
+                    }
+                }
+                steps.push(AccountStep::Run {
+                    argv: useradd_argv(u, name, &home),
+                    why: format!("create the account {name}"),
                 });
             }
         }
-        let mut argv = vec!["useradd".to_string()];
-        argv.extend(prefix.iter().cloned());
-        argv.extend([
-            "--create-home".into(),
-            "--home-dir".into(),
-            format!("/home/{name}"),
-        ]);
-        if !prefix.is_empty() && root.metadata("/etc/skel").map_err(root_err)?.is_some() {
-            // With --prefix, useradd would copy the host's /etc/skel.
-            argv.extend([
-                "--skel".into(),
-                root.host_path("/etc/skel").display().to_string(),
-            ]);
+        check_home(root, name).map_err(root_err)?;
+        if root.metadata(&home).map_err(root_err)?.is_none() {
+            homes.push(Action::MakeHome {
+                user: name.to_string(),
+                home,
+                mode: home_mode(root),
+                skel: skel.clone(),
+                why: format!("{name}'s home, from the image's /etc/skel"),
+            });
         }
-        if let Some(shell) = &u.shell {
-            argv.extend(["--shell".into(), shell.clone()]);
-        }
-        if let Some(gecos) = &u.gecos {
-            argv.extend(["--comment".into(), gecos.clone()]);
-        }
-        let groups: Vec<&str> = u
-            .groups
-            .iter()
-            .map(String::as_str)
-            .filter(|g| *g != name)
-            .collect();
-        if !groups.is_empty() {
-            argv.extend(["--groups".into(), groups.join(",")]);
-        }
-        argv.push(name.to_string());
-        actions.push(Action::Run {
-            argv,
-            why: format!("create the account {name}"),
-        });
     }
     for u in users {
         let Some(name) = u.name.as_deref() else {
@@ -402,14 +413,47 @@ pub fn plan_users(
         } else {
             accounts.shadow_field(name)
         };
-        if let Some(action) = plan_password(u, name, current, is_new)
+        if let Some(step) = plan_password(u, name, current, is_new)
             .map_err(|e| Failure::new(Code::ApplyFailed, e))?
         {
-            actions.push(action);
+            steps.push(step);
         }
     }
+    let mut actions = Vec::new();
+    if !steps.is_empty() {
+        actions.push(Action::Accounts { steps });
+    }
+    actions.extend(homes);
     actions.extend(plan_sudoers(users, root, notes).map_err(root_err)?);
     Ok(actions)
+}
+
+/// `useradd` for a new account. The home is batten's own step, made whole
+/// or not at all, so useradd does not make it.
+fn useradd_argv(u: &UserSpec, name: &str, home: &str) -> Vec<String> {
+    let mut argv: Vec<String> = vec![
+        "useradd".into(),
+        "--no-create-home".into(),
+        "--home-dir".into(),
+        home.to_string(),
+    ];
+    if let Some(shell) = &u.shell {
+        argv.extend(["--shell".into(), shell.clone()]);
+    }
+    if let Some(gecos) = &u.gecos {
+        argv.extend(["--comment".into(), gecos.clone()]);
+    }
+    let groups: Vec<&str> = u
+        .groups
+        .iter()
+        .map(String::as_str)
+        .filter(|g| *g != name)
+        .collect();
+    if !groups.is_empty() {
+        argv.extend(["--groups".into(), groups.join(",")]);
+    }
+    argv.push(name.to_string());
+    argv
 }
 
 /// useradd makes `/home/NAME`; refuse when `/home` or the home itself is a
@@ -437,7 +481,7 @@ fn plan_password(
     name: &str,
     current: Option<&str>,
     is_new: bool,
-) -> Result<Option<Action>, String> {
+) -> Result<Option<AccountStep>, String> {
     let current_hash = current.map(|f| f.trim_start_matches('!'));
     let p = &u.passwords;
     let hash = if let Some(h) = &p.hashed {
@@ -477,7 +521,7 @@ fn plan_password(
     } else {
         "console password from user-data (SSH password login stays off)"
     };
-    Ok(Some(Action::SetPassword {
+    Ok(Some(AccountStep::SetPassword {
         user: name.to_string(),
         field: Secret(desired),
         why: why.to_string(),
@@ -626,9 +670,9 @@ mod tests {
         }
     }
 
-    fn field(a: Result<Option<Action>, String>) -> Option<String> {
+    fn field(a: Result<Option<AccountStep>, String>) -> Option<String> {
         a.unwrap().map(|a| match a {
-            Action::SetPassword { field, .. } => field.0,
+            AccountStep::SetPassword { field, .. } => field.0,
             other => panic!("{other:?}"),
         })
     }

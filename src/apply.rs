@@ -11,10 +11,9 @@ use std::time::Instant;
 
 use log::{debug, info, warn};
 
-use crate::accounts::set_shadow_field;
 use crate::exit::{Code, Failure};
 use crate::lifecycle::Journal;
-use crate::plan::{Action, Check, Plan};
+use crate::plan::{AccountStep, Action, Check, Plan};
 use crate::root::{Backup, Owner, Root};
 
 /// The result of running a program.
@@ -64,17 +63,22 @@ pub fn find_program(program: &str) -> Option<std::path::PathBuf> {
 /// missing.
 pub fn check_programs(plan: &Plan) -> Result<(), Failure> {
     for action in &plan.actions {
-        if let Action::Run { argv, .. } = action
-            && find_program(&argv[0]).is_none()
-        {
-            return Err(Failure::new(
-                Code::MissingProgram,
-                format!(
-                    "{} is not installed, and batten needs it to {}; install it (Debian: apt-get install passwd) and run again",
-                    argv[0],
-                    action.summary()
-                ),
-            ));
+        let Action::Accounts { steps } = action else {
+            continue;
+        };
+        for step in steps {
+            if let AccountStep::Run { argv, .. } = step
+                && find_program(&argv[0]).is_none()
+            {
+                return Err(Failure::new(
+                    Code::MissingProgram,
+                    format!(
+                        "{} is not installed, and batten needs it to {}; install it (Debian: apt-get install passwd) and run again",
+                        argv[0],
+                        step.summary()
+                    ),
+                ));
+            }
         }
     }
     Ok(())
@@ -101,13 +105,16 @@ impl Undo {
 
 /// Apply every action in order. Returns how many changed something. On
 /// failure, files written by this run are put back and the error says what
-/// could not be undone (commands that already ran).
+/// could not be undone (commands that already ran). `done` hears of every
+/// action that succeeded, as it succeeds, so that what must survive a kill
+/// (the host keys' instance) is recorded at once.
 pub fn apply(
     plan: &Plan,
     root: &Root,
     backup: &Backup,
     runner: &dyn Runner,
     journal: &mut Journal,
+    done: &mut dyn FnMut(&Action),
 ) -> Result<usize, Failure> {
     // Every file with a check is checked before the first change, so a bad
     // sudo rule stops the run before useradd has made anyone.
@@ -146,9 +153,12 @@ pub fn apply(
         }
         match result {
             Ok(changed) => {
+                done(action);
                 changes += usize::from(changed);
-                if let Action::Run { argv, .. } = action {
-                    ran.push(crate::plan::shell_words(argv));
+                match action {
+                    Action::MakeHome { home, .. } if changed => ran.push(format!("made {home}")),
+                    Action::Reload { unit } if changed => ran.push(format!("reloaded {unit}")),
+                    _ => {}
                 }
             }
             Err(message) => {
@@ -156,7 +166,7 @@ pub fn apply(
                 let mut text = format!("{summary}: {message}\n{restored}");
                 if !ran.is_empty() {
                     text.push_str(&format!(
-                        "\nthese commands ran and were not undone: {}",
+                        "\nthese steps were not undone: {}",
                         ran.join("; ")
                     ));
                 }
@@ -200,36 +210,13 @@ fn apply_one(
             }
             Ok(changed)
         }
-        Action::Run { argv, .. } => {
-            let ran = runner
-                .run(argv)
-                .map_err(|e| format!("cannot start {}: {e}", argv[0]))?;
-            if ran.success {
-                Ok(true)
-            } else {
-                Err(format!("{} failed: {}", argv[0], ran.stderr))
+        Action::Accounts { steps } => {
+            let mut replaced = Vec::new();
+            let result = crate::account_files::apply(root, backup, runner, steps, &mut replaced);
+            for (path, before) in replaced {
+                undo.push(Undo::file(&path, before));
             }
-        }
-        Action::SetPassword { user, field, .. } => {
-            let path = "/etc/shadow";
-            let before = current(root, path)?;
-            let Some((bytes, owner)) = &before else {
-                return Err(format!(
-                    "{} is missing; cannot set the password of {user}",
-                    root.host_path(path).display()
-                ));
-            };
-            let text = String::from_utf8_lossy(bytes);
-            let new = set_shadow_field(&text, user, &field.0).ok_or_else(|| {
-                format!("{user} has no line in {}", root.host_path(path).display())
-            })?;
-            let changed = root
-                .write_atomic(path, new.as_bytes(), *owner, Some(backup))
-                .map_err(|e| e.to_string())?;
-            if changed {
-                undo.push(Undo::file(path, before));
-            }
-            Ok(changed)
+            result
         }
         Action::UserFile {
             user,
@@ -238,6 +225,25 @@ fn apply_one(
             contents,
             ..
         } => write_user_file(root, backup, undo, user, home, path, contents),
+        Action::MakeHome {
+            user,
+            home,
+            mode,
+            skel,
+            ..
+        } => {
+            let accounts = crate::accounts::Accounts::load(root).map_err(|e| e.to_string())?;
+            let entry = accounts
+                .user(user)
+                .ok_or_else(|| format!("{user} is not in /etc/passwd after useradd"))?;
+            let owner = Owner {
+                uid: entry.uid,
+                gid: entry.gid,
+                mode: *mode,
+            };
+            root.make_home(home, owner, skel.as_deref())
+                .map_err(|e| e.to_string())
+        }
         Action::Remove { path, .. } => {
             // A link (a site enabled in sites-enabled) is removed as a link;
             // its target is remembered, not read.

@@ -8,6 +8,7 @@ use std::time::Instant;
 use log::{info, warn};
 use serde::Serialize;
 
+use crate::account_files;
 use crate::accounts::{self, Accounts};
 use crate::apply::{self, SystemRunner};
 use crate::cli::{Format, RootArgs, SourceArgs};
@@ -17,7 +18,7 @@ use crate::config::validate::Issue;
 use crate::config::{self, Loaded, meta};
 use crate::distro::Distro;
 use crate::exit::{Code, Failure};
-use crate::lifecycle::{self, Journal, RunRecord, State};
+use crate::lifecycle::{self, Journal, RunLock, RunRecord, State};
 use crate::plan::{Action, Plan};
 use crate::root::{Backup, Root};
 
@@ -146,6 +147,8 @@ struct Prepared {
     instance: InstanceId,
     plan: Plan,
     state: State,
+    /// The run lock, held until the run has recorded itself.
+    _lock: Option<RunLock>,
 }
 
 fn open_root(args: &RootArgs) -> Result<Root, Failure> {
@@ -235,6 +238,18 @@ fn prepare(
         ))?;
     let distro =
         Distro::detect(&root, args.family).map_err(|e| Failure::new(Code::Usage, e.to_string()))?;
+    // A run plans under the lock, so that what it plans from is what it
+    // changes. Taken only now: invalid user-data leaves the root untouched.
+    let lock = match seal_respected {
+        Some(_) => {
+            let lock = RunLock::take(&root).map_err(|e| Failure::new(Code::ApplyFailed, e))?;
+            let backup = Backup::new(&lifecycle::new_run_id());
+            account_files::finish_pending(&root, &backup)
+                .map_err(|e| Failure::new(Code::ApplyFailed, e))?;
+            Some(lock)
+        }
+        None => None,
+    };
     let accounts =
         Accounts::load(&root).map_err(|e| Failure::new(Code::ApplyFailed, e.to_string()))?;
     let state = State::load(&root).map_err(|e| Failure::new(Code::ApplyFailed, e.to_string()))?;
@@ -258,6 +273,7 @@ fn prepare(
         instance,
         plan,
         state,
+        _lock: lock,
     }))
 }
 
@@ -290,6 +306,13 @@ fn build_plan(
     notes.push(NOT_YET.to_string());
     let users = accounts::resolve_users(ud, root, distro, &mut notes);
     let mut actions = accounts::plan_users(&users, accounts, root, &mut notes)?;
+    let homes_made: Vec<String> = actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::MakeHome { home, .. } => Some(home.clone()),
+            _ => None,
+        })
+        .collect();
     let ssh_inputs = crate::ssh::Inputs {
         user_data: ud,
         users: &users,
@@ -297,6 +320,7 @@ fn build_plan(
         root,
         distro,
         host_keys_done,
+        homes_made: &homes_made,
     };
     actions.extend(crate::ssh::plan(&ssh_inputs, &mut notes)?);
     let ssh_ports = crate::ssh::listening_ports(root, ud)?;
@@ -408,6 +432,7 @@ pub fn run(
         instance,
         plan,
         mut state,
+        _lock: _held,
     } = prepared;
     // Notes go to the console whatever RUST_LOG says: they include where
     // generated passwords are and what batten left to cloud-init.
@@ -418,11 +443,32 @@ pub fn run(
     let run_id = lifecycle::new_run_id();
     let backup = Backup::new(&run_id);
     let mut journal = Journal::new(&run_id);
-    let result = apply::apply(&plan, &root, &backup, &SystemRunner, &mut journal);
-    if result.is_ok() {
-        // This instance has its host keys now; a re-run keeps them.
-        state.host_keys_instance = Some(instance.id.clone());
-    }
+    let keys_before = state.host_keys_instance.clone();
+    let mut keys_recorded = |action: &Action| {
+        // This instance has its host keys now: recorded at once, so that a
+        // re-run after a kill keeps them rather than making new ones.
+        if matches!(action, Action::HostKeys { .. }) {
+            state.host_keys_instance = Some(instance.id.clone());
+            if let Err(e) = state.save(&root) {
+                warn!("could not record that the host keys were made: {e}");
+            }
+        }
+    };
+    let result = apply::apply(
+        &plan,
+        &root,
+        &backup,
+        &SystemRunner,
+        &mut journal,
+        &mut keys_recorded,
+    );
+    state.host_keys_instance = match &result {
+        // Also when no step made keys: the keys there are this instance's.
+        Ok(_) => Some(instance.id.clone()),
+        // The roll-back put the previous keys back: they are not this
+        // instance's, and the next run must make new ones.
+        Err(_) => keys_before,
+    };
     let (outcome, changes) = match &result {
         Ok(0) => ("unchanged", 0),
         Ok(n) => ("applied", *n),

@@ -6,6 +6,7 @@
 
 #![warn(missing_docs)]
 
+pub mod account_files;
 pub mod accounts;
 pub mod apply;
 pub mod cli;

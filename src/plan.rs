@@ -30,6 +30,39 @@ pub enum Check {
     Visudo,
 }
 
+/// One step of an [`Action::Accounts`] transaction.
+#[derive(Clone, Debug, PartialEq)]
+pub enum AccountStep {
+    /// `groupadd`, `useradd` or `usermod`, run with `--prefix` on the copy.
+    Run {
+        /// Program and arguments, without `--prefix`; run without a shell.
+        argv: Vec<String>,
+        /// The reason, in words, for the plan, the log and the journal.
+        why: String,
+    },
+    /// Set an account's password field in the copy of /etc/shadow.
+    SetPassword {
+        /// The account whose /etc/shadow line is edited.
+        user: String,
+        /// The whole new password field: a hash, `!`-prefixed when locked.
+        field: Secret,
+        /// The reason, in words, for the plan, the log and the journal.
+        why: String,
+    },
+}
+
+impl AccountStep {
+    /// The one-line summary shown in plans, logs and the journal.
+    pub fn summary(&self) -> String {
+        match self {
+            AccountStep::Run { argv, why } => format!("run {}: {why}", shell_words(argv)),
+            AccountStep::SetPassword { user, why, .. } => {
+                format!("set the password of {user}: {why}")
+            }
+        }
+    }
+}
+
 /// One change. Its Debug output leaves out the contents of secret files.
 #[derive(Clone, PartialEq)]
 pub enum Action {
@@ -51,24 +84,13 @@ pub enum Action {
         /// The reason, in words, for the plan, the log and the journal.
         why: String,
     },
-    /// Run a program (with the root's own tools where they exist).
-    Run {
-        /// Program and arguments, run without a shell; the program is looked
-        /// up on PATH and in the sbin directories.
-        argv: Vec<String>,
-        /// The reason, in words, for the plan, the log and the journal.
-        why: String,
-    },
-    /// Set an account's password field in /etc/shadow. Applied by editing
-    /// the file at apply time, because `useradd` earlier in the same plan
-    /// may only then have made the line.
-    SetPassword {
-        /// The account whose /etc/shadow line is edited.
-        user: String,
-        /// The whole new password field: a hash, `!`-prefixed when locked.
-        field: Secret,
-        /// The reason, in words, for the plan, the log and the journal.
-        why: String,
+    /// Change the account files (passwd, shadow, group, gshadow, subuid,
+    /// subgid) as one transaction: the steps run on a copy of the files,
+    /// and the results replace the root's files together, through a
+    /// record that a run killed half-way finishes first thing next time.
+    Accounts {
+        /// The steps, in order.
+        steps: Vec<AccountStep>,
     },
     /// Write a file owned by an account (its authorized_keys). The owner
     /// is looked up in the root's /etc/passwd at apply time, because
@@ -85,6 +107,20 @@ pub enum Action {
         contents: Vec<u8>,
         /// What is there now, for the diff.
         before: Option<Vec<u8>>,
+        /// The reason, in words.
+        why: String,
+    },
+    /// Make a new account's home with a copy of the skeleton, whole or not
+    /// at all. The owner is looked up at apply time, like `UserFile`'s.
+    MakeHome {
+        /// The account that owns the home.
+        user: String,
+        /// Root-relative path of the home.
+        home: String,
+        /// Its mode (`HOME_MODE` or `UMASK` of the root's login.defs).
+        mode: u32,
+        /// The skeleton directory to copy, when the root has one.
+        skel: Option<String>,
         /// The reason, in words.
         why: String,
     },
@@ -172,12 +208,7 @@ impl std::fmt::Debug for Action {
                 }
                 d.finish()
             }
-            Action::Run { argv, .. } => f.debug_struct("Run").field("argv", argv).finish(),
-            Action::SetPassword { user, field, .. } => f
-                .debug_struct("SetPassword")
-                .field("user", user)
-                .field("field", field)
-                .finish(),
+            Action::Accounts { steps } => f.debug_struct("Accounts").field("steps", steps).finish(),
             other => f.write_str(&other.summary()),
         }
     }
@@ -240,8 +271,14 @@ impl Action {
                 let verb = if before.is_some() { "update" } else { "create" };
                 format!("{verb} {path}: {why}")
             }
-            Action::Run { argv, why } => format!("run {}: {why}", shell_words(argv)),
-            Action::SetPassword { user, why, .. } => format!("set the password of {user}: {why}"),
+            Action::Accounts { steps } => format!(
+                "accounts: {}",
+                steps
+                    .iter()
+                    .map(AccountStep::summary)
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ),
             Action::UserFile {
                 path,
                 user,
@@ -252,6 +289,7 @@ impl Action {
                 let verb = if before.is_some() { "update" } else { "create" };
                 format!("{verb} {path} (owned by {user}): {why}")
             }
+            Action::MakeHome { home, why, .. } => format!("make {home}: {why}"),
             Action::Remove { path, why } => format!("remove {path}: {why}"),
             Action::Symlink { path, target, why } => format!("link {path} -> {target}: {why}"),
             Action::HostKeys {
@@ -409,6 +447,21 @@ impl Plan {
                     let old = before.as_deref().map(|b| (b, attrs.as_str()));
                     out.push_str(&diff(path, old, contents, &attrs));
                 }
+                Action::MakeHome {
+                    user,
+                    home,
+                    mode,
+                    skel,
+                    why,
+                } => {
+                    let from = skel
+                        .as_deref()
+                        .map_or(String::new(), |s| format!(", a copy of {s}"));
+                    let _ = writeln!(
+                        out,
+                        "# {why}\n+ {home}/ (mode {mode:04o}, owner {user}{from})"
+                    );
+                }
                 Action::Remove { path, why } => {
                     let _ = writeln!(out, "# {why}\n- {path} (kept in the run's backup)");
                 }
@@ -450,14 +503,24 @@ $ {0} -t",
                         "# a reload keeps existing SSH sessions\n$ systemctl reload {unit}   (only if it is running)"
                     );
                 }
-                Action::Run { argv, why } => {
-                    let _ = writeln!(out, "# {why}\n$ {}", shell_words(argv));
-                }
-                Action::SetPassword { user, why, .. } => {
+                Action::Accounts { steps } => {
                     let _ = writeln!(
                         out,
-                        "# {why}\n~ /etc/shadow: password field of {user} (hidden)"
+                        "# account files: the steps run on a copy, which then replaces them together"
                     );
+                    for step in steps {
+                        match step {
+                            AccountStep::Run { argv, why } => {
+                                let _ = writeln!(out, "# {why}\n$ {}", shell_words(argv));
+                            }
+                            AccountStep::SetPassword { user, why, .. } => {
+                                let _ = writeln!(
+                                    out,
+                                    "# {why}\n~ /etc/shadow: password field of {user} (hidden)"
+                                );
+                            }
+                        }
+                    }
                 }
             }
         }
@@ -503,14 +566,18 @@ mod tests {
                     check: None,
                     why: "keep a copy".into(),
                 },
-                Action::Run {
-                    argv: vec!["useradd".into(), "admin".into()],
-                    why: "create admin".into(),
-                },
-                Action::SetPassword {
-                    user: "admin".into(),
-                    field: Secret("$6$x".into()),
-                    why: "lock".into(),
+                Action::Accounts {
+                    steps: vec![
+                        AccountStep::Run {
+                            argv: vec!["useradd".into(), "admin".into()],
+                            why: "create admin".into(),
+                        },
+                        AccountStep::SetPassword {
+                            user: "admin".into(),
+                            field: Secret("$6$x".into()),
+                            why: "lock".into(),
+                        },
+                    ],
                 },
             ],
             notes: vec!["runcmd is left to cloud-init".into()],
@@ -529,6 +596,7 @@ mod tests {
              --- /dev/null\n\
              +++ b/var/lib/batten/user-data\t(mode 0600, owner 0:0)\n\
              @@ contents hidden: this file holds secrets (9 bytes) @@\n\
+             # account files: the steps run on a copy, which then replaces them together\n\
              # create admin\n\
              $ useradd admin\n\
              # lock\n\

@@ -573,22 +573,52 @@ fn sync_dir(dir: BorrowedFd<'_>, shown: &str) -> Result<(), RootError> {
 /// as batten's, and unique across processes and across boots (the pid alone
 /// repeats from boot to boot this early).
 fn temp_name(name: &str) -> String {
-    let mut end = name.len().min(200);
-    while !name.is_char_boundary(end) {
-        end -= 1;
-    }
     let count = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.subsec_nanos())
         .unwrap_or(0);
     format!(
-        ".{}.batten-{}-{}-{}",
-        &name[..end],
+        "{}{}-{}-{}",
+        temp_prefix(name),
         std::process::id(),
         count,
         nanos
     )
+}
+
+/// The part of every temporary name for `name` that does not change from
+/// one process to the next.
+fn temp_prefix(name: &str) -> String {
+    let mut end = name.len().min(200);
+    while !name.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!(".{}.batten-", &name[..end])
+}
+
+/// Removes temporary entries for `name` that an earlier batten left behind
+/// when it was killed between creating and renaming them. Only entries of
+/// other processes are touched (the run lock keeps other runs out), and only
+/// files and links: a directory with such a name is not batten's.
+fn sweep_stale_temps(dir: BorrowedFd<'_>, name: &str) {
+    let prefix = temp_prefix(name);
+    let ours = format!("{prefix}{}-", std::process::id());
+    let Ok(names) = list_names(dir, name) else {
+        return;
+    };
+    let stale: Vec<String> = names
+        .into_iter()
+        .filter(|entry| entry.starts_with(&prefix) && !entry.starts_with(&ours))
+        .collect();
+    for entry in stale {
+        if let Ok(Some(meta)) = lstat_at(dir, &entry, &entry)
+            && matches!(meta.kind, FileKind::File | FileKind::Symlink)
+            && unlinkat(dir, entry.as_str(), UnlinkatFlags::NoRemoveDir).is_ok()
+        {
+            log::info!("removed {entry}, left by an interrupted run");
+        }
+    }
 }
 
 /// Reads the regular file `name` in `dir` with its metadata; `None` when it
@@ -749,6 +779,20 @@ impl Root {
         Ok(Some(cur))
     }
 
+    /// The directory `path` goes in, which must exist, and its name for
+    /// messages.
+    fn open_parent(&self, path: &RelPath) -> Result<(OwnedFd, String), RootError> {
+        let (parents, _) = path.split_last()?;
+        let parent_shown = show(parents);
+        match self.open_dir(parents, &path.shown)? {
+            Some(dir) => Ok((dir, parent_shown)),
+            None => Err(RootError::ParentMissing {
+                path: path.shown.clone(),
+                parent: parent_shown,
+            }),
+        }
+    }
+
     /// The contents of a regular file; `None` when it (or a directory above
     /// it) does not exist. A link anywhere in the path is an error.
     pub fn read(&self, rel: &str) -> Result<Option<Vec<u8>>, RootError> {
@@ -806,31 +850,7 @@ impl Root {
         let Some(handle) = self.open_dir(&path.comps, &path.shown)? else {
             return Ok(None);
         };
-        let mut dir = Dir::openat(
-            handle.as_fd(),
-            ".",
-            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-            Mode::empty(),
-        )
-        .map_err(|err| io_error(&path.shown, "open directory for listing", err))?;
-        let mut names = Vec::new();
-        for entry in dir.iter() {
-            let entry = entry.map_err(|err| io_error(&path.shown, "list directory", err))?;
-            let bytes = entry.file_name().to_bytes();
-            if bytes == b"." || bytes == b".." {
-                continue;
-            }
-            match std::str::from_utf8(bytes) {
-                Ok(name) => names.push(name.to_string()),
-                Err(_) => {
-                    return Err(RootError::NonUtf8Name {
-                        path: path.shown.clone(),
-                    });
-                }
-            }
-        }
-        names.sort();
-        Ok(Some(names))
+        list_names(handle.as_fd(), &path.shown).map(Some)
     }
 
     /// Creates every missing directory of `rel` with `owner`; directories that
@@ -905,14 +925,8 @@ impl Root {
         backup: Option<&Backup>,
     ) -> Result<bool, RootError> {
         let path = RelPath::parse(rel)?;
-        let (parents, name) = path.split_last()?;
-        let parent_shown = show(parents);
-        let Some(dir) = self.open_dir(parents, &path.shown)? else {
-            return Err(RootError::ParentMissing {
-                path: path.shown.clone(),
-                parent: parent_shown,
-            });
-        };
+        let (_, name) = path.split_last()?;
+        let (dir, parent_shown) = self.open_parent(&path)?;
         check_dir_owner(dir.as_fd(), &parent_shown, &path.shown, owner.uid)?;
 
         if let Some((old, meta)) = read_at(dir.as_fd(), name, &path.shown)? {
@@ -928,6 +942,7 @@ impl Root {
             }
         }
 
+        sweep_stale_temps(dir.as_fd(), name);
         let (file, temp) = create_temp_file(dir.as_fd(), name, &path.shown)?;
         let result = fill_and_rename(dir.as_fd(), file, &temp, name, contents, owner, &path.shown);
         if result.is_err() {
@@ -985,6 +1000,73 @@ impl Root {
         Ok(true)
     }
 
+    /// Makes the directory `rel` (a new user's home) with `owner`, filled
+    /// with a copy of the directory `skel` (files, directories and links,
+    /// modes kept, everything owned by `owner`). The tree is built under a
+    /// temporary name and renamed into place, so a run killed half-way
+    /// leaves either no home or a whole one, never half a skeleton; a
+    /// temporary tree an earlier killed run left is removed first.
+    /// `Ok(false)` when `rel` exists already (whatever it holds).
+    pub fn make_home(
+        &self,
+        rel: &str,
+        owner: Owner,
+        skel: Option<&str>,
+    ) -> Result<bool, RootError> {
+        let path = RelPath::parse(rel)?;
+        let (_, name) = path.split_last()?;
+        let (dir, parent_shown) = self.open_parent(&path)?;
+        check_dir_owner(dir.as_fd(), &parent_shown, &path.shown, 0)?;
+        match lstat_at(dir.as_fd(), name, &path.shown)? {
+            None => {}
+            Some(meta) if meta.kind == FileKind::Symlink => {
+                return Err(RootError::SymlinkRefused {
+                    path: path.shown.clone(),
+                    link: path.shown.clone(),
+                });
+            }
+            Some(_) => return Ok(false),
+        }
+        let source = match skel {
+            Some(skel) => {
+                let skel = RelPath::parse(skel)?;
+                self.open_dir(&skel.comps, &skel.shown)?
+                    .map(|fd| (fd, skel.shown))
+            }
+            None => None,
+        };
+        let prefix = temp_prefix(name);
+        for stale in list_names(dir.as_fd(), &parent_shown)?
+            .into_iter()
+            .filter(|n| n.starts_with(&prefix))
+        {
+            log::info!("removing {parent_shown}/{stale}, left by an interrupted run");
+            remove_tree(dir.as_fd(), &stale, &parent_shown)?;
+        }
+        let ((), temp) = with_temp_name(name, &path.shown, "create a temporary directory", |t| {
+            mkdirat(dir.as_fd(), t, Mode::from_bits_truncate(0o700))
+        })?;
+        let built = (|| {
+            let new = open_new_dir(dir.as_fd(), &temp, &path.shown)?;
+            if let Some((skel_fd, skel_shown)) = &source {
+                copy_tree(skel_fd.as_fd(), new.as_fd(), owner, skel_shown)?;
+            }
+            set_owner_mode(new.as_fd(), owner, &path.shown)?;
+            File::from(new)
+                .sync_all()
+                .map_err(|err| io_error(&path.shown, "flush directory", err))?;
+            renameat(dir.as_fd(), temp.as_str(), dir.as_fd(), name)
+                .map_err(|err| io_error(&path.shown, "rename the new home into place", err))
+        })();
+        if let Err(e) = built {
+            let _ = remove_tree(dir.as_fd(), &temp, &parent_shown);
+            return Err(e);
+        }
+        sync_dir(dir.as_fd(), &parent_shown)?;
+        log::debug!("made {}", path.shown);
+        Ok(true)
+    }
+
     /// Makes `rel` a symbolic link to `target` (stored as text, never
     /// resolved). `Ok(false)` when it already points there. An existing link
     /// or regular file is replaced atomically (a temporary link renamed over
@@ -1004,14 +1086,8 @@ impl Root {
             });
         }
         let path = RelPath::parse(rel)?;
-        let (parents, name) = path.split_last()?;
-        let parent_shown = show(parents);
-        let Some(dir) = self.open_dir(parents, &path.shown)? else {
-            return Err(RootError::ParentMissing {
-                path: path.shown.clone(),
-                parent: parent_shown,
-            });
-        };
+        let (_, name) = path.split_last()?;
+        let (dir, parent_shown) = self.open_parent(&path)?;
         check_dir_owner(dir.as_fd(), &parent_shown, &path.shown, geteuid().as_raw())?;
 
         match lstat_at(dir.as_fd(), name, &path.shown)? {
@@ -1040,6 +1116,7 @@ impl Root {
             }
         }
 
+        sweep_stale_temps(dir.as_fd(), name);
         let temp = create_temp_link(dir.as_fd(), target, name, &path.shown)?;
         let result = injected_failure(&path.shown).and_then(|()| {
             renameat(dir.as_fd(), temp.as_str(), dir.as_fd(), name)
@@ -1191,6 +1268,156 @@ impl Root {
     }
 }
 
+/// The names in the directory `dir` (without `.` and `..`).
+fn list_names(dir: BorrowedFd<'_>, shown: &str) -> Result<Vec<String>, RootError> {
+    let mut listing = Dir::openat(
+        dir,
+        ".",
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|err| io_error(shown, "open directory for listing", err))?;
+    let mut names = Vec::new();
+    for entry in listing.iter() {
+        let entry = entry.map_err(|err| io_error(shown, "list directory", err))?;
+        let bytes = entry.file_name().to_bytes();
+        if bytes == b"." || bytes == b".." {
+            continue;
+        }
+        match std::str::from_utf8(bytes) {
+            Ok(name) => names.push(name.to_string()),
+            Err(_) => {
+                return Err(RootError::NonUtf8Name {
+                    path: shown.to_string(),
+                });
+            }
+        }
+    }
+    names.sort();
+    Ok(names)
+}
+
+/// Opens a directory batten has just made, refusing anything else in its
+/// place.
+fn open_new_dir(dir: BorrowedFd<'_>, name: &str, shown: &str) -> Result<OwnedFd, RootError> {
+    openat(
+        dir,
+        name,
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|err| io_error(shown, "open the new directory", err))
+}
+
+/// Gives an open file or directory its owner and then its mode (in that
+/// order: chown clears set-id bits).
+fn set_owner_mode(fd: BorrowedFd<'_>, owner: Owner, shown: &str) -> Result<(), RootError> {
+    fchown(
+        fd,
+        Some(Uid::from_raw(owner.uid)),
+        Some(Gid::from_raw(owner.gid)),
+    )
+    .map_err(|err| io_error(shown, "set the owner of", err))?;
+    fchmod(fd, Mode::from_bits_truncate(owner.mode & 0o7777))
+        .map_err(|err| io_error(shown, "set the mode of", err))
+}
+
+/// Copies the tree under `from` into the empty directory `to`: files and
+/// directories with their modes, links as links, everything else skipped;
+/// all of it owned by `owner` (its mode is not used here).
+fn copy_tree(
+    from: BorrowedFd<'_>,
+    to: BorrowedFd<'_>,
+    owner: Owner,
+    shown: &str,
+) -> Result<(), RootError> {
+    for name in list_names(from, shown)? {
+        let here = format!("{shown}/{name}");
+        let Some(meta) = lstat_at(from, &name, &here)? else {
+            continue;
+        };
+        let mine = Owner {
+            mode: meta.mode,
+            ..owner
+        };
+        match meta.kind {
+            FileKind::Dir => {
+                mkdirat(to, name.as_str(), Mode::from_bits_truncate(0o700))
+                    .map_err(|err| io_error(&here, "copy directory", err))?;
+                let src = openat(
+                    from,
+                    name.as_str(),
+                    OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+                    Mode::empty(),
+                )
+                .map_err(|err| io_error(&here, "open directory", err))?;
+                let dst = open_new_dir(to, &name, &here)?;
+                copy_tree(src.as_fd(), dst.as_fd(), owner, &here)?;
+                set_owner_mode(dst.as_fd(), mine, &here)?;
+            }
+            FileKind::File => {
+                let Some((bytes, _)) = read_at(from, &name, &here)? else {
+                    continue;
+                };
+                let flags = OFlag::O_WRONLY
+                    | OFlag::O_CREAT
+                    | OFlag::O_EXCL
+                    | OFlag::O_NOFOLLOW
+                    | OFlag::O_CLOEXEC;
+                let fd = openat(to, name.as_str(), flags, Mode::from_bits_truncate(0o600))
+                    .map_err(|err| io_error(&here, "copy file", err))?;
+                let mut file = File::from(fd);
+                file.write_all(&bytes)
+                    .map_err(|err| io_error(&here, "copy file", err))?;
+                set_owner_mode(file.as_fd(), mine, &here)?;
+                file.sync_all()
+                    .map_err(|err| io_error(&here, "flush file", err))?;
+            }
+            FileKind::Symlink => {
+                let target = read_link_at(from, &name, &here)?;
+                symlinkat(target.as_str(), to, name.as_str())
+                    .map_err(|err| io_error(&here, "copy link", err))?;
+                nix::unistd::fchownat(
+                    to,
+                    name.as_str(),
+                    Some(Uid::from_raw(owner.uid)),
+                    Some(Gid::from_raw(owner.gid)),
+                    AtFlags::AT_SYMLINK_NOFOLLOW,
+                )
+                .map_err(|err| io_error(&here, "set the owner of link", err))?;
+            }
+            FileKind::Other => log::debug!("not copying {here}: not a file, directory or link"),
+        }
+    }
+    Ok(())
+}
+
+/// Removes `name` in `dir` and, when it is a directory, everything in it,
+/// without following any link.
+fn remove_tree(dir: BorrowedFd<'_>, name: &str, shown: &str) -> Result<(), RootError> {
+    let here = format!("{shown}/{name}");
+    let Some(meta) = lstat_at(dir, name, &here)? else {
+        return Ok(());
+    };
+    if meta.kind == FileKind::Dir {
+        let inner = openat(
+            dir,
+            name,
+            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|err| io_error(&here, "open directory", err))?;
+        for entry in list_names(inner.as_fd(), &here)? {
+            remove_tree(inner.as_fd(), &entry, &here)?;
+        }
+        unlinkat(dir, name, UnlinkatFlags::RemoveDir)
+            .map_err(|err| io_error(&here, "remove directory", err))
+    } else {
+        unlinkat(dir, name, UnlinkatFlags::NoRemoveDir)
+            .map_err(|err| io_error(&here, "remove", err))
+    }
+}
+
 /// Tries fresh temporary names beside `name` until `make` creates one
 /// (a name already taken is tried again: at first boot the pid is often the
 /// same on every machine).
@@ -1285,6 +1512,49 @@ pub fn scratch_root(files: &[(&str, &str)]) -> (tempfile::TempDir, Root) {
 mod tests {
     use super::*;
     use std::os::unix::fs::{MetadataExt, PermissionsExt, symlink as host_symlink};
+
+    #[test]
+    fn a_home_is_made_whole_from_skel_and_stale_halves_are_cleared() {
+        let (dir, root) = scratch_root(&[
+            ("/etc/skel/.profile", "umask 022\n"),
+            ("/etc/skel/.config/app.conf", "x=1\n"),
+            ("/home/.alice.batten-999-0-0/half", "left by a killed run"),
+        ]);
+        host_symlink(".profile", dir.path().join("etc/skel/.bashrc")).unwrap();
+        let owner = Owner {
+            uid: 1234,
+            gid: 1234,
+            mode: 0o750,
+        };
+        if !geteuid().is_root() {
+            return; // chown to another user needs root
+        }
+        assert!(
+            root.make_home("/home/alice", owner, Some("/etc/skel"))
+                .unwrap()
+        );
+        let home = dir.path().join("home/alice");
+        let meta = std::fs::metadata(&home).unwrap();
+        assert_eq!((meta.uid(), meta.mode() & 0o7777), (1234, 0o750));
+        assert_eq!(
+            std::fs::read_to_string(home.join(".config/app.conf")).unwrap(),
+            "x=1\n"
+        );
+        assert_eq!(
+            std::fs::read_link(home.join(".bashrc")).unwrap(),
+            Path::new(".profile")
+        );
+        let names: Vec<_> = std::fs::read_dir(dir.path().join("home"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["alice"], "the stale half was removed");
+        assert!(
+            !root
+                .make_home("/home/alice", owner, Some("/etc/skel"))
+                .unwrap()
+        );
+    }
     use tempfile::TempDir;
 
     /// A scratch root and an open handle on it.

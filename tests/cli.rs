@@ -127,7 +127,7 @@ fn plan_writes_nothing_and_shows_the_diff() {
     let out = scratch.batten("plan", &ud, &[]);
     assert!(out.status.success(), "{}", text(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("useradd --prefix"), "{stdout}");
+    assert!(stdout.contains("useradd --no-create-home"), "{stdout}");
     assert!(stdout.contains("+alice ALL=(ALL) NOPASSWD:ALL"), "{stdout}");
     assert!(stdout.contains("left to cloud-init: runcmd"), "{stdout}");
     assert!(stdout.contains("not in this build yet"), "{stdout}");
@@ -271,7 +271,7 @@ fn user_data_from_standard_input_gzip_and_multipart() {
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "{}", text(&out));
     let all = text(&out);
-    assert!(all.contains("useradd --prefix"), "{all}");
+    assert!(all.contains("useradd --no-create-home"), "{all}");
     assert!(all.contains(" carol"), "{all}");
     assert!(
         all.contains("setup.sh"),
@@ -304,7 +304,7 @@ fn seed_in_boot_firmware_with_raspberry_pi_meta_data() {
         "{stdout}"
     );
     assert!(
-        stdout.contains("useradd --prefix") && stdout.contains(" pi\n"),
+        stdout.contains("useradd --no-create-home") && stdout.contains(" pi\n"),
         "{stdout}"
     );
     assert!(stdout.contains("password field of pi (hidden)"), "{stdout}");

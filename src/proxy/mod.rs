@@ -226,15 +226,20 @@ pub fn plan(
         }
     }
     if credentials != old_credentials {
-        actions.push(Action::Write {
-            path: htpasswd::CREDENTIALS.to_string(),
-            contents: htpasswd::render_credentials(&credentials).into_bytes(),
-            owner: crate::lifecycle::private_owner(0o600),
-            before: root.read_with_owner(htpasswd::CREDENTIALS).map_err(fail)?,
-            secret: true,
-            check: None,
-            why: "generated proxy passwords, for root".to_string(),
-        });
+        // First: a password is on record before any htpasswd file lets it
+        // in, so a run killed in between never leaves one nobody knows.
+        actions.insert(
+            0,
+            Action::Write {
+                path: htpasswd::CREDENTIALS.to_string(),
+                contents: htpasswd::render_credentials(&credentials).into_bytes(),
+                owner: crate::lifecycle::private_owner(0o600),
+                before: root.read_with_owner(htpasswd::CREDENTIALS).map_err(fail)?,
+                secret: true,
+                check: None,
+                why: "generated proxy passwords, for root".to_string(),
+            },
+        );
     }
     if !generated.is_empty() {
         notes.push(format!(

@@ -35,6 +35,8 @@ pub struct Inputs<'a> {
     /// True when this instance already has host keys batten made, so they
     /// are kept (a re-run must not change the machine's identity).
     pub host_keys_done: bool,
+    /// Homes an earlier step of the plan makes, so keys may go there.
+    pub homes_made: &'a [String],
 }
 
 fn refuse(e: impl std::fmt::Display) -> Failure {
@@ -217,7 +219,9 @@ pub fn plan(inp: &Inputs, notes: &mut Vec<String>) -> Result<Vec<Action>, Failur
                 ));
             }
         };
-        if let Some(uid) = target.uid {
+        if let Some(uid) = target.uid
+            && !inp.homes_made.contains(&target.home)
+        {
             check_home(root, &target.user, uid, &target.home, &path).map_err(refuse)?;
         }
         let existing = root.read_to_string(&path).map_err(refuse)?;
