@@ -1,6 +1,8 @@
 //! A NoCloud seed on a real labelled filesystem: found through a
 //! `by-label` directory, mounted read-only in a private directory, read,
-//! and unmounted again, leaving no mount and no directory behind.
+//! and unmounted again, leaving no mount and no directory behind. Found
+//! too before udev made its link, by the label in the superblock, and
+//! waited for (bounded) when the command line says one is coming.
 //!
 //! The seed is ext4 because the kernels of some test machines have neither
 //! vfat nor iso9660 (batten tries iso9660, vfat, ext4 and udf in turn; the
@@ -8,8 +10,9 @@
 
 mod common;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::{Duration, Instant};
 
 use batten::config::sources::{Host, find_labelled};
 use common::*;
@@ -79,8 +82,12 @@ fn cidata_and_config_drive_are_mounted_read_only_and_unmounted() {
     std::fs::create_dir_all(&mount_base).unwrap();
     let host = Host {
         cmdline: None,
+        dmi_serial: None,
         by_label: by_label.clone(),
+        block_dir: work.path().join("no-block-devices"),
+        dev_dir: PathBuf::from("/dev"),
         mount_base: mount_base.clone(),
+        seed_wait: Duration::ZERO,
     };
     assert!(
         find_labelled(&host).unwrap().is_none(),
@@ -139,6 +146,87 @@ fn cidata_and_config_drive_are_mounted_read_only_and_unmounted() {
     assert_eq!(
         meta.instance_id.as_deref(),
         Some("83679162-1378-4288-a2d4-70e13ec132aa")
+    );
+    assert!(!mounted_under(&mount_base));
+}
+
+#[test]
+fn an_announced_seed_is_found_before_udev_links_it_and_waited_for_when_late() {
+    const T: &str = "an_announced_seed_is_found_before_udev_links_it";
+    if !privileged(T) || !have("mkfs.ext4", T) || !have("losetup", T) {
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let by_label = work.path().join("by-label");
+    let block_dir = work.path().join("block");
+    let mount_base = work.path().join("run");
+    for d in [&by_label, &block_dir, &mount_base] {
+        std::fs::create_dir_all(d).unwrap();
+    }
+    let host = |cmdline: &str, wait: u64| Host {
+        cmdline: Some(cmdline.to_string()),
+        dmi_serial: None,
+        by_label: by_label.clone(),
+        block_dir: block_dir.clone(),
+        dev_dir: PathBuf::from("/dev"),
+        mount_base: mount_base.clone(),
+        seed_wait: Duration::from_secs(wait),
+    };
+
+    // Nothing announced, nothing there: no waiting at all.
+    let started = Instant::now();
+    assert!(find_labelled(&host("quiet", 30)).unwrap().is_none());
+    assert!(started.elapsed() < Duration::from_secs(1));
+    // Announced but never there: gives up at the bound.
+    let started = Instant::now();
+    assert!(
+        find_labelled(&host("quiet ds=nocloud", 1))
+            .unwrap()
+            .is_none()
+    );
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_secs(1) && waited < Duration::from_secs(3),
+        "{waited:?}"
+    );
+    // A seed URL means the network, not a disk: no waiting.
+    let started = Instant::now();
+    let net = host("ds=nocloud;s=http://203.0.113.5/seed/", 30);
+    assert!(find_labelled(&net).unwrap().is_none());
+    assert!(started.elapsed() < Duration::from_secs(1));
+
+    let seed_dir = work.path().join("cidata");
+    std::fs::create_dir_all(&seed_dir).unwrap();
+    let dev = make_seed(
+        &seed_dir,
+        "CIDATA",
+        &[("user-data", "#cloud-config\nssh_pwauth: false\n")],
+    );
+    let name = Path::new(&dev.0).file_name().unwrap().to_owned();
+
+    // The kernel has the device, udev has not linked it: the superblock says.
+    std::fs::create_dir(block_dir.join(&name)).unwrap();
+    let found = find_labelled(&host("quiet", 0))
+        .unwrap()
+        .expect("found by its superblock label");
+    assert_eq!(found.user_data, b"#cloud-config\nssh_pwauth: false\n");
+    assert!(found.source.contains(&dev.0), "{}", found.source);
+
+    // The device appears only after a while: the announced wait finds it.
+    std::fs::remove_dir(block_dir.join(&name)).unwrap();
+    let late = block_dir.join(&name);
+    let appear = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(1200));
+        std::fs::create_dir(late).unwrap();
+    });
+    let started = Instant::now();
+    let found = find_labelled(&host("root=/dev/vda1 ds=nocloud", 10)).unwrap();
+    appear.join().unwrap();
+    assert!(found.is_some(), "the late seed was not waited for");
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_secs(1) && waited < Duration::from_secs(5),
+        "{waited:?}"
     );
     assert!(!mounted_under(&mount_base));
 }

@@ -10,6 +10,7 @@
 //! the baking are not the image's.
 
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use log::{debug, info};
 
@@ -88,26 +89,75 @@ pub enum SourceError {
 }
 
 /// What batten may learn from the running machine, as opposed to the root:
-/// the kernel command line and the filesystem labels. Tests pass their own.
+/// the kernel command line, the DMI serial, the filesystem labels and the
+/// block devices. Tests pass their own.
 #[derive(Clone, Debug)]
 pub struct Host {
     /// The kernel command line; `None` when it cannot be read.
     pub cmdline: Option<String>,
+    /// The DMI system serial (`/sys/class/dmi/id/product_serial`), where a
+    /// hypervisor can say `ds=nocloud` as the command line can.
+    pub dmi_serial: Option<String>,
     /// Usually `/dev/disk/by-label`.
     pub by_label: PathBuf,
+    /// The kernel's block devices, usually `/sys/class/block`: read when
+    /// udev has not yet made the label links.
+    pub block_dir: PathBuf,
+    /// Where their device nodes are, usually `/dev`.
+    pub dev_dir: PathBuf,
     /// Where private mount points are made, usually `/run`.
     pub mount_base: PathBuf,
+    /// How long to wait for a seed disk the command line or DMI announces.
+    pub seed_wait: Duration,
 }
+
+/// How long the first stage waits for an announced seed disk that has not
+/// appeared: long enough for a slow USB stick or virtual CD, short enough
+/// that a wrong `ds=nocloud` does not hold the boot up for long.
+pub const SEED_WAIT: Duration = Duration::from_secs(15);
 
 impl Host {
     /// The machine batten runs on.
     pub fn live() -> Host {
         Host {
             cmdline: std::fs::read_to_string("/proc/cmdline").ok(),
+            dmi_serial: std::fs::read_to_string("/sys/class/dmi/id/product_serial").ok(),
             by_label: PathBuf::from("/dev/disk/by-label"),
+            block_dir: PathBuf::from("/sys/class/block"),
+            dev_dir: PathBuf::from("/dev"),
             mount_base: PathBuf::from("/run"),
+            seed_wait: SEED_WAIT,
         }
     }
+
+    /// Why a NoCloud seed disk is expected, if something says so: `ds=nocloud`
+    /// without a seed URL or path, on the kernel command line or in the DMI
+    /// serial (as cloud-init reads them).
+    pub fn seed_disk_expected(&self) -> Option<String> {
+        [
+            ("the kernel command line", self.cmdline.as_deref()),
+            ("the DMI serial", self.dmi_serial.as_deref()),
+        ]
+        .into_iter()
+        .find_map(|(whence, text)| {
+            let text = text?;
+            text.split_whitespace()
+                .find(|word| nocloud_disk_word(word))
+                .map(|word| format!("{whence} says {word}"))
+        })
+    }
+}
+
+/// `ds=nocloud` (any case, with `;key=value` settings) that names no seed
+/// location (`s=` or `seedfrom=`): the seed is then a labelled disk.
+fn nocloud_disk_word(word: &str) -> bool {
+    let Some(value) = word.strip_prefix("ds=") else {
+        return false;
+    };
+    let mut parts = value.split(';');
+    let source = parts.next().unwrap_or_default();
+    source.eq_ignore_ascii_case("nocloud")
+        && !parts.any(|p| p.starts_with("s=") || p.starts_with("seedfrom="))
 }
 
 /// Directory seeds, in the order they are tried.
@@ -202,7 +252,40 @@ pub fn cmdline_for(root: &Root, host: &Host) -> Option<String> {
 
 /// Look for a NoCloud disk (label CIDATA or cidata), then an OpenStack
 /// config drive (label config-2), among the host's labelled filesystems.
+/// When the command line or DMI announces a NoCloud disk and none is there
+/// yet, wait for it, up to `host.seed_wait`.
 pub fn find_labelled(host: &Host) -> Result<Option<Found>, SourceError> {
+    let started = Instant::now();
+    let mut told = Duration::ZERO;
+    loop {
+        if let Some(found) = find_labelled_now(host)? {
+            return Ok(Some(found));
+        }
+        let Some(why) = host.seed_disk_expected() else {
+            return Ok(None);
+        };
+        let waited = started.elapsed();
+        if waited >= host.seed_wait {
+            log::warn!(
+                "{why}, but no filesystem labelled CIDATA or cidata appeared in {} s; going on without it",
+                host.seed_wait.as_secs()
+            );
+            return Ok(None);
+        }
+        if waited >= told {
+            info!(
+                "{why}: waiting for the seed disk (labelled CIDATA or cidata), {} s of at most {} s",
+                waited.as_secs(),
+                host.seed_wait.as_secs()
+            );
+            told += Duration::from_secs(5);
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// One look for the labelled seeds, by link and then by probing devices.
+fn find_labelled_now(host: &Host) -> Result<Option<Found>, SourceError> {
     for label in ["CIDATA", "cidata"] {
         if let Some(found) = from_label(host, label, "user-data", "meta-data")? {
             return Ok(Some(found));
@@ -216,17 +299,40 @@ pub fn find_labelled(host: &Host) -> Result<Option<Found>, SourceError> {
     )
 }
 
+/// The device holding the filesystem labelled `label`: udev's link when it
+/// exists, else the first block device whose superblock carries the label
+/// (udev may not have got to it this early in the boot).
+fn device_for(host: &Host, label: &str) -> Result<Option<PathBuf>, SourceError> {
+    let link = host.by_label.join(label);
+    if std::fs::symlink_metadata(&link).is_ok() {
+        return std::fs::canonicalize(&link)
+            .map(Some)
+            .map_err(|source| SourceError::Io {
+                path: link.display().to_string(),
+                source,
+            });
+    }
+    let Ok(entries) = std::fs::read_dir(&host.block_dir) else {
+        return Ok(None);
+    };
+    let mut names: Vec<String> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.starts_with("ram") && !n.starts_with("zram"))
+        .collect();
+    names.sort();
+    Ok(names
+        .into_iter()
+        .map(|n| host.dev_dir.join(n))
+        .find(|dev| super::labels::read_label(dev).as_deref() == Some(label)))
+}
+
 /// Mount the filesystem labelled `label` read-only in a private directory,
 /// read the two files, and unmount it again.
 fn from_label(host: &Host, label: &str, ud: &str, md: &str) -> Result<Option<Found>, SourceError> {
-    let link = host.by_label.join(label);
-    if std::fs::symlink_metadata(&link).is_err() {
+    let Some(device) = device_for(host, label)? else {
         return Ok(None);
-    }
-    let device = std::fs::canonicalize(&link).map_err(|source| SourceError::Io {
-        path: link.display().to_string(),
-        source,
-    })?;
+    };
     info!(
         "found a filesystem labelled {label} on {}; mounting it read-only",
         device.display()
@@ -386,10 +492,54 @@ mod tests {
 
     fn host(dir: &Path) -> Host {
         Host {
+            dmi_serial: None,
+            block_dir: dir.join("no-block-devices"),
+            dev_dir: dir.join("no-dev"),
+            seed_wait: Duration::ZERO,
             cmdline: None,
             by_label: dir.join("no-labels"),
             mount_base: dir.to_path_buf(),
         }
+    }
+
+    #[test]
+    fn a_seed_disk_is_expected_only_when_announced_without_a_location() {
+        let dir = tempfile::tempdir().unwrap();
+        let with = |cmdline: &str, serial: Option<&str>| Host {
+            cmdline: Some(cmdline.into()),
+            dmi_serial: serial.map(str::to_string),
+            ..host(dir.path())
+        };
+        assert_eq!(
+            with("root=/dev/vda1 quiet", None).seed_disk_expected(),
+            None
+        );
+        assert!(
+            with("ro ds=nocloud", None)
+                .seed_disk_expected()
+                .unwrap()
+                .contains("kernel command line says ds=nocloud")
+        );
+        assert!(
+            with("ds=NoCloud;i=iid-7", None)
+                .seed_disk_expected()
+                .is_some()
+        );
+        assert_eq!(
+            with("ds=nocloud;s=file:///boot/firmware/", None).seed_disk_expected(),
+            None
+        );
+        assert_eq!(
+            with("ds=nocloud;seedfrom=http://203.0.113.9/", None).seed_disk_expected(),
+            None
+        );
+        assert_eq!(with("ds=ec2", None).seed_disk_expected(), None);
+        assert!(
+            with("quiet", Some("ds=nocloud\n"))
+                .seed_disk_expected()
+                .unwrap()
+                .contains("DMI serial")
+        );
     }
 
     #[test]
