@@ -64,6 +64,27 @@ pub struct SourceArgs {
     pub meta_data: Option<PathBuf>,
 }
 
+/// The network metadata service, for VPS and clouds with no seed disk.
+#[derive(Debug, Args)]
+pub struct MetadataArgs {
+    /// Fetch user-data, instance-id and the owner's SSH keys from the cloud
+    /// provider's metadata service (169.254.169.254) instead of a local
+    /// seed. The provider is recognised from DMI and the kernel command line.
+    #[arg(long)]
+    pub from_metadata: bool,
+    /// The provider, when DMI and the command line do not tell (implies
+    /// --from-metadata).
+    #[arg(long, value_enum, value_name = "NAME")]
+    pub provider: Option<crate::metadata::Kind>,
+    /// Read DMI strings from DIR instead of /sys/class/dmi/id (tests).
+    #[arg(long, value_name = "DIR", hide = true)]
+    pub dmi_dir: Option<PathBuf>,
+    /// The most seconds the metadata service may take in all (tests; the
+    /// default is 60).
+    #[arg(long, value_name = "SECONDS", hide = true, value_parser = clap::value_parser!(u64).range(1..=600))]
+    pub metadata_budget: Option<u64>,
+}
+
 /// batten's commands.
 #[derive(Debug, Subcommand)]
 pub enum Commands {
@@ -100,9 +121,9 @@ pub enum Commands {
         /// Run even when this instance was already sealed (recovery).
         #[arg(long)]
         force: bool,
-        /// Fetch user-data from the cloud provider's metadata service.
-        #[arg(long)]
-        from_metadata: bool,
+        /// Where network metadata comes from.
+        #[command(flatten)]
+        metadata: MetadataArgs,
     },
     /// Check the result on the real daemons and the loaded ruleset (with
     /// --root: the static checks only) and report each check. Exit 1 when

@@ -11,7 +11,7 @@ use serde::Serialize;
 use crate::account_files;
 use crate::accounts::{self, Accounts};
 use crate::apply::{self, SystemRunner};
-use crate::cli::{Format, RootArgs, SourceArgs};
+use crate::cli::{Format, MetadataArgs, RootArgs, SourceArgs};
 use crate::config::decode::MAX_USER_DATA_BYTES;
 use crate::config::sources::{self, Found, Host, InstanceId};
 use crate::config::validate::Issue;
@@ -24,8 +24,16 @@ use crate::root::{Backup, Root};
 
 /// What batten has not built yet, said in every plan and run so nobody
 /// mistakes this build for one that hardens SSH, the firewall or the proxy.
-const NOT_YET: &str = "this build of batten reads local user-data only; \
-network metadata services (batten-metadata.service) are not in this build yet";
+const NOT_YET: &str = "network metadata services are read by `batten run --from-metadata` \
+(batten-metadata.service); not yet proven on a real boot (the VM test is not in this build)";
+
+/// Written (on the running system, in /run) when the first stage found
+/// local user-data, so that batten-metadata.service skips this boot.
+const LOCAL_USER_DATA_MARKER: &str = "/run/batten/local-user-data";
+
+/// Why the metadata service gave nothing on this boot (live system only),
+/// for `status`; /run, so it does not outlive the boot that tried.
+const METADATA_FAILURE: &str = "/run/batten/metadata-failure";
 
 /// Where the copy of the user-data batten acted on is kept (0600).
 const USER_DATA_COPY: &str = "/var/lib/batten/user-data";
@@ -155,6 +163,49 @@ fn open_root(args: &RootArgs) -> Result<Root, Failure> {
     open_path(&args.root)
 }
 
+/// User-data from the provider's metadata service. `None` (after saying
+/// why) when no provider is recognised: the machine stays as it is. A
+/// provider that does not answer is a failure, and nothing is changed.
+fn fetch_metadata(metadata: &MetadataArgs) -> Result<Option<Found>, Failure> {
+    let machine = crate::metadata::Machine::live(metadata.dmi_dir.as_deref());
+    let detected = match metadata.provider {
+        Some(kind) => crate::metadata::Detected {
+            kind,
+            why: "--provider".to_string(),
+        },
+        None => match crate::metadata::detect(&machine) {
+            Some(d) => d,
+            None => {
+                warn!(
+                    "no metadata service to ask: DMI and the kernel command line name no provider batten knows (ec2, openstack, hetzner, digitalocean, gce); nothing was changed, and --provider NAME names one"
+                );
+                return Ok(None);
+            }
+        },
+    };
+    println!(
+        "metadata provider: {} ({})",
+        detected.kind.name(),
+        detected.why
+    );
+    let mut limits = crate::metadata::http::Limits::default();
+    if let Some(seconds) = metadata.metadata_budget {
+        limits.overall = std::time::Duration::from_secs(seconds);
+        limits.per_request = limits.per_request.min(limits.overall);
+    }
+    crate::metadata::fetch(detected.kind, crate::metadata::METADATA_ADDRESS, limits)
+    .map(Some)
+    .map_err(|e| {
+        Failure::new(
+            Code::ApplyFailed,
+            format!(
+                "the {} metadata service gave no user-data: {e}; nothing was changed, the machine stays armed (sshd as the image has it, the first stage's firewall loaded), and the next boot tries again",
+                detected.kind.name()
+            ),
+        )
+    })
+}
+
 /// Find the user-data: `--user-data`, else the seed locations.
 fn locate(root: &Root, source: &SourceArgs, host: &Host) -> Result<Option<Found>, Failure> {
     let mut found = match &source.user_data {
@@ -211,11 +262,20 @@ fn prepare(
     args: &RootArgs,
     source: &SourceArgs,
     seal_respected: Option<bool>,
+    fetched: Option<Found>,
 ) -> Result<Option<Prepared>, Failure> {
     let root = open_root(args)?;
-    let host = Host::live();
-    let Some(found) = locate(&root, source, &host)? else {
-        return Ok(None);
+    let mut host = Host::live();
+    if seal_respected.is_some() {
+        // Only a run waits for an announced seed disk.
+        host.seed_wait = sources::SEED_WAIT;
+    }
+    let found = match fetched {
+        Some(found) => found,
+        None => match locate(&root, source, &host)? {
+            Some(found) => found,
+            None => return Ok(None),
+        },
     };
     info!("user-data: {} ({})", found.user_data_name, found.source);
     let mut loaded = load_or_exit(&found)?;
@@ -388,9 +448,54 @@ fn plan_cloud_init(
     .map_err(fail)
 }
 
+/// With no user-data the first stage still closes the machine: batten's
+/// default-deny firewall with SSH allowed, so that nothing is reachable
+/// while batten-metadata.service waits for the network, or until someone
+/// gives the machine user-data. Nothing else changes, and a sealed machine
+/// is left alone.
+fn default_firewall(args: &RootArgs) -> Result<Code, Failure> {
+    let root = open_root(args)?;
+    let _lock = RunLock::take(&root).map_err(|e| Failure::new(Code::ApplyFailed, e))?;
+    let state = State::load(&root).map_err(|e| Failure::new(Code::ApplyFailed, e.to_string()))?;
+    if state.sealed {
+        return Ok(Code::Ok);
+    }
+    let distro =
+        Distro::detect(&root, args.family).map_err(|e| Failure::new(Code::Usage, e.to_string()))?;
+    let loaded = config::load("(no user-data)", b"#cloud-config\n").map_err(|_| {
+        Failure::new(
+            Code::ApplyFailed,
+            "the built-in empty user-data did not validate; this is a bug in batten",
+        )
+    })?;
+    let ud = &loaded.user_data;
+    let mut notes = Vec::new();
+    let ssh_ports = crate::ssh::listening_ports(&root, ud)?;
+    let actions = crate::firewall::plan(ud, &root, &distro, ssh_ports, &mut notes)?;
+    if actions.is_empty() {
+        return Ok(Code::Ok);
+    }
+    println!(
+        "no user-data: loading batten's default firewall (SSH allowed, everything else dropped) and nothing else"
+    );
+    let plan = Plan { actions, notes };
+    apply::check_programs(&plan)?;
+    let run_id = lifecycle::new_run_id();
+    let mut journal = Journal::new(&run_id);
+    apply::apply(
+        &plan,
+        &root,
+        &Backup::new(&run_id),
+        &SystemRunner,
+        &mut journal,
+        &mut |_| {},
+    )?;
+    Ok(Code::Ok)
+}
+
 /// `batten plan`
 pub fn plan(args: &RootArgs, source: &SourceArgs) -> Result<Code, Failure> {
-    let Some(prepared) = prepare(args, source, None)? else {
+    let Some(prepared) = prepare(args, source, None, None)? else {
         println!("# {}", nothing_found());
         return Ok(Code::Ok);
     };
@@ -411,20 +516,33 @@ pub fn run(
     args: &RootArgs,
     source: &SourceArgs,
     force: bool,
-    from_metadata: bool,
+    metadata: &MetadataArgs,
 ) -> Result<Code, Failure> {
-    if from_metadata {
-        return Err(Failure::new(
-            Code::Usage,
-            "--from-metadata: network metadata services (EC2, OpenStack, Hetzner, DigitalOcean, GCE) are not supported by this build yet; \
-             use a local seed (NoCloud, /boot/firmware, CIDATA, config-2) or --user-data FILE",
-        ));
-    }
+    let fetched_from_network = if metadata.from_metadata || metadata.provider.is_some() {
+        // A root that cannot be used is a usage error before any request.
+        let live = open_root(args)?.is_host();
+        let fetched = fetch_metadata(metadata);
+        if live {
+            let failure = Path::new(METADATA_FAILURE);
+            let _ = match &fetched {
+                Err(e) => std::fs::create_dir_all(failure.parent().unwrap_or(Path::new("/run")))
+                    .and_then(|()| std::fs::write(failure, e.to_string())),
+                Ok(_) => std::fs::remove_file(failure),
+            };
+        }
+        match fetched? {
+            Some(found) => Some(found),
+            None => return Ok(Code::Ok),
+        }
+    } else {
+        None
+    };
     let started_at = lifecycle::now_utc();
     let started = Instant::now();
-    let Some(prepared) = prepare(args, source, Some(force))? else {
+    let from_network = fetched_from_network.is_some();
+    let Some(prepared) = prepare(args, source, Some(force), fetched_from_network)? else {
         warn!("{}", nothing_found());
-        return Ok(Code::Ok);
+        return default_firewall(args);
     };
     let Prepared {
         root,
@@ -434,6 +552,15 @@ pub fn run(
         mut state,
         _lock: _held,
     } = prepared;
+    if root.is_host() && !from_network {
+        // batten-metadata.service has nothing to do on this boot.
+        let marker = Path::new(LOCAL_USER_DATA_MARKER);
+        if let Err(e) = std::fs::create_dir_all(marker.parent().unwrap_or(Path::new("/run")))
+            .and_then(|()| std::fs::write(marker, &found.source))
+        {
+            warn!("could not write {}: {e}", marker.display());
+        }
+    }
     // Notes go to the console whatever RUST_LOG says: they include where
     // generated passwords are and what batten left to cloud-init.
     for note in &plan.notes {
@@ -536,6 +663,10 @@ struct StatusReport {
     credentials: Option<String>,
     /// Where the last run kept the files it replaced.
     backups: Option<String>,
+    /// The cloud provider this machine looks like, and why (live only).
+    metadata_provider: Option<String>,
+    /// Why the metadata service gave nothing on this boot, if it did not.
+    metadata_failure: Option<String>,
 }
 
 /// `batten status`
@@ -578,6 +709,15 @@ pub fn status(args: &RootArgs, format: Format) -> Result<Code, Failure> {
                 .display()
                 .to_string()
         }),
+        metadata_provider: root
+            .is_host()
+            .then(|| crate::metadata::detect(&crate::metadata::Machine::live(None)))
+            .flatten()
+            .map(|d| format!("{} ({})", d.kind.name(), d.why)),
+        metadata_failure: root
+            .is_host()
+            .then(|| std::fs::read_to_string(METADATA_FAILURE).ok())
+            .flatten(),
     };
     match format {
         Format::Json => println!(
@@ -629,6 +769,12 @@ pub fn status(args: &RootArgs, format: Format) -> Result<Code, Failure> {
             }
             if let Some(b) = &report.backups {
                 println!("backups:     {b}");
+            }
+            if let Some(p) = &report.metadata_provider {
+                println!("provider:    {p}");
+            }
+            if let Some(f) = &report.metadata_failure {
+                println!("metadata:    FAILED this boot: {}", f.trim());
             }
         }
     }

@@ -19,6 +19,7 @@ pub mod distro;
 pub mod exit;
 pub mod firewall;
 pub mod lifecycle;
+pub mod metadata;
 pub mod plan;
 pub mod proxy;
 pub mod root;

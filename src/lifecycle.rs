@@ -294,6 +294,11 @@ pub const UNITS: &[(&str, &str, &str)] = &[
         "/etc/systemd/system/sysinit.target.wants/batten.service",
     ),
     (
+        "/etc/systemd/system/batten-metadata.service",
+        include_str!("../images/batten-metadata.service"),
+        "/etc/systemd/system/multi-user.target.wants/batten-metadata.service",
+    ),
+    (
         "/etc/systemd/system/batten-verify.service",
         include_str!("../images/batten-verify.service"),
         "/etc/systemd/system/multi-user.target.wants/batten-verify.service",

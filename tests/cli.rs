@@ -130,7 +130,7 @@ fn plan_writes_nothing_and_shows_the_diff() {
     assert!(stdout.contains("useradd --no-create-home"), "{stdout}");
     assert!(stdout.contains("+alice ALL=(ALL) NOPASSWD:ALL"), "{stdout}");
     assert!(stdout.contains("left to cloud-init: runcmd"), "{stdout}");
-    assert!(stdout.contains("not in this build yet"), "{stdout}");
+    assert!(stdout.contains("not yet proven on a real boot"), "{stdout}");
     assert!(
         !stdout.contains("correct horse"),
         "a secret reached the plan: {stdout}"
@@ -192,7 +192,7 @@ fn run_creates_accounts_and_a_second_run_changes_nothing() {
     assert!(text(&out).contains("nothing to change"), "{}", text(&out));
     let moved: Vec<_> = changed(&before, &snapshot(scratch.path()))
         .into_iter()
-        .filter(|p| !p.starts_with("var/lib/batten"))
+        .filter(|p| !p.starts_with("var/lib"))
         .collect();
     assert!(moved.is_empty(), "a second run changed {moved:?}");
     let out = scratch.batten("plan", &ud, &[]);
@@ -322,8 +322,10 @@ fn usage_errors_exit_2_and_help_teaches() {
     let out = run(&["plan", "--root", "/nonexistent/batten-test"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     let out = run(&["run", "--from-metadata", "--root", "/nonexistent"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let out = run(&["run", "--provider", "azure"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out).contains("not supported by this build yet"));
+    assert!(text(&out).contains("hetzner"), "{}", text(&out));
     let help = run(&["--help"]);
     let h = String::from_utf8_lossy(&help.stdout);
     for word in ["validate", "plan", "run", "status", "schema", "Exit codes"] {
@@ -564,4 +566,41 @@ fn secrets_stay_out_of_every_file_batten_keeps() {
         );
         assert!(!body.contains("$6$"), "{} holds a hash", path.display());
     }
+}
+
+#[test]
+fn with_no_user_data_only_the_default_firewall_is_put_in_place() {
+    const T: &str = "with_no_user_data_only_the_default_firewall_is_put_in_place";
+    if !have("nft", T) {
+        return;
+    }
+    let scratch = Scratch::new();
+    let before = snapshot(scratch.path());
+    let out = run(&["run", "--root", &scratch.root_arg()]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("no user-data found"), "{}", text(&out));
+    let rules = std::fs::read_to_string(scratch.join("/etc/nftables.conf")).unwrap();
+    assert!(rules.contains("policy drop;"), "{rules}");
+    assert!(
+        rules.contains("tcp dport 22 accept comment \"ssh: always accepted\""),
+        "{rules}"
+    );
+    let after = snapshot(scratch.path());
+    let touched: Vec<_> = changed(&before, &after)
+        .into_iter()
+        .filter(|p| !p.starts_with("var/lib"))
+        .collect();
+    assert_eq!(
+        touched,
+        [std::path::PathBuf::from("etc"), "etc/nftables.conf".into()],
+        "only the firewall (and batten's own journal) changed"
+    );
+    // A second run changes nothing.
+    let again = snapshot(scratch.path());
+    assert!(
+        run(&["run", "--root", &scratch.root_arg()])
+            .status
+            .success()
+    );
+    assert_unchanged(&again, scratch.path());
 }

@@ -40,6 +40,7 @@ fn install_into_an_image_and_systemd_accepts_the_unit() {
         .args([
             "verify",
             "/etc/systemd/system/batten.service",
+            "/etc/systemd/system/batten-metadata.service",
             "/etc/systemd/system/batten-verify.service",
         ])
         .output()

@@ -117,7 +117,8 @@ pub struct Host {
 pub const SEED_WAIT: Duration = Duration::from_secs(15);
 
 impl Host {
-    /// The machine batten runs on.
+    /// The machine batten runs on. It does not wait for seed disks; `run`
+    /// sets `seed_wait` to [`SEED_WAIT`].
     pub fn live() -> Host {
         Host {
             cmdline: std::fs::read_to_string("/proc/cmdline").ok(),
@@ -126,7 +127,7 @@ impl Host {
             block_dir: PathBuf::from("/sys/class/block"),
             dev_dir: PathBuf::from("/dev"),
             mount_base: PathBuf::from("/run"),
-            seed_wait: SEED_WAIT,
+            seed_wait: Duration::ZERO,
         }
     }
 
