@@ -47,6 +47,10 @@ struct Cloud {
 
 impl Cloud {
     fn new(provider: &str, mode: &str, user_data: &str) -> Cloud {
+        Cloud::start(provider, mode, user_data.as_bytes())
+    }
+
+    fn start(provider: &str, mode: &str, user_data: &[u8]) -> Cloud {
         let pair = Pair::new(&format!("md{}", &provider[..2]));
         pair.add_address(true, "169.254.169.254/16");
         pair.add_address(false, "169.254.10.2/16");
@@ -80,6 +84,11 @@ impl Cloud {
             work,
             _server: Daemon(child),
         }
+    }
+
+    /// A service whose user-data is exactly `bytes` (gzip, say).
+    fn with_bytes(provider: &str, bytes: &[u8]) -> Cloud {
+        Cloud::start(provider, "ok", bytes)
     }
 
     /// `batten run --from-metadata` on `scratch`, in the client namespace.
@@ -264,6 +273,7 @@ fn a_service_that_hangs_floods_redirects_or_fails_changes_nothing() {
         ("ec2", "huge", "larger than"),
         ("digitalocean", "huge", "larger than"),
         ("openstack", "redirect", "HTTP 302"),
+        ("hetzner", "truncated", "peer disconnected"),
         ("gce", "error", "HTTP 500"),
     ] {
         let cloud = Cloud::new(provider, mode, &user_data);
@@ -318,4 +328,54 @@ fn no_provider_recognised_leaves_the_root_alone() {
         text(&out)
     );
     assert_unchanged(&before, scratch.path());
+}
+
+#[test]
+fn user_data_from_the_network_makes_the_same_machine_as_a_local_seed() {
+    const T: &str = "user_data_from_the_network_makes_the_same_machine_as_a_local_seed";
+    if !ready(T) || !have("sshd", T) || !have("gzip", T) {
+        return;
+    }
+    let user_data = format!(
+        "#cloud-config\nusers:\n  - default\n  - {{name: ops, groups: [adm], ssh_authorized_keys: [\"{KEY}\"]}}\nssh_pwauth: false\nbatten:\n  firewall:\n    allow: [{{port: 443}}]\n"
+    );
+    // EC2 serves it gzipped, as user-data often is.
+    let work = tempfile::tempdir().unwrap();
+    let plain = work.path().join("user-data");
+    std::fs::write(&plain, &user_data).unwrap();
+    let gzipped = std::process::Command::new("gzip")
+        .args(["-c", "-n"])
+        .arg(&plain)
+        .output()
+        .unwrap()
+        .stdout;
+    let owner_key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGBfY5Y7Dp1Dn4a4y6iJbBvYxVKJWB3H0cQ2m9bq6Tq3 owner@panel";
+    for (provider, instance) in [("ec2", "i-0123456789abcdef0"), ("hetzner", "4711")] {
+        let cloud = if provider == "ec2" {
+            Cloud::with_bytes(provider, &gzipped)
+        } else {
+            Cloud::new(provider, "ok", &user_data)
+        };
+        let networked = Scratch::new();
+        let (out, _) = cloud.run(&networked, &[]);
+        assert!(out.status.success(), "{provider}: {}", text(&out));
+
+        let local = Scratch::new();
+        let meta = serde_json::json!({"instance-id": instance, "public-keys": [owner_key]});
+        let meta_file = local.user_data("meta-data.json", &meta.to_string());
+        let ud = local.user_data("user-data", &user_data);
+        let out = local.batten("run", &ud, &["--meta-data", &meta_file]);
+        assert!(out.status.success(), "local seed: {}", text(&out));
+
+        // The copy of the user-data batten keeps is the bytes it was given
+        // (gzipped from EC2), so it is compared apart from the rest.
+        let copy = std::path::PathBuf::from("var/lib/batten/user-data");
+        let mut want = comparable(local.path());
+        let mut got = comparable(networked.path());
+        want.remove(&copy);
+        got.remove(&copy);
+        let diff = differences(&want, &got);
+        assert!(diff.is_empty(), "{provider}: {}", diff.join("\n"));
+        assert_eq!(state(&networked)["instance_id"], instance);
+    }
 }

@@ -10,7 +10,7 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -23,76 +23,6 @@ fn rounds() -> usize {
         .ok()
         .and_then(|n| n.parse().ok())
         .unwrap_or(100)
-}
-
-/// Per-run records: they name the run, so they differ by design.
-fn per_run(path: &Path) -> bool {
-    path.starts_with("var/lib/batten/journal")
-        || path.starts_with("var/lib/batten/backup")
-        || path == Path::new("var/lib/batten/state.json")
-}
-
-/// Files whose bytes are random by nature; their kind, owner and mode must
-/// still match.
-fn random_bytes(path: &Path) -> bool {
-    let name = path.file_name().unwrap().to_string_lossy();
-    (path.starts_with("etc/ssh") && name.starts_with("ssh_host_"))
-        || path == Path::new("var/lib/batten/credentials")
-        || (path.starts_with("etc/nginx") && name.ends_with(".htpasswd"))
-}
-
-/// A snapshot reduced to what must be identical between runs.
-fn comparable(root: &Path) -> BTreeMap<PathBuf, (String, u32, u32, u32, Vec<u8>)> {
-    snapshot(root)
-        .into_iter()
-        .filter(|(path, _)| !per_run(path))
-        .map(|(path, seen)| {
-            let content = if random_bytes(&path) {
-                Vec::new()
-            } else {
-                seen.content
-            };
-            let value = (
-                seen.kind.to_string(),
-                seen.mode,
-                seen.uid,
-                seen.gid,
-                content,
-            );
-            (path, value)
-        })
-        .collect()
-}
-
-fn differences(
-    want: &BTreeMap<PathBuf, (String, u32, u32, u32, Vec<u8>)>,
-    got: &BTreeMap<PathBuf, (String, u32, u32, u32, Vec<u8>)>,
-) -> Vec<String> {
-    let mut keys: Vec<&PathBuf> = want.keys().chain(got.keys()).collect();
-    keys.sort();
-    keys.dedup();
-    keys.into_iter()
-        .filter(|k| want.get(*k) != got.get(*k))
-        .map(|k| match (want.get(k), got.get(k)) {
-            (Some(_), None) => format!("{} missing", k.display()),
-            (None, Some(_)) => format!("{} extra", k.display()),
-            (Some(a), Some(b)) => format!(
-                "{} differs: want {} {:o} {}:{} ({} bytes), got {} {:o} {}:{} ({} bytes)",
-                k.display(),
-                a.0,
-                a.1,
-                a.2,
-                a.3,
-                a.4.len(),
-                b.0,
-                b.1,
-                b.2,
-                b.3,
-                b.4.len()
-            ),
-            (None, None) => unreachable!(),
-        })
-        .collect()
 }
 
 /// The host keys' bytes, by file name.
