@@ -25,12 +25,16 @@ cd "$top"
 #   nginx, curl    the proxy test (nginx runs only inside a test namespace)
 #   openssl        cross-checks batten's SHA-512 crypt hashes
 #   systemd        systemd-analyze verify of the unit batten installs
+#   debootstrap, qemu-system-x86, qemu-utils, genisoimage  the VM first-boot
+#                  test (the image is built once and cached outside the
+#                  checkout; Debian 12's qemu-system-x86 needs Debian 12's
+#                  qemu-utils, so a newer one is replaced by it)
 #   python3-*      what Debian's cloud-init needs to run `cloud-init schema`
 #                  from an unpacked package (cloud-init itself is never
 #                  installed: it would run at this machine's next boot)
 packages=(passwd sudo e2fsprogs util-linux mount file qemu-user-static gcc-arm-linux-gnueabihf
     openssh-server openssh-client sshpass iproute2 nftables iptables iputils-ping
-    nginx curl openssl systemd
+    nginx curl openssl systemd debootstrap genisoimage
     python3 python3-yaml python3-jsonschema python3-jinja2 python3-configobj python3-jsonpatch
     python3-requests python3-netifaces python3-oauthlib python3-serial)
 
@@ -43,6 +47,15 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
         echo "test.sh: installing ${missing[*]}" >&2
         apt-get update -q
         DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+    fi
+    # qemu-system-x86 from Debian 12 depends on qemu-utils of the same
+    # version; a machine with a newer qemu-utils gets Debian 12's instead.
+    if ! command -v qemu-system-x86_64 >/dev/null; then
+        qemu=$(apt-cache policy qemu-system-x86 | awk '/Candidate:/ {print $2}')
+        echo "test.sh: installing qemu-system-x86 and qemu-utils $qemu" >&2
+        apt-get update -q
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends --allow-downgrades \
+            qemu-system-x86 "qemu-utils=$qemu"
     fi
 else
     echo "test.sh: not root (or no apt-get): not installing packages; privileged tests will skip" >&2

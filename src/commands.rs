@@ -25,7 +25,7 @@ use crate::root::{Backup, Root};
 /// What batten has not built yet, said in every plan and run so nobody
 /// mistakes this build for one that hardens SSH, the firewall or the proxy.
 const NOT_YET: &str = "network metadata services are read by `batten run --from-metadata` \
-(batten-metadata.service); not yet proven on a real boot (the VM test is not in this build)";
+(batten-metadata.service), tested against fake services; not yet proven on a real boot in a VM";
 
 /// Written (on the running system, in /run) when the first stage found
 /// local user-data, so that batten-metadata.service skips this boot.

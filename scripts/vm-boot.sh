@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Boot a baked image for one first boot, in the foreground, bounded:
+#
+#   scripts/vm-boot.sh IMAGE_DIR BAKED.raw WORK_DIR SSH_PORT SECONDS [SEED.iso] [-- QEMU_ARGS...]
+#
+# - every boot is a first boot: the disk is a fresh qcow2 overlay in
+#   WORK_DIR over BAKED.raw, which stays untouched;
+# - SEED.iso (a NoCloud seed, volume label cidata) is attached when given;
+# - user-mode networking with restrict=on: the guest reaches nothing
+#   outside, and the host reaches its SSH on 127.0.0.1:SSH_PORT only;
+# - the serial console goes to WORK_DIR/console.log;
+# - qemu is stopped after SECONDS whatever happens (timeout), and the
+#   caller kills this script's process group when it is done earlier;
+# - BATTEN_VM_REUSE=1 keeps the previous overlay (a second boot).
+# KVM is used when it boots a kernel here (probed once per WORK_DIR: the
+# kernel must get as far as running its init within 15 s), else software
+# emulation (-accel tcg,thread=multi -cpu max). BATTEN_VM_ACCEL=kvm|tcg skips
+# the probe.
+set -euo pipefail
+
+image=$1 baked=$2 work=$3 port=$4 seconds=$5
+shift 5
+seed=
+if [ $# -gt 0 ] && [ "$1" != "--" ]; then seed=$1; shift; fi
+[ "${1:-}" = "--" ] && shift
+
+accel=${BATTEN_VM_ACCEL:-}
+if [ -z "$accel" ]; then
+    if [ -w /dev/kvm ]; then
+        probe=$work/kvm-probe.log
+        timeout 15 qemu-system-x86_64 -accel kvm -cpu host -m 512 -nographic -no-reboot \
+            -kernel "$image/vmlinuz" -initrd "$image/initrd.img" \
+            -append "console=ttyS0 panic=-1" -serial "file:$probe" -monitor none \
+            -display none >/dev/null 2>&1 || true
+        if grep -q "Run /init as init process" "$probe" 2>/dev/null; then accel=kvm; else accel=tcg; fi
+    else
+        accel=tcg
+    fi
+fi
+case $accel in
+    kvm) cpu=(-accel kvm -cpu host) ;;
+    *) cpu=(-accel "tcg,thread=multi" -cpu max) ;;
+esac
+echo "vm-boot: accel $accel" >&2
+
+# BATTEN_VM_REUSE=1 boots the overlay of the previous boot again: a second
+# boot of the same machine rather than a first boot.
+if [ "${BATTEN_VM_REUSE:-}" != 1 ] || [ ! -f "$work/disk.qcow2" ]; then
+    rm -f "$work/disk.qcow2"
+    qemu-img create -q -f qcow2 -F raw -b "$(readlink -f "$baked")" "$work/disk.qcow2"
+fi
+drives=(-drive "file=$work/disk.qcow2,if=virtio,format=qcow2")
+if [ -n "$seed" ]; then
+    drives+=(-drive "file=$seed,if=virtio,format=raw,readonly=on")
+fi
+exec timeout "$seconds" qemu-system-x86_64 "${cpu[@]}" -smp 2 -m 1024 \
+    -nographic -no-reboot -monitor none -display none \
+    -kernel "$image/vmlinuz" -initrd "$image/initrd.img" \
+    -append "root=/dev/vda rw console=ttyS0 net.ifnames=0" \
+    "${drives[@]}" \
+    -netdev "user,id=net0,restrict=on,hostfwd=tcp:127.0.0.1:$port-:22,hostfwd=tcp:127.0.0.1:$((port + 1))-:80,hostfwd=tcp:127.0.0.1:$((port + 2))-:8080" \
+    -device virtio-net-pci,netdev=net0 \
+    -serial "file:$work/console.log" \
+    "$@"

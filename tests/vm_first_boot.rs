@@ -1,0 +1,330 @@
+//! The real first boot: a Debian 12 image built by `images/debian-vm.sh`
+//! (cached outside the checkout), batten baked in with `install
+//! --generalize`, booted under qemu with a NoCloud seed, and checked from
+//! outside over SSH on 127.0.0.1: sshd never offers a password while the
+//! machine boots, the key logs in, the password (which the account has) is
+//! refused, the host key the client sees is the one on the console, and
+//! batten inside says sealed and verify passes. A second boot of the same
+//! disk does not run batten again.
+
+mod common;
+
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+/// The guest's SSH port on the host's loopback.
+const PORT: u16 = 10022;
+
+/// The account's password: set, so that a refusal means something.
+const PASSWORD: &str = "correct-horse-battery";
+
+/// A booted VM: its process group is killed when dropped, also when a check
+/// fails, so no qemu outlives the test.
+struct Vm {
+    child: Child,
+    work: PathBuf,
+}
+
+impl Vm {
+    fn boot(image: &Path, baked: &Path, work: &Path, seed: Option<&Path>, reuse: bool) -> Vm {
+        let mut c = Command::new(repo().join("scripts/vm-boot.sh"));
+        c.arg(image)
+            .arg(baked)
+            .arg(work)
+            .arg(PORT.to_string())
+            .arg("420");
+        if let Some(seed) = seed {
+            c.arg(seed);
+        }
+        if reuse {
+            c.env("BATTEN_VM_REUSE", "1");
+        }
+        let child = c
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .expect("scripts/vm-boot.sh starts");
+        Vm {
+            child,
+            work: work.to_path_buf(),
+        }
+    }
+
+    fn console(&self) -> String {
+        String::from_utf8_lossy(&std::fs::read(self.work.join("console.log")).unwrap_or_default())
+            .into_owned()
+    }
+}
+
+impl Drop for Vm {
+    fn drop(&mut self) {
+        let group = nix::unistd::Pid::from_raw(-(self.child.id() as i32));
+        let _ = nix::sys::signal::kill(group, nix::sys::signal::Signal::SIGKILL);
+        let _ = self.child.wait();
+    }
+}
+
+fn ssh_base(work: &Path) -> Vec<String> {
+    [
+        "-p",
+        &PORT.to_string(),
+        "-o",
+        "StrictHostKeyChecking=no",
+        "-o",
+        &format!("UserKnownHostsFile={}", work.join("known_hosts").display()),
+        "-o",
+        "ConnectTimeout=5",
+        "-o",
+        "LogLevel=ERROR",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+/// Run `command` as admin over SSH with the test's key.
+fn ssh(work: &Path, command: &str) -> Output {
+    Command::new("timeout")
+        .args(["60", "ssh"])
+        .args(ssh_base(work))
+        .args(["-o", "BatchMode=yes", "-i"])
+        .arg(work.join("key"))
+        .args(["admin@127.0.0.1", command])
+        .output()
+        .unwrap()
+}
+
+/// The methods sshd offers before any authentication, or `None` when it
+/// does not answer yet.
+fn offered_methods(work: &Path) -> Option<String> {
+    let out = Command::new("timeout")
+        .args(["10", "ssh"])
+        .args(ssh_base(work))
+        .args([
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "PreferredAuthentications=none",
+            "probe@127.0.0.1",
+            "true",
+        ])
+        .output()
+        .ok()?;
+    let said = String::from_utf8_lossy(&out.stderr).into_owned();
+    said.contains("Permission denied").then_some(said)
+}
+
+/// Build (or take from the cache) the image, and bake batten into a copy.
+fn prepare(work: &Path) -> (PathBuf, PathBuf) {
+    let out = Command::new(repo().join("images/debian-vm.sh"))
+        .stderr(Stdio::inherit())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "images/debian-vm.sh failed");
+    let image = PathBuf::from(String::from_utf8(out.stdout).unwrap().trim());
+    let baked = work.join("baked.raw");
+    let out = Command::new(repo().join("scripts/vm-bake.sh"))
+        .arg(&image)
+        .arg(&baked)
+        .arg(env!("CARGO_BIN_EXE_batten"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "vm-bake: {}", text(&out));
+    (image, baked)
+}
+
+fn seed(work: &Path) -> PathBuf {
+    let key = work.join("key");
+    let made = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", "vm-test", "-f"])
+        .arg(&key)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let public = std::fs::read_to_string(work.join("key.pub")).unwrap();
+    let hash = Command::new("openssl")
+        .args(["passwd", "-6", PASSWORD])
+        .output()
+        .unwrap();
+    let hash = String::from_utf8(hash.stdout).unwrap();
+    // ed25519 host keys only: RSA keys under software emulation take a
+    // minute, and the bench measures all three types.
+    let user_data = format!(
+        "#cloud-config\nusers:\n  - name: admin\n    sudo: ALL=(ALL) NOPASSWD:ALL\n    shell: /bin/bash\n    lock_passwd: false\n    passwd: \"{}\"\n    ssh_authorized_keys: [\"{}\"]\nssh_pwauth: false\nssh_genkeytypes: [ed25519]\n",
+        hash.trim(),
+        public.trim()
+    );
+    let dir = work.join("seed");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("user-data"), user_data).unwrap();
+    std::fs::write(dir.join("meta-data"), "instance-id: iid-vm-test-1\n").unwrap();
+    let iso = work.join("seed.iso");
+    let made = Command::new("genisoimage")
+        .args(["-quiet", "-volid", "cidata", "-joliet", "-rock", "-output"])
+        .arg(&iso)
+        .arg(dir.join("user-data"))
+        .arg(dir.join("meta-data"))
+        .status()
+        .unwrap();
+    assert!(made.success());
+    iso
+}
+
+#[test]
+fn first_boot_is_hardened_before_anyone_can_log_in() {
+    const T: &str = "first_boot_is_hardened_before_anyone_can_log_in";
+    if !privileged(T) {
+        return;
+    }
+    for tool in [
+        "debootstrap",
+        "qemu-system-x86_64",
+        "qemu-img",
+        "genisoimage",
+        "sshpass",
+        "openssl",
+    ] {
+        if !have(tool, T) {
+            return;
+        }
+    }
+    let work = tempfile::tempdir().unwrap();
+    let work = work.path();
+    let (image, baked) = prepare(work);
+    let iso = seed(work);
+
+    let vm = Vm::boot(&image, &baked, work, Some(&iso), false);
+    // From the first moment sshd answers, it never offers a password.
+    let started = Instant::now();
+    let mut answers = Vec::new();
+    let logged_in = loop {
+        assert!(
+            started.elapsed() < Duration::from_secs(360),
+            "no key login within 6 minutes; console:\n{}",
+            vm.console()
+        );
+        if let Some(said) = offered_methods(work) {
+            answers.push(said);
+            let out = ssh(work, "true");
+            if out.status.success() {
+                break started.elapsed();
+            }
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    eprintln!(
+        "key login {} s after qemu started; sshd answered {} times before",
+        logged_in.as_secs(),
+        answers.len()
+    );
+    for said in &answers {
+        assert!(
+            !said.contains("password") && !said.contains("keyboard-interactive"),
+            "sshd offered more than keys while booting: {said}"
+        );
+    }
+
+    // The password the account has is refused over SSH.
+    let out = Command::new("timeout")
+        .args(["30", "sshpass", "-p", PASSWORD, "ssh"])
+        .args(ssh_base(work))
+        .args([
+            "-o",
+            "PreferredAuthentications=password,keyboard-interactive",
+            "-o",
+            "PubkeyAuthentication=no",
+            "admin@127.0.0.1",
+            "true",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "a password got in: {}", text(&out));
+    assert!(
+        text(&out).contains("Permission denied (publickey)"),
+        "{}",
+        text(&out)
+    );
+
+    // The host key the client sees is the one printed on the console.
+    let scanned = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "ssh-keyscan -t ed25519 -p {PORT} 127.0.0.1 2>/dev/null | ssh-keygen -lf -"
+        ))
+        .output()
+        .unwrap();
+    let fingerprint = String::from_utf8_lossy(&scanned.stdout)
+        .split_whitespace()
+        .nth(1)
+        .unwrap_or_default()
+        .to_string();
+    assert!(fingerprint.starts_with("SHA256:"), "{}", text(&scanned));
+    let console = vm.console();
+    assert!(
+        console.contains(&fingerprint),
+        "the host key {fingerprint} is not the one on the console:\n{console}"
+    );
+    assert!(console.contains("batten first-boot hardening"), "{console}");
+
+    // batten-verify.service seals once everything is up; verify passes.
+    let until = Instant::now() + Duration::from_secs(180);
+    loop {
+        let out = ssh(work, "sudo batten status");
+        if text(&out).contains("state:       sealed") {
+            break;
+        }
+        assert!(
+            Instant::now() < until,
+            "never sealed: {}\n{}",
+            text(&out),
+            vm.console()
+        );
+        std::thread::sleep(Duration::from_secs(2));
+    }
+    let out = ssh(work, "sudo batten verify");
+    assert!(out.status.success(), "verify inside: {}", text(&out));
+    let out = ssh(
+        work,
+        "sudo systemctl is-enabled batten.service batten-verify.service",
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .all(|l| l == "disabled"),
+        "the units are still enabled after the seal: {}",
+        text(&out)
+    );
+    let _ = ssh(work, "sudo systemctl poweroff");
+    let off = Instant::now();
+    drop(vm);
+    eprintln!("first boot checked; powered off after {:?}", off.elapsed());
+
+    // The same disk again: batten does not run.
+    let vm = Vm::boot(&image, &baked, work, Some(&iso), true);
+    let started = Instant::now();
+    while !ssh(work, "true").status.success() {
+        assert!(
+            started.elapsed() < Duration::from_secs(300),
+            "the second boot never let the key in:\n{}",
+            vm.console()
+        );
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    let out = ssh(
+        work,
+        "sudo journalctl -b -u batten.service --no-pager -q | wc -l",
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "0",
+        "batten ran on the second boot:\n{}",
+        vm.console()
+    );
+    let out = ssh(work, "sudo batten status");
+    assert!(text(&out).contains("state:       sealed"), "{}", text(&out));
+}
