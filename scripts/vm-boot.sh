@@ -11,7 +11,9 @@
 # - the serial console goes to WORK_DIR/console.log;
 # - qemu is stopped after SECONDS whatever happens (timeout), and the
 #   caller kills this script's process group when it is done earlier;
-# - BATTEN_VM_REUSE=1 keeps the previous overlay (a second boot).
+# - BATTEN_VM_REUSE=1 keeps the previous overlay (a second boot);
+# - BATTEN_VM_METADATA=PORT: see below; QEMU_ARGS after `--` (e.g. -smbios)
+#   go to qemu as they are.
 # KVM is used when it boots a kernel here (probed once per WORK_DIR: the
 # kernel must get as far as running its init within 15 s), else software
 # emulation (-accel tcg,thread=multi -cpu max). BATTEN_VM_ACCEL=kvm|tcg skips
@@ -43,6 +45,21 @@ case $accel in
 esac
 echo "vm-boot: accel $accel" >&2
 
+# BATTEN_VM_METADATA=HOST_PORT makes the metadata address reachable from the
+# guest: each connection to its 169.254.169.254:80 is relayed to
+# 127.0.0.1:HOST_PORT on the host (scripts/tcp-relay.py), where a test
+# serves a fake metadata service (restrict=on leaves explicit forwards
+# working and blocks everything else).
+guestfwd=
+if [ -n "${BATTEN_VM_METADATA:-}" ]; then
+    # A relay per connection: a plain tcp: forward connects once, at start.
+    relay=$(cd "$(dirname "$0")" && pwd)/tcp-relay.py
+    # slirp forwards only addresses inside its own network, so the guest's
+    # network is made link-local itself, as on many clouds.
+    guestfwd=",net=169.254.0.0/16,host=169.254.0.2,dns=169.254.0.3,dhcpstart=169.254.0.15"
+    guestfwd+=",guestfwd=tcp:169.254.169.254:80-cmd:/usr/bin/python3 $relay 127.0.0.1 $BATTEN_VM_METADATA"
+fi
+
 # BATTEN_VM_REUSE=1 boots the overlay of the previous boot again: a second
 # boot of the same machine rather than a first boot.
 if [ "${BATTEN_VM_REUSE:-}" != 1 ] || [ ! -f "$work/disk.qcow2" ]; then
@@ -58,7 +75,7 @@ exec timeout "$seconds" qemu-system-x86_64 "${cpu[@]}" -smp 2 -m 1024 \
     -kernel "$image/vmlinuz" -initrd "$image/initrd.img" \
     -append "root=/dev/vda rw console=ttyS0 net.ifnames=0" \
     "${drives[@]}" \
-    -netdev "user,id=net0,restrict=on,hostfwd=tcp:127.0.0.1:$port-:22,hostfwd=tcp:127.0.0.1:$((port + 1))-:80,hostfwd=tcp:127.0.0.1:$((port + 2))-:8080" \
+    -netdev "user,id=net0,restrict=on,hostfwd=tcp:127.0.0.1:$port-:22,hostfwd=tcp:127.0.0.1:$((port + 1))-:80,hostfwd=tcp:127.0.0.1:$((port + 2))-:8080$guestfwd" \
     -device virtio-net-pci,netdev=net0 \
     -serial "file:$work/console.log" \
     "$@"

@@ -16,8 +16,16 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
+/// One VM at a time: two emulated guests on two cores would each take twice
+/// as long, and they would share the forwarded ports.
+static ONE_VM: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// The guest's SSH port on the host's loopback.
 const PORT: u16 = 10022;
+
+/// Where the fake metadata service listens on the host, forwarded to the
+/// guest's 169.254.169.254:80.
+const METADATA_PORT: u16 = 10080;
 
 /// The account's password: set, so that a refusal means something.
 const PASSWORD: &str = "correct-horse-battery";
@@ -31,6 +39,18 @@ struct Vm {
 
 impl Vm {
     fn boot(image: &Path, baked: &Path, work: &Path, seed: Option<&Path>, reuse: bool) -> Vm {
+        Vm::boot_with(image, baked, work, seed, reuse, &[])
+    }
+
+    /// `extra`: environment for vm-boot.sh, then qemu arguments after `--`.
+    fn boot_with(
+        image: &Path,
+        baked: &Path,
+        work: &Path,
+        seed: Option<&Path>,
+        reuse: bool,
+        qemu: &[&str],
+    ) -> Vm {
         let mut c = Command::new(repo().join("scripts/vm-boot.sh"));
         c.arg(image)
             .arg(baked)
@@ -43,15 +63,31 @@ impl Vm {
         if reuse {
             c.env("BATTEN_VM_REUSE", "1");
         }
+        if !qemu.is_empty() {
+            c.env("BATTEN_VM_METADATA", METADATA_PORT.to_string());
+            c.arg("--").args(qemu);
+        }
+        let log = std::fs::File::create(work.join("vm-boot.log")).unwrap();
         let child = c
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(log)
             .process_group(0)
             .spawn()
             .expect("scripts/vm-boot.sh starts");
         Vm {
             child,
             work: work.to_path_buf(),
+        }
+    }
+
+    /// Fail at once, with qemu's words, when the VM is no longer running.
+    fn assert_running(&mut self) {
+        if let Ok(Some(status)) = self.child.try_wait() {
+            panic!(
+                "the VM stopped ({status}): {}\n{}",
+                std::fs::read_to_string(self.work.join("vm-boot.log")).unwrap_or_default(),
+                self.console()
+            );
         }
     }
 
@@ -119,6 +155,95 @@ fn offered_methods(work: &Path) -> Option<String> {
     said.contains("Permission denied").then_some(said)
 }
 
+/// Watch the boot until the key logs in: from the first moment sshd
+/// answers, it must never offer a password or keyboard-interactive.
+fn key_login_without_ever_offering_a_password(vm: &mut Vm, work: &Path) {
+    let started = Instant::now();
+    let mut answers = Vec::new();
+    let logged_in = loop {
+        assert!(
+            started.elapsed() < Duration::from_secs(360),
+            "no key login within 6 minutes; console:\n{}",
+            vm.console()
+        );
+        vm.assert_running();
+        if let Some(said) = offered_methods(work) {
+            answers.push(said);
+            if ssh(work, "true").status.success() {
+                break started.elapsed();
+            }
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    eprintln!(
+        "key login {} s after qemu started; sshd answered {} times before",
+        logged_in.as_secs(),
+        answers.len()
+    );
+    for said in &answers {
+        assert!(
+            !said.contains("password") && !said.contains("keyboard-interactive"),
+            "sshd offered more than keys while booting: {said}"
+        );
+    }
+}
+
+/// The password the account has is refused over SSH.
+fn password_refused(work: &Path) {
+    let out = Command::new("timeout")
+        .args(["30", "sshpass", "-p", PASSWORD, "ssh"])
+        .args(ssh_base(work))
+        .args([
+            "-o",
+            "PreferredAuthentications=password,keyboard-interactive",
+            "-o",
+            "PubkeyAuthentication=no",
+            "admin@127.0.0.1",
+            "true",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "a password got in: {}", text(&out));
+    assert!(
+        text(&out).contains("Permission denied (publickey)"),
+        "{}",
+        text(&out)
+    );
+}
+
+/// Wait (bounded) until batten inside says sealed.
+fn wait_sealed(vm: &Vm, work: &Path) {
+    let until = Instant::now() + Duration::from_secs(180);
+    loop {
+        let out = ssh(work, "sudo batten status");
+        if text(&out).contains("state:       sealed") {
+            return;
+        }
+        assert!(
+            Instant::now() < until,
+            "never sealed: {}\n{}",
+            text(&out),
+            vm.console()
+        );
+        std::thread::sleep(Duration::from_secs(2));
+    }
+}
+
+/// The tools every VM test needs, checked (and under CI required).
+fn vm_ready(test: &str) -> bool {
+    privileged(test)
+        && [
+            "debootstrap",
+            "qemu-system-x86_64",
+            "qemu-img",
+            "genisoimage",
+            "sshpass",
+            "openssl",
+        ]
+        .iter()
+        .all(|tool| have(tool, test))
+}
+
 /// Build (or take from the cache) the image, and bake batten into a copy.
 fn prepare(work: &Path) -> (PathBuf, PathBuf) {
     let out = Command::new(repo().join("images/debian-vm.sh"))
@@ -138,7 +263,9 @@ fn prepare(work: &Path) -> (PathBuf, PathBuf) {
     (image, baked)
 }
 
-fn seed(work: &Path) -> PathBuf {
+/// The test's key pair and a user-data for `admin` with that key and a
+/// password.
+fn user_data(work: &Path) -> String {
     let key = work.join("key");
     let made = Command::new("ssh-keygen")
         .args(["-q", "-t", "ed25519", "-N", "", "-C", "vm-test", "-f"])
@@ -159,6 +286,11 @@ fn seed(work: &Path) -> PathBuf {
         hash.trim(),
         public.trim()
     );
+    user_data
+}
+
+fn seed(work: &Path) -> PathBuf {
+    let user_data = user_data(work);
     let dir = work.join("seed");
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("user-data"), user_data).unwrap();
@@ -175,80 +307,43 @@ fn seed(work: &Path) -> PathBuf {
     iso
 }
 
+/// What every VM test starts from: the only VM running, a work directory,
+/// the cached image and a baked copy.
+struct Setup {
+    _one: std::sync::MutexGuard<'static, ()>,
+    work: tempfile::TempDir,
+    image: PathBuf,
+    baked: PathBuf,
+}
+
+impl Setup {
+    fn new(test: &str) -> Option<Setup> {
+        if !vm_ready(test) {
+            return None;
+        }
+        let one = ONE_VM.lock().unwrap_or_else(|e| e.into_inner());
+        let work = tempfile::tempdir().unwrap();
+        let (image, baked) = prepare(work.path());
+        Some(Setup {
+            _one: one,
+            work,
+            image,
+            baked,
+        })
+    }
+}
+
 #[test]
 fn first_boot_is_hardened_before_anyone_can_log_in() {
-    const T: &str = "first_boot_is_hardened_before_anyone_can_log_in";
-    if !privileged(T) {
+    let Some(setup) = Setup::new("first_boot_is_hardened_before_anyone_can_log_in") else {
         return;
-    }
-    for tool in [
-        "debootstrap",
-        "qemu-system-x86_64",
-        "qemu-img",
-        "genisoimage",
-        "sshpass",
-        "openssl",
-    ] {
-        if !have(tool, T) {
-            return;
-        }
-    }
-    let work = tempfile::tempdir().unwrap();
-    let work = work.path();
-    let (image, baked) = prepare(work);
+    };
+    let (work, image, baked) = (setup.work.path(), &setup.image, &setup.baked);
     let iso = seed(work);
 
-    let vm = Vm::boot(&image, &baked, work, Some(&iso), false);
-    // From the first moment sshd answers, it never offers a password.
-    let started = Instant::now();
-    let mut answers = Vec::new();
-    let logged_in = loop {
-        assert!(
-            started.elapsed() < Duration::from_secs(360),
-            "no key login within 6 minutes; console:\n{}",
-            vm.console()
-        );
-        if let Some(said) = offered_methods(work) {
-            answers.push(said);
-            let out = ssh(work, "true");
-            if out.status.success() {
-                break started.elapsed();
-            }
-        }
-        std::thread::sleep(Duration::from_millis(500));
-    };
-    eprintln!(
-        "key login {} s after qemu started; sshd answered {} times before",
-        logged_in.as_secs(),
-        answers.len()
-    );
-    for said in &answers {
-        assert!(
-            !said.contains("password") && !said.contains("keyboard-interactive"),
-            "sshd offered more than keys while booting: {said}"
-        );
-    }
-
-    // The password the account has is refused over SSH.
-    let out = Command::new("timeout")
-        .args(["30", "sshpass", "-p", PASSWORD, "ssh"])
-        .args(ssh_base(work))
-        .args([
-            "-o",
-            "PreferredAuthentications=password,keyboard-interactive",
-            "-o",
-            "PubkeyAuthentication=no",
-            "admin@127.0.0.1",
-            "true",
-        ])
-        .output()
-        .unwrap();
-    assert!(!out.status.success(), "a password got in: {}", text(&out));
-    assert!(
-        text(&out).contains("Permission denied (publickey)"),
-        "{}",
-        text(&out)
-    );
+    let mut vm = Vm::boot(image, baked, work, Some(&iso), false);
+    key_login_without_ever_offering_a_password(&mut vm, work);
+    password_refused(work);
 
     // The host key the client sees is the one printed on the console.
     let scanned = Command::new("sh")
@@ -272,20 +367,7 @@ fn first_boot_is_hardened_before_anyone_can_log_in() {
     assert!(console.contains("batten first-boot hardening"), "{console}");
 
     // batten-verify.service seals once everything is up; verify passes.
-    let until = Instant::now() + Duration::from_secs(180);
-    loop {
-        let out = ssh(work, "sudo batten status");
-        if text(&out).contains("state:       sealed") {
-            break;
-        }
-        assert!(
-            Instant::now() < until,
-            "never sealed: {}\n{}",
-            text(&out),
-            vm.console()
-        );
-        std::thread::sleep(Duration::from_secs(2));
-    }
+    wait_sealed(&vm, work);
     let out = ssh(work, "sudo batten verify");
     assert!(out.status.success(), "verify inside: {}", text(&out));
     let out = ssh(
@@ -305,7 +387,7 @@ fn first_boot_is_hardened_before_anyone_can_log_in() {
     eprintln!("first boot checked; powered off after {:?}", off.elapsed());
 
     // The same disk again: batten does not run.
-    let vm = Vm::boot(&image, &baked, work, Some(&iso), true);
+    let vm = Vm::boot(image, baked, work, Some(&iso), true);
     let started = Instant::now();
     while !ssh(work, "true").status.success() {
         assert!(
@@ -327,4 +409,61 @@ fn first_boot_is_hardened_before_anyone_can_log_in() {
     );
     let out = ssh(work, "sudo batten status");
     assert!(text(&out).contains("state:       sealed"), "{}", text(&out));
+}
+
+#[test]
+fn over_the_metadata_path_the_same_user_data_hardens_the_machine() {
+    let Some(setup) = Setup::new("over_the_metadata_path_the_same_user_data_hardens_the_machine")
+    else {
+        return;
+    };
+    let (work, image, baked) = (setup.work.path(), &setup.image, &setup.baked);
+    std::fs::write(work.join("user-data"), user_data(work)).unwrap();
+    let owner = std::fs::read_to_string(work.join("key.pub")).unwrap();
+    // A fake Hetzner metadata service on the host's loopback, forwarded to
+    // the guest's 169.254.169.254:80; no seed disk at all.
+    let server = Command::new("timeout")
+        .args(["400", "/usr/bin/python3"])
+        .arg(repo().join("tests/fixtures/fake_metadata.py"))
+        .args(["hetzner", "ok", "127.0.0.1", "390"])
+        .arg(work.join("user-data"))
+        .arg(work.join("requests.log"))
+        .arg(METADATA_PORT.to_string())
+        .env("FAKE_METADATA_KEY", owner.trim())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _server = common::net::Daemon(server);
+    let mut vm = Vm::boot_with(
+        image,
+        baked,
+        work,
+        None,
+        false,
+        &[
+            "-smbios",
+            "type=1,manufacturer=Hetzner,product=vServer,serial=4711",
+        ],
+    );
+    key_login_without_ever_offering_a_password(&mut vm, work);
+    password_refused(work);
+    wait_sealed(&vm, work);
+    let console = vm.console();
+    assert!(
+        console.contains("metadata provider: hetzner (DMI sys_vendor is Hetzner)"),
+        "{console}"
+    );
+    let out = ssh(work, "sudo batten status");
+    assert!(
+        text(&out).contains("hetzner metadata service"),
+        "{}",
+        text(&out)
+    );
+    let out = ssh(work, "sudo batten verify");
+    assert!(out.status.success(), "verify inside: {}", text(&out));
+    let requests = std::fs::read_to_string(work.join("requests.log")).unwrap_or_default();
+    assert!(
+        requests.contains("GET /hetzner/v1/userdata 200"),
+        "{requests}"
+    );
 }
