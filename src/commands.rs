@@ -24,8 +24,8 @@ use crate::root::{Backup, Root};
 
 /// What batten has not built yet, said in every plan and run so nobody
 /// mistakes this build for one that hardens SSH, the firewall or the proxy.
-const NOT_YET: &str = "not yet proven on a real boot: batten beside an enabled cloud-init \
-(its drop-in is checked with cloud-init's own schema and merge only)";
+const NOT_YET: &str = "not yet proven on a real boot: `batten rearm` and a reboot, and a seed \
+that batten refuses (tested on scratch roots only)";
 
 /// Written (on the running system, in /run) when the first stage found
 /// local user-data, so that batten-metadata.service skips this boot.

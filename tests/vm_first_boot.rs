@@ -244,8 +244,9 @@ fn vm_ready(test: &str) -> bool {
         .all(|tool| have(tool, test))
 }
 
-/// Build (or take from the cache) the image, and bake batten into a copy.
-fn prepare(work: &Path) -> (PathBuf, PathBuf) {
+/// Build (or take from the cache) the image, and bake batten into a copy
+/// (with cloud-init switched on when asked).
+fn prepare(work: &Path, cloud_init: bool) -> (PathBuf, PathBuf) {
     let out = Command::new(repo().join("images/debian-vm.sh"))
         .stderr(Stdio::inherit())
         .output()
@@ -257,6 +258,7 @@ fn prepare(work: &Path) -> (PathBuf, PathBuf) {
         .arg(&image)
         .arg(&baked)
         .arg(env!("CARGO_BIN_EXE_batten"))
+        .args(cloud_init.then_some("--cloud-init"))
         .output()
         .unwrap();
     assert!(out.status.success(), "vm-bake: {}", text(&out));
@@ -290,7 +292,11 @@ fn user_data(work: &Path) -> String {
 }
 
 fn seed(work: &Path) -> PathBuf {
-    let user_data = user_data(work);
+    seed_with(work, &user_data(work))
+}
+
+/// A NoCloud seed ISO (label cidata) with `user_data`.
+fn seed_with(work: &Path, user_data: &str) -> PathBuf {
     let dir = work.join("seed");
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("user-data"), user_data).unwrap();
@@ -317,13 +323,13 @@ struct Setup {
 }
 
 impl Setup {
-    fn new(test: &str) -> Option<Setup> {
+    fn new(test: &str, cloud_init: bool) -> Option<Setup> {
         if !vm_ready(test) {
             return None;
         }
         let one = ONE_VM.lock().unwrap_or_else(|e| e.into_inner());
         let work = tempfile::tempdir().unwrap();
-        let (image, baked) = prepare(work.path());
+        let (image, baked) = prepare(work.path(), cloud_init);
         Some(Setup {
             _one: one,
             work,
@@ -335,7 +341,7 @@ impl Setup {
 
 #[test]
 fn first_boot_is_hardened_before_anyone_can_log_in() {
-    let Some(setup) = Setup::new("first_boot_is_hardened_before_anyone_can_log_in") else {
+    let Some(setup) = Setup::new("first_boot_is_hardened_before_anyone_can_log_in", false) else {
         return;
     };
     let (work, image, baked) = (setup.work.path(), &setup.image, &setup.baked);
@@ -413,8 +419,10 @@ fn first_boot_is_hardened_before_anyone_can_log_in() {
 
 #[test]
 fn over_the_metadata_path_the_same_user_data_hardens_the_machine() {
-    let Some(setup) = Setup::new("over_the_metadata_path_the_same_user_data_hardens_the_machine")
-    else {
+    let Some(setup) = Setup::new(
+        "over_the_metadata_path_the_same_user_data_hardens_the_machine",
+        false,
+    ) else {
         return;
     };
     let (work, image, baked) = (setup.work.path(), &setup.image, &setup.baked);
@@ -466,4 +474,57 @@ fn over_the_metadata_path_the_same_user_data_hardens_the_machine() {
         requests.contains("GET /hetzner/v1/userdata 200"),
         "{requests}"
     );
+}
+
+#[test]
+fn beside_cloud_init_the_end_state_is_still_battens() {
+    let Some(setup) = Setup::new("beside_cloud_init_the_end_state_is_still_battens", true) else {
+        return;
+    };
+    let (work, image, baked) = (setup.work.path(), &setup.image, &setup.baked);
+    // cloud-init reads the same seed; its other modules (runcmd here) run.
+    // The minimal image has no en_US locale, cloud-init's default: C.UTF-8
+    // is always there.
+    let user_data = format!(
+        "{}locale: C.UTF-8\nruncmd:\n  - [touch, /var/tmp/cloud-init-ran]\n",
+        user_data(work)
+    );
+    let iso = seed_with(work, &user_data);
+    let mut vm = Vm::boot(image, baked, work, Some(&iso), false);
+    key_login_without_ever_offering_a_password(&mut vm, work);
+    // batten-verify.service runs after cloud-final.service: sealed means
+    // cloud-init has finished too.
+    wait_sealed(&vm, work);
+    let out = ssh(
+        work,
+        "cloud-init status --long; test -e /var/tmp/cloud-init-ran && echo RUNCMD-RAN",
+    );
+    let said = text(&out);
+    assert!(said.contains("status: done"), "{said}");
+    assert!(
+        said.contains("RUNCMD-RAN"),
+        "cloud-init's runcmd did not run: {said}"
+    );
+    password_refused(work);
+    // The host key is still the one batten printed: cloud-init left it.
+    let out = ssh(
+        work,
+        "sudo ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub",
+    );
+    let fingerprint = String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .nth(1)
+        .unwrap_or_default()
+        .to_string();
+    assert!(fingerprint.starts_with("SHA256:"), "{}", text(&out));
+    let console = vm.console();
+    let printed_by_batten = console
+        .lines()
+        .any(|l| l.contains("batten[") && l.contains(&fingerprint));
+    assert!(
+        printed_by_batten,
+        "the host key {fingerprint} is not the one batten printed:\n{console}"
+    );
+    let out = ssh(work, "sudo batten verify");
+    assert!(out.status.success(), "verify inside: {}", text(&out));
 }
