@@ -130,7 +130,7 @@ fn plan_writes_nothing_and_shows_the_diff() {
     assert!(stdout.contains("useradd --no-create-home"), "{stdout}");
     assert!(stdout.contains("+alice ALL=(ALL) NOPASSWD:ALL"), "{stdout}");
     assert!(stdout.contains("left to cloud-init: runcmd"), "{stdout}");
-    assert!(stdout.contains("not yet proven on a real boot"), "{stdout}");
+    assert!(stdout.contains("not in this build yet"), "{stdout}");
     assert!(
         !stdout.contains("correct horse"),
         "a secret reached the plan: {stdout}"

@@ -415,6 +415,78 @@ fn first_boot_is_hardened_before_anyone_can_log_in() {
     );
     let out = ssh(work, "sudo batten status");
     assert!(text(&out).contains("state:       sealed"), "{}", text(&out));
+
+    // `batten rearm` and a reboot: batten runs again, and seals again.
+    let _ = ssh(work, "sudo batten rearm && sudo systemctl poweroff");
+    drop(vm);
+    let mut vm = Vm::boot(image, baked, work, Some(&iso), true);
+    let started = Instant::now();
+    while !ssh(work, "true").status.success() {
+        vm.assert_running();
+        assert!(
+            started.elapsed() < Duration::from_secs(300),
+            "the rearmed boot never let the key in:\n{}",
+            vm.console()
+        );
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    wait_sealed(&vm, work);
+    let out = ssh(
+        work,
+        "sudo journalctl -b -u batten.service --no-pager -q -o cat",
+    );
+    assert!(
+        text(&out).contains("nothing to change") || text(&out).contains("run "),
+        "batten did not run after rearm: {}",
+        text(&out)
+    );
+}
+
+#[test]
+fn a_seed_batten_refuses_leaves_the_machine_armed_and_says_why() {
+    let Some(setup) = Setup::new(
+        "a_seed_batten_refuses_leaves_the_machine_armed_and_says_why",
+        false,
+    ) else {
+        return;
+    };
+    let (work, image, baked) = (setup.work.path(), &setup.image, &setup.baked);
+    // No key anywhere, but password login off: batten refuses to lock the
+    // owner out, and changes nothing.
+    let hash = Command::new("openssl")
+        .args(["passwd", "-6", PASSWORD])
+        .output()
+        .unwrap();
+    let user_data = format!(
+        "#cloud-config\nusers:\n  - name: admin\n    shell: /bin/bash\n    lock_passwd: false\n    passwd: \"{}\"\nssh_pwauth: false\n",
+        String::from_utf8_lossy(&hash.stdout).trim()
+    );
+    let iso = seed_with(work, &user_data);
+    let mut vm = Vm::boot(image, baked, work, Some(&iso), false);
+    // sshd keeps offering passwords, as the image had it: nobody is locked
+    // out (the account itself was not made: the run changed nothing).
+    let started = Instant::now();
+    let status = loop {
+        vm.assert_running();
+        assert!(
+            started.elapsed() < Duration::from_secs(300),
+            "sshd did not answer within 5 minutes:\n{}",
+            vm.console()
+        );
+        if let Some(said) = offered_methods(work) {
+            break said;
+        }
+        std::thread::sleep(Duration::from_secs(1));
+    };
+    assert!(
+        status.contains("password"),
+        "the image's password login was taken away: {status}"
+    );
+    let console = vm.console();
+    assert!(
+        console.contains("batten") && console.contains("nothing was changed"),
+        "the console does not say why batten refused:\n{console}"
+    );
 }
 
 #[test]

@@ -519,6 +519,16 @@ fn interlock(
 }
 
 /// The host key action, when this instance needs one.
+/// Host keys for the types the root lacks, and nothing else: what sshd
+/// needs to start at all, for a machine batten leaves otherwise untouched
+/// (no user-data, or user-data it refused). Existing keys are kept.
+pub fn plan_missing_host_keys(inp: &Inputs) -> Result<Option<Action>, Failure> {
+    plan_host_keys(&Inputs {
+        host_keys_done: true,
+        ..*inp
+    })
+}
+
 fn plan_host_keys(inp: &Inputs) -> Result<Option<Action>, Failure> {
     let root = inp.root;
     let ud = inp.user_data;
