@@ -24,7 +24,7 @@ use crate::root::{Backup, Root};
 
 /// What batten has not built yet, said in every plan and run so nobody
 /// mistakes this build for one that hardens SSH, the firewall or the proxy.
-const NOT_YET: &str = "not in this build yet: scripts/bench, the measured comparison of boot \
+const NOT_YET: &str = "not in this build yet: scripts/bench's measured comparison of boot \
 times with cloud-init";
 
 /// Written (on the running system, in /run) when the first stage found
