@@ -216,8 +216,15 @@ pub fn server_name(s: &str) -> Result<&str, String> {
 
 /// A realm for HTTP basic auth: shown by browsers, written into nginx's
 /// `auth_basic`. Letters, digits, spaces and `. _ - : ( ) @ ,` only (no `$`,
-/// which nginx would read as a variable).
+/// which nginx would read as a variable), and never `off`, which nginx reads
+/// (quoted or not) as "no password at all".
 pub fn realm(s: &str) -> Result<&str, String> {
+    if s.eq_ignore_ascii_case("off") {
+        return Err(
+            "\"off\" as a realm would switch nginx's password check off; name the realm something else, e.g. \"Admin panel\""
+                .to_string(),
+        );
+    }
     let ok = !s.is_empty()
         && s.len() <= 100
         && s.chars().all(|c| {
@@ -592,6 +599,13 @@ mod tests {
         assert!(realm("Admin area").is_ok());
         assert!(realm("x\" ; deny all").is_err());
         assert!(realm("$host").is_err());
+        for off in ["off", "OFF", "Off"] {
+            assert!(
+                realm(off)
+                    .unwrap_err()
+                    .contains("switch nginx's password check off")
+            );
+        }
         assert!(proxy_user_name("ops").is_ok());
         assert!(proxy_user_name("a:b").is_err());
         assert!(sudo_rule("ALL=(ALL) NOPASSWD:ALL").is_ok());
