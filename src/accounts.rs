@@ -88,18 +88,29 @@ fn records(text: &str) -> impl Iterator<Item = (usize, &str)> {
         .filter(|(_, l)| !l.trim().is_empty() && !l.starts_with('#') && !l.starts_with(['+', '-']))
 }
 
+/// The `:`-separated fields of line `n`, which must number `count`.
+fn fields<'a>(
+    line: &'a str,
+    count: usize,
+    path: &str,
+    n: usize,
+) -> Result<Vec<&'a str>, AccountsError> {
+    let f: Vec<&str> = line.split(':').collect();
+    if f.len() != count {
+        return Err(AccountsError::Malformed {
+            path: path.into(),
+            line: n,
+            why: format!("expected {count} fields"),
+        });
+    }
+    Ok(f)
+}
+
 /// Parse /etc/passwd text.
 pub fn parse_passwd(text: &str, path: &str) -> Result<Vec<PasswdEntry>, AccountsError> {
     records(text)
         .map(|(n, line)| {
-            let f: Vec<&str> = line.split(':').collect();
-            if f.len() != 7 {
-                return Err(AccountsError::Malformed {
-                    path: path.into(),
-                    line: n,
-                    why: "expected 7 fields".into(),
-                });
-            }
+            let f = fields(line, 7, path, n)?;
             Ok(PasswdEntry {
                 name: f[0].to_string(),
                 uid: parse_id(f[2], path, n)?,
@@ -116,14 +127,7 @@ pub fn parse_passwd(text: &str, path: &str) -> Result<Vec<PasswdEntry>, Accounts
 pub fn parse_group(text: &str, path: &str) -> Result<Vec<GroupEntry>, AccountsError> {
     records(text)
         .map(|(n, line)| {
-            let f: Vec<&str> = line.split(':').collect();
-            if f.len() != 4 {
-                return Err(AccountsError::Malformed {
-                    path: path.into(),
-                    line: n,
-                    why: "expected 4 fields".into(),
-                });
-            }
+            let f = fields(line, 4, path, n)?;
             Ok(GroupEntry {
                 name: f[0].to_string(),
                 gid: parse_id(f[2], path, n)?,

@@ -129,22 +129,28 @@ pub fn verify(inp: &Inputs) -> Report {
     r
 }
 
-fn sshd(inp: &Inputs, r: &mut Report) {
-    match daemon::check(inp.root, Daemon::Sshd) {
+/// `sshd -t` or `nginx -t` on the root's configuration, as check `id`.
+fn config_check(inp: &Inputs, r: &mut Report, id: &str, daemon: Daemon) {
+    let what = format!("{} -t", daemon.program());
+    match daemon::check(inp.root, daemon) {
         Ok(()) => r.add(
-            "sshd.config",
+            id,
             Status::Pass,
-            "sshd -t",
-            "sshd accepts its configuration",
+            what,
+            format!("{} accepts its configuration", daemon.program()),
         ),
-        Err(CheckError::Missing(what)) => r.add(
-            "sshd.config",
+        Err(CheckError::Missing(missing)) => r.add(
+            id,
             Status::Skip,
-            "sshd -t",
-            format!("{what} is not installed here"),
+            what,
+            format!("{missing} is not installed here"),
         ),
-        Err(e) => r.add("sshd.config", Status::Fail, "sshd -t", e.to_string()),
+        Err(e) => r.add(id, Status::Fail, what, e.to_string()),
     }
+}
+
+fn sshd(inp: &Inputs, r: &mut Report) {
+    config_check(inp, r, "sshd.config", Daemon::Sshd);
     let ud = inp.user_data;
     let users = accounts::resolve_users(ud, inp.root, inp.distro, &mut Vec::new());
     let mut names: Vec<String> = users.iter().filter_map(|u| u.name.clone()).collect();
@@ -569,21 +575,7 @@ fn proxy(inp: &Inputs, r: &mut Report) {
     if inp.user_data.batten.proxy.is_empty() {
         return;
     }
-    match daemon::check(inp.root, Daemon::Nginx) {
-        Ok(()) => r.add(
-            "proxy.config",
-            Status::Pass,
-            "nginx -t",
-            "nginx accepts its configuration",
-        ),
-        Err(CheckError::Missing(what)) => r.add(
-            "proxy.config",
-            Status::Skip,
-            "nginx -t",
-            format!("{what} is not installed here"),
-        ),
-        Err(e) => r.add("proxy.config", Status::Fail, "nginx -t", e.to_string()),
-    }
+    config_check(inp, r, "proxy.config", Daemon::Nginx);
     for site in &inp.user_data.batten.proxy {
         let name = crate::proxy::nginx::site_name(site);
         let text = inp

@@ -104,16 +104,7 @@ impl Pair {
 
     /// A command run inside the client namespace, bounded by `timeout`.
     pub fn in_client(&self, seconds: u32, program: &str) -> Command {
-        let mut c = Command::new("timeout");
-        c.args([
-            &seconds.to_string(),
-            "ip",
-            "netns",
-            "exec",
-            &self.client,
-            program,
-        ]);
-        c
+        in_namespace(&self.client, seconds, program)
     }
 
     /// A `sh` script run in the server namespace inside a private mount
@@ -136,17 +127,15 @@ impl Pair {
 
     /// A command run inside the server namespace, bounded by `timeout`.
     pub fn in_server(&self, seconds: u32, program: &str) -> Command {
-        let mut c = Command::new("timeout");
-        c.args([
-            &seconds.to_string(),
-            "ip",
-            "netns",
-            "exec",
-            &self.server,
-            program,
-        ]);
-        c
+        in_namespace(&self.server, seconds, program)
     }
+}
+
+/// `program` run inside the namespace `ns`, stopped after `seconds`.
+fn in_namespace(ns: &str, seconds: u32, program: &str) -> Command {
+    let mut c = Command::new("timeout");
+    c.args([&seconds.to_string(), "ip", "netns", "exec", ns, program]);
+    c
 }
 
 impl Drop for Pair {
