@@ -115,6 +115,32 @@ pub enum Source {
     },
 }
 
+impl Source {
+    /// The same addresses as CIDR networks, fewest first-to-last: one for an
+    /// address or a network, as many as a range needs (nginx's `allow`
+    /// takes no ranges).
+    pub fn networks(&self) -> Vec<IpNet> {
+        match *self {
+            Source::Address { address } => vec![IpNet::from(address)],
+            Source::Network { network } => vec![network],
+            Source::Range {
+                first: IpAddr::V4(first),
+                last: IpAddr::V4(last),
+            } => ipnet::Ipv4Subnets::new(first, last, 0)
+                .map(IpNet::V4)
+                .collect(),
+            Source::Range {
+                first: IpAddr::V6(first),
+                last: IpAddr::V6(last),
+            } => ipnet::Ipv6Subnets::new(first, last, 0)
+                .map(IpNet::V6)
+                .collect(),
+            // `source` never pairs two families.
+            Source::Range { .. } => Vec::new(),
+        }
+    }
+}
+
 impl std::fmt::Display for Source {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -599,6 +625,25 @@ mod tests {
         assert!(realm("Admin area").is_ok());
         assert!(realm("x\" ; deny all").is_err());
         assert!(realm("$host").is_err());
+        let nets = |s: &str| -> Vec<String> {
+            source(s)
+                .unwrap()
+                .networks()
+                .iter()
+                .map(ToString::to_string)
+                .collect()
+        };
+        assert_eq!(
+            nets("198.51.100.10-198.51.100.20"),
+            [
+                "198.51.100.10/31",
+                "198.51.100.12/30",
+                "198.51.100.16/30",
+                "198.51.100.20/32"
+            ]
+        );
+        assert_eq!(nets("2001:db8::1"), ["2001:db8::1/128"]);
+        assert_eq!(nets("203.0.113.0/24"), ["203.0.113.0/24"]);
         for off in ["off", "OFF", "Off"] {
             assert!(
                 realm(off)

@@ -1194,17 +1194,6 @@ fn check_proxy_ports(c: &mut Checker, ud: &UserData, doc: &Node) {
         ud.batten.ssh.ports.clone()
     };
     for (i, site) in ud.batten.proxy.iter().enumerate() {
-        let has_range = site
-            .allow_from
-            .iter()
-            .any(|s| matches!(s, Source::Range { .. }));
-        if has_range && !ud.batten.firewall.enabled {
-            c.error(
-                pos,
-                &format!("batten.proxy[{i}].allow_from"),
-                "nginx cannot express an address range, and with the firewall off nothing else would enforce it; use addresses or CIDRs",
-            );
-        }
         if ssh_ports.contains(&site.listen) {
             c.error(
                 pos,

@@ -62,22 +62,17 @@ pub fn render(site: &ProxySite, htpasswd_path: &str) -> String {
         let _ = writeln!(out, "    ssl_certificate {};", tls.certificate);
         let _ = writeln!(out, "    ssl_certificate_key {};", tls.key);
     }
-    let plain: Vec<&Source> = site
-        .allow_from
-        .iter()
-        .filter(|s| !matches!(s, Source::Range { .. }))
-        .collect();
     if !site.allow_from.is_empty() {
         out.push('\n');
-        if plain.len() == site.allow_from.len() {
-            for s in &plain {
-                let _ = writeln!(out, "    allow {s};");
+        // nginx takes no ranges: a range is written as the networks it spans.
+        for network in site.allow_from.iter().flat_map(Source::networks) {
+            if network.prefix_len() == network.max_prefix_len() {
+                let _ = writeln!(out, "    allow {};", network.addr());
+            } else {
+                let _ = writeln!(out, "    allow {network};");
             }
-            out.push_str("    deny all;\n");
-        } else {
-            // nginx has no address ranges; the firewall enforces allow_from.
-            out.push_str("    # allow_from holds an address range, which nginx cannot express: the firewall enforces it\n");
         }
+        out.push_str("    deny all;\n");
     }
     let _ = write!(
         out,
@@ -214,7 +209,15 @@ mod tests {
         assert_eq!(site_name(&s), "batten-443");
         s.allow_from
             .push(source("198.51.100.1-198.51.100.9").unwrap());
-        assert!(render(&s, "/x").contains("the firewall enforces it"));
+        // A range is written as the networks it spans, so nginx enforces
+        // allow_from itself, whatever the firewall lets through.
+        assert!(
+            render(&s, "/x").contains(
+                "    allow 198.51.100.1;\n    allow 198.51.100.2/31;\n    allow 198.51.100.4/30;\n    allow 198.51.100.8/31;\n    deny all;\n"
+            ),
+            "{}",
+            render(&s, "/x")
+        );
     }
 
     #[test]
