@@ -1193,7 +1193,21 @@ fn check_proxy_ports(c: &mut Checker, ud: &UserData, doc: &Node) {
     } else {
         ud.batten.ssh.ports.clone()
     };
+    let mut names: Vec<String> = Vec::new();
     for (i, site) in ud.batten.proxy.iter().enumerate() {
+        // The site's files are named after it: two alike would overwrite
+        // each other's configuration and passwords.
+        let name = crate::proxy::nginx::site_name(site);
+        if names.contains(&name) {
+            c.error(
+                pos,
+                &format!("batten.proxy[{i}]"),
+                format!(
+                    "another site before it is also named {name} (same listen port and first server_name); give one a different server_name or port"
+                ),
+            );
+        }
+        names.push(name);
         if ssh_ports.contains(&site.listen) {
             c.error(
                 pos,
@@ -1404,6 +1418,17 @@ mod tests {
             "batten:\n  proxy:\n    - {upstream: \"203.0.113.7:80\", auth: {users: [{name: a}]}}\n",
         );
         assert!(e[0].contains("not on loopback"), "{e:?}");
+    }
+
+    #[test]
+    fn two_sites_with_one_name_are_refused() {
+        let text = "batten:\n  proxy:\n    - {listen: 8081, upstream: 127.0.0.1:8080, auth: {users: [{name: a}]}}\n    - {listen: 8081, upstream: 127.0.0.1:9090, auth: {users: [{name: b}]}}\n    - {listen: 8081, server_name: b.example.org, upstream: 127.0.0.1:9091, auth: {users: [{name: c}]}}\n";
+        let (_, e, _) = run(text);
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert!(
+            e[0].contains("batten.proxy[1]: another site before it is also named batten-8081"),
+            "{e:?}"
+        );
     }
 
     #[test]
