@@ -70,11 +70,11 @@ pub struct MetadataArgs {
     /// Fetch user-data, instance-id and the owner's SSH keys from the cloud
     /// provider's metadata service (169.254.169.254) instead of a local
     /// seed. The provider is recognised from DMI and the kernel command line.
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["user_data", "meta_data"])]
     pub from_metadata: bool,
     /// The provider, when DMI and the command line do not tell (implies
     /// --from-metadata).
-    #[arg(long, value_enum, value_name = "NAME")]
+    #[arg(long, value_enum, value_name = "NAME", conflicts_with_all = ["user_data", "meta_data"])]
     pub provider: Option<crate::metadata::Kind>,
     /// Read DMI strings from DIR instead of /sys/class/dmi/id (tests).
     #[arg(long, value_name = "DIR", hide = true)]

@@ -206,6 +206,17 @@ fn fetch_metadata(metadata: &MetadataArgs) -> Result<Option<Found>, Failure> {
     })
 }
 
+/// Write a small file under /run (the live system's, gone at reboot) for
+/// the units and `status`; a failure is only worth a warning.
+fn write_run_file(path: &str, text: &str) {
+    let path = Path::new(path);
+    if let Err(e) = std::fs::create_dir_all(path.parent().unwrap_or(Path::new("/run")))
+        .and_then(|()| std::fs::write(path, text))
+    {
+        warn!("could not write {}: {e}", path.display());
+    }
+}
+
 /// Find the user-data: `--user-data`, else the seed locations.
 fn locate(root: &Root, source: &SourceArgs, host: &Host) -> Result<Option<Found>, Failure> {
     let mut found = match &source.user_data {
@@ -273,7 +284,14 @@ fn prepare(
     let found = match fetched {
         Some(found) => found,
         None => match locate(&root, source, &host)? {
-            Some(found) => found,
+            Some(found) => {
+                if seal_respected.is_some() && root.is_host() {
+                    // The first stage had local user-data, good or bad:
+                    // batten-metadata.service has nothing to do this boot.
+                    write_run_file(LOCAL_USER_DATA_MARKER, &found.source);
+                }
+                found
+            }
             None => return Ok(None),
         },
     };
@@ -542,12 +560,12 @@ pub fn run(
         let live = open_root(args)?.is_host();
         let fetched = fetch_metadata(metadata);
         if live {
-            let failure = Path::new(METADATA_FAILURE);
-            let _ = match &fetched {
-                Err(e) => std::fs::create_dir_all(failure.parent().unwrap_or(Path::new("/run")))
-                    .and_then(|()| std::fs::write(failure, e.to_string())),
-                Ok(_) => std::fs::remove_file(failure),
-            };
+            match &fetched {
+                Err(e) => write_run_file(METADATA_FAILURE, &e.to_string()),
+                Ok(_) => {
+                    let _ = std::fs::remove_file(METADATA_FAILURE);
+                }
+            }
         }
         match fetched? {
             Some(found) => Some(found),
@@ -558,7 +576,6 @@ pub fn run(
     };
     let started_at = lifecycle::now_utc();
     let started = Instant::now();
-    let from_network = fetched_from_network.is_some();
     let prepared = match prepare(args, source, Some(force), fetched_from_network) {
         Ok(Some(prepared)) => prepared,
         Ok(None) => {
@@ -587,15 +604,6 @@ pub fn run(
         mut state,
         _lock: _held,
     } = prepared;
-    if root.is_host() && !from_network {
-        // batten-metadata.service has nothing to do on this boot.
-        let marker = Path::new(LOCAL_USER_DATA_MARKER);
-        if let Err(e) = std::fs::create_dir_all(marker.parent().unwrap_or(Path::new("/run")))
-            .and_then(|()| std::fs::write(marker, &found.source))
-        {
-            warn!("could not write {}: {e}", marker.display());
-        }
-    }
     // Notes go to the console whatever RUST_LOG says: they include where
     // generated passwords are and what batten left to cloud-init.
     for note in &plan.notes {

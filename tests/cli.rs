@@ -323,6 +323,9 @@ fn usage_errors_exit_2_and_help_teaches() {
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     let out = run(&["run", "--from-metadata", "--root", "/nonexistent"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let out = run(&["run", "--from-metadata", "--user-data", "/dev/null"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("cannot be used with"), "{}", text(&out));
     let out = run(&["run", "--provider", "azure"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out).contains("hetzner"), "{}", text(&out));
