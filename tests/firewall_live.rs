@@ -247,6 +247,7 @@ fn live_run_replaces_only_its_table_and_keeps_ssh_open() {
 W=\"$1\"; shift
 mount -t overlay batten-test-etc -o lowerdir=/etc,upperdir=\"$W/upper\",workdir=\"$W/work\" /etc
 mount -t tmpfs batten-test-lib /var/lib
+mount -t tmpfs batten-test-run /run
 B=\"$1\"; shift
 \"$B\" run \"$@\" >&2
 exec \"$B\" verify --format json";

@@ -9,9 +9,8 @@
 
 use std::fmt::Write as _;
 use std::path::Path;
-use std::process::{Command, Stdio};
 
-use super::{Ruleset, ports_text, proto_name, split_by_family};
+use super::{Ruleset, ports_text, proto_name, run_tool, split_by_family};
 use crate::apply::find_program;
 use crate::config::grammar::Source;
 
@@ -142,34 +141,9 @@ fn tool(v6: bool, what: &str) -> Result<std::path::PathBuf, String> {
     find_program(&name).ok_or_else(|| format!("{name} is not installed here; install iptables"))
 }
 
-fn run(program: std::path::PathBuf, args: &[&str], input: Option<&[u8]>) -> Result<String, String> {
-    use std::io::Write;
-    let mut child = Command::new(&program)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("cannot run {}: {e}", program.display()))?;
-    if let (Some(bytes), Some(mut stdin)) = (input, child.stdin.take()) {
-        stdin.write_all(bytes).map_err(|e| e.to_string())?;
-    }
-    let out = child.wait_with_output().map_err(|e| e.to_string())?;
-    if out.status.success() {
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-    } else {
-        Err(format!(
-            "{} {}: {}",
-            program.display(),
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
-    }
-}
-
 /// `iptables-restore --test FILE`.
 pub fn check(file: &Path, v6: bool) -> Result<(), String> {
-    run(
+    run_tool(
         tool(v6, "-restore")?,
         &["--test", &file.display().to_string()],
         None,
@@ -179,17 +153,17 @@ pub fn check(file: &Path, v6: bool) -> Result<(), String> {
 
 /// `iptables-restore FILE`: the filter table replaced in one step.
 pub fn load(file: &Path, v6: bool) -> Result<(), String> {
-    run(tool(v6, "-restore")?, &[&file.display().to_string()], None).map(|_| ())
+    run_tool(tool(v6, "-restore")?, &[&file.display().to_string()], None).map(|_| ())
 }
 
 /// The filter table as loaded now, to restore it if the new one fails.
 pub fn current(v6: bool) -> Result<String, String> {
-    run(tool(v6, "-save")?, &["-t", "filter"], None)
+    run_tool(tool(v6, "-save")?, &["-t", "filter"], None)
 }
 
 /// Put back what `current` returned.
 pub fn restore(previous: &str, v6: bool) -> Result<(), String> {
-    run(tool(v6, "-restore")?, &[], Some(previous.as_bytes())).map(|_| ())
+    run_tool(tool(v6, "-restore")?, &[], Some(previous.as_bytes())).map(|_| ())
 }
 
 /// Whether the loaded filter table drops by default and accepts every SSH

@@ -299,23 +299,42 @@ pub fn apply(root: &Root, kind: Kind, files: &[String], ssh_ports: &[u16]) -> Re
         Kind::Nftables => {
             let previous = nftables::current()?;
             nftables::load(&paths[0])?;
-            let now = nftables::current()?;
-            if !nftables::loaded_accepts(ssh_ports)? {
-                nftables::restore(previous.as_deref())?;
-                return Err(format!(
-                    "the loaded ruleset does not accept SSH port(s) {ssh_ports:?}; the previous ruleset is back"
-                ));
+            // Anything short of reading back a ruleset that accepts SSH,
+            // including a read-back that fails, puts the previous one back.
+            let verdict = nftables::loaded_accepts(ssh_ports).and_then(|accepts| {
+                if accepts {
+                    nftables::current()
+                } else {
+                    Err(format!(
+                        "the loaded ruleset does not accept SSH port(s) {ssh_ports:?}"
+                    ))
+                }
+            });
+            match verdict {
+                Ok(now) => Ok(previous != now),
+                Err(why) => Err(match nftables::restore(previous.as_deref()) {
+                    Ok(()) => format!("{why}; the previous ruleset is back"),
+                    Err(e) => format!("{why}; restoring the previous ruleset ALSO failed: {e}"),
+                }),
             }
-            Ok(previous != now)
         }
         Kind::Iptables => {
             let previous = (iptables::current(false)?, iptables::current(true)?);
-            let loaded =
-                iptables::load(&paths[0], false).and_then(|()| iptables::load(&paths[1], true));
-            let ok = loaded.is_ok()
-                && iptables::loaded_accepts(ssh_ports, false)?
-                && iptables::loaded_accepts(ssh_ports, true)?;
-            if !ok {
+            let verdict = iptables::load(&paths[0], false)
+                .and_then(|()| iptables::load(&paths[1], true))
+                .and_then(|()| {
+                    // A read-back that fails counts as a refusal too.
+                    let v4 = iptables::loaded_accepts(ssh_ports, false)?;
+                    let v6 = iptables::loaded_accepts(ssh_ports, true)?;
+                    if v4 && v6 {
+                        Ok(())
+                    } else {
+                        Err(format!(
+                            "the loaded rules do not accept SSH port(s) {ssh_ports:?}"
+                        ))
+                    }
+                });
+            if let Err(why) = verdict {
                 // Both families are put back even if one of them fails.
                 let restored: Vec<String> = [
                     iptables::restore(&previous.0, false),
@@ -324,10 +343,6 @@ pub fn apply(root: &Root, kind: Kind, files: &[String], ssh_ports: &[u16]) -> Re
                 .into_iter()
                 .filter_map(Result::err)
                 .collect();
-                let why = match loaded {
-                    Err(e) => e,
-                    Ok(()) => format!("the loaded rules do not accept SSH port(s) {ssh_ports:?}"),
-                };
                 return Err(if restored.is_empty() {
                     format!("{why}; the previous rules are back")
                 } else {
@@ -339,6 +354,37 @@ pub fn apply(root: &Root, kind: Kind, files: &[String], ssh_ports: &[u16]) -> Re
             }
             Ok(previous != (iptables::current(false)?, iptables::current(true)?))
         }
+    }
+}
+
+/// Run a firewall tool with `input` on its standard input; its standard
+/// output, or its words on failure.
+fn run_tool(
+    program: std::path::PathBuf,
+    args: &[&str],
+    input: Option<&[u8]>,
+) -> Result<String, String> {
+    use std::io::Write;
+    let mut child = std::process::Command::new(&program)
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot run {}: {e}", program.display()))?;
+    if let (Some(bytes), Some(mut stdin)) = (input, child.stdin.take()) {
+        stdin.write_all(bytes).map_err(|e| e.to_string())?;
+    }
+    let out = child.wait_with_output().map_err(|e| e.to_string())?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(format!(
+            "{} {}: {}",
+            program.display(),
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
     }
 }
 

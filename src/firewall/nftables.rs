@@ -7,9 +7,8 @@
 
 use std::fmt::Write as _;
 use std::path::Path;
-use std::process::Command;
 
-use super::{Ruleset, ports_text, proto_name, split_by_family};
+use super::{Ruleset, ports_text, proto_name, run_tool, split_by_family};
 use crate::apply::find_program;
 use crate::config::grammar::Source;
 
@@ -118,21 +117,10 @@ fn nft() -> Result<std::path::PathBuf, String> {
 }
 
 fn run(args: &[&str], file: Option<&Path>) -> Result<String, String> {
-    let mut cmd = Command::new(nft()?);
-    cmd.args(args);
-    if let Some(f) = file {
-        cmd.arg(f);
-    }
-    let out = cmd.output().map_err(|e| format!("cannot run nft: {e}"))?;
-    if out.status.success() {
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-    } else {
-        Err(format!(
-            "nft {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
-    }
+    let mut all: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    all.extend(file.map(|f| f.display().to_string()));
+    let all: Vec<&str> = all.iter().map(String::as_str).collect();
+    run_tool(nft()?, &all, None)
 }
 
 /// `nft -c -f FILE`: parse and check against the kernel without loading.
@@ -160,18 +148,8 @@ pub fn restore(previous: Option<&str>) -> Result<(), String> {
         Some(t) => format!("table inet batten\ndelete table inet batten\n{t}"),
         None => "table inet batten\ndelete table inet batten\n".to_string(),
     };
-    let dir = tempfile_dir()?;
-    let path = dir.join("restore.nft");
-    std::fs::write(&path, text).map_err(|e| e.to_string())?;
-    let result = load(&path);
-    let _ = std::fs::remove_dir_all(&dir);
-    result
-}
-
-fn tempfile_dir() -> Result<std::path::PathBuf, String> {
-    let dir = std::env::temp_dir().join(format!("batten-nft-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-    Ok(dir)
+    // Through standard input: no file anyone else could plant or swap.
+    run_tool(nft()?, &["-f", "-"], Some(text.as_bytes())).map(|_| ())
 }
 
 /// Whether the loaded table drops by default and accepts every SSH port,
