@@ -50,7 +50,7 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     fi
     # qemu-system-x86 from Debian 12 depends on qemu-utils of the same
     # version; a machine with a newer qemu-utils gets Debian 12's instead.
-    if ! command -v qemu-system-x86_64 >/dev/null; then
+    if ! command -v qemu-system-x86_64 >/dev/null || ! command -v qemu-img >/dev/null; then
         qemu=$(apt-cache policy qemu-system-x86 | awk '/Candidate:/ {print $2}')
         echo "test.sh: installing qemu-system-x86 and qemu-utils $qemu" >&2
         apt-get update -q

@@ -40,9 +40,10 @@ fn dmi(provider: &str) -> Vec<(&'static str, &'static str)> {
 
 /// A namespace pair with the metadata address on the server side.
 struct Cloud {
+    // Dropped first: the server stops before its namespace and files go.
+    _server: Daemon,
     pair: Pair,
     work: tempfile::TempDir,
-    _server: Daemon,
 }
 
 impl Cloud {
@@ -300,27 +301,43 @@ fn a_service_that_hangs_floods_redirects_or_fails_changes_nothing() {
             "{provider} {mode}: took {took:?}"
         );
         assert_unchanged(&before, scratch.path());
-        assert!(
-            !cloud.requests().contains("203.0.113.99"),
-            "no redirect is followed"
-        );
+        if mode == "redirect" {
+            // One request answered with the redirect, which is not retried
+            // and not followed (the error names the 302 itself).
+            assert_eq!(
+                cloud.requests(),
+                "GET /openstack/latest/meta_data.json 302\n",
+                "a redirect is neither followed nor retried"
+            );
+        }
     }
 }
 
 #[test]
 fn no_provider_recognised_leaves_the_root_alone() {
+    const T: &str = "no_provider_recognised_leaves_the_root_alone";
+    if !ready(T) {
+        return;
+    }
+    // In a namespace of its own, so that a regression that asked anyway
+    // could not reach this machine's own metadata service.
+    let pair = Pair::new("mdnone");
     let scratch = Scratch::new();
     let dmi = tempfile::tempdir().unwrap();
     std::fs::write(dmi.path().join("sys_vendor"), "QEMU\n").unwrap();
     let before = snapshot(scratch.path());
-    let out = run(&[
-        "run",
-        "--root",
-        &scratch.root_arg(),
-        "--from-metadata",
-        "--dmi-dir",
-        &dmi.path().display().to_string(),
-    ]);
+    let out = pair
+        .in_client(60, env!("CARGO_BIN_EXE_batten"))
+        .args([
+            "run",
+            "--root",
+            &scratch.root_arg(),
+            "--from-metadata",
+            "--dmi-dir",
+        ])
+        .arg(dmi.path())
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(
         text(&out).contains("no metadata service to ask"),

@@ -192,9 +192,14 @@ fn a_run_killed_at_any_moment_converges_on_the_next_run() {
         "kill rounds: {} ({killed} killed mid-run), all converged; host keys kept in {kept_keys}",
         rounds()
     );
+    assert!(rounds() > 0, "BATTEN_KILL_ROUNDS must be at least 1");
     assert!(
         killed * 2 >= rounds(),
         "most kills should land while the run is going ({killed} of {})",
         rounds()
+    );
+    assert!(
+        kept_keys > 0,
+        "no round had host keys recorded before its re-run: the keep-the-keys property was not exercised"
     );
 }

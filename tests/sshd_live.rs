@@ -161,7 +161,9 @@ fn keys_get_in_and_passwords_do_not() {
         .arg(scratch.join("/etc/ssh/ssh_host_ed25519_key.pub"))
         .output()
         .unwrap();
+    assert!(keygen.status.success(), "ssh-keygen -l: {}", text(&keygen));
     let line = String::from_utf8_lossy(&keygen.stdout).trim().to_string();
+    assert!(line.contains("SHA256:"), "{line}");
     assert!(
         printed.contains(&line),
         "ssh-keygen says {line}; batten printed {printed}"

@@ -380,10 +380,11 @@ fn first_boot_is_hardened_before_anyone_can_log_in() {
         work,
         "sudo systemctl is-enabled batten.service batten-verify.service",
     );
-    assert!(
+    assert_eq!(
         String::from_utf8_lossy(&out.stdout)
             .lines()
-            .all(|l| l == "disabled"),
+            .collect::<Vec<_>>(),
+        ["disabled", "disabled"],
         "the units are still enabled after the seal: {}",
         text(&out)
     );
@@ -405,7 +406,7 @@ fn first_boot_is_hardened_before_anyone_can_log_in() {
     }
     let out = ssh(
         work,
-        "sudo journalctl -b -u batten.service --no-pager -q | wc -l",
+        "set -o pipefail; sudo journalctl -b -u batten.service --no-pager -q | wc -l",
     );
     assert_eq!(
         String::from_utf8_lossy(&out.stdout).trim(),
@@ -417,7 +418,9 @@ fn first_boot_is_hardened_before_anyone_can_log_in() {
     assert!(text(&out).contains("state:       sealed"), "{}", text(&out));
 
     // `batten rearm` and a reboot: batten runs again, and seals again.
-    let _ = ssh(work, "sudo batten rearm && sudo systemctl poweroff");
+    let out = ssh(work, "sudo batten rearm");
+    assert!(out.status.success(), "rearm: {}", text(&out));
+    let _ = ssh(work, "sudo systemctl poweroff");
     drop(vm);
     let mut vm = Vm::boot(image, baked, work, Some(&iso), true);
     let started = Instant::now();
