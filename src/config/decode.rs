@@ -700,8 +700,15 @@ impl ContentType {
     fn parse(value: Option<&str>) -> ContentType {
         let (media, params) = split_media_and_params(value.unwrap_or(""));
         let media = media.to_ascii_lowercase();
+        // RFC 2045 token characters only: the type is shown in reports, and
+        // a control character there could forge lines or move the terminal.
+        let token = |t: &str| {
+            !t.is_empty()
+                && t.bytes()
+                    .all(|b| b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?=".contains(&b))
+        };
         let well_formed = match media.split_once('/') {
-            Some((main, sub)) => !main.is_empty() && !sub.is_empty() && !sub.contains('/'),
+            Some((main, sub)) => token(main) && token(sub),
             None => false,
         };
         ContentType {
@@ -850,6 +857,18 @@ fn separator(line: &str, boundary: &str) -> Option<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_content_type_with_control_characters_is_plain_text() {
+        assert_eq!(
+            ContentType::parse(Some("text/x\u{1b}[31mRED")).media,
+            "text/plain"
+        );
+        assert_eq!(
+            ContentType::parse(Some("text/x-shellscript; charset=utf-8")).media,
+            "text/x-shellscript"
+        );
+    }
     use flate2::Compression;
     use flate2::write::GzEncoder;
     use proptest::prelude::*;

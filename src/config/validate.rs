@@ -555,6 +555,15 @@ fn host_keys(c: &mut Checker, node: &Node, path: &str) -> Vec<ProvidedHostKey> {
                 },
                 None => derived.to_openssh().unwrap_or_default(),
             };
+        // The line goes into the .pub file and its comment onto the console.
+        if public_line.chars().any(char::is_control) {
+            c.error(
+                public.map_or(private.pos, |p| p.pos),
+                &key_path("public"),
+                "the public key's comment holds control characters (a newline or a terminal escape); remove them",
+            );
+            continue;
+        }
         if let Some(cert) = get("certificate") {
             c.warn(
                 cert.pos,
@@ -1418,6 +1427,21 @@ mod tests {
             "batten:\n  proxy:\n    - {upstream: \"203.0.113.7:80\", auth: {users: [{name: a}]}}\n",
         );
         assert!(e[0].contains("not on loopback"), "{e:?}");
+    }
+
+    #[test]
+    fn a_host_key_comment_with_control_characters_is_refused() {
+        let mut key = ssh_key::PrivateKey::random(
+            &mut ssh_key::rand_core::OsRng,
+            ssh_key::Algorithm::Ed25519,
+        )
+        .unwrap();
+        key.set_comment("root@x\u{1b}[2J\nforged line");
+        let private = key.to_openssh(ssh_key::LineEnding::LF).unwrap();
+        let indented: String = private.lines().map(|l| format!("    {l}\n")).collect();
+        let (_, e, _) = run(&format!("ssh_keys:\n  ed25519_private: |\n{indented}"));
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert!(e[0].contains("control characters"), "{e:?}");
     }
 
     #[test]
