@@ -247,15 +247,9 @@ fn apply_one(
         Action::Remove { path, .. } => {
             // A link (a site enabled in sites-enabled) is removed as a link;
             // its target is remembered, not read.
-            let is_link = root
-                .metadata(path)
-                .map_err(|e| e.to_string())?
-                .is_some_and(|m| m.kind == crate::root::FileKind::Symlink);
-            let (before, link) = if is_link {
-                let target = std::fs::read_link(root.host_path(path)).map_err(|e| e.to_string())?;
-                (None, Some(target.to_string_lossy().into_owned()))
-            } else {
-                (current(root, path)?, None)
+            let (before, link) = match root.read_link(path).map_err(|e| e.to_string())? {
+                Some(target) => (None, Some(target)),
+                None => (current(root, path)?, None),
             };
             let removed = root
                 .remove_file(path, Some(backup))

@@ -843,6 +843,23 @@ impl Root {
         lstat_at(dir.as_fd(), name, &path.shown)
     }
 
+    /// The target of the symbolic link `rel`, as text and never followed;
+    /// `None` when nothing is there or it is not a link. Links in the
+    /// directories above it are refused, as everywhere.
+    pub fn read_link(&self, rel: &str) -> Result<Option<String>, RootError> {
+        let path = RelPath::parse(rel)?;
+        let (parents, name) = path.split_last()?;
+        let Some(dir) = self.open_dir(parents, &path.shown)? else {
+            return Ok(None);
+        };
+        match lstat_at(dir.as_fd(), name, &path.shown)? {
+            Some(meta) if meta.kind == FileKind::Symlink => {
+                read_link_at(dir.as_fd(), name, &path.shown).map(Some)
+            }
+            _ => Ok(None),
+        }
+    }
+
     /// The names in a directory (without `.` and `..`), sorted so that plans
     /// and diffs are stable; `None` when the directory is missing.
     pub fn list_dir(&self, rel: &str) -> Result<Option<Vec<String>>, RootError> {

@@ -66,13 +66,7 @@ pub fn find(root: &Root, name: &str) -> Result<Option<Unit>, RootError> {
 /// then it must not be enabled behind the administrator's back.
 pub fn is_masked(root: &Root, name: &str) -> Result<bool, RootError> {
     let path = format!("/etc/systemd/system/{name}");
-    let is_link = root
-        .metadata(&path)?
-        .is_some_and(|m| m.kind == crate::root::FileKind::Symlink);
-    // Reading a link's target does not follow it.
-    Ok(is_link
-        && std::fs::read_link(root.host_path(&path))
-            .is_ok_and(|t| t == std::path::Path::new("/dev/null")))
+    Ok(root.read_link(&path)?.as_deref() == Some("/dev/null"))
 }
 
 /// The links `systemctl enable` makes for `unit`: (link, target).
