@@ -493,9 +493,12 @@ fn plan_password(
     } else if let Some(text) = &p.plain_text {
         // Keep the existing hash when it already matches, so a second run
         // changes nothing despite the random salt.
-        match current_hash.filter(|h| verify_sha_crypt(text, h)) {
+        match current_hash.filter(|h| crate::crypt::verifies(text, h)) {
             Some(h) => Some(h.to_string()),
-            None => Some(hash_sha512(text)?),
+            None => Some(
+                crate::crypt::sha512_crypt(text)
+                    .map_err(|e| format!("{e}; nothing was changed"))?,
+            ),
         }
     } else if is_new {
         p.on_create.clone()
@@ -530,14 +533,6 @@ fn plan_password(
         field: Secret(desired),
         why: why.to_string(),
     }))
-}
-
-fn verify_sha_crypt(text: &str, hash: &str) -> bool {
-    crate::crypt::verifies(text, hash)
-}
-
-fn hash_sha512(text: &str) -> Result<String, String> {
-    crate::crypt::sha512_crypt(text).map_err(|e| format!("{e}; nothing was changed"))
 }
 
 /// One user's block in the sudoers drop-in, exactly as cloud-init writes it.
@@ -799,7 +794,7 @@ mod tests {
         ))
         .unwrap();
         assert!(first.starts_with("$6$") && !first.contains("correct"));
-        assert!(verify_sha_crypt("correct horse", &first));
+        assert!(crate::crypt::verifies("correct horse", &first));
         assert_eq!(
             field(plan_password(
                 &spec(false, plain),

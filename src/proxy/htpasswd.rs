@@ -29,17 +29,6 @@ pub fn random_password() -> Result<String, String> {
         .collect())
 }
 
-/// SHA-512 crypt of `password`: nginx checks it with the system crypt(3)
-/// on glibc, libxcrypt and musl alike.
-pub fn hash(password: &str) -> Result<String, String> {
-    crate::crypt::sha512_crypt(password)
-}
-
-/// Whether `password` matches a `$6$`/`$5$` hash.
-pub fn verifies(password: &str, hash: &str) -> bool {
-    crate::crypt::verifies(password, hash)
-}
-
 /// htpasswd lines as (user, hash), in file order; malformed lines are kept
 /// as they are by `merged`.
 pub fn parse(text: &str) -> Vec<(String, String)> {
@@ -128,8 +117,12 @@ mod tests {
         assert_eq!(a.len(), PASSWORD_LEN);
         assert!(a.bytes().all(|c| URL_SAFE.contains(&c)));
         assert_ne!(a, b);
-        let h = hash(&a).unwrap();
-        assert!(h.starts_with("$6$") && verifies(&a, &h) && !verifies(&b, &h));
+        let h = crate::crypt::sha512_crypt(&a).unwrap();
+        assert!(
+            h.starts_with("$6$")
+                && crate::crypt::verifies(&a, &h)
+                && !crate::crypt::verifies(&b, &h)
+        );
     }
 
     #[test]

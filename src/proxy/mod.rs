@@ -180,8 +180,8 @@ pub fn plan(
                     // Keep the hash already there when it still matches, so a
                     // second run changes nothing.
                     match current.iter().find(|(u, _)| *u == user.name) {
-                        Some((_, h)) if htpasswd::verifies(&password, h) => h.clone(),
-                        _ => htpasswd::hash(&password)
+                        Some((_, h)) if crate::crypt::verifies(&password, h) => h.clone(),
+                        _ => crate::crypt::sha512_crypt(&password)
                             .map_err(|e| Failure::new(Code::ApplyFailed, e))?,
                     }
                 }
