@@ -49,6 +49,13 @@ pub fn keys_file(
     if spec.contains("%U") && uid.is_none() {
         return Err(NoKeyFile::UidUnknown);
     }
+    Ok(expand(&spec, user, uid, home))
+}
+
+/// `%h`, `%u`, `%U` and `%%` in an AuthorizedKeysFile path, expanded in one
+/// pass as sshd does (a `%u` inside the home stays as it is), and a relative
+/// path taken from the home.
+pub fn expand(spec: &str, user: &str, uid: Option<u32>, home: &str) -> String {
     let mut out = String::new();
     let mut chars = spec.chars();
     while let Some(c) = chars.next() {
@@ -68,11 +75,11 @@ pub fn keys_file(
             None => out.push('%'),
         }
     }
-    Ok(if out.starts_with('/') {
+    if out.starts_with('/') {
         out
     } else {
         format!("{}/{out}", home.trim_end_matches('/'))
-    })
+    }
 }
 
 /// The options cloud-init puts before root's keys under `disable_root`, so

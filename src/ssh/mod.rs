@@ -683,7 +683,7 @@ pub fn prove_key_login(root: &Root, accounts: &[(String, String)]) -> Result<(),
         let uid = entry.map(|e| e.uid);
         let files: Vec<String> = get("authorizedkeysfile")
             .split_whitespace()
-            .map(|f| expand_keys_path(f, user, uid, &home))
+            .map(|f| authorized_keys::expand(f, user, uid, &home))
             .collect();
         let methods_ok = get("authenticationmethods")
             .split_whitespace()
@@ -730,22 +730,6 @@ pub fn prove_key_login(root: &Root, accounts: &[(String, String)]) -> Result<(),
             "sshd's effective configuration would let nobody in with a key ({}); the run is rolled back so passwords are not switched off",
             reasons.join("; ")
         ))
-    }
-}
-
-/// `%h`, `%u`, `%U`, `%%` in an AuthorizedKeysFile path, relative paths
-/// from the home, as sshd expands them.
-fn expand_keys_path(spec: &str, user: &str, uid: Option<u32>, home: &str) -> String {
-    let expanded = spec
-        .replace("%%", "\u{0}")
-        .replace("%h", home)
-        .replace("%u", user)
-        .replace("%U", &uid.map(|u| u.to_string()).unwrap_or_default())
-        .replace('\u{0}', "%");
-    if expanded.starts_with('/') {
-        expanded
-    } else {
-        format!("{}/{expanded}", home.trim_end_matches('/'))
     }
 }
 
