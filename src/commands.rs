@@ -319,13 +319,7 @@ fn prepare(
     // A run plans under the lock, so that what it plans from is what it
     // changes. Taken only now: invalid user-data leaves the root untouched.
     let lock = match seal_respected {
-        Some(_) => {
-            let lock = RunLock::take(&root).map_err(|e| Failure::new(Code::ApplyFailed, e))?;
-            let backup = Backup::new(&lifecycle::new_run_id());
-            account_files::finish_pending(&root, &backup)
-                .map_err(|e| Failure::new(Code::ApplyFailed, e))?;
-            Some(lock)
-        }
+        Some(_) => Some(lock_for_changes(&root)?),
         None => None,
     };
     let accounts =
@@ -466,6 +460,15 @@ fn plan_cloud_init(
     .map_err(fail)
 }
 
+/// What every run does before it reads the root to change it: take the run
+/// lock, and finish account changes a killed run left half done.
+fn lock_for_changes(root: &Root) -> Result<RunLock, Failure> {
+    let lock = RunLock::take(root).map_err(|e| Failure::new(Code::ApplyFailed, e))?;
+    let backup = Backup::new(&lifecycle::new_run_id());
+    account_files::finish_pending(root, &backup).map_err(|e| Failure::new(Code::ApplyFailed, e))?;
+    Ok(lock)
+}
+
 /// With no user-data (or user-data batten refused at boot) the first stage
 /// still makes the machine safe and reachable: batten's default-deny
 /// firewall with SSH allowed, so that nothing else is reachable while
@@ -476,7 +479,7 @@ fn plan_cloud_init(
 /// sealed machine is left alone.
 fn baseline(args: &RootArgs) -> Result<Code, Failure> {
     let root = open_root(args)?;
-    let _lock = RunLock::take(&root).map_err(|e| Failure::new(Code::ApplyFailed, e))?;
+    let _lock = lock_for_changes(&root)?;
     let state = State::load(&root).map_err(|e| Failure::new(Code::ApplyFailed, e.to_string()))?;
     if state.sealed {
         return Ok(Code::Ok);
