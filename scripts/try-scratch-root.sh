@@ -15,8 +15,14 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 user_data=${1:-$top/cloud-init/examples/vps-proxy-firewall.yaml}
 [ "$(id -u)" = 0 ] || { echo "try-scratch-root: run as root (useradd needs it)" >&2; exit 2; }
 
-cargo build --release --manifest-path "$top/Cargo.toml" >&2
-batten="${CARGO_TARGET_DIR:-$top/target}/release/batten"
+# BATTEN=PATH uses that binary instead of building the release one (the
+# test of this script passes the one under test).
+if [ -n "${BATTEN:-}" ]; then
+    batten=$BATTEN
+else
+    cargo build --release --manifest-path "$top/Cargo.toml" >&2
+    batten="${CARGO_TARGET_DIR:-$top/target}/release/batten"
+fi
 
 scratch=$(mktemp -d /tmp/batten-scratch.XXXXXX)
 mkdir -p "$scratch/etc/sudoers.d" "$scratch/home" "$scratch/var/lib"
@@ -26,6 +32,18 @@ done
 cp -L /etc/os-release "$scratch/etc/os-release"   # usually a link to ../usr/lib
 cp -a /etc/skel "$scratch/etc/"
 [ -d /etc/ssh ] && cp -a /etc/ssh "$scratch/etc/"
+# batten picks the firewall backend by what the root has installed, so the
+# scratch root gets this machine's nft (it is only looked at, never run).
+command -v nft >/dev/null || { echo "try-scratch-root: needs nft (apt-get install nftables)" >&2; exit 2; }
+mkdir -p "$scratch/usr/sbin" && cp "$(command -v nft)" "$scratch/usr/sbin/nft"
+# The proxy examples need nginx's configuration in the root, as an image
+# with nginx installed has it.
+if [ -d /etc/nginx ]; then
+    cp -a /etc/nginx "$scratch/etc/"
+elif grep -q '^  proxy:' "$user_data"; then
+    echo "try-scratch-root: $user_data has a proxy: install nginx first (apt-get install nginx-light)" >&2
+    exit 2
+fi
 echo "0123456789abcdef0123456789abcdef" > "$scratch/etc/machine-id"
 
 echo "== batten validate $user_data"

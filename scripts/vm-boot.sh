@@ -14,10 +14,9 @@
 # - BATTEN_VM_REUSE=1 keeps the previous overlay (a second boot);
 # - BATTEN_VM_METADATA=PORT: see below; QEMU_ARGS after `--` (e.g. -smbios)
 #   go to qemu as they are.
-# KVM is used when it boots a kernel here (probed once per WORK_DIR: the
-# kernel must get as far as running its init within 15 s), else software
-# emulation (-accel tcg,thread=multi -cpu max). BATTEN_VM_ACCEL=kvm|tcg skips
-# the probe.
+# KVM is used when it boots a kernel here (scripts/vm-accel.sh probes it,
+# 15 s at most), else software emulation (-accel tcg,thread=multi -cpu max).
+# BATTEN_VM_ACCEL=kvm|tcg skips the probe.
 set -euo pipefail
 
 image=$1 baked=$2 work=$3 port=$4 seconds=$5
@@ -26,19 +25,7 @@ seed=
 if [ $# -gt 0 ] && [ "$1" != "--" ]; then seed=$1; shift; fi
 [ "${1:-}" = "--" ] && shift
 
-accel=${BATTEN_VM_ACCEL:-}
-if [ -z "$accel" ]; then
-    if [ -w /dev/kvm ]; then
-        probe=$work/kvm-probe.log
-        timeout 15 qemu-system-x86_64 -accel kvm -cpu host -m 512 -nographic -no-reboot \
-            -kernel "$image/vmlinuz" -initrd "$image/initrd.img" \
-            -append "console=ttyS0 panic=-1" -serial "file:$probe" -monitor none \
-            -display none >/dev/null 2>&1 || true
-        if grep -q "Run /init as init process" "$probe" 2>/dev/null; then accel=kvm; else accel=tcg; fi
-    else
-        accel=tcg
-    fi
-fi
+accel=$("$(dirname "$0")/vm-accel.sh" "$image")
 case $accel in
     kvm) cpu=(-accel kvm -cpu host) ;;
     *) cpu=(-accel "tcg,thread=multi" -cpu max) ;;

@@ -130,7 +130,6 @@ fn plan_writes_nothing_and_shows_the_diff() {
     assert!(stdout.contains("useradd --no-create-home"), "{stdout}");
     assert!(stdout.contains("+alice ALL=(ALL) NOPASSWD:ALL"), "{stdout}");
     assert!(stdout.contains("left to cloud-init: runcmd"), "{stdout}");
-    assert!(stdout.contains("not in this build yet"), "{stdout}");
     assert!(
         !stdout.contains("correct horse"),
         "a secret reached the plan: {stdout}"
@@ -606,4 +605,29 @@ fn with_no_user_data_only_the_default_firewall_is_put_in_place() {
             .success()
     );
     assert_unchanged(&again, scratch.path());
+}
+
+/// The README's first command: the sample user-data against a scratch root
+/// made from this machine, applied, then applied again with nothing to do.
+#[test]
+fn the_readmes_scratch_root_command_works() {
+    const T: &str = "the_readmes_scratch_root_command_works";
+    if !privileged(T) || !have("nft", T) || !have("useradd", T) {
+        return;
+    }
+    let out = std::process::Command::new(repo().join("scripts/try-scratch-root.sh"))
+        .arg(repo().join("cloud-init/examples/vps-proxy-firewall.yaml"))
+        .env("BATTEN", env!("CARGO_BIN_EXE_batten"))
+        .output()
+        .unwrap();
+    let said = text(&out);
+    // Remove the scratch root it leaves for the reader to look at.
+    if let Some(line) = said.lines().find(|l| l.contains("remove it with: rm -rf ")) {
+        let dir = line.rsplit("rm -rf ").next().unwrap().trim();
+        assert!(dir.starts_with("/tmp/batten-scratch."), "{dir}");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+    assert!(out.status.success(), "{said}");
+    assert!(said.contains("applied "), "{said}");
+    assert!(said.contains("nothing to change"), "{said}");
 }
