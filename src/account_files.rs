@@ -140,9 +140,10 @@ pub fn apply(
                     .map_err(|e| format!("cannot start {}: {e}", argv[0]))?;
                 if !ran.success {
                     return Err(format!(
-                        "{} failed: {}; the account files were not changed",
+                        "{} failed: {}{}; the account files were not changed",
                         crate::plan::shell_words(argv),
-                        ran.stderr.replace(&prefix, "")
+                        ran.stderr.replace(&prefix, ""),
+                        full_disk_hint(&staging.0)
                     ));
                 }
             }
@@ -279,6 +280,21 @@ fn write_copy(path: &Path, bytes: &[u8], owner: Owner) -> std::io::Result<()> {
     std::fs::write(path, bytes)?;
     std::os::unix::fs::chown(path, Some(owner.uid), Some(owner.gid))?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(owner.mode))
+}
+
+/// useradd says only "failure while writing changes" when the disk is
+/// full; name the cause when the private copy's file system has no room.
+fn full_disk_hint(dir: &Path) -> String {
+    match nix::sys::statvfs::statvfs(dir) {
+        #[allow(clippy::useless_conversion)]
+        Ok(st) if u64::from(st.blocks_available()) * u64::from(st.fragment_size()) < 64 * 1024 => {
+            format!(
+                " (No space left on device: the file system holding {} is full)",
+                dir.display()
+            )
+        }
+        _ => String::new(),
+    }
 }
 
 #[cfg(test)]

@@ -59,26 +59,136 @@ pub fn find_program(program: &str) -> Option<std::path::PathBuf> {
         .find(|p| p.is_file())
 }
 
-/// Fail with exit 69 before anything is changed when a planned program is
-/// missing.
-pub fn check_programs(plan: &Plan) -> Result<(), Failure> {
+/// The Debian package that provides a program batten runs, for the
+/// message that asks for it.
+fn package_of(program: &str) -> &'static str {
+    match program {
+        "sshd" => "openssh-server",
+        "nginx" => "nginx",
+        "nft" => "nftables",
+        "iptables-restore" | "ip6tables-restore" => "iptables",
+        "unshare" => "util-linux",
+        _ => "passwd",
+    }
+}
+
+/// Every program this plan will run on this machine, with what for. The
+/// checks (`sshd -t`, `sshd -T`, `nginx -t`, `nft -c`) run this machine's
+/// programs, also for an image root.
+fn programs_needed(plan: &Plan) -> Vec<(String, String)> {
+    let mut needed = Vec::new();
+    let mut need = |program: &str, why: String| {
+        if !needed.iter().any(|(p, _)| p == program) {
+            needed.push((program.to_string(), why));
+        }
+    };
     for action in &plan.actions {
-        let Action::Accounts { steps } = action else {
-            continue;
-        };
-        for step in steps {
-            if let AccountStep::Run { argv, .. } = step
-                && find_program(&argv[0]).is_none()
-            {
-                return Err(Failure::new(
-                    Code::MissingProgram,
-                    format!(
-                        "{} is not installed, and batten needs it to {}; install it (Debian: apt-get install passwd) and run again",
-                        argv[0],
-                        step.summary()
-                    ),
-                ));
+        match action {
+            Action::Accounts { steps } => {
+                for step in steps {
+                    if let AccountStep::Run { argv, .. } = step {
+                        need(&argv[0], step.summary());
+                    }
+                }
             }
+            Action::CheckConfig(daemon) => {
+                need(daemon.program(), action.summary());
+                need("unshare", action.summary());
+            }
+            Action::ProveKeyLogin { .. } => {
+                need("sshd", action.summary());
+                need("unshare", action.summary());
+            }
+            Action::Firewall { kind, .. } => match kind {
+                crate::firewall::Kind::Nftables => need("nft", action.summary()),
+                crate::firewall::Kind::Iptables => {
+                    need("iptables-restore", action.summary());
+                    need("ip6tables-restore", action.summary());
+                }
+            },
+            _ => {}
+        }
+    }
+    needed
+}
+
+/// Fail with exit 69 before anything is changed when a program the plan
+/// runs is missing: a check that cannot run must not be skipped, or
+/// password login could go off unproven.
+pub fn check_programs(plan: &Plan) -> Result<(), Failure> {
+    for (program, why) in programs_needed(plan) {
+        if find_program(&program).is_none() {
+            return Err(Failure::new(
+                Code::MissingProgram,
+                format!(
+                    "{program} is not installed on this machine, and batten needs it to {why}; install it (Debian: apt-get install {}) and run again; nothing was changed",
+                    package_of(&program)
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Room a run needs beyond its files' bytes: its journal, state, backups'
+/// bookkeeping and what each file system needs to allocate blocks.
+const SPACE_MARGIN: u64 = 256 * 1024;
+
+/// Refuse, before anything is changed, a run whose files do not fit: a
+/// full disk found half-way is undone, but found first it is a clear
+/// message and no work. The estimate counts each new file twice (it and
+/// the previous one kept as a backup), the account files three times (the
+/// private copy, the new file, the backup), a home's skeleton and host
+/// keys, per file system.
+pub fn check_space(root: &Root, plan: &Plan) -> Result<(), Failure> {
+    use std::collections::BTreeMap;
+    let mut need: BTreeMap<String, u64> = BTreeMap::new();
+    let mut add = |dir: &str, bytes: u64| *need.entry(dir.to_string()).or_default() += bytes;
+    let parent = |path: &str| {
+        path.rsplit_once('/')
+            .map_or("/", |(p, _)| if p.is_empty() { "/" } else { p })
+            .to_string()
+    };
+    for action in &plan.actions {
+        match action {
+            Action::Write { path, contents, .. } | Action::UserFile { path, contents, .. } => {
+                add(&parent(path), 2 * contents.len() as u64);
+            }
+            Action::Accounts { .. } => {
+                let size = ["/etc/passwd", "/etc/shadow", "/etc/group", "/etc/gshadow"]
+                    .iter()
+                    .filter_map(|f| root.metadata(f).ok().flatten())
+                    .map(|m| m.len)
+                    .sum::<u64>();
+                add("/etc", 2 * size);
+                add(crate::lifecycle::STATE_DIR, size);
+            }
+            Action::MakeHome { home, .. } => add(&parent(home), 64 * 1024),
+            Action::HostKeys { .. } => add("/etc/ssh", 32 * 1024),
+            _ => {}
+        }
+    }
+    add(crate::lifecycle::STATE_DIR, 0);
+    let mut per_fs: BTreeMap<u64, (u64, u64, String)> = BTreeMap::new();
+    for (dir, bytes) in need {
+        let (fs, available, _) = root
+            .free_space(&dir)
+            .map_err(|e| Failure::new(Code::ApplyFailed, format!("{e}; nothing was changed")))?;
+        let entry = per_fs.entry(fs).or_insert((0, available, dir.clone()));
+        entry.0 += bytes;
+    }
+    for (needed, available, dir) in per_fs.into_values() {
+        let needed = needed + SPACE_MARGIN;
+        if available < needed {
+            return Err(Failure::new(
+                Code::ApplyFailed,
+                format!(
+                    "No space left on device for this run: the file system holding {} has {} KiB free and the run needs about {} KiB; free some space, then run batten again; nothing was changed",
+                    root.host_path(&dir).display(),
+                    available / 1024,
+                    needed.div_ceil(1024)
+                ),
+            ));
         }
     }
     Ok(())
@@ -162,7 +272,7 @@ pub fn apply(
                 }
             }
             Err(message) => {
-                let restored = roll_back(root, undo);
+                let restored = roll_back(root, backup, undo);
                 let mut text = format!("{summary}: {message}\n{restored}");
                 if !ran.is_empty() {
                     text.push_str(&format!(
@@ -317,18 +427,9 @@ fn apply_one(
             files,
             ssh_ports,
         } => crate::firewall::apply(root, *kind, files, ssh_ports),
-        Action::CheckConfig(daemon) => match crate::daemon::check(root, *daemon) {
-            Ok(()) => Ok(false),
-            Err(crate::daemon::CheckError::Missing(what)) => {
-                warn!(
-                    "{what} is not installed here: the {} configuration was not checked by {}",
-                    daemon.program(),
-                    daemon.program()
-                );
-                Ok(false)
-            }
-            Err(e) => Err(e.to_string()),
-        },
+        Action::CheckConfig(daemon) => crate::daemon::check(root, *daemon)
+            .map(|()| false)
+            .map_err(|e| e.to_string()),
         Action::ProveKeyLogin { accounts } => {
             crate::ssh::prove_key_login(root, accounts).map(|()| false)
         }
@@ -468,13 +569,17 @@ fn private_temp_file() -> Result<(std::path::PathBuf, std::fs::File), String> {
 }
 
 /// Put back every file this run wrote, newest first; say what happened.
-fn roll_back(root: &Root, undo: Vec<Undo>) -> String {
+fn roll_back(root: &Root, backup: &Backup, undo: Vec<Undo>) -> String {
     let mut lines = Vec::new();
     for u in undo.into_iter().rev() {
         let result = match (&u.before, &u.link) {
             (_, Some(target)) => root.symlink(target, &u.path, None).map(|_| ()),
+            // The backup copy moved back needs no space; writing does.
             (Some((bytes, owner)), None) => {
-                root.write_atomic(&u.path, bytes, *owner, None).map(|_| ())
+                match root.restore_backup_copy(&u.path, backup, bytes, *owner) {
+                    Ok(true) => Ok(()),
+                    _ => root.write_atomic(&u.path, bytes, *owner, None).map(|_| ()),
+                }
             }
             (None, None) => root.remove_file(&u.path, None).map(|_| ()),
         };

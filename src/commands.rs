@@ -24,9 +24,6 @@ use crate::root::{Backup, Root};
 
 /// What batten has not built yet, said in every plan and run so nobody
 /// mistakes this build for one that hardens SSH, the firewall or the proxy.
-const NOT_YET: &str = "not in this build yet: scripts/bench's measured comparison of boot \
-times with cloud-init";
-
 /// Written (on the running system, in /run) when the first stage found
 /// local user-data, so that batten-metadata.service skips this boot.
 const LOCAL_USER_DATA_MARKER: &str = "/run/batten/local-user-data";
@@ -375,7 +372,6 @@ fn build_plan(
             loaded.other_parts.join(", ")
         ));
     }
-    notes.push(NOT_YET.to_string());
     let users = accounts::resolve_users(ud, root, distro, &mut notes);
     let mut actions = accounts::plan_users(&users, accounts, root, &mut notes)?;
     let homes_made: Vec<String> = actions
@@ -520,6 +516,7 @@ fn baseline(args: &RootArgs) -> Result<Code, Failure> {
     );
     let plan = Plan { actions, notes };
     apply::check_programs(&plan)?;
+    apply::check_space(&root, &plan)?;
     let run_id = lifecycle::new_run_id();
     let mut journal = Journal::new(&run_id);
     apply::apply(
@@ -613,6 +610,7 @@ pub fn run(
         println!("note: {note}");
     }
     apply::check_programs(&plan)?;
+    apply::check_space(&root, &plan)?;
     let run_id = lifecycle::new_run_id();
     let backup = Backup::new(&run_id);
     let mut journal = Journal::new(&run_id);
@@ -663,6 +661,7 @@ pub fn run(
         source: found.source.clone(),
         outcome: outcome.to_string(),
         changes,
+        millis: started.elapsed().as_millis(),
         steps: journal.steps.clone(),
     });
     if let Err(e) = state.save(&root) {
@@ -691,7 +690,6 @@ pub fn run(
             root.host_path(lifecycle::JOURNAL_DIR).display()
         );
     }
-    println!("note: {NOT_YET}");
     Ok(Code::Ok)
 }
 

@@ -48,7 +48,7 @@ pub enum CheckError {
     #[error("{0} refused the configuration: {1}")]
     Refused(&'static str, String),
     /// A program needed for the check is missing.
-    #[error("{0} is not installed, so the sshd configuration cannot be checked")]
+    #[error("{0} is not installed on this machine, so the configuration cannot be checked")]
     Missing(&'static str),
     /// The check could not be run.
     #[error("could not run the sshd check: {0}")]

@@ -55,6 +55,11 @@ pub struct RunRecord {
     pub outcome: String,
     /// How many steps changed something; 0 when the run failed.
     pub changes: usize,
+    /// The whole run's wall time in milliseconds, reading and checking the
+    /// user-data included, so it compares with cloud-init's own total
+    /// (`cloud-init analyze`). 0 in records written before it was kept.
+    #[serde(default)]
+    pub millis: u128,
     /// Every step, as the journal recorded it.
     pub steps: Vec<Step>,
 }
@@ -266,6 +271,7 @@ mod tests {
                 source: "test".into(),
                 outcome: "applied".into(),
                 changes: 1,
+                millis: 5,
                 steps: vec![],
             });
         }

@@ -146,6 +146,21 @@ pub enum RootError {
         kind: FileKind,
     },
 
+    /// A file in a user's home that batten reads and rewrites has a second
+    /// name, or belongs to somebody else: it may be another file (such as
+    /// /etc/shadow) under a name the user controls, and its text would end
+    /// up in the rewritten file.
+    #[error(
+        "{path} {why}, so batten will not read it into the file it writes; remove it \
+         (batten writes a new one), then run batten again"
+    )]
+    NotTheUsersFile {
+        /// The file in the home.
+        path: String,
+        /// What is wrong with it.
+        why: String,
+    },
+
     /// The directory of a file to be written does not exist. Writing never
     /// creates directories implicitly, because their owner and mode matter.
     #[error(
@@ -282,6 +297,8 @@ pub struct FileMeta {
     pub mode: u32,
     /// Size in bytes (for a link, the length of its target).
     pub len: u64,
+    /// How many names the file has (`st_nlink`).
+    pub links: u64,
 }
 
 impl FileMeta {
@@ -469,6 +486,9 @@ fn meta_from_stat(st: &FileStat) -> FileMeta {
         gid: st.st_gid,
         mode: st.st_mode & 0o7777,
         len: u64::try_from(st.st_size).unwrap_or(0),
+        // nlink_t is 64 bits on x86_64 and 32 on the ARM targets.
+        #[allow(clippy::useless_conversion)]
+        links: u64::from(st.st_nlink),
     }
 }
 
@@ -731,6 +751,84 @@ impl Root {
         })
     }
 
+    /// Put back the previous version of `rel` by moving this run's backup
+    /// copy of it into place. A rename needs no free space, so a roll-back
+    /// after the disk filled up still works. `Ok(false)` when there is no
+    /// copy holding exactly `contents`, or it is on another file system;
+    /// the caller then writes the contents instead.
+    pub fn restore_backup_copy(
+        &self,
+        rel: &str,
+        backup: &Backup,
+        contents: &[u8],
+        owner: Owner,
+    ) -> Result<bool, RootError> {
+        let path = RelPath::parse(rel)?;
+        let copy_rel = backup.path_for(&path.shown)?;
+        let copy = RelPath::parse(&copy_rel)?;
+        let (copy_parents, copy_name) = copy.split_last()?;
+        let Some(copy_dir) = self.open_dir(copy_parents, &copy.shown)? else {
+            return Ok(false);
+        };
+        match read_at(copy_dir.as_fd(), copy_name, &copy.shown)? {
+            Some((bytes, _)) if bytes == contents => {}
+            _ => return Ok(false),
+        }
+        let copied = fstatat(copy_dir.as_fd(), copy_name, AtFlags::AT_SYMLINK_NOFOLLOW)
+            .map_err(|err| io_error(&copy.shown, "inspect", err))?;
+        let (_, name) = path.split_last()?;
+        let (dir, _) = self.open_parent(&path)?;
+        match renameat(copy_dir.as_fd(), copy_name, dir.as_fd(), name) {
+            Ok(()) => {}
+            Err(Errno::EXDEV) => return Ok(false),
+            Err(err) => return Err(io_error(&path.shown, "move the backup copy back to", err)),
+        }
+        // Owner and mode go on the file just moved, and only if it is still
+        // that file: in a directory others can write to, the name may have
+        // been swapped since.
+        let fd = openat(dir.as_fd(), name, read_flags(), Mode::empty())
+            .map_err(|err| io_error(&path.shown, "open", err))?;
+        let st = fstat(fd.as_fd()).map_err(|err| io_error(&path.shown, "inspect", err))?;
+        if (st.st_dev, st.st_ino) != (copied.st_dev, copied.st_ino) {
+            return Err(RootError::NotTheUsersFile {
+                path: path.shown,
+                why: "was replaced while batten put the previous version back".to_string(),
+            });
+        }
+        apply_owner(fd.as_fd(), owner, &path.shown)?;
+        Ok(true)
+    }
+
+    /// The file system holding the directory `rel` (or the nearest one
+    /// above it that exists): its id and the bytes free to an unprivileged
+    /// writer and to root, for the run's space check.
+    pub fn free_space(&self, rel: &str) -> Result<(u64, u64, u64), RootError> {
+        let path = RelPath::parse(rel)?;
+        let mut comps: Vec<&str> = path.comps.clone();
+        loop {
+            if let Some(dir) = self.open_dir(&comps, &path.shown)? {
+                let st = nix::sys::statvfs::fstatvfs(&dir)
+                    .map_err(|err| io_error(&path.shown, "inspect the file system of", err))?;
+                // The fields are 32 bits on the 32-bit ARM target.
+                #[allow(clippy::useless_conversion)]
+                let (id, block, available, free) = (
+                    u64::from(st.filesystem_id()),
+                    u64::from(st.fragment_size()).max(1),
+                    u64::from(st.blocks_available()),
+                    u64::from(st.blocks_free()),
+                );
+                return Ok((
+                    id,
+                    available.saturating_mul(block),
+                    free.saturating_mul(block),
+                ));
+            }
+            if comps.pop().is_none() {
+                return Ok((0, u64::MAX, u64::MAX));
+            }
+        }
+    }
+
     /// The root as given, for messages and for external programs that need a
     /// path (`sshd -t -f`, `nginx -t -p`).
     pub fn path(&self) -> &Path {
@@ -813,6 +911,41 @@ impl Root {
             return Ok(None);
         };
         Ok(read_at(dir.as_fd(), name, &path.shown)?.map(|(bytes, meta)| (bytes, meta.owner())))
+    }
+
+    /// The text of a file in the home of the user `uid`, which batten will
+    /// rewrite with its own additions (authorized_keys). Beyond
+    /// [`Root::read`]'s rules, the file must have one name and belong to
+    /// that user or root: a hard link could be any file on the same file
+    /// system, /etc/shadow included.
+    pub fn read_user_text(&self, rel: &str, uid: u32) -> Result<Option<String>, RootError> {
+        let path = RelPath::parse(rel)?;
+        let (parents, name) = path.split_last()?;
+        let Some(dir) = self.open_dir(parents, &path.shown)? else {
+            return Ok(None);
+        };
+        let Some((bytes, meta)) = read_at(dir.as_fd(), name, &path.shown)? else {
+            return Ok(None);
+        };
+        let why = if meta.links > 1 {
+            Some(format!("has {} names (a hard link)", meta.links))
+        } else if meta.uid != uid && meta.uid != 0 {
+            Some(format!(
+                "belongs to uid {}, not to its user (uid {uid})",
+                meta.uid
+            ))
+        } else {
+            None
+        };
+        if let Some(why) = why {
+            return Err(RootError::NotTheUsersFile {
+                path: path.shown,
+                why,
+            });
+        }
+        String::from_utf8(bytes)
+            .map(Some)
+            .map_err(|_| RootError::NotUtf8 { path: path.shown })
     }
 
     /// Like [`Root::read`] for text files. Invalid UTF-8 is an error rather
@@ -915,10 +1048,19 @@ impl Root {
                 }
                 Err(err) => return Err(io_error(&here, "open new directory", err)),
             };
-            if created {
+            // Between mkdir and open the name can be moved onto another
+            // directory (rename replaces an empty one). Ours still belongs
+            // to batten's own user, which nobody else can make a directory
+            // belong to; anything else is left as it is found.
+            let ours = created && fstat(fd.as_fd()).is_ok_and(|st| st.st_uid == geteuid().as_raw());
+            if ours {
                 apply_owner(fd.as_fd(), owner, &here)?;
                 sync_dir(cur.as_fd(), &here)?;
                 log::debug!("created directory {here}");
+            } else if created {
+                log::warn!(
+                    "{here} was replaced right after batten made it; its owner and mode are left as they are"
+                );
             }
             cur = fd;
         }

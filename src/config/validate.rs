@@ -402,7 +402,12 @@ pub fn parse_authorized_key(line: &str) -> Result<AuthorizedKey, String> {
     if line.contains(['\n', '\r', '\0']) {
         return Err("an SSH key must be on one line".into());
     }
-    let entry: ssh_key::authorized_keys::Entry = line.trim().parse().map_err(|e| {
+    let line = line.trim();
+    // The options are read here, as sshd reads them: the key crate splits
+    // them at the first space, even inside quotes, and takes names sshd
+    // does not know, which makes sshd skip the whole line.
+    let (options, key_part) = grammar::split_key_options(line)?;
+    let entry: ssh_key::authorized_keys::Entry = key_part.parse().map_err(|e| {
         format!("not a valid SSH public key ({e}); paste the whole line from the .pub file")
     })?;
     let key = entry.public_key();
@@ -420,7 +425,7 @@ pub fn parse_authorized_key(line: &str) -> Result<AuthorizedKey, String> {
         return Err("the key's comment contains control characters".into());
     }
     Ok(AuthorizedKey {
-        options: entry.config_opts().as_str().to_string(),
+        options: options.to_string(),
         algorithm,
         base64,
         comment,
@@ -729,6 +734,13 @@ fn user_entry(c: &mut Checker, node: &Node, path: &str, name_required: bool) -> 
     });
     if name_required && node.get("name").is_none() {
         c.error(node.pos, path, "this user has no name; add `name: ...`");
+    }
+    if let (Some(name), Some(rules)) = (&u.name, &u.sudo)
+        && !rules.is_empty()
+        && let Err(e) = grammar::sudoers_user(name)
+    {
+        let at = node.get("name").map_or(node.pos, |n| n.pos);
+        c.error(at, &format!("{path}.name"), e);
     }
     if u.passwords.any() && u.locked() {
         c.warn(

@@ -224,7 +224,11 @@ pub fn plan(inp: &Inputs, notes: &mut Vec<String>) -> Result<Vec<Action>, Failur
         {
             check_home(root, &target.user, uid, &target.home, &path).map_err(refuse)?;
         }
-        let existing = root.read_to_string(&path).map_err(refuse)?;
+        let existing = match target.uid {
+            Some(uid) => root.read_user_text(&path, uid),
+            None => root.read_to_string(&path),
+        }
+        .map_err(refuse)?;
         let present = existing.as_deref().map(count_keys).unwrap_or(0);
         if let Some(text) =
             authorized_keys::merged(existing.as_deref(), &target.keys, target.options.as_deref())
@@ -653,16 +657,7 @@ pub fn prove_key_login(root: &Root, accounts: &[(String, String)]) -> Result<(),
     let mut reasons = Vec::new();
     let mut usable = false;
     for (user, path) in accounts {
-        let settings = match crate::daemon::sshd_effective_for(root, user) {
-            Ok(s) => s,
-            Err(crate::daemon::CheckError::Missing(what)) => {
-                log::warn!(
-                    "{what} is not installed here: the key login of {user} was not proven with sshd -T"
-                );
-                return Ok(());
-            }
-            Err(e) => return Err(e.to_string()),
-        };
+        let settings = crate::daemon::sshd_effective_for(root, user).map_err(|e| e.to_string())?;
         let get = |k: &str| {
             settings
                 .iter()

@@ -206,8 +206,11 @@ fn walk(base: &Path, dir: &Path, out: &mut BTreeMap<PathBuf, Seen>) {
             )
         } else if m.is_dir() {
             ("dir", Vec::new())
-        } else {
+        } else if m.is_file() {
             ("file", std::fs::read(&p).unwrap())
+        } else {
+            // A FIFO, socket or device: never opened (a FIFO would block).
+            ("special", Vec::new())
         };
         out.insert(
             p.strip_prefix(base).unwrap().to_path_buf(),
@@ -319,3 +322,18 @@ pub fn differences(want: &Comparable, got: &Comparable) -> Vec<String> {
 /// ssh-keygen is missing).
 pub const KEY: &str =
     "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGBfY5Y7Dp1Dn4a4y6iJbBvYxVKJWB3H0cQ2m9bq6Tq3 admin@laptop";
+
+/// Print a hostile-input test's summary line and keep it in
+/// target/tmp/hostile-summary.txt, which scripts/test.sh shows at the end.
+pub fn hostile_summary(line: &str) {
+    use std::io::Write as _;
+    eprintln!("hostile summary: {line}");
+    let file = Path::new(env!("CARGO_TARGET_TMPDIR")).join("hostile-summary.txt");
+    if let Ok(mut f) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(file)
+    {
+        let _ = writeln!(f, "{line}");
+    }
+}
