@@ -1,32 +1,73 @@
 #!/usr/bin/env bash
-# Bake batten into a copy of the cached Debian VM image:
+# Bake a copy of the cached Debian VM image for one kind of first boot:
 #
 #   scripts/vm-bake.sh IMAGE_DIR OUT.raw [BATTEN] [--cloud-init]
+#   scripts/vm-bake.sh IMAGE_DIR OUT.raw none --cloud-init
+#   scripts/vm-bake.sh IMAGE_DIR OUT.raw none --bare USER KEY.pub
 #
-# --cloud-init also switches the image's cloud-init on (it is installed but
-# disabled in the base image), for the test of batten beside it.
+# - BATTEN (default target/debug/batten): `batten install --root ...
+#   --generalize` on the copy (binary, units, enable links; no host keys,
+#   empty machine-id);
+# - --cloud-init switches the image's cloud-init on (it is installed but
+#   disabled in the base image): beside batten for the test that both read
+#   one seed, or alone (BATTEN `none`) for the benchmark's cloud-init boot;
+# - --bare (BATTEN `none`): neither runs at boot. The end state they would
+#   make is put in offline instead, as an image builder injects it: ed25519
+#   host keys, USER with KEY.pub as its only authorized key and sudo, and
+#   password login off. The benchmark's baseline boot.
 #
 # IMAGE_DIR is what images/debian-vm.sh printed; OUT.raw becomes a sparse
-# copy of its rootfs.raw with `batten install --root ... --generalize` done
-# on it (binary, units, enable links; no host keys, empty machine-id). The
-# image is loop-mounted inside a private mount namespace, so the mount is
-# seen by nothing else and goes away with the script even if it fails.
-# Needs root.
+# copy of its rootfs.raw. The copy is loop-mounted inside a private mount
+# namespace, so the mount is seen by nothing else and goes away with the
+# script even if it fails. Needs root.
 set -euo pipefail
 
-image=$1
-out=$2
-batten=${3:-$(cd "$(dirname "$0")/.." && pwd)/target/debug/batten}
-cloud_init=${4:-}
-[ -x "$batten" ] || { echo "vm-bake: no batten binary at $batten (cargo build first)" >&2; exit 2; }
+usage() { sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+[ $# -ge 2 ] || usage
+image=$1 out=$2
+shift 2
+batten=$(cd "$(dirname "$0")/.." && pwd)/target/debug/batten
+if [ $# -gt 0 ] && [ "${1#--}" = "$1" ]; then batten=$1; shift; fi
+mode=batten cloud_init=no user='' key=''
+while [ $# -gt 0 ]; do
+    case $1 in
+        --cloud-init) cloud_init=yes; shift ;;
+        --bare) [ $# -ge 3 ] || usage; mode=bare user=$2 key=$3; shift 3 ;;
+        *) usage ;;
+    esac
+done
+if [ "$batten" = none ]; then
+    [ "$mode" = bare ] || [ "$cloud_init" = yes ] ||
+        { echo "vm-bake: with BATTEN none, give --cloud-init or --bare" >&2; exit 2; }
+    [ "$mode" = bare ] || mode=none
+else
+    [ "$mode" = batten ] || { echo "vm-bake: --bare bakes no batten: give none as BATTEN" >&2; exit 2; }
+    [ -x "$batten" ] || { echo "vm-bake: no batten binary at $batten (cargo build first)" >&2; exit 2; }
+fi
+case $user in *[!a-z0-9_-]*) echo "vm-bake: user name $user is not a plain name" >&2; exit 2 ;; esac
+[ "$mode" != bare ] || [ -s "$key" ] || { echo "vm-bake: no public key at $key" >&2; exit 2; }
 
 cp --sparse=always "$image/rootfs.raw" "$out"
 mnt=$(mktemp -d)
 trap 'rmdir "$mnt" 2>/dev/null || true' EXIT
-# shellcheck disable=SC2016 # the inner script takes its paths as $1..$3
+# shellcheck disable=SC2016 # the inner script takes its arguments as $1..$7
 unshare --mount --propagation private sh -euc '
-    mount -o loop "$1" "$2"
-    "$3" install --root "$2" --generalize
-    if [ "$4" = --cloud-init ]; then rm -f "$2/etc/cloud/cloud-init.disabled"; fi
-    umount "$2"
-' vm-bake "$out" "$mnt" "$batten" "$cloud_init"
+    out=$1 mnt=$2 mode=$3 batten=$4 cloud_init=$5 user=$6 key=$7
+    mount -o loop "$out" "$mnt"
+    case $mode in
+        batten) "$batten" install --root "$mnt" --generalize ;;
+        bare)
+            ssh-keygen -q -t ed25519 -N "" -C "root@batten-vm" -f "$mnt/etc/ssh/ssh_host_ed25519_key"
+            useradd --root "$mnt" --create-home --shell /bin/bash --groups sudo "$user"
+            home=$mnt/home/$user
+            install -d -m 700 "$home/.ssh"
+            install -m 600 "$key" "$home/.ssh/authorized_keys"
+            chown -R --reference="$home" "$home/.ssh"
+            echo "$user ALL=(ALL) NOPASSWD:ALL" > "$mnt/etc/sudoers.d/90-$user"
+            chmod 440 "$mnt/etc/sudoers.d/90-$user"
+            sed -i "s/^PasswordAuthentication.*/PasswordAuthentication no/" "$mnt/etc/ssh/sshd_config"
+            ;;
+    esac
+    if [ "$cloud_init" = yes ]; then rm -f "$mnt/etc/cloud/cloud-init.disabled"; fi
+    umount "$mnt"
+' vm-bake "$out" "$mnt" "$mode" "$batten" "$cloud_init" "$user" "$key"
