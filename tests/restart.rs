@@ -188,10 +188,10 @@ fn a_run_killed_at_any_moment_converges_on_the_next_run() {
             text(&out)
         );
     }
-    eprintln!(
-        "kill rounds: {} ({killed} killed mid-run), all converged; host keys kept in {kept_keys}",
+    hostile_summary(&format!(
+        "{} runs killed with SIGKILL ({killed} mid-run): every one converged on re-run to the uninterrupted result and verified; host keys kept in {kept_keys}",
         rounds()
-    );
+    ));
     assert!(rounds() > 0, "BATTEN_KILL_ROUNDS must be at least 1");
     assert!(
         killed * 2 >= rounds(),
