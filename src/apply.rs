@@ -68,6 +68,7 @@ fn package_of(program: &str) -> &'static str {
         "nft" => "nftables",
         "iptables-restore" | "ip6tables-restore" => "iptables",
         "unshare" => "util-linux",
+        "visudo" => "sudo",
         _ => "passwd",
     }
 }
@@ -99,6 +100,10 @@ fn programs_needed(plan: &Plan) -> Vec<(String, String)> {
                 need("sshd", action.summary());
                 need("unshare", action.summary());
             }
+            Action::Write {
+                check: Some(Check::Visudo),
+                ..
+            } => need("visudo", action.summary()),
             Action::Firewall { kind, .. } => match kind {
                 crate::firewall::Kind::Nftables => need("nft", action.summary()),
                 crate::firewall::Kind::Iptables => {
@@ -137,9 +142,10 @@ const SPACE_MARGIN: u64 = 256 * 1024;
 /// Refuse, before anything is changed, a run whose files do not fit: a
 /// full disk found half-way is undone, but found first it is a clear
 /// message and no work. The estimate counts each new file twice (it and
-/// the previous one kept as a backup), the account files three times (the
-/// private copy, the new file, the backup), a home's skeleton and host
-/// keys, per file system.
+/// the previous one kept as a backup under /var/lib/batten), the account
+/// files three times (the private copy, the new file, the backup), a
+/// home's skeleton and host keys, per file system. batten runs as root, so
+/// the blocks a file system keeps for root count as free.
 pub fn check_space(root: &Root, plan: &Plan) -> Result<(), Failure> {
     use std::collections::BTreeMap;
     let mut need: BTreeMap<String, u64> = BTreeMap::new();
@@ -152,7 +158,8 @@ pub fn check_space(root: &Root, plan: &Plan) -> Result<(), Failure> {
     for action in &plan.actions {
         match action {
             Action::Write { path, contents, .. } | Action::UserFile { path, contents, .. } => {
-                add(&parent(path), 2 * contents.len() as u64);
+                add(&parent(path), contents.len() as u64);
+                add(crate::lifecycle::STATE_DIR, contents.len() as u64);
             }
             Action::Accounts { .. } => {
                 let size = ["/etc/passwd", "/etc/shadow", "/etc/group", "/etc/gshadow"]
@@ -171,7 +178,7 @@ pub fn check_space(root: &Root, plan: &Plan) -> Result<(), Failure> {
     add(crate::lifecycle::STATE_DIR, 0);
     let mut per_fs: BTreeMap<u64, (u64, u64, String)> = BTreeMap::new();
     for (dir, bytes) in need {
-        let (fs, available, _) = root
+        let (fs, available) = root
             .free_space(&dir)
             .map_err(|e| Failure::new(Code::ApplyFailed, format!("{e}; nothing was changed")))?;
         let entry = per_fs.entry(fs).or_insert((0, available, dir.clone()));
@@ -517,10 +524,7 @@ fn run_check(check: Check, contents: &[u8], runner: &dyn Runner) -> Result<(), S
     match check {
         Check::Visudo => {
             if find_program("visudo").is_none() {
-                warn!(
-                    "visudo is not installed here, so the sudo rules are checked by batten's grammar only"
-                );
-                return Ok(());
+                return Err("visudo is not installed on this machine, so the sudo rules cannot be checked; install sudo".into());
             }
             let mut tmp = private_temp_file()?;
             tmp.1.write_all(contents).map_err(|e| e.to_string())?;

@@ -783,6 +783,7 @@ impl Root {
             Err(Errno::EXDEV) => return Ok(false),
             Err(err) => return Err(io_error(&path.shown, "move the backup copy back to", err)),
         }
+        sync_dir(dir.as_fd(), &path.shown)?;
         // Owner and mode go on the file just moved, and only if it is still
         // that file: in a directory others can write to, the name may have
         // been swapped since.
@@ -800,31 +801,34 @@ impl Root {
     }
 
     /// The file system holding the directory `rel` (or the nearest one
-    /// above it that exists): its id and the bytes free to an unprivileged
-    /// writer and to root, for the run's space check.
-    pub fn free_space(&self, rel: &str) -> Result<(u64, u64, u64), RootError> {
+    /// above it that exists): its device and the bytes batten may still
+    /// write there (for root, the blocks kept for root count too), for the
+    /// run's space check.
+    pub fn free_space(&self, rel: &str) -> Result<(u64, u64), RootError> {
         let path = RelPath::parse(rel)?;
         let mut comps: Vec<&str> = path.comps.clone();
         loop {
             if let Some(dir) = self.open_dir(&comps, &path.shown)? {
                 let st = nix::sys::statvfs::fstatvfs(&dir)
                     .map_err(|err| io_error(&path.shown, "inspect the file system of", err))?;
+                let device = fstat(dir.as_fd())
+                    .map_err(|err| io_error(&path.shown, "inspect", err))?
+                    .st_dev;
                 // The fields are 32 bits on the 32-bit ARM target.
                 #[allow(clippy::useless_conversion)]
-                let (id, block, available, free) = (
-                    u64::from(st.filesystem_id()),
+                let (block, blocks) = (
                     u64::from(st.fragment_size()).max(1),
-                    u64::from(st.blocks_available()),
-                    u64::from(st.blocks_free()),
+                    if geteuid().is_root() {
+                        u64::from(st.blocks_free())
+                    } else {
+                        u64::from(st.blocks_available())
+                    },
                 );
-                return Ok((
-                    id,
-                    available.saturating_mul(block),
-                    free.saturating_mul(block),
-                ));
+                #[allow(clippy::useless_conversion)]
+                return Ok((u64::from(device), blocks.saturating_mul(block)));
             }
             if comps.pop().is_none() {
-                return Ok((0, u64::MAX, u64::MAX));
+                return Ok((0, u64::MAX));
             }
         }
     }

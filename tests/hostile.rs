@@ -717,6 +717,7 @@ fn a_full_disk_and_a_read_only_root_stop_the_run_with_previous_files_intact() {
         let _ = Command::new("dd")
             .args(["if=/dev/zero", "bs=4k", "status=none"])
             .arg(format!("of={}", filler.display()))
+            .stderr(std::process::Stdio::null())
             .status();
         if room_kib > 0 {
             let size = std::fs::metadata(&filler).unwrap().len();
@@ -790,6 +791,7 @@ fn a_full_disk_and_a_read_only_root_stop_the_run_with_previous_files_intact() {
         let _ = Command::new("dd")
             .args(["if=/dev/zero", "bs=4k", "status=none"])
             .arg(format!("of={}", filler.display()))
+            .stderr(std::process::Stdio::null())
             .status();
         let out = child.wait_with_output().unwrap();
         let said = text(&out);

@@ -266,156 +266,48 @@ pub fn realm(s: &str) -> Result<&str, String> {
     }
 }
 
-/// A user name as a sudoers rule's first word. sudo reads `ALL`, the
-/// `Defaults` forms and the alias keywords as syntax, and any all-capitals
-/// word as an alias, so a rule for an account so named would be a rule for
-/// somebody else (or for everybody).
+/// A user name as a sudoers rule's first word. sudo's lexer reads some
+/// words as syntax rather than a user: `ALL`, `Defaults`, the alias
+/// keywords, any all-capitals word (an alias name), the digest names, and
+/// `sudoedit`; a dotted quad reads as an address. A rule for an account so
+/// named would be a rule for somebody else (`ALL`: every user), or a line
+/// sudo cannot parse.
 pub fn sudoers_user(name: &str) -> Result<(), String> {
-    let keyword = name == "ALL"
-        || name.starts_with("Defaults")
-        || name.ends_with("_Alias")
-        || matches!(name, "include" | "includedir");
+    let keyword = matches!(
+        name,
+        "ALL"
+            | "Defaults"
+            | "Host_Alias"
+            | "Cmnd_Alias"
+            | "Cmd_Alias"
+            | "User_Alias"
+            | "Runas_Alias"
+            | "sha224"
+            | "sha256"
+            | "sha384"
+            | "sha512"
+            | "sudoedit"
+    );
     let alias = name.starts_with(|c: char| c.is_ascii_uppercase())
         && name
             .chars()
             .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
-    if keyword || alias {
-        Err(format!(
-            "sudo reads {name:?} at the start of a rule as {} rather than this account, so its rule would not be its own; use a lower-case account name",
-            if keyword {
-                "a keyword"
-            } else {
-                "an alias name"
-            }
-        ))
+    let address = name.split('.').count() == 4
+        && name
+            .split('.')
+            .all(|part| !part.is_empty() && part.chars().all(|c| c.is_ascii_digit()));
+    let reads_as = if keyword {
+        "a keyword"
+    } else if alias {
+        "an alias name"
+    } else if address {
+        "an address"
     } else {
-        Ok(())
-    }
-}
-
-/// The authorized_keys options sshd knows (lower case; sshd compares them
-/// ignoring case), and whether each takes a quoted value. `cert-authority`
-/// and `principals` are not here: they make the line a certificate
-/// authority, which logs nobody in with this key itself.
-const KEY_OPTIONS: &[(&str, bool)] = &[
-    ("agent-forwarding", false),
-    ("command", true),
-    ("environment", true),
-    ("expiry-time", true),
-    ("from", true),
-    ("no-agent-forwarding", false),
-    ("no-port-forwarding", false),
-    ("no-pty", false),
-    ("no-touch-required", false),
-    ("no-user-rc", false),
-    ("no-x11-forwarding", false),
-    ("permitlisten", true),
-    ("permitopen", true),
-    ("port-forwarding", false),
-    ("pty", false),
-    ("restrict", false),
-    ("tunnel", true),
-    ("user-rc", false),
-    ("verify-required", false),
-    ("x11-forwarding", false),
-];
-
-/// Split an authorized_keys line into its options and the key, reading the
-/// options as sshd does: comma-separated, `name` or `name="value"` with
-/// `\"` inside values, up to the first space outside quotes. Every name
-/// must be one sshd knows, with a value exactly where it takes one.
-pub fn split_key_options(line: &str) -> Result<(&str, &str), String> {
-    if line.trim().is_empty() {
-        return Err("an SSH key cannot be empty; paste the whole line from the .pub file".into());
-    }
-    let first = line.split_whitespace().next().unwrap_or_default();
-    let is_key_type = first.starts_with("ssh-")
-        || first.starts_with("ecdsa-sha2-")
-        || first.starts_with("sk-")
-        || first.contains("-cert-v01@");
-    if is_key_type {
-        return Ok(("", line));
-    }
-    // Find the end of the options: the first blank outside quotes.
-    let mut in_quotes = false;
-    let mut escaped = false;
-    let mut end = None;
-    for (i, c) in line.char_indices() {
-        match c {
-            _ if escaped => escaped = false,
-            '\\' if in_quotes => escaped = true,
-            '"' => in_quotes = !in_quotes,
-            ' ' | '\t' if !in_quotes => {
-                end = Some(i);
-                break;
-            }
-            _ => {}
-        }
-    }
-    if in_quotes {
-        return Err(
-            "the key's options have a quote that is never closed, so sshd would skip this key"
-                .into(),
-        );
-    }
-    let Some(end) = end else {
-        return Err("not a valid SSH public key: no key after the options; paste the whole line from the .pub file".into());
+        return Ok(());
     };
-    let (options, key) = (&line[..end], line[end..].trim_start());
-    for option in split_outside_quotes(options) {
-        let (name, value) = match option.split_once('=') {
-            Some((n, v)) => (n, Some(v)),
-            None => (option, None),
-        };
-        if name.is_empty() {
-            return Err("the key's options have an empty entry (two commas, or a comma before a blank), so sshd would skip this key".into());
-        }
-        let lower = name.to_ascii_lowercase();
-        let Some((_, takes_value)) = KEY_OPTIONS.iter().find(|(n, _)| *n == lower) else {
-            return Err(
-                if matches!(lower.as_str(), "cert-authority" | "principals") {
-                    format!(
-                        "the key option {name:?} makes this line a certificate authority, which logs nobody in with the key itself; batten installs login keys only"
-                    )
-                } else {
-                    format!(
-                        "{name:?} is not a key option sshd knows, so sshd would skip this key; see AUTHORIZED_KEYS FILE FORMAT in man sshd"
-                    )
-                },
-            );
-        };
-        match (takes_value, value) {
-            (true, Some(v)) if v.len() >= 2 && v.starts_with('"') && v.ends_with('"') => {}
-            (true, _) => {
-                return Err(format!(
-                    "the key option {name} takes a value in double quotes, like {name}=\"...\""
-                ));
-            }
-            (false, Some(_)) => return Err(format!("the key option {name} takes no value")),
-            (false, None) => {}
-        }
-    }
-    Ok((options, key))
-}
-
-/// Split `s` at commas that are not inside double quotes.
-fn split_outside_quotes(s: &str) -> Vec<&str> {
-    let mut parts = Vec::new();
-    let (mut start, mut in_quotes, mut escaped) = (0, false, false);
-    for (i, c) in s.char_indices() {
-        match c {
-            _ if escaped => escaped = false,
-            '\\' if in_quotes => escaped = true,
-            '"' => in_quotes = !in_quotes,
-            ',' if !in_quotes => {
-                parts.push(&s[start..i]);
-                start = i + 1;
-            }
-            _ => {}
-        }
-    }
-    parts.push(&s[start..]);
-    parts
+    Err(format!(
+        "sudo reads {name:?} at the start of a rule as {reads_as} rather than this account, so its rule would not be its own; use a lower-case account name"
+    ))
 }
 
 /// A user name in an htpasswd file: no `:` (the field separator), no spaces.

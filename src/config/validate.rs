@@ -402,15 +402,15 @@ pub fn parse_authorized_key(line: &str) -> Result<AuthorizedKey, String> {
     if line.contains(['\n', '\r', '\0']) {
         return Err("an SSH key must be on one line".into());
     }
-    let line = line.trim();
-    // The options are read here, as sshd reads them: the key crate splits
-    // them at the first space, even inside quotes, and takes names sshd
-    // does not know, which makes sshd skip the whole line.
-    let (options, key_part) = grammar::split_key_options(line)?;
-    let entry: ssh_key::authorized_keys::Entry = key_part.parse().map_err(|e| {
+    // The options are read as sshd reads them (the key crate splits them at
+    // the first space, even inside quotes, and takes names sshd does not
+    // know); what follows must be a key and nothing else, so no option can
+    // hide in it.
+    let (options, key_part) = super::key_options::split(line)?;
+    let key = ssh_key::PublicKey::from_openssh(key_part).map_err(|e| {
         format!("not a valid SSH public key ({e}); paste the whole line from the .pub file")
     })?;
-    let key = entry.public_key();
+    let key = &key;
     let openssh = key
         .to_openssh()
         .map_err(|e| format!("cannot re-encode this SSH key: {e}"))?;
