@@ -119,17 +119,7 @@ impl Cloud {
     /// A request from the client namespace with curl; the HTTP status.
     fn curl(&self, method: &str, path: &str, headers: &[&str]) -> String {
         let mut c = self.pair.in_client(10, "curl");
-        c.args([
-            "-s",
-            "-o",
-            "/dev/null",
-            "-w",
-            "%{http_code}",
-            "-m",
-            "5",
-            "-X",
-            method,
-        ]);
+        c.args(CURL_STATUS).args(["-m", "5", "-X", method]);
         for h in headers {
             c.args(["-H", h]);
         }

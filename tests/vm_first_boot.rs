@@ -211,6 +211,68 @@ fn password_refused(work: &Path) {
     );
 }
 
+/// The SHA256 fingerprint of the ed25519 host key the VM's sshd shows.
+fn scanned_fingerprint() -> String {
+    let scanned = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "ssh-keyscan -t ed25519 -p {PORT} 127.0.0.1 2>/dev/null | ssh-keygen -lf -"
+        ))
+        .output()
+        .unwrap();
+    let fingerprint = String::from_utf8_lossy(&scanned.stdout)
+        .split_whitespace()
+        .nth(1)
+        .unwrap_or_default()
+        .to_string();
+    assert!(fingerprint.starts_with("SHA256:"), "{}", text(&scanned));
+    fingerprint
+}
+
+/// The HTTP status a guest port forwarded to the host's `host_port`
+/// answers with, or 000 when nothing answers; bounded to 10 s.
+fn http_status(host_port: u16, credentials: Option<&str>) -> String {
+    let mut c = Command::new("curl");
+    c.args(CURL_STATUS).args(["--max-time", "10"]);
+    if let Some(user_password) = credentials {
+        c.args(["-u", user_password]);
+    }
+    let out = c
+        .arg(format!("http://127.0.0.1:{host_port}/"))
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// The panel behind the proxy: a web server on the guest's 8080 (on every
+/// address, as a careless panel binds), stopped after 5 minutes at most.
+/// Returns once it answers inside the guest.
+fn start_panel(vm: &Vm, work: &Path) {
+    let out = ssh(
+        work,
+        "mkdir -p /tmp/panel && echo panel-ok > /tmp/panel/index.html && \
+         setsid -f timeout 300 python3 -m http.server 8080 --bind 0.0.0.0 --directory /tmp/panel \
+         </dev/null >/dev/null 2>&1",
+    );
+    assert!(
+        out.status.success(),
+        "the panel did not start: {}",
+        text(&out)
+    );
+    let until = Instant::now() + Duration::from_secs(60);
+    while !ssh(work, "curl -sf --max-time 5 http://127.0.0.1:8080/")
+        .status
+        .success()
+    {
+        assert!(
+            Instant::now() < until,
+            "the panel never answered inside the guest:\n{}",
+            vm.console()
+        );
+        std::thread::sleep(Duration::from_secs(1));
+    }
+}
+
 /// Wait (bounded) until batten inside says sealed.
 fn wait_sealed(vm: &Vm, work: &Path) {
     let until = Instant::now() + Duration::from_secs(180);
@@ -283,10 +345,12 @@ fn user_data(work: &Path) -> String {
     let hash = String::from_utf8(hash.stdout).unwrap();
     // ed25519 host keys only: RSA keys under software emulation take a
     // minute, and the bench measures all three types.
+    // A panel on 127.0.0.1:8080 (the test starts one) behind the proxy on
+    // port 80, with the same password for its basic auth.
     let user_data = format!(
-        "#cloud-config\nusers:\n  - name: admin\n    sudo: ALL=(ALL) NOPASSWD:ALL\n    shell: /bin/bash\n    lock_passwd: false\n    passwd: \"{}\"\n    ssh_authorized_keys: [\"{}\"]\nssh_pwauth: false\nssh_genkeytypes: [ed25519]\n",
-        hash.trim(),
-        public.trim()
+        "#cloud-config\nusers:\n  - name: admin\n    sudo: ALL=(ALL) NOPASSWD:ALL\n    shell: /bin/bash\n    lock_passwd: false\n    passwd: \"{hash}\"\n    ssh_authorized_keys: [\"{}\"]\nssh_pwauth: false\nssh_genkeytypes: [ed25519]\nbatten:\n  proxy:\n    - listen: 80\n      upstream: 127.0.0.1:8080\n      auth:\n        users: [{{name: admin, password_hash: \"{hash}\"}}]\n",
+        public.trim(),
+        hash = hash.trim(),
     );
     user_data
 }
@@ -352,19 +416,7 @@ fn first_boot_is_hardened_before_anyone_can_log_in() {
     password_refused(work);
 
     // The host key the client sees is the one printed on the console.
-    let scanned = Command::new("sh")
-        .arg("-c")
-        .arg(format!(
-            "ssh-keyscan -t ed25519 -p {PORT} 127.0.0.1 2>/dev/null | ssh-keygen -lf -"
-        ))
-        .output()
-        .unwrap();
-    let fingerprint = String::from_utf8_lossy(&scanned.stdout)
-        .split_whitespace()
-        .nth(1)
-        .unwrap_or_default()
-        .to_string();
-    assert!(fingerprint.starts_with("SHA256:"), "{}", text(&scanned));
+    let fingerprint = scanned_fingerprint();
     let console = vm.console();
     assert!(
         console.contains(&fingerprint),
@@ -388,6 +440,27 @@ fn first_boot_is_hardened_before_anyone_can_log_in() {
         "the units are still enabled after the seal: {}",
         text(&out)
     );
+
+    // The panel behind the proxy: 401 without the password, the panel's
+    // page with it; its own port (listening on every address) is not
+    // reachable from outside, though it answers inside.
+    start_panel(&vm, work);
+    assert_eq!(
+        http_status(PORT + 1, None),
+        "401",
+        "the proxy without a password"
+    );
+    assert_eq!(
+        http_status(PORT + 1, Some(&format!("admin:{PASSWORD}"))),
+        "200",
+        "the proxy with the password"
+    );
+    assert_eq!(
+        http_status(PORT + 2, None),
+        "000",
+        "the panel's own port answered from outside"
+    );
+
     let _ = ssh(work, "sudo systemctl poweroff");
     let off = Instant::now();
     drop(vm);
@@ -443,6 +516,20 @@ fn first_boot_is_hardened_before_anyone_can_log_in() {
         "batten did not run after rearm: {}",
         text(&out)
     );
+    let _ = ssh(work, "sudo systemctl poweroff");
+    drop(vm);
+
+    // Another first boot of the same image (a fresh overlay): its own host
+    // key, not the first machine's.
+    let _ = std::fs::remove_file(work.join("known_hosts"));
+    let mut vm = Vm::boot(image, baked, work, Some(&iso), false);
+    key_login_without_ever_offering_a_password(&mut vm, work);
+    let second = scanned_fingerprint();
+    assert_ne!(
+        second, fingerprint,
+        "two first boots of one image got the same host key"
+    );
+    assert!(vm.console().contains(&second), "{}", vm.console());
 }
 
 #[test]

@@ -337,3 +337,7 @@ pub fn hostile_summary(line: &str) {
         let _ = writeln!(f, "{line}");
     }
 }
+
+/// curl's arguments to print only the HTTP status (000 when nothing
+/// answered).
+pub const CURL_STATUS: [&str; 5] = ["-s", "-o", "/dev/null", "-w", "%{http_code}"];
