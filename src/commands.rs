@@ -163,7 +163,10 @@ fn open_root(args: &RootArgs) -> Result<Root, Failure> {
 /// User-data from the provider's metadata service. `None` (after saying
 /// why) when no provider is recognised: the machine stays as it is. A
 /// provider that does not answer is a failure, and nothing is changed.
-fn fetch_metadata(metadata: &MetadataArgs) -> Result<Option<Found>, Failure> {
+fn fetch_metadata(
+    metadata: &MetadataArgs,
+    default_user: Option<&str>,
+) -> Result<Option<Found>, Failure> {
     let machine = crate::metadata::Machine::live(metadata.dmi_dir.as_deref());
     let detected = match metadata.provider {
         Some(kind) => crate::metadata::Detected {
@@ -190,7 +193,12 @@ fn fetch_metadata(metadata: &MetadataArgs) -> Result<Option<Found>, Failure> {
         limits.overall = std::time::Duration::from_secs(seconds);
         limits.per_request = limits.per_request.min(limits.overall);
     }
-    crate::metadata::fetch(detected.kind, crate::metadata::METADATA_ADDRESS, limits)
+    crate::metadata::fetch(
+        detected.kind,
+        crate::metadata::METADATA_ADDRESS,
+        limits,
+        default_user,
+    )
     .map(Some)
     .map_err(|e| {
         Failure::new(
@@ -557,8 +565,13 @@ pub fn run(
 ) -> Result<Code, Failure> {
     let fetched_from_network = if metadata.from_metadata || metadata.provider.is_some() {
         // A root that cannot be used is a usage error before any request.
-        let live = open_root(args)?.is_host();
-        let fetched = fetch_metadata(metadata);
+        let root = open_root(args)?;
+        let live = root.is_host();
+        // GCE's keys name their user: only the image's default user's count.
+        let default_user = Distro::detect(&root, args.family)
+            .ok()
+            .and_then(|distro| accounts::image_default_user(&root, &distro, &mut Vec::new()).name);
+        let fetched = fetch_metadata(metadata, default_user.as_deref());
         if live {
             match &fetched {
                 Err(e) => write_run_file(METADATA_FAILURE, &e.to_string()),

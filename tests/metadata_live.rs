@@ -189,6 +189,10 @@ fn each_provider_gives_user_data_instance_id_and_the_owners_key() {
             1,
             "{provider}: the owner's key from the panel goes to the default user"
         );
+        assert!(
+            key_files_with(&scratch, "mallory@panel").is_empty(),
+            "{provider}: a key GCE names for another user reached an account"
+        );
         let requests = cloud.requests();
         if provider == "ec2" {
             assert!(

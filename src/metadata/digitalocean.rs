@@ -23,7 +23,7 @@ impl Provider for DigitalOcean {
         "digitalocean"
     }
 
-    fn fetch(&self, http: &Http) -> Result<Fetched, FetchError> {
+    fn fetch(&self, http: &Http, _default_user: Option<&str>) -> Result<Fetched, FetchError> {
         let path = "/metadata/v1.json";
         // The document carries the user-data, so it gets user-data's limit
         // (and a little room for the rest).

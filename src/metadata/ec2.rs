@@ -22,7 +22,7 @@ impl Provider for Ec2 {
         "ec2"
     }
 
-    fn fetch(&self, http: &Http) -> Result<Fetched, FetchError> {
+    fn fetch(&self, http: &Http, _default_user: Option<&str>) -> Result<Fetched, FetchError> {
         let path = "/latest/api/token";
         let answer = http.request(
             Method::Put,

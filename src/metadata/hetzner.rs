@@ -15,7 +15,7 @@ impl Provider for Hetzner {
         "hetzner"
     }
 
-    fn fetch(&self, http: &Http) -> Result<Fetched, FetchError> {
+    fn fetch(&self, http: &Http, _default_user: Option<&str>) -> Result<Fetched, FetchError> {
         let instance_id = required_text(http, "/hetzner/v1/metadata/instance-id", &[], 1024)?;
         let path = "/hetzner/v1/metadata/public-keys";
         let public_keys = match optional(http, path, &[], MAX_DOCUMENT_BYTES, &[])? {

@@ -71,8 +71,9 @@ impl FetchError {
 pub trait Provider {
     /// Its name in messages and on the command line (`--provider`).
     fn name(&self) -> &'static str;
-    /// Fetch user-data, instance-id and keys.
-    fn fetch(&self, http: &Http) -> Result<Fetched, FetchError>;
+    /// Fetch user-data, instance-id and keys. `default_user` is the image's
+    /// default account, for providers whose keys name their user (GCE).
+    fn fetch(&self, http: &Http, default_user: Option<&str>) -> Result<Fetched, FetchError>;
 }
 
 /// The providers batten knows.
@@ -237,7 +238,12 @@ fn ec2_uuid(uuid: &str) -> bool {
 
 /// Fetch from `kind`'s service at `base` within `limits`, and turn the
 /// answer into a [`Found`] the rest of the pipeline reads as a seed.
-pub fn fetch(kind: Kind, base: &str, limits: Limits) -> Result<Found, FetchError> {
+pub fn fetch(
+    kind: Kind,
+    base: &str,
+    limits: Limits,
+    default_user: Option<&str>,
+) -> Result<Found, FetchError> {
     let provider = kind.provider();
     let http = Http::new(base, limits);
     log::info!(
@@ -245,7 +251,7 @@ pub fn fetch(kind: Kind, base: &str, limits: Limits) -> Result<Found, FetchError
         provider.name(),
         http.base()
     );
-    let fetched = provider.fetch(&http)?;
+    let fetched = provider.fetch(&http, default_user)?;
     let meta = serde_json::json!({
         "instance-id": fetched.instance_id,
         "public-keys": fetched.public_keys,

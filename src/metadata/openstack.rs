@@ -25,7 +25,7 @@ impl Provider for OpenStack {
         "openstack"
     }
 
-    fn fetch(&self, http: &Http) -> Result<Fetched, FetchError> {
+    fn fetch(&self, http: &Http, _default_user: Option<&str>) -> Result<Fetched, FetchError> {
         let path = "/openstack/latest/meta_data.json";
         let answer = http.request(Method::Get, path, &[], MAX_DOCUMENT_BYTES)?;
         if answer.status != 200 {
