@@ -143,7 +143,7 @@ pub fn apply(
                         "{} failed: {}{}; the account files were not changed",
                         crate::plan::shell_words(argv),
                         ran.stderr.replace(&prefix, ""),
-                        full_disk_hint(&staging.0)
+                        full_disk_hint(root)
                     ));
                 }
             }
@@ -283,16 +283,14 @@ fn write_copy(path: &Path, bytes: &[u8], owner: Owner) -> std::io::Result<()> {
 }
 
 /// useradd says only "failure while writing changes" when the disk is
-/// full; name the cause when the private copy's file system has no room.
-fn full_disk_hint(dir: &Path) -> String {
-    match nix::sys::statvfs::statvfs(dir) {
-        #[allow(clippy::useless_conversion)]
-        Ok(st) if u64::from(st.blocks_available()) * u64::from(st.fragment_size()) < 64 * 1024 => {
-            format!(
-                " (No space left on device: the file system holding {} is full)",
-                dir.display()
-            )
-        }
+/// full; name the cause when the file system of batten's state directory,
+/// which holds the private copy, has no room (as the space check counts it).
+fn full_disk_hint(root: &Root) -> String {
+    match root.free_space(crate::lifecycle::STATE_DIR) {
+        Ok((_, free)) if free < 64 * 1024 => format!(
+            " (No space left on device: the file system holding {} is full)",
+            root.host_path(crate::lifecycle::STATE_DIR).display()
+        ),
         _ => String::new(),
     }
 }

@@ -428,6 +428,20 @@ pub fn plan_users(
         actions.push(Action::Accounts { steps });
     }
     actions.extend(homes);
+    // The name and the rule of an account can come from different layers
+    // (the image's default user, `user:`, `system_info`), so the check that
+    // sudo reads the name as this account is made on the merged result.
+    for user in users {
+        if let (Some(name), Some(rules)) = (&user.name, &user.sudo)
+            && !rules.is_empty()
+            && let Err(why) = crate::config::grammar::sudoers_user(name)
+        {
+            return Err(Failure::new(
+                Code::InvalidUserData,
+                format!("{why}; nothing was changed"),
+            ));
+        }
+    }
     actions.extend(plan_sudoers(users, root, notes).map_err(root_err)?);
     Ok(actions)
 }

@@ -143,8 +143,10 @@ const SPACE_MARGIN: u64 = 256 * 1024;
 /// full disk found half-way is undone, but found first it is a clear
 /// message and no work. The estimate counts each new file twice (it and
 /// the previous one kept as a backup under /var/lib/batten), the account
-/// files three times (the private copy, the new file, the backup), a
-/// home's skeleton and host keys, per file system. batten runs as root, so
+/// files twice in /etc (the new file beside the old until the rename) and
+/// five times under /var/lib/batten (the private copy, the record of the
+/// change with old and new text, the backup), a home's skeleton and host
+/// keys, per file system. batten runs as root, so
 /// the blocks a file system keeps for root count as free.
 pub fn check_space(root: &Root, plan: &Plan) -> Result<(), Failure> {
     use std::collections::BTreeMap;
@@ -168,7 +170,7 @@ pub fn check_space(root: &Root, plan: &Plan) -> Result<(), Failure> {
                     .map(|m| m.len)
                     .sum::<u64>();
                 add("/etc", 2 * size);
-                add(crate::lifecycle::STATE_DIR, size);
+                add(crate::lifecycle::STATE_DIR, 5 * size);
             }
             Action::MakeHome { home, .. } => add(&parent(home), 64 * 1024),
             Action::HostKeys { .. } => add("/etc/ssh", 32 * 1024),
@@ -522,10 +524,8 @@ fn current(root: &Root, path: &str) -> Result<Option<(Vec<u8>, Owner)>, String> 
 /// Check a file's new contents with its program before it is installed.
 fn run_check(check: Check, contents: &[u8], runner: &dyn Runner) -> Result<(), String> {
     match check {
+        // check_programs has made sure visudo is there.
         Check::Visudo => {
-            if find_program("visudo").is_none() {
-                return Err("visudo is not installed on this machine, so the sudo rules cannot be checked; install sudo".into());
-            }
             let mut tmp = private_temp_file()?;
             tmp.1.write_all(contents).map_err(|e| e.to_string())?;
             let argv = vec![
@@ -582,7 +582,14 @@ fn roll_back(root: &Root, backup: &Backup, undo: Vec<Undo>) -> String {
             (Some((bytes, owner)), None) => {
                 match root.restore_backup_copy(&u.path, backup, bytes, *owner) {
                     Ok(true) => Ok(()),
-                    _ => root.write_atomic(&u.path, bytes, *owner, None).map(|_| ()),
+                    Ok(false) => root.write_atomic(&u.path, bytes, *owner, None).map(|_| ()),
+                    Err(e) => {
+                        warn!(
+                            "{}: the backup copy could not be moved back ({e}); writing the previous contents instead",
+                            u.path
+                        );
+                        root.write_atomic(&u.path, bytes, *owner, None).map(|_| ())
+                    }
                 }
             }
             (None, None) => root.remove_file(&u.path, None).map(|_| ()),

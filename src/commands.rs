@@ -22,8 +22,6 @@ use crate::lifecycle::{self, Journal, RunLock, RunRecord, State};
 use crate::plan::{Action, Plan};
 use crate::root::{Backup, Root};
 
-/// What batten has not built yet, said in every plan and run so nobody
-/// mistakes this build for one that hardens SSH, the firewall or the proxy.
 /// Written (on the running system, in /run) when the first stage found
 /// local user-data, so that batten-metadata.service skips this boot.
 const LOCAL_USER_DATA_MARKER: &str = "/run/batten/local-user-data";

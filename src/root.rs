@@ -895,45 +895,45 @@ impl Root {
         }
     }
 
-    /// The contents of a regular file; `None` when it (or a directory above
-    /// it) does not exist. A link anywhere in the path is an error.
-    pub fn read(&self, rel: &str) -> Result<Option<Vec<u8>>, RootError> {
+    /// A regular file's bytes and what fstat says of it, from one handle;
+    /// `None` when it (or a directory above it) does not exist. A link
+    /// anywhere in the path is an error.
+    fn read_meta(&self, rel: &str) -> Result<Option<(Vec<u8>, FileMeta)>, RootError> {
         let path = RelPath::parse(rel)?;
         let (parents, name) = path.split_last()?;
         let Some(dir) = self.open_dir(parents, &path.shown)? else {
             return Ok(None);
         };
-        Ok(read_at(dir.as_fd(), name, &path.shown)?.map(|(bytes, _)| bytes))
+        read_at(dir.as_fd(), name, &path.shown)
+    }
+
+    /// The contents of a regular file; `None` when it (or a directory above
+    /// it) does not exist. A link anywhere in the path is an error.
+    pub fn read(&self, rel: &str) -> Result<Option<Vec<u8>>, RootError> {
+        Ok(self.read_meta(rel)?.map(|(bytes, _)| bytes))
     }
 
     /// Like [`Root::read`], with the file's owner and mode from the same
     /// open handle (no window between looking and reading).
     pub fn read_with_owner(&self, rel: &str) -> Result<Option<(Vec<u8>, Owner)>, RootError> {
-        let path = RelPath::parse(rel)?;
-        let (parents, name) = path.split_last()?;
-        let Some(dir) = self.open_dir(parents, &path.shown)? else {
-            return Ok(None);
-        };
-        Ok(read_at(dir.as_fd(), name, &path.shown)?.map(|(bytes, meta)| (bytes, meta.owner())))
+        Ok(self
+            .read_meta(rel)?
+            .map(|(bytes, meta)| (bytes, meta.owner())))
     }
 
-    /// The text of a file in the home of the user `uid`, which batten will
-    /// rewrite with its own additions (authorized_keys). Beyond
-    /// [`Root::read`]'s rules, the file must have one name and belong to
-    /// that user or root: a hard link could be any file on the same file
-    /// system, /etc/shadow included.
-    pub fn read_user_text(&self, rel: &str, uid: u32) -> Result<Option<String>, RootError> {
-        let path = RelPath::parse(rel)?;
-        let (parents, name) = path.split_last()?;
-        let Some(dir) = self.open_dir(parents, &path.shown)? else {
+    /// The text of a file in a user's home, which batten will rewrite with
+    /// its own additions (authorized_keys). Beyond [`Root::read_to_string`]'s
+    /// rules, the file must have one name, since a hard link could be any
+    /// file on the same file system, /etc/shadow included; and when the
+    /// user's uid is known (`uid`), it must belong to that user or root.
+    pub fn read_user_text(&self, rel: &str, uid: Option<u32>) -> Result<Option<String>, RootError> {
+        let Some((bytes, meta)) = self.read_meta(rel)? else {
             return Ok(None);
         };
-        let Some((bytes, meta)) = read_at(dir.as_fd(), name, &path.shown)? else {
-            return Ok(None);
-        };
+        let shown = RelPath::parse(rel)?.shown;
         let why = if meta.links > 1 {
             Some(format!("has {} names (a hard link)", meta.links))
-        } else if meta.uid != uid && meta.uid != 0 {
+        } else if let Some(uid) = uid.filter(|uid| meta.uid != *uid && meta.uid != 0) {
             Some(format!(
                 "belongs to uid {}, not to its user (uid {uid})",
                 meta.uid
@@ -942,14 +942,11 @@ impl Root {
             None
         };
         if let Some(why) = why {
-            return Err(RootError::NotTheUsersFile {
-                path: path.shown,
-                why,
-            });
+            return Err(RootError::NotTheUsersFile { path: shown, why });
         }
         String::from_utf8(bytes)
             .map(Some)
-            .map_err(|_| RootError::NotUtf8 { path: path.shown })
+            .map_err(|_| RootError::NotUtf8 { path: shown })
     }
 
     /// Like [`Root::read`] for text files. Invalid UTF-8 is an error rather

@@ -631,3 +631,26 @@ fn the_readmes_scratch_root_command_works() {
     assert!(said.contains("applied "), "{said}");
     assert!(said.contains("nothing to change"), "{said}");
 }
+
+/// A name sudo misreads, given in one layer while the sudo rule comes from
+/// another (`user: ALL` keeps the image's default sudo rule): refused on the
+/// merged account, before anything changes.
+#[test]
+fn a_default_user_named_all_gets_no_sudoers_line() {
+    let scratch = Scratch::new();
+    let before = snapshot(scratch.path());
+    for doc in [
+        "#cloud-config\nuser: ALL\nssh_pwauth: false\n",
+        "#cloud-config\nsystem_info:\n  default_user:\n    name: ALL\nssh_pwauth: false\n",
+    ] {
+        let ud = scratch.user_data("all.yaml", doc);
+        let out = scratch.batten("run", &ud, &[]);
+        assert_eq!(out.status.code(), Some(65), "{doc}{}", text(&out));
+        assert!(
+            text(&out).contains("sudo reads \"ALL\" at the start of a rule as a keyword"),
+            "{}",
+            text(&out)
+        );
+        assert_unchanged(&before, scratch.path());
+    }
+}

@@ -410,7 +410,6 @@ pub fn parse_authorized_key(line: &str) -> Result<AuthorizedKey, String> {
     let key = ssh_key::PublicKey::from_openssh(key_part).map_err(|e| {
         format!("not a valid SSH public key ({e}); paste the whole line from the .pub file")
     })?;
-    let key = &key;
     let openssh = key
         .to_openssh()
         .map_err(|e| format!("cannot re-encode this SSH key: {e}"))?;

@@ -388,21 +388,14 @@ fn run_tool(
     }
 }
 
-/// Check files with the tools without loading them.
+/// Check files with the tools without loading them (check_programs has made
+/// sure the tools are there).
 fn check(kind: Kind, paths: &[std::path::PathBuf]) -> Result<(), String> {
-    let missing = |e: &str| e.contains("is not installed here");
-    let result = match kind {
+    match kind {
         Kind::Nftables => nftables::check(&paths[0]),
         Kind::Iptables => {
             iptables::check(&paths[0], false).and_then(|()| iptables::check(&paths[1], true))
         }
-    };
-    match result {
-        Err(e) if missing(&e) => {
-            log::warn!("{e}: the firewall files were not checked by the tool");
-            Ok(())
-        }
-        other => other,
     }
 }
 

@@ -41,32 +41,8 @@ fn expired(key: &str, now: u64) -> bool {
         .and_then(|v| v["expireOn"].as_str().map(str::to_string));
     expire_on
         .as_deref()
-        .and_then(epoch_seconds)
+        .and_then(crate::lifecycle::parse_utc)
         .is_some_and(|at| at < now)
-}
-
-/// Seconds since the epoch of `YYYY-MM-DDTHH:MM:SS+0000` (GCE's form; only
-/// UTC offsets of +0000 are read).
-fn epoch_seconds(text: &str) -> Option<u64> {
-    let (date, time) = text.split_once('T')?;
-    let time = time
-        .strip_suffix("+0000")
-        .or_else(|| time.strip_suffix('Z'))?;
-    let mut d = date.splitn(3, '-').map(|n| n.parse::<i64>().ok());
-    let (y, m, day) = (d.next()??, d.next()??, d.next()??);
-    let mut t = time.splitn(3, ':').map(|n| n.parse::<i64>().ok());
-    let (hh, mm, ss) = (t.next()??, t.next()??, t.next()??);
-    if !(1..=12).contains(&m) || !(1..=31).contains(&day) {
-        return None;
-    }
-    // Days from the civil date (Howard Hinnant's algorithm).
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    u64::try_from(days * 86_400 + hh * 3600 + mm * 60 + ss).ok()
 }
 
 impl Provider for Gce {
@@ -75,9 +51,7 @@ impl Provider for Gce {
     }
 
     fn fetch(&self, http: &Http, default_user: Option<&str>) -> Result<Fetched, FetchError> {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
+        let now = crate::lifecycle::now_secs();
         let keys_of = |attributes: &Value, name: &str| keys_of(attributes, name, default_user, now);
         let instance_id = required_text(http, "/computeMetadata/v1/instance/id", &FLAVOR, 1024)?;
 
@@ -125,18 +99,10 @@ mod tests {
     #[test]
     fn only_the_owners_unexpired_keys_are_taken() {
         let attributes = serde_json::json!({"ssh-keys": "cloudinit:ssh-ed25519 AAAA one\nmallory:ssh-ed25519 BBBB two\ndebian:ssh-ed25519 CCCC three\ndebian:ssh-ed25519 DDDD google-ssh {\"userName\":\"d@x\",\"expireOn\":\"2020-01-01T00:00:00+0000\"}\ndebian:ssh-ed25519 EEEE google-ssh {\"userName\":\"d@x\",\"expireOn\":\"2999-01-01T00:00:00+0000\"}"});
-        let now = epoch_seconds("2026-11-25T00:00:00+0000").unwrap();
+        let now = crate::lifecycle::parse_utc("2026-11-25T00:00:00+0000").unwrap();
         let keys = keys_of(&attributes, "ssh-keys", Some("debian"), now);
         let blobs: Vec<&str> = keys.iter().map(|k| k.split(' ').nth(1).unwrap()).collect();
         assert_eq!(blobs, ["AAAA", "CCCC", "EEEE"]);
         assert_eq!(keys_of(&attributes, "ssh-keys", None, now).len(), 1);
-    }
-
-    #[test]
-    fn gce_times_read_as_epoch_seconds() {
-        assert_eq!(epoch_seconds("1970-01-01T00:00:00+0000"), Some(0));
-        assert_eq!(epoch_seconds("2000-03-01T12:30:15+0000"), Some(951_913_815));
-        assert_eq!(epoch_seconds("2024-02-29T00:00:00Z"), Some(1_709_164_800));
-        assert_eq!(epoch_seconds("soon"), None);
     }
 }

@@ -224,11 +224,7 @@ pub fn plan(inp: &Inputs, notes: &mut Vec<String>) -> Result<Vec<Action>, Failur
         {
             check_home(root, &target.user, uid, &target.home, &path).map_err(refuse)?;
         }
-        let existing = match target.uid {
-            Some(uid) => root.read_user_text(&path, uid),
-            None => root.read_to_string(&path),
-        }
-        .map_err(refuse)?;
+        let existing = root.read_user_text(&path, target.uid).map_err(refuse)?;
         let present = existing.as_deref().map(count_keys).unwrap_or(0);
         if let Some(text) =
             authorized_keys::merged(existing.as_deref(), &target.keys, target.options.as_deref())
@@ -522,7 +518,6 @@ fn interlock(
     ))
 }
 
-/// The host key action, when this instance needs one.
 /// Host keys for the types the root lacks, and nothing else: what sshd
 /// needs to start at all, for a machine batten leaves otherwise untouched
 /// (no user-data, or user-data it refused). Existing keys are kept.
@@ -533,6 +528,7 @@ pub fn plan_missing_host_keys(inp: &Inputs) -> Result<Option<Action>, Failure> {
     })
 }
 
+/// The host key action, when this instance needs one.
 fn plan_host_keys(inp: &Inputs) -> Result<Option<Action>, Failure> {
     let root = inp.root;
     let ud = inp.user_data;
