@@ -493,8 +493,21 @@ fn a_dot_ssh_swapped_for_a_symlink_while_batten_runs_never_lets_it_out() {
             Some(124),
             "round {round}: batten hung:\n{said}"
         );
-        if !out.status.success() {
+        if out.status.success() {
+            // Written, then: inside the home, wherever the swapper left it.
+            let inside = snapshot(&home)
+                .values()
+                .any(|seen| seen.kind == "file" && contains(&seen.content, KEY_BLOB.as_bytes()));
+            assert!(
+                inside,
+                "round {round}: a run that succeeded wrote no key:\n{said}"
+            );
+        } else {
             refused += 1;
+            assert!(
+                said.contains("/home/mallory"),
+                "round {round}: the refusal does not name the path:\n{said}"
+            );
         }
         // The swapper may leave a link or nothing behind; the check is on
         // everything outside the home.
@@ -502,6 +515,10 @@ fn a_dot_ssh_swapped_for_a_symlink_while_batten_runs_never_lets_it_out() {
             panic!("round {round}: {e}\n{said}");
         }
     }
+    assert!(
+        rounds > 0 && swaps_total > 0,
+        "no race was run ({rounds} rounds, {swaps_total} swaps)"
+    );
     hostile_summary(&format!(
         "{rounds} races (~/.ssh swapped for a link to /etc {swaps_total} times while batten ran): {refused} runs refused, the rest wrote inside the home only; nothing escaped"
     ));
@@ -575,11 +592,7 @@ fn lock_out_configurations_are_refused_and_password_login_stays() {
             said.contains(reason),
             "{what}: want the reason ({reason}):\n{said}"
         );
-        let touched: Vec<PathBuf> = changed(&before, &snapshot(scratch.path()))
-            .into_iter()
-            .filter(|p| !p.starts_with("var/lib/batten"))
-            .collect();
-        assert!(touched.is_empty(), "{what}: changed {touched:?}");
+        assert_unchanged_outside_state(&before, scratch.path(), what);
     }
     // The SSH port moved in the image: the firewall follows it, so the move
     // does not lock anybody out.
@@ -697,16 +710,77 @@ fn previous_files_intact(before: &BTreeMap<PathBuf, Seen>, root: &Path) -> Resul
     Ok(())
 }
 
+/// Fill the file system holding `filler` with it: dd writes until there is
+/// no space left, which is the one way it stops (exit 1 with ENOSPC).
+fn fill(filler: &Path) {
+    let out = Command::new("dd")
+        .args(["if=/dev/zero", "bs=4k", "status=none"])
+        .arg(format!("of={}", filler.display()))
+        .output()
+        .unwrap();
+    assert!(
+        !out.status.success() && text(&out).contains("No space left on device"),
+        "dd did not fill {}: {}",
+        filler.display(),
+        text(&out)
+    );
+}
+
+/// How the full-disk runs ended.
+#[derive(Default)]
+struct DiskOutcomes {
+    up_front: usize,
+    mid_run: usize,
+    fitted: usize,
+}
+
+impl DiskOutcomes {
+    /// Check one run on a full (or filling) disk, and count how it ended: it
+    /// fitted and verifies, or it stopped with exit 70 saying why, every
+    /// previous file with its bytes and no temporary left behind.
+    fn judge(&mut self, out: &Output, root: &Path, before: &BTreeMap<PathBuf, Seen>, case: &str) {
+        let said = text(out);
+        if out.status.success() {
+            let verified = run(&["verify", "--root", &root.display().to_string()]);
+            assert!(verified.status.success(), "{case}: {}", text(&verified));
+            self.fitted += 1;
+            return;
+        }
+        assert_eq!(out.status.code(), Some(70), "{case}:\n{said}");
+        assert!(
+            said.contains("No space left on device"),
+            "{case}: the reason is not said:\n{said}"
+        );
+        if said.contains("for this run: the file system holding") {
+            self.up_front += 1;
+        } else {
+            self.mid_run += 1;
+        }
+        if let Err(e) = previous_files_intact(before, root) {
+            panic!("{case}: {e}\n{said}");
+        }
+        let leftovers: Vec<PathBuf> = snapshot(root)
+            .into_keys()
+            .filter(|p| p.to_string_lossy().contains(".batten-"))
+            .collect();
+        assert!(leftovers.is_empty(), "{case}: left {leftovers:?}");
+    }
+}
+
 #[test]
 fn a_full_disk_and_a_read_only_root_stop_the_run_with_previous_files_intact() {
     const T: &str = "a_full_disk_and_a_read_only_root_stop_the_run_with_previous_files_intact";
-    if !privileged(T) || !have("useradd", T) || !have("nft", T) || !have("mount", T) {
+    if !privileged(T)
+        || !have("useradd", T)
+        || !have("nft", T)
+        || !have("mount", T)
+        || !have("dd", T)
+    {
         return;
     }
     let work = tempfile::tempdir().unwrap();
     let ud = good_user_data(work.path());
-    let mut faults = 0;
-    let (mut up_front, mut mid_run, mut fitted) = (0, 0, 0);
+    let mut outcomes = DiskOutcomes::default();
 
     // Disk full: fill the tmpfs, leaving a little room, at a few levels so
     // the write that fails falls in different places.
@@ -714,11 +788,7 @@ fn a_full_disk_and_a_read_only_root_stop_the_run_with_previous_files_intact() {
         let fs = Tmpfs::new("8m");
         let root = scratch_on(&fs);
         let filler = fs.path().join("filler");
-        let _ = Command::new("dd")
-            .args(["if=/dev/zero", "bs=4k", "status=none"])
-            .arg(format!("of={}", filler.display()))
-            .stderr(std::process::Stdio::null())
-            .status();
+        fill(&filler);
         if room_kib > 0 {
             let size = std::fs::metadata(&filler).unwrap().len();
             let f = std::fs::OpenOptions::new()
@@ -730,41 +800,7 @@ fn a_full_disk_and_a_read_only_root_stop_the_run_with_previous_files_intact() {
         let mut before = snapshot(&root);
         before.retain(|p, _| !per_run(p));
         let out = run_on(&root, &ud);
-        let said = text(&out);
-        faults += 1;
-        if out.status.success() {
-            // Enough room after all: then the run is complete and verifies.
-            let verified = run(&["verify", "--root", &root.display().to_string()]);
-            assert!(
-                verified.status.success(),
-                "room {room_kib} KiB: {}",
-                text(&verified)
-            );
-            fitted += 1;
-            continue;
-        }
-        assert_eq!(out.status.code(), Some(70), "room {room_kib} KiB:\n{said}");
-        if said.contains("for this run: the file system holding") {
-            up_front += 1;
-        } else {
-            mid_run += 1;
-        }
-        assert!(
-            said.contains("No space left on device"),
-            "room {room_kib} KiB: the reason is not said:\n{said}"
-        );
-        if let Err(e) = previous_files_intact(&before, &root) {
-            panic!("room {room_kib} KiB: {e}\n{said}");
-        }
-        // Nothing half-made stays: no temporaries beside the files.
-        let leftovers: Vec<PathBuf> = snapshot(&root)
-            .into_keys()
-            .filter(|p| p.to_string_lossy().contains(".batten-"))
-            .collect();
-        assert!(
-            leftovers.is_empty(),
-            "room {room_kib} KiB: left {leftovers:?}"
-        );
+        outcomes.judge(&out, &root, &before, &format!("room {room_kib} KiB"));
     }
 
     // The disk fills up while batten runs (another writer takes the last
@@ -788,43 +824,22 @@ fn a_full_disk_and_a_read_only_root_stop_the_run_with_previous_files_intact() {
             .spawn()
             .unwrap();
         std::thread::sleep(Duration::from_millis(delay_ms));
-        let _ = Command::new("dd")
-            .args(["if=/dev/zero", "bs=4k", "status=none"])
-            .arg(format!("of={}", filler.display()))
-            .stderr(std::process::Stdio::null())
-            .status();
+        fill(&filler);
         let out = child.wait_with_output().unwrap();
-        let said = text(&out);
-        faults += 1;
+        // A run that fitted is verified with the filler gone (verify keeps
+        // its own records too).
         if out.status.success() {
             let _ = std::fs::remove_file(&filler);
-            let verified = run(&["verify", "--root", &root.display().to_string()]);
-            assert!(
-                verified.status.success(),
-                "filled after {delay_ms} ms: {}",
-                text(&verified)
-            );
-            fitted += 1;
-            continue;
         }
-        assert_eq!(
-            out.status.code(),
-            Some(70),
-            "filled after {delay_ms} ms:\n{said}"
-        );
-        assert!(
-            said.contains("No space left on device"),
-            "filled after {delay_ms} ms: the reason is not said:\n{said}"
-        );
-        if said.contains("for this run: the file system holding") {
-            up_front += 1;
-        } else {
-            mid_run += 1;
-        }
-        if let Err(e) = previous_files_intact(&before, &root) {
-            panic!("filled after {delay_ms} ms: {e}\n{said}");
-        }
+        outcomes.judge(&out, &root, &before, &format!("filled after {delay_ms} ms"));
     }
+    // Both paths were taken: refused before any change, and undone part-way.
+    assert!(
+        outcomes.up_front > 0 && outcomes.mid_run > 0,
+        "the full-disk cases did not reach both paths: {} refused first, {} undone mid-run",
+        outcomes.up_front,
+        outcomes.mid_run
+    );
 
     // A read-only root.
     let fs = Tmpfs::new("16m");
@@ -842,31 +857,34 @@ fn a_full_disk_and_a_read_only_root_stop_the_run_with_previous_files_intact() {
         "{said}"
     );
     assert_unchanged(&before, &root);
-    faults += 1;
+    let DiskOutcomes {
+        up_front,
+        mid_run,
+        fitted,
+    } = outcomes;
     hostile_summary(&format!(
-        "{faults} storage faults: a full disk at 4 levels and filled during the run at 6 moments ({up_front} refused before any change, {mid_run} failed during the run and were undone, {fitted} fitted and verified) and a read-only root; clear errors, no truncated or half-made file"
+        "{} storage faults: a full disk at 4 levels and filled during the run at 6 moments ({up_front} refused before any change, {mid_run} failed during the run and were undone, {fitted} fitted and verified) and a read-only root; clear errors, no truncated or half-made file",
+        up_front + mid_run + fitted + 1
     ));
 }
 
 #[test]
 fn a_missing_program_exits_69_naming_it_and_its_package() {
     const T: &str = "a_missing_program_exits_69_naming_it_and_its_package";
-    if !privileged(T) || !have("unshare", T) || !have("useradd", T) {
-        return;
-    }
     let cases = [
         ("sshd", "openssh-server", false),
         ("nft", "nftables", false),
         ("nginx", "nginx", true),
     ];
+    if !privileged(T)
+        || !have("unshare", T)
+        || !have("useradd", T)
+        || cases.iter().any(|(program, _, _)| !have(program, T))
+    {
+        return;
+    }
     for (program, package, proxy) in cases {
-        let Some(path) = batten::apply::find_program(program) else {
-            assert!(
-                std::env::var("CI").as_deref() != Ok("true"),
-                "{T} needs {program}"
-            );
-            continue;
-        };
+        let path = batten::apply::find_program(program).unwrap();
         let scratch = Scratch::new();
         scratch.with_nginx();
         let proxy_part = if proxy {

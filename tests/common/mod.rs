@@ -247,6 +247,16 @@ pub fn assert_unchanged(before: &BTreeMap<PathBuf, Seen>, dir: &Path) {
     assert!(moved.is_empty(), "these changed: {moved:?}");
 }
 
+/// Fail, naming the paths and `what`, unless everything under `dir` outside
+/// batten's own records (/var/lib/batten) looks as in `before`.
+pub fn assert_unchanged_outside_state(before: &BTreeMap<PathBuf, Seen>, dir: &Path, what: &str) {
+    let moved: Vec<PathBuf> = changed(before, &snapshot(dir))
+        .into_iter()
+        .filter(|p| !p.starts_with("var/lib/batten"))
+        .collect();
+    assert!(moved.is_empty(), "{what}: changed {moved:?}");
+}
+
 /// Per-run records: they name the run, so they differ by design.
 pub fn per_run(path: &Path) -> bool {
     path.starts_with("var/lib/batten/journal")
