@@ -85,8 +85,47 @@ pub fn split(line: &str) -> Result<(&str, &str), String> {
             "{first:?} is not a key type sshd takes; use an ssh-ed25519, ecdsa-sha2-nistp256/384/521 or ssh-rsa key"
         ));
     }
-    // The options end at the first blank outside quotes; `\"` is skipped
-    // wherever it is.
+    let i = options_end(line).map_err(|why| match why {
+        OptionsEnd::OpenQuote => {
+            "the key's options have a quote that is never closed, so sshd would skip this key"
+                .to_string()
+        }
+        OptionsEnd::NothingAfter => format!(
+            "{first:?} is not an SSH key type, and nothing follows it; paste the whole line from the .pub file"
+        ),
+    })?;
+    let options = &line[..i];
+    check(options)?;
+    let key = line[i..].trim_start();
+    let word = key.split([' ', '\t']).next().unwrap_or_default();
+    if !is_key_type(word) {
+        return Err(format!(
+            "after the options {options:?} comes {word:?}, not a key type: options are separated by commas, never blanks, so sshd would skip this key"
+        ));
+    }
+    Ok((options, key))
+}
+
+/// Where the key starts in a line already in an authorized_keys file, as
+/// sshd finds it: at once when the line starts with a key type, else after
+/// the options (the first blank outside quotes, `\"` skipped). `None` for
+/// a line sshd would skip this way. Unlike [`split`], the options are not
+/// judged: the line is not batten's.
+pub fn key_start(line: &str) -> Option<&str> {
+    let line = line.trim();
+    let first = line.split([' ', '\t']).next().unwrap_or_default();
+    if is_key_type(first) {
+        return Some(line);
+    }
+    let end = options_end(line).ok()?;
+    let key = line[end..].trim_start();
+    is_key_type(key.split([' ', '\t']).next().unwrap_or_default()).then_some(key)
+}
+
+/// The end of the options at the start of `line`: the first blank outside
+/// quotes, with `\"` skipped wherever it is (sshkey_advance_past_options).
+/// Otherwise why not: a quote left open, or no blank after them.
+fn options_end(line: &str) -> Result<usize, OptionsEnd> {
     let bytes = line.as_bytes();
     let (mut i, mut quoted) = (0, false);
     while i < bytes.len() && (quoted || !matches!(bytes[i], b' ' | b'\t')) {
@@ -98,26 +137,18 @@ pub fn split(line: &str) -> Result<(&str, &str), String> {
         i += 1;
     }
     if quoted {
-        return Err(
-            "the key's options have a quote that is never closed, so sshd would skip this key"
-                .into(),
-        );
+        Err(OptionsEnd::OpenQuote)
+    } else if i == bytes.len() {
+        Err(OptionsEnd::NothingAfter)
+    } else {
+        Ok(i)
     }
-    if i == bytes.len() {
-        return Err(format!(
-            "{first:?} is not an SSH key type, and nothing follows it; paste the whole line from the .pub file"
-        ));
-    }
-    let options = &line[..i];
-    check(options)?;
-    let key = line[i..].trim_start();
-    let word = key.split([' ', '\t']).next().unwrap_or_default();
-    if !is_key_type(word) {
-        return Err(format!(
-            "after the options {options:?} comes {word:?}, not a key type: options are separated by commas, never blanks, so sshd would skip this key"
-        ));
-    }
-    Ok((options, key))
+}
+
+/// Why a line's options have no end.
+enum OptionsEnd {
+    OpenQuote,
+    NothingAfter,
 }
 
 /// Check an options string as `sshauthopt_parse` does.
@@ -302,6 +333,11 @@ mod tests {
         let err = split(&format!("restrict from=\"10.0.0.0/8\" {KEY}")).unwrap_err();
         assert!(err.contains("never blanks"), "{err}");
         assert!(split("").unwrap_err().contains("empty"));
+        // Lines already in a file: where sshd finds the key, or nothing.
+        assert_eq!(key_start(KEY), Some(KEY));
+        assert_eq!(key_start(&with("command=\"a \\\"b\\\"\"")), Some(KEY));
+        assert_eq!(key_start(&with("command=\"x\\\\\"")), None);
+        assert_eq!(key_start("# a comment"), None);
         assert!(split("from=\"x-cert-v01@y\"").is_err());
     }
 }

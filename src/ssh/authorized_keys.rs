@@ -91,40 +91,17 @@ pub fn root_redirect(default_user: Option<&str>) -> String {
     )
 }
 
-/// The key's identity in an existing line: type and base64 data, ignoring
-/// options and comment. sshd allows `\"` inside quoted options (cloud-init's
-/// root redirect uses it), which the ssh-key crate does not parse, so the
-/// options are skipped here by hand: the key type is the first word outside
-/// quotes that names a key algorithm.
+/// The key's identity in an existing line: type and base64 data, found
+/// where sshd finds them (options skipped as sshd skips them); `None` for a
+/// comment, a blank line, or a line sshd would not read a key from.
 fn identity(line: &str) -> Option<(String, String)> {
-    let line = line.trim();
-    if line.is_empty() || line.starts_with('#') {
-        return None;
-    }
-    let mut words: Vec<String> = Vec::new();
-    let mut word = String::new();
-    let (mut quoted, mut escaped) = (false, false);
-    for c in line.chars() {
-        match c {
-            _ if escaped => {
-                word.push(c);
-                escaped = false;
-            }
-            '\\' if quoted => escaped = true,
-            '"' => quoted = !quoted,
-            c if c.is_whitespace() && !quoted => {
-                if !word.is_empty() {
-                    words.push(std::mem::take(&mut word));
-                }
-            }
-            c => word.push(c),
-        }
-    }
-    words.push(word);
-    let at = words.iter().position(|w| {
-        w.starts_with("ssh-") || w.starts_with("ecdsa-sha2-") || w.starts_with("sk-")
-    })?;
-    Some((words[at].clone(), words.get(at + 1)?.clone()))
+    let mut words = crate::config::key_options::key_start(line)?.split_whitespace();
+    Some((words.next()?.to_string(), words.next()?.to_string()))
+}
+
+/// How many lines of an authorized_keys text sshd reads a key from.
+pub fn count(text: &str) -> usize {
+    text.lines().filter_map(identity).count()
 }
 
 /// The file's new text with every key not yet present appended; `None`

@@ -225,7 +225,7 @@ pub fn plan(inp: &Inputs, notes: &mut Vec<String>) -> Result<Vec<Action>, Failur
             check_home(root, &target.user, uid, &target.home, &path).map_err(refuse)?;
         }
         let existing = root.read_user_text(&path, target.uid).map_err(refuse)?;
-        let present = existing.as_deref().map(count_keys).unwrap_or(0);
+        let present = existing.as_deref().map(authorized_keys::count).unwrap_or(0);
         if let Some(text) =
             authorized_keys::merged(existing.as_deref(), &target.keys, target.options.as_deref())
         {
@@ -324,20 +324,6 @@ pub fn listening_ports(root: &Root, ud: &UserData) -> Result<Vec<u16>, Failure> 
         }
     }
     Ok(ports)
-}
-
-/// Keys already in a file (lines with a key type and data).
-fn count_keys(text: &str) -> usize {
-    text.lines()
-        .filter(|l| {
-            let l = l.trim();
-            !l.is_empty()
-                && !l.starts_with('#')
-                && l.split_whitespace().any(|w| {
-                    w.starts_with("ssh-") || w.starts_with("ecdsa-") || w.starts_with("sk-")
-                })
-        })
-        .count()
 }
 
 /// An existing account's keys go into its own home only: the home must
