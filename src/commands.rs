@@ -399,9 +399,15 @@ fn build_plan(
     actions.extend(crate::ssh::plan(&ssh_inputs, &mut notes)?);
     let ssh_ports = crate::ssh::listening_ports(root, ud)?;
     actions.extend(crate::firewall::plan(
-        ud, root, distro, ssh_ports, &mut notes,
+        ud,
+        root,
+        distro,
+        ssh_ports.clone(),
+        &mut notes,
     )?);
-    actions.extend(crate::proxy::plan(ud, root, distro, accounts, &mut notes)?);
+    actions.extend(crate::proxy::plan(
+        ud, root, distro, accounts, &ssh_ports, &mut notes,
+    )?);
     actions.extend(plan_cloud_init(root, ud, &mut notes)?);
     actions.extend(
         Action::write_if_changed(

@@ -574,6 +574,14 @@ fn lock_out_configurations_are_refused_and_password_login_stays() {
             None,
             "2222",
         ),
+        (
+            "the proxy takes the port the image's sshd listens on",
+            format!(
+                "#cloud-config\nusers:\n  - name: owner\n    ssh_authorized_keys: [\"{key}\"]\nssh_pwauth: false\nbatten:\n  proxy:\n    - listen: 2222\n      upstream: 127.0.0.1:8080\n      auth: {{users: [{{name: admin}}]}}\n"
+            ),
+            Some("Port 2222\n"),
+            "port 2222 is where sshd listens in this image",
+        ),
     ];
     for (what, user_data, sshd_extra, reason) in &cases {
         let scratch = Scratch::new();

@@ -10,7 +10,7 @@ pub mod htpasswd;
 pub mod nginx;
 
 use crate::accounts::Accounts;
-use crate::config::model::UserData;
+use crate::config::model::{Upstream, UserData};
 use crate::daemon::Daemon;
 use crate::distro::{Distro, Family};
 use crate::exit::{Code, Failure};
@@ -63,6 +63,38 @@ fn fail(e: RootError) -> Failure {
     Failure::new(Code::ApplyFailed, format!("{e}; nothing was changed"))
 }
 
+/// Validation knows only the SSH ports the user-data names; the image's
+/// sshd_config may move sshd elsewhere, and nginx on that port (or a panel
+/// bound there behind it) would lock the owner out.
+fn refuse_ssh_ports(ud: &UserData, ssh_ports: &[u16]) -> Result<(), Failure> {
+    for (i, site) in ud.batten.proxy.iter().enumerate() {
+        let upstream = match site.upstream {
+            Upstream::Loopback { port, .. } => Some(port),
+            Upstream::Unix { .. } => None,
+        };
+        // A TLS site also answers plain HTTP on 80, to redirect it.
+        let redirect = site.tls.is_some().then_some(80);
+        for (what, port) in [
+            ("listen", Some(site.listen)),
+            ("listen (its redirect from HTTP)", redirect),
+            ("upstream", upstream),
+        ] {
+            match port {
+                Some(port) if ssh_ports.contains(&port) => {
+                    return Err(Failure::new(
+                        Code::InvalidUserData,
+                        format!(
+                            "batten.proxy[{i}].{what}: port {port} is where sshd listens in this image (its sshd_config); pick another port for the proxy; nothing was changed"
+                        ),
+                    ));
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(())
+}
+
 fn write_if_changed(
     root: &Root,
     path: &str,
@@ -76,14 +108,17 @@ fn write_if_changed(
 
 /// Plan the proxy: site files, enable links, htpasswd files, credentials,
 /// the distribution's default site out of the way, then `nginx -t` and a
-/// reload.
+/// reload. `ssh_ports` are the ports sshd will listen on after this run,
+/// the image's own included: a site there would take sshd's place.
 pub fn plan(
     ud: &UserData,
     root: &Root,
     distro: &Distro,
     accounts: &Accounts,
+    ssh_ports: &[u16],
     notes: &mut Vec<String>,
 ) -> Result<Vec<Action>, Failure> {
+    refuse_ssh_ports(ud, ssh_ports)?;
     let nginx_installed = root
         .metadata("/etc/nginx/nginx.conf")
         .map_err(fail)?
