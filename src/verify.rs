@@ -397,36 +397,37 @@ fn firewall(inp: &Inputs, r: &mut Report) {
             "the loaded ruleset",
             "--root: nothing is loaded for an image",
         );
-        for path in [
-            "/etc/nftables.conf",
-            "/etc/sysconfig/nftables.conf",
-            "/etc/nftables.d/batten.nft",
-            "/etc/iptables/rules.v4",
-            "/etc/sysconfig/iptables",
-        ] {
-            if let Ok(Some(text)) = inp.root.read_to_string(path) {
-                let drops = text.contains("policy drop;") || text.contains(":INPUT DROP");
-                let ssh = ports.iter().all(|p| text.contains(&format!("dport {p} ")));
-                let ok = drops && ssh;
-                r.add(
-                    "firewall.file",
-                    if ok { Status::Pass } else { Status::Fail },
-                    path,
-                    if ok {
-                        "default deny, SSH accepted"
-                    } else {
-                        "not batten's default-deny ruleset with SSH"
-                    },
-                );
+        let persist = match crate::firewall::backend(inp.user_data, inp.root, inp.distro) {
+            Ok((_, persist)) => persist,
+            Err(e) => {
+                r.add("firewall.file", Status::Fail, "firewall file", e);
                 return;
             }
+        };
+        // Every file the boot loads (iptables has one per family) must
+        // drop by default and accept SSH.
+        for (path, _) in &persist.files {
+            let (status, detail) = match inp.root.read_to_string(path) {
+                Ok(Some(text)) => {
+                    let drops = text.contains("policy drop;") || text.contains(":INPUT DROP");
+                    let ssh = ports.iter().all(|p| text.contains(&format!("dport {p} ")));
+                    if drops && ssh {
+                        (Status::Pass, "default deny, SSH accepted".to_string())
+                    } else {
+                        (
+                            Status::Fail,
+                            "not batten's default-deny ruleset with SSH".to_string(),
+                        )
+                    }
+                }
+                Ok(None) => (
+                    Status::Fail,
+                    format!("missing: {} loads no ruleset from it at boot", persist.unit),
+                ),
+                Err(e) => (Status::Fail, e.to_string()),
+            };
+            r.add("firewall.file", status, *path, detail);
         }
-        r.add(
-            "firewall.file",
-            Status::Fail,
-            "firewall file",
-            "no ruleset where the distribution loads one at boot",
-        );
     }
 }
 

@@ -176,13 +176,7 @@ fn iptables_matrix_both_families() {
     }
     let scratch = Scratch::new();
     scratch.with_nginx();
-    for tool in ["iptables-restore", "ip6tables-restore"] {
-        std::fs::copy(
-            format!("/usr/sbin/{tool}"),
-            scratch.join(&format!("/usr/sbin/{tool}")),
-        )
-        .unwrap();
-    }
+    scratch.with_iptables();
     let ud = scratch.user_data("fw.yaml", &user_data("iptables"));
     let out = scratch.batten("run", &ud, &[]);
     assert!(out.status.success(), "{}", text(&out));

@@ -163,3 +163,61 @@ fn verify_passes_then_names_each_broken_property() {
             .unwrap();
     assert_eq!(state["sealed"], false);
 }
+
+/// With the iptables backend the boot loads two files, one per family:
+/// verify reads both where the distribution keeps them, so a ruleset
+/// missing for IPv6 is a failure, not a pass on the IPv4 file alone.
+#[test]
+fn verify_reads_each_iptables_file_the_boot_loads() {
+    const T: &str = "verify_reads_each_iptables_file_the_boot_loads";
+    if !privileged(T)
+        || !have("sshd", T)
+        || !have("useradd", T)
+        || !have("iptables-restore", T)
+        || !have("ip6tables-restore", T)
+    {
+        return;
+    }
+    let scratch = Scratch::new();
+    scratch.with_iptables();
+    let ud = scratch.user_data(
+        "ipt.yaml",
+        &format!(
+            "#cloud-config\nusers:\n  - {{name: admin, ssh_authorized_keys: [\"{KEY}\"]}}\nbatten:\n  firewall: {{backend: iptables}}\n"
+        ),
+    );
+    let out = scratch.batten("run", &ud, &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    let (code, v) = verify_json(&scratch, &[]);
+    let files: Vec<(String, String)> = v["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["id"] == "firewall.file")
+        .map(|c| {
+            (
+                c["what"].as_str().unwrap_or_default().to_string(),
+                c["status"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        (code, files),
+        (
+            Some(0),
+            vec![
+                ("/etc/iptables/rules.v4".to_string(), "pass".to_string()),
+                ("/etc/iptables/rules.v6".to_string(), "pass".to_string()),
+            ]
+        ),
+        "{v:#}"
+    );
+    std::fs::remove_file(scratch.join("/etc/iptables/rules.v6")).unwrap();
+    let (code, v) = verify_json(&scratch, &[]);
+    assert_eq!(
+        (code, failed(&v)),
+        (Some(1), vec!["firewall.file".to_string()]),
+        "{v:#}"
+    );
+    assert!(v.to_string().contains("rules.v6"), "{v:#}");
+}

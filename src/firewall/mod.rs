@@ -200,6 +200,14 @@ fn root_has(root: &Root, program: &str) -> bool {
     })
 }
 
+/// The backend the root's tools and the user-data choose, and where the
+/// distribution loads its rules at boot: one answer for the plan that
+/// writes them and for verify, which reads them back.
+pub fn backend(ud: &UserData, root: &Root, distro: &Distro) -> Result<(Kind, Persist), String> {
+    let kind = choose(ud.batten.firewall.backend, |p| root_has(root, p))?;
+    Ok((kind, persist(kind, distro)))
+}
+
 /// Plan the firewall: its files where the distribution loads them at
 /// boot, the unit that loads them enabled, and the load itself (checked
 /// only, under `--root`).
@@ -217,11 +225,10 @@ pub fn plan(
     let fail = |e: crate::root::RootError| {
         Failure::new(Code::ApplyFailed, format!("{e}; nothing was changed"))
     };
-    let kind = choose(ud.batten.firewall.backend, |p| root_has(root, p))
+    let (kind, persist) = backend(ud, root, distro)
         .map_err(|e| Failure::new(Code::MissingProgram, format!("{e}; nothing was changed")))?;
     let rules = Ruleset::from_user_data(ud, ssh_ports.clone());
     let texts = render(kind, &rules);
-    let persist = persist(kind, distro);
     let mut actions = Vec::new();
     let mut files = Vec::new();
     for (path, which) in &persist.files {

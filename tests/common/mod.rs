@@ -143,6 +143,20 @@ impl Scratch {
         assert!(copied.success(), "copying /etc/nginx failed");
     }
 
+    /// Give the scratch root this machine's iptables-restore and
+    /// ip6tables-restore, as an image with the iptables backend has (the
+    /// root's tools decide the backend).
+    pub fn with_iptables(&self) {
+        std::fs::create_dir_all(self.join("/usr/sbin")).unwrap();
+        for tool in ["iptables-restore", "ip6tables-restore"] {
+            std::fs::copy(
+                format!("/usr/sbin/{tool}"),
+                self.join(&format!("/usr/sbin/{tool}")),
+            )
+            .unwrap();
+        }
+    }
+
     /// Write a user-data file beside (never inside) the scratch root and
     /// return its path as an argument.
     pub fn user_data(&self, name: &str, text: &str) -> String {
