@@ -123,7 +123,7 @@ ensure_armv7_gcc() {
     say "installing gcc-arm-linux-gnueabihf with apt-get"
     local sudo=()
     [[ "$(id -u)" -ne 0 ]] && sudo=(sudo)
-    if ! { "${sudo[@]}" apt-get update && DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y gcc-arm-linux-gnueabihf; } >&2; then
+    if ! { "${sudo[@]}" apt-get update && DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y gcc-arm-linux-gnueabihf libc6-dev-armhf-cross; } >&2; then
         echo "apt-get install gcc-arm-linux-gnueabihf failed"
         return 1
     fi
