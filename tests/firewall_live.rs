@@ -295,3 +295,90 @@ exec \"$B\" verify --format json";
     let written = std::fs::read_to_string(work.path().join("upper/nftables.conf")).unwrap();
     assert!(written.contains("policy drop"), "{written}");
 }
+
+/// Safety rule 2's roll-back, driven for real: the new ruleset loads, but
+/// reading it back from the kernel does not show SSH accepted (here `nft
+/// -j` answers with an empty ruleset, through a wrapper in front of the
+/// real nft). batten must put the previous table back in the kernel and
+/// the previous files on disk, exit 70 saying so, and leave SSH reachable.
+#[test]
+fn a_load_that_reads_back_without_ssh_puts_the_previous_ruleset_back() {
+    const T: &str = "a_load_that_reads_back_without_ssh_puts_the_previous_ruleset_back";
+    if !required(T, &["nft", "ip", "unshare", "python3", "sshd"]) {
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    for d in ["upper", "work", "bin"] {
+        std::fs::create_dir(work.path().join(d)).unwrap();
+    }
+    let nft = batten::apply::find_program("nft").unwrap();
+    let wrapper = work.path().join("bin/nft");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\n# The kernel's answer to a read-back: nothing of batten's table.\nif [ \"$1\" = -j ]; then echo '{{\"nftables\": []}}'; exit 0; fi\nexec {} \"$@\"\n",
+            nft.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        &wrapper,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let ud = work.path().join("live.yaml");
+    std::fs::write(&ud, "#cloud-config\nusers: []\nssh_pwauth: unchanged\n").unwrap();
+    let (pair, _listener) = network();
+    in_server(&pair, "nft", &["add", "table", "inet", "batten"]);
+    in_server(
+        &pair,
+        "nft",
+        &[
+            "add",
+            "chain",
+            "inet",
+            "batten",
+            "input",
+            "{ type filter hook input priority 0; policy accept; }",
+        ],
+    );
+    let before = in_server(&pair, "nft", &["list", "table", "inet", "batten"]);
+
+    // The run, then what /etc/nftables.conf holds afterwards in its view.
+    let script = "W=\"$1\"; shift
+mount -t overlay batten-test-etc -o lowerdir=/etc,upperdir=\"$W/upper\",workdir=\"$W/work\" /etc || exit 99
+mount -t tmpfs batten-test-lib /var/lib || exit 99
+mount -t tmpfs batten-test-run /run || exit 99
+PATH=\"$W/bin:$PATH\"; export PATH
+\"$@\" >&2
+code=$?
+cat /etc/nftables.conf 2>/dev/null
+exit $code";
+    let out = pair
+        .in_server_mounts(120, script)
+        .arg(work.path())
+        .arg(env!("CARGO_BIN_EXE_batten"))
+        .args(["run", "--root", "/", "--user-data"])
+        .arg(&ud)
+        .output()
+        .unwrap();
+    let said = text(&out);
+    assert_eq!(out.status.code(), Some(70), "{said}");
+    assert!(
+        said.contains("does not accept SSH") && said.contains("the previous ruleset is back"),
+        "{said}"
+    );
+    let after = in_server(&pair, "nft", &["list", "table", "inet", "batten"]);
+    assert_eq!(before, after, "the previous table must be back");
+    let file_after = String::from_utf8_lossy(&out.stdout);
+    let file_before = std::fs::read_to_string("/etc/nftables.conf").unwrap_or_default();
+    assert_eq!(file_before, file_after, "the previous file must be back");
+    assert!(
+        probe(&pair, "tcp", net::CLIENT_V4, net::SERVER_V4, 22),
+        "SSH must stay reachable"
+    );
+    assert!(
+        probe(&pair, "tcp", net::CLIENT_V4, net::SERVER_V4, 9999),
+        "the previous (accepting) table is the one in force"
+    );
+}
