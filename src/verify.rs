@@ -368,27 +368,58 @@ fn firewall(inp: &Inputs, r: &mut Report) {
         return;
     }
     let ports = crate::ssh::listening_ports(inp.root, inp.user_data).unwrap_or_else(|_| vec![22]);
+    let upstream =
+        crate::firewall::Ruleset::from_user_data(inp.user_data, ports.clone()).upstream_ports;
     if inp.root.is_host() {
-        let v4v6 = if crate::apply::find_program("nft").is_some() {
-            crate::firewall::nftables::loaded_accepts(&ports)
-        } else {
-            crate::firewall::iptables::loaded_accepts(&ports, false)
-                .and_then(|a| Ok(a && crate::firewall::iptables::loaded_accepts(&ports, true)?))
+        use crate::firewall::{Kind, iptables, nftables};
+        let kind = match crate::firewall::backend(inp.user_data, inp.root, inp.distro) {
+            Ok((kind, _)) => kind,
+            Err(e) => {
+                r.add("firewall.loaded", Status::Fail, "the loaded ruleset", e);
+                return;
+            }
         };
-        match v4v6 {
-            Ok(true) => r.add(
-                "firewall.loaded",
+        // iptables keeps one table per family: both must hold.
+        let both = |check: fn(&[u16], bool) -> Result<bool, String>, ports: &[u16]| {
+            Ok(check(ports, false)? && check(ports, true)?)
+        };
+        let (accepts, drops) = match kind {
+            Kind::Nftables => (
+                nftables::loaded_accepts(&ports),
+                nftables::loaded_drops(&upstream),
+            ),
+            Kind::Iptables => (
+                both(iptables::loaded_accepts, &ports),
+                both(iptables::loaded_drops, &upstream),
+            ),
+        };
+        let (status, why) = match accepts {
+            Ok(true) => (
                 Status::Pass,
-                "the loaded ruleset",
                 format!("drops by default, accepts SSH on {ports:?}"),
             ),
-            Ok(false) => r.add(
-                "firewall.loaded",
+            Ok(false) => (
                 Status::Fail,
-                "the loaded ruleset",
                 format!("does not drop by default or does not accept SSH on {ports:?}"),
             ),
-            Err(e) => r.add("firewall.loaded", Status::Fail, "the loaded ruleset", e),
+            Err(e) => (Status::Fail, e),
+        };
+        r.add("firewall.loaded", status, "the loaded ruleset", why);
+        if !upstream.is_empty() {
+            let (status, why) = match drops {
+                Ok(true) => (
+                    Status::Pass,
+                    format!("drops the proxy upstream port(s) {upstream:?} from outside"),
+                ),
+                Ok(false) => (
+                    Status::Fail,
+                    format!(
+                        "does not drop the proxy upstream port(s) {upstream:?} before accepting them"
+                    ),
+                ),
+                Err(e) => (Status::Fail, e),
+            };
+            r.add("firewall.upstream", status, "the loaded ruleset", why);
         }
     } else {
         r.add(
@@ -411,12 +442,19 @@ fn firewall(inp: &Inputs, r: &mut Report) {
                 Ok(Some(text)) => {
                     let drops = text.contains("policy drop;") || text.contains(":INPUT DROP");
                     let ssh = ports.iter().all(|p| text.contains(&format!("dport {p} ")));
-                    if drops && ssh {
+                    let upstream_dropped = upstream.iter().all(|p| {
+                        text.lines().any(|l| {
+                            l.contains(&format!("dport {p} "))
+                                && (l.contains(&format!("dport {p} drop"))
+                                    || l.ends_with("-j DROP"))
+                        })
+                    });
+                    if drops && ssh && upstream_dropped {
                         (Status::Pass, "default deny, SSH accepted".to_string())
                     } else {
                         (
                             Status::Fail,
-                            "not batten's default-deny ruleset with SSH".to_string(),
+                            "not batten's default-deny ruleset with SSH and the proxy upstreams dropped".to_string(),
                         )
                     }
                 }

@@ -54,7 +54,7 @@ fn basic_auth_in_front_of_the_panel() {
     let ud = scratch.user_data(
         "proxy.yaml",
         &format!(
-            "#cloud-config\nusers: []\nssh_pwauth: unchanged\nbatten:\n  firewall: {{enabled: false}}\n  proxy:\n    - listen: 8081\n      upstream: 127.0.0.1:8080\n      auth:\n        realm: Admin panel\n        users:\n          - {{name: admin}}\n          - {{name: ops, password_hash: \"{HASH}\"}}\n"
+            "#cloud-config\nusers: []\nssh_pwauth: unchanged\nbatten:\n  proxy:\n    - listen: 8081\n      upstream: 127.0.0.1:8080\n      auth:\n        realm: Admin panel\n        users:\n          - {{name: admin}}\n          - {{name: ops, password_hash: \"{HASH}\"}}\n"
         ),
     );
     let out = scratch.batten("run", &ud, &[]);
@@ -184,16 +184,28 @@ mount -t overlay batten-test-etc -o lowerdir=/etc,upperdir=\"$W/upper\",workdir=
 mount --bind \"$R/etc/nginx\" /etc/nginx
 mount --bind \"$R/var/lib\" /var/lib
 exec \"$@\"";
-    let verify = pair
-        .in_server_mounts(60, script)
-        .arg(work.path())
-        .arg(scratch.path())
-        .args([env!("CARGO_BIN_EXE_batten"), "verify", "--format", "json"])
+    // The firewall batten wrote, loaded where nginx runs: verify reads the
+    // upstream's drop back from the kernel.
+    let rules = scratch.join("/etc/nftables.conf").display().to_string();
+    let loaded = pair
+        .in_server(20, "nft")
+        .args(["-f", &rules])
         .output()
         .unwrap();
-    let report: serde_json::Value =
-        serde_json::from_slice(&verify.stdout).unwrap_or_else(|_| panic!("{}", text(&verify)));
-    let status = |id: &str| {
+    assert!(loaded.status.success(), "{}", text(&loaded));
+    let verify_live = || {
+        let out = pair
+            .in_server_mounts(60, script)
+            .arg(work.path())
+            .arg(scratch.path())
+            .args([env!("CARGO_BIN_EXE_batten"), "verify", "--format", "json"])
+            .output()
+            .unwrap();
+        let report: serde_json::Value =
+            serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{}", text(&out)));
+        (out, report)
+    };
+    let status_in = |report: &serde_json::Value, id: &str| {
         report["checks"]
             .as_array()
             .unwrap()
@@ -202,6 +214,9 @@ exec \"$@\"";
             .map(|c| c["status"].clone())
             .unwrap_or_else(|| panic!("no {id}: {report:#}"))
     };
+    let (verify, report) = verify_live();
+    let status = |id: &str| status_in(&report, id);
+    assert_eq!(status("firewall.upstream"), "pass", "{report:#}");
     assert_eq!(status("proxy.batten-8081.http"), "pass", "{report:#}");
     assert_eq!(status("proxy.batten-8081.login"), "pass", "{report:#}");
     assert_eq!(
@@ -212,6 +227,22 @@ exec \"$@\"";
     assert!(
         !String::from_utf8_lossy(&verify.stdout).contains(&password),
         "the report shows a password"
+    );
+    // Someone opens the panel's port ahead of batten's drop: verify fails.
+    let opened = pair
+        .in_server(20, "nft")
+        .args([
+            "insert", "rule", "inet", "batten", "input", "tcp", "dport", "8080", "accept",
+        ])
+        .output()
+        .unwrap();
+    assert!(opened.status.success(), "{}", text(&opened));
+    let (verify, report) = verify_live();
+    assert_eq!(verify.status.code(), Some(1), "{report:#}");
+    assert_eq!(
+        status_in(&report, "firewall.upstream"),
+        "fail",
+        "{report:#}"
     );
 
     // A second run keeps every password and file as they are.

@@ -98,6 +98,20 @@ fn verify_passes_then_names_each_broken_property() {
         (Some(1), vec!["firewall.file".to_string()]),
         "{v:#}"
     );
+    // The drop in front of the panel's own port gone.
+    let without_drop: String = String::from_utf8_lossy(&saved)
+        .lines()
+        .filter(|l| !l.contains("dport 8080 drop"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert_ne!(without_drop.as_bytes(), saved.as_slice());
+    std::fs::write(&nft, without_drop).unwrap();
+    let (code, v) = verify_json(&scratch, &[]);
+    assert_eq!(
+        (code, failed(&v)),
+        (Some(1), vec!["firewall.file".to_string()]),
+        "{v:#}"
+    );
     std::fs::write(&nft, saved).unwrap();
 
     // The proxy's auth removed.

@@ -169,18 +169,40 @@ pub fn restore(previous: &str, v6: bool) -> Result<(), String> {
 /// Whether the loaded filter table drops by default and accepts every SSH
 /// port, read back with `iptables-save`.
 pub fn loaded_accepts(ssh_ports: &[u16], v6: bool) -> Result<bool, String> {
-    let text = current(v6)?;
-    let drops = text.lines().any(|l| l.starts_with(":INPUT DROP"));
-    let accepted = |port: u16| {
-        let needle = format!("--dport {port} ");
-        text.lines().any(|l| {
-            l.starts_with("-A INPUT -p tcp")
-                && l.contains(&needle)
-                && l.ends_with("-j ACCEPT")
-                && !l.contains(" -s ")
+    Ok(accepts(&current(v6)?, ssh_ports))
+}
+
+/// Whether the loaded INPUT chain drops every proxy upstream port (safety
+/// rule 3), read back with `iptables-save` (or `ip6tables-save`).
+pub fn loaded_drops(ports: &[u16], v6: bool) -> Result<bool, String> {
+    Ok(drops(&current(v6)?, ports))
+}
+
+/// The INPUT rules of a saved table that name `port` as their TCP
+/// destination, in order.
+fn rules_naming(text: &str, port: u16) -> impl Iterator<Item = &str> {
+    let needle = format!("--dport {port} ");
+    text.lines()
+        .filter(move |l| l.starts_with("-A INPUT -p tcp") && l.contains(&needle))
+}
+
+/// INPUT drops by default and each port has a rule accepting it from
+/// anywhere.
+fn accepts(text: &str, ssh_ports: &[u16]) -> bool {
+    text.lines().any(|l| l.starts_with(":INPUT DROP"))
+        && ssh_ports.iter().all(|p| {
+            rules_naming(text, *p).any(|l| l.ends_with("-j ACCEPT") && !l.contains(" -s "))
         })
-    };
-    Ok(drops && ssh_ports.iter().all(|p| accepted(*p)))
+}
+
+/// For each port, the first INPUT rule that names it drops it from
+/// anywhere: no accept comes before the drop.
+fn drops(text: &str, ports: &[u16]) -> bool {
+    ports.iter().all(|p| {
+        rules_naming(text, *p)
+            .next()
+            .is_some_and(|l| l.ends_with("-j DROP") && !l.contains(" -s "))
+    })
 }
 
 #[cfg(test)]
@@ -262,5 +284,20 @@ mod tests {
             text.contains("-p udp -m udp --dport 8000:8010"),
             "a port rule without sources applies to both families"
         );
+    }
+
+    #[test]
+    fn read_back_judges_what_the_kernel_holds() {
+        let saved = render(&rules(), false);
+        assert!(accepts(&saved, &[22]));
+        assert!(!accepts(&saved, &[5432]), "accepted from one source only");
+        assert!(drops(&saved, &[8080]));
+        assert!(!drops(&saved, &[8081]), "not named at all");
+        let accepted_first = saved.replacen(
+            "-A INPUT -p tcp -m tcp --dport 8080",
+            "-A INPUT -p tcp -m tcp --dport 8080 -j ACCEPT\n-A INPUT -p tcp -m tcp --dport 8080",
+            1,
+        );
+        assert!(!drops(&accepted_first, &[8080]), "accepted before the drop");
     }
 }

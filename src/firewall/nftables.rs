@@ -152,34 +152,74 @@ pub fn restore(previous: Option<&str>) -> Result<(), String> {
     run_tool(nft()?, &["-f", "-"], Some(text.as_bytes())).map(|_| ())
 }
 
-/// Whether the loaded table drops by default and accepts every SSH port,
-/// read back from the kernel (`nft -j`).
-pub fn loaded_accepts(ssh_ports: &[u16]) -> Result<bool, String> {
+/// batten's table as the kernel holds it, read back as JSON (`nft -j`):
+/// what the kernel took, not what the file said.
+fn loaded_items() -> Result<Vec<serde_json::Value>, String> {
     let json: serde_json::Value =
         serde_json::from_str(&run(&["-j", "list", "table", "inet", "batten"], None)?)
             .map_err(|e| e.to_string())?;
-    let items = json["nftables"].as_array().cloned().unwrap_or_default();
-    let drops = items.iter().any(|i| {
+    Ok(json["nftables"].as_array().cloned().unwrap_or_default())
+}
+
+/// Whether the loaded table drops by default and accepts every SSH port,
+/// read back from the kernel.
+pub fn loaded_accepts(ssh_ports: &[u16]) -> Result<bool, String> {
+    Ok(accepts(&loaded_items()?, ssh_ports))
+}
+
+/// Whether the loaded table drops every proxy upstream port (safety rule
+/// 3), read back from the kernel.
+pub fn loaded_drops(ports: &[u16]) -> Result<bool, String> {
+    Ok(drops(&loaded_items()?, ports))
+}
+
+/// The rules of batten's input chain, in the kernel's order.
+fn input_rules(items: &[serde_json::Value]) -> impl Iterator<Item = &Vec<serde_json::Value>> {
+    items.iter().filter_map(|i| {
+        let rule = &i["rule"];
+        (rule["chain"] == "input")
+            .then(|| rule["expr"].as_array())
+            .flatten()
+    })
+}
+
+fn names_port(expr: &[serde_json::Value], port: u16) -> bool {
+    expr.iter()
+        .any(|x| x["match"]["left"]["payload"]["field"] == "dport" && x["match"]["right"] == port)
+}
+
+fn from_anywhere(expr: &[serde_json::Value]) -> bool {
+    !expr
+        .iter()
+        .any(|x| x["match"]["left"]["payload"]["field"] == "saddr")
+}
+
+/// Input drops by default and each port has a rule accepting it from
+/// anywhere.
+fn accepts(items: &[serde_json::Value], ssh_ports: &[u16]) -> bool {
+    let policy_drop = items.iter().any(|i| {
         i["chain"]["name"] == "input"
             && i["chain"]["hook"] == "input"
             && i["chain"]["policy"] == "drop"
     });
-    let accepted = |port: u16| {
-        items.iter().any(|i| {
-            let rule = &i["rule"];
-            rule["chain"] == "input"
-                && rule["expr"].as_array().is_some_and(|e| {
-                    e.iter().any(|x| {
-                        x["match"]["left"]["payload"]["field"] == "dport"
-                            && x["match"]["right"] == port
-                    }) && e.iter().any(|x| x.get("accept").is_some())
-                        && !e
-                            .iter()
-                            .any(|x| x["match"]["left"]["payload"]["field"] == "saddr")
-                })
+    policy_drop
+        && ssh_ports.iter().all(|port| {
+            input_rules(items).any(|e| {
+                names_port(e, *port)
+                    && e.iter().any(|x| x.get("accept").is_some())
+                    && from_anywhere(e)
+            })
         })
-    };
-    Ok(drops && ssh_ports.iter().all(|p| accepted(*p)))
+}
+
+/// For each port, the first input rule that names it drops it from
+/// anywhere: no accept comes before the drop.
+fn drops(items: &[serde_json::Value], ports: &[u16]) -> bool {
+    ports.iter().all(|port| {
+        input_rules(items)
+            .find(|e| names_port(e, *port))
+            .is_some_and(|e| e.iter().any(|x| x.get("drop").is_some()) && from_anywhere(e))
+    })
 }
 
 #[cfg(test)]
@@ -275,5 +315,23 @@ mod tests {
         let text = render(&r);
         assert!(!text.contains("forward"));
         assert!(!text.contains("log prefix"));
+    }
+
+    /// `nft -j list table inet batten` as nft 1.0.6 prints it for a
+    /// ruleset with SSH, an upstream drop and a source-limited allow.
+    const READ_BACK: &str = r#"{"nftables": [{"metainfo": {"version": "1.0.6", "json_schema_version": 1}}, {"table": {"family": "inet", "name": "batten", "handle": 1}}, {"chain": {"family": "inet", "table": "batten", "name": "input", "handle": 1, "type": "filter", "hook": "input", "prio": 0, "policy": "drop"}}, {"rule": {"family": "inet", "table": "batten", "chain": "input", "handle": 2, "expr": [{"match": {"op": "==", "left": {"meta": {"key": "iif"}}, "right": "lo"}}, {"accept": null}]}}, {"rule": {"family": "inet", "table": "batten", "chain": "input", "handle": 3, "expr": [{"match": {"op": "==", "left": {"payload": {"protocol": "tcp", "field": "dport"}}, "right": 22}}, {"accept": null}]}}, {"rule": {"family": "inet", "table": "batten", "chain": "input", "handle": 4, "expr": [{"match": {"op": "==", "left": {"payload": {"protocol": "tcp", "field": "dport"}}, "right": 8080}}, {"drop": null}]}}, {"rule": {"family": "inet", "table": "batten", "chain": "input", "handle": 5, "expr": [{"match": {"op": "==", "left": {"payload": {"protocol": "ip", "field": "saddr"}}, "right": "203.0.113.10"}}, {"match": {"op": "==", "left": {"payload": {"protocol": "tcp", "field": "dport"}}, "right": 5432}}, {"accept": null}]}}, {"rule": {"family": "inet", "table": "batten", "chain": "input", "handle": 6, "expr": [{"match": {"op": "==", "left": {"payload": {"protocol": "tcp", "field": "dport"}}, "right": 9000}}, {"accept": null}]}}, {"rule": {"family": "inet", "table": "batten", "chain": "input", "handle": 7, "expr": [{"match": {"op": "==", "left": {"payload": {"protocol": "tcp", "field": "dport"}}, "right": 9000}}, {"drop": null}]}}]}"#;
+
+    #[test]
+    fn read_back_judges_what_the_kernel_holds() {
+        let json: serde_json::Value = serde_json::from_str(READ_BACK).unwrap();
+        let items = json["nftables"].as_array().unwrap();
+        assert!(accepts(items, &[22]));
+        // Accepted only from one source is not "SSH accepted".
+        assert!(!accepts(items, &[22, 5432]));
+        assert!(drops(items, &[8080]));
+        // Not named at all, or accepted before the drop: not dropped.
+        assert!(!drops(items, &[8081]));
+        assert!(!drops(items, &[9000]));
+        assert!(!drops(items, &[22]));
     }
 }
