@@ -1007,9 +1007,10 @@ impl Root {
     /// Creates every missing directory of `rel` with `owner`; directories that
     /// already exist are left exactly as they are. A new directory is made
     /// only inside a directory owned by root or by `owner.uid` (see
-    /// [`RootError::OwnedByOtherUser`]), and its owner and mode are set
-    /// through a handle opened with `O_NOFOLLOW`, so a link swapped in after
-    /// `mkdir` is never chowned.
+    /// [`RootError::OwnedByOtherUser`]), under a temporary name whose owner
+    /// and mode are set through a handle opened with `O_NOFOLLOW` (a link
+    /// swapped in after `mkdir` is never chowned) before it is renamed into
+    /// place, so a killed run never leaves it with the wrong owner.
     pub fn create_dir_all(&self, rel: &str, owner: Owner) -> Result<(), RootError> {
         let path = RelPath::parse(rel)?;
         let mut cur = self
@@ -1031,39 +1032,7 @@ impl Root {
             }
 
             check_dir_owner(cur.as_fd(), &show(&path.comps[..i]), &here, owner.uid)?;
-            let created = match mkdirat(cur.as_fd(), *name, Mode::from_bits_truncate(0o700)) {
-                Ok(()) => true,
-                // Someone else created it in between: treat it as existing.
-                Err(Errno::EEXIST) => false,
-                Err(err) => return Err(io_error(&here, "create directory", err)),
-            };
-            let flags = if created {
-                OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC
-            } else {
-                walk_flags()
-            };
-            let fd = match openat(cur.as_fd(), *name, flags, Mode::empty()) {
-                Ok(fd) => fd,
-                Err(Errno::ENOTDIR) | Err(Errno::ELOOP) => {
-                    return Err(refuse_component(cur.as_fd(), name, here, &path.shown));
-                }
-                Err(err) => return Err(io_error(&here, "open new directory", err)),
-            };
-            // Between mkdir and open the name can be moved onto another
-            // directory (rename replaces an empty one). Ours still belongs
-            // to batten's own user, which nobody else can make a directory
-            // belong to; anything else is left as it is found.
-            let ours = created && fstat(fd.as_fd()).is_ok_and(|st| st.st_uid == geteuid().as_raw());
-            if ours {
-                apply_owner(fd.as_fd(), owner, &here)?;
-                sync_dir(cur.as_fd(), &here)?;
-                log::debug!("created directory {here}");
-            } else if created {
-                log::warn!(
-                    "{here} was replaced right after batten made it; its owner and mode are left as they are"
-                );
-            }
-            cur = fd;
+            cur = make_dir_whole(cur.as_fd(), name, owner, &here, &path.shown)?;
         }
         Ok(())
     }
@@ -1467,6 +1436,95 @@ fn open_new_dir(dir: BorrowedFd<'_>, name: &str, shown: &str) -> Result<OwnedFd,
         Mode::empty(),
     )
     .map_err(|err| io_error(shown, "open the new directory", err))
+}
+
+/// Makes the missing directory `name` in `dir` with `owner` and returns a
+/// handle to it. It is made under a temporary name, given its owner and
+/// mode there, and renamed into place, so a run killed half-way never
+/// leaves a directory under the real name with batten's owner instead of
+/// the account's (a re-run would take it as existing and leave it so).
+/// Empty temporary directories an interrupted run left are removed first.
+/// If `name` appeared in the meantime, what is there is used as found.
+fn make_dir_whole(
+    dir: BorrowedFd<'_>,
+    name: &str,
+    owner: Owner,
+    here: &str,
+    full: &str,
+) -> Result<OwnedFd, RootError> {
+    let prefix = temp_prefix(name);
+    for stale in list_names(dir, here)?
+        .into_iter()
+        .filter(|n| n.starts_with(&prefix))
+    {
+        // rmdir removes only an empty directory, never a link's target.
+        if unlinkat(dir, stale.as_str(), UnlinkatFlags::RemoveDir).is_ok() {
+            log::info!("removed {here}/../{stale}, left by an interrupted run");
+        }
+    }
+    let ((), temp) = with_temp_name(name, here, "create a temporary directory", |t| {
+        mkdirat(dir, t, Mode::from_bits_truncate(0o700))
+    })?;
+    let fd = match openat(
+        dir,
+        temp.as_str(),
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    ) {
+        Ok(fd) => fd,
+        Err(Errno::ENOTDIR) | Err(Errno::ELOOP) => {
+            return Err(refuse_component(dir, &temp, here.to_string(), full));
+        }
+        Err(err) => return Err(io_error(here, "open new directory", err)),
+    };
+    // Between mkdir and open the temporary name can be moved onto another
+    // directory (rename replaces an empty one). Ours still belongs to
+    // batten's own user, which nobody else can make a directory belong to;
+    // anything else is refused untouched.
+    if !fstat(fd.as_fd()).is_ok_and(|st| st.st_uid == geteuid().as_raw()) {
+        return Err(io_error(
+            here,
+            "create directory",
+            io::Error::other("the new directory was replaced right after batten made it"),
+        ));
+    }
+    set_owner_mode(fd.as_fd(), owner, here)?;
+    // Never over something that appeared meanwhile: a plain rename would
+    // replace an empty directory someone else made there.
+    let placed = rustix::fs::renameat_with(
+        dir,
+        temp.as_str(),
+        dir,
+        name,
+        rustix::fs::RenameFlags::NOREPLACE,
+    );
+    match placed {
+        Ok(()) => {
+            sync_dir(dir, here)?;
+            log::debug!("created directory {here}");
+            Ok(fd)
+        }
+        Err(err) if err != rustix::io::Errno::EXIST => {
+            let _ = unlinkat(dir, temp.as_str(), UnlinkatFlags::RemoveDir);
+            Err(io_error(
+                here,
+                "rename the new directory into place",
+                io::Error::from(err),
+            ))
+        }
+        // Something took the name meanwhile: ours goes, and what is there
+        // is used as found.
+        Err(_) => {
+            let _ = unlinkat(dir, temp.as_str(), UnlinkatFlags::RemoveDir);
+            match openat(dir, name, walk_flags(), Mode::empty()) {
+                Ok(fd) => Ok(fd),
+                Err(Errno::ENOTDIR) | Err(Errno::ELOOP) => {
+                    Err(refuse_component(dir, name, here.to_string(), full))
+                }
+                Err(err) => Err(io_error(here, "open directory", err)),
+            }
+        }
+    }
 }
 
 /// Gives an open file or directory its owner and then its mode (in that

@@ -8,7 +8,6 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -23,21 +22,6 @@ fn rounds() -> usize {
         .ok()
         .and_then(|n| n.parse().ok())
         .unwrap_or(100)
-}
-
-/// The host keys' bytes, by file name.
-fn host_keys(root: &Path) -> BTreeMap<String, Vec<u8>> {
-    std::fs::read_dir(root.join("etc/ssh"))
-        .unwrap()
-        .map(|e| e.unwrap())
-        .filter(|e| e.file_name().to_string_lossy().starts_with("ssh_host_"))
-        .map(|e| {
-            (
-                e.file_name().to_string_lossy().into_owned(),
-                std::fs::read(e.path()).unwrap(),
-            )
-        })
-        .collect()
 }
 
 /// Whether the killed run recorded this instance's host keys as made.
@@ -142,19 +126,29 @@ fn a_run_killed_at_any_moment_converges_on_the_next_run() {
         full.as_millis()
     );
     let mut jitter = Jitter(seed);
-    let span = full.as_micros() as u64 + 1;
+    // The span kills are spread over follows the machine's pace: one timed
+    // run can be slow (or fast) for reasons of its own, so a kill that lands
+    // after the run ended shortens it and one that interrupts lengthens it
+    // a little, never past the measured run.
+    let measured = full.as_micros() as u64 + 1;
+    let mut span = measured;
     let (mut killed, mut kept_keys) = (0, 0);
     for round in 0..rounds() {
         let scratch = image();
         let ud = user_data(&scratch);
         // Spread over the whole run (and a little past it), jittered; every
         // fourth round kills twice, the second time during the re-run.
-        let at = |j: &mut Jitter| Duration::from_micros(j.next() % (span + span / 10));
-        let mut interrupted = run_and_kill(&scratch, &ud, at(&mut jitter));
+        let at = |j: &mut Jitter, span: u64| Duration::from_micros(j.next() % (span + span / 10));
+        let mut interrupted = run_and_kill(&scratch, &ud, at(&mut jitter, span));
         if round % 4 == 3 {
-            interrupted |= run_and_kill(&scratch, &ud, at(&mut jitter));
+            interrupted |= run_and_kill(&scratch, &ud, at(&mut jitter, span));
         }
         killed += usize::from(interrupted);
+        span = if interrupted {
+            (span + span / 50).min(measured)
+        } else {
+            (span - span / 8).max(1000)
+        };
         let keys_before = keys_recorded(scratch.path()).then(|| host_keys(scratch.path()));
 
         let out = scratch.batten("run", &ud, &[]);

@@ -365,3 +365,18 @@ pub fn hostile_summary(line: &str) {
 /// curl's arguments to print only the HTTP status (000 when nothing
 /// answered).
 pub const CURL_STATUS: [&str; 5] = ["-s", "-o", "/dev/null", "-w", "%{http_code}"];
+
+/// The host keys' bytes in a root's /etc/ssh, by file name.
+pub fn host_keys(root: &Path) -> BTreeMap<String, Vec<u8>> {
+    std::fs::read_dir(root.join("etc/ssh"))
+        .unwrap()
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_name().to_string_lossy().starts_with("ssh_host_"))
+        .map(|e| {
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                std::fs::read(e.path()).unwrap(),
+            )
+        })
+        .collect()
+}
