@@ -21,6 +21,7 @@ use crate::exit::{Code, Failure};
 use crate::lifecycle::{self, Journal, RunLock, RunRecord, State};
 use crate::plan::{Action, Plan};
 use crate::root::{Backup, Root};
+use crate::ssh::HostKeysOwner;
 
 /// Written (on the running system, in /run) when the first stage found
 /// local user-data, so that batten-metadata.service skips this boot.
@@ -340,8 +341,12 @@ fn prepare(
             ),
         ));
     }
-    let host_keys_done = state.host_keys_instance.as_deref() == Some(instance.id.as_str());
-    let plan = build_plan(&root, &distro, &accounts, &loaded, &found, host_keys_done)?;
+    let host_keys = match &state.host_keys_instance {
+        Some(id) if *id == instance.id => HostKeysOwner::ThisInstance,
+        Some(id) if Some(id) == lifecycle::this_boot().as_ref() => HostKeysOwner::ThisBoot,
+        _ => HostKeysOwner::Image,
+    };
+    let plan = build_plan(&root, &distro, &accounts, &loaded, &found, host_keys)?;
     Ok(Some(Prepared {
         root,
         found,
@@ -359,7 +364,7 @@ fn build_plan(
     accounts: &Accounts,
     loaded: &Loaded,
     found: &Found,
-    host_keys_done: bool,
+    host_keys: HostKeysOwner,
 ) -> Result<Plan, Failure> {
     let ud = &loaded.user_data;
     let mut notes = vec![format!(
@@ -393,7 +398,7 @@ fn build_plan(
         accounts,
         root,
         distro,
-        host_keys_done,
+        host_keys,
         homes_made: &homes_made,
     };
     actions.extend(crate::ssh::plan(&ssh_inputs, &mut notes)?);
@@ -494,10 +499,18 @@ fn baseline(args: &RootArgs) -> Result<Code, Failure> {
     }
     let distro =
         Distro::detect(&root, args.family).map_err(|e| Failure::new(Code::Usage, e.to_string()))?;
-    let loaded = config::load("(no user-data)", b"#cloud-config\n").map_err(|_| {
+    // One ed25519 key is all sshd needs to start, and it takes milliseconds
+    // where RSA takes a second (a minute under emulation): the run that
+    // follows with user-data adds the types it asks for and keeps this one
+    // if wanted (it is recorded as this boot's).
+    let loaded = config::load(
+        "(no user-data)",
+        b"#cloud-config\nssh_genkeytypes: [ed25519]\n",
+    )
+    .map_err(|_| {
         Failure::new(
             Code::ApplyFailed,
-            "the built-in empty user-data did not validate; this is a bug in batten",
+            "the built-in baseline user-data did not validate; this is a bug in batten",
         )
     })?;
     let ud = &loaded.user_data;
@@ -510,7 +523,7 @@ fn baseline(args: &RootArgs) -> Result<Code, Failure> {
         accounts: &accounts,
         root: &root,
         distro: &distro,
-        host_keys_done: true,
+        host_keys: HostKeysOwner::ThisInstance,
         homes_made: &[],
     };
     let mut actions: Vec<Action> = crate::ssh::plan_missing_host_keys(&inputs)?
@@ -531,14 +544,34 @@ fn baseline(args: &RootArgs) -> Result<Code, Failure> {
     apply::check_space(&root, &plan)?;
     let run_id = lifecycle::new_run_id();
     let mut journal = Journal::new(&run_id);
-    apply::apply(
+    let mut state = state;
+    let keys_before = state.host_keys_instance.clone();
+    let mut keys_recorded = |action: &Action| {
+        // Keys made here belong to this boot until an instance claims
+        // them: recorded at once, as a full run records its own.
+        if matches!(action, Action::HostKeys { .. }) {
+            state.host_keys_instance = lifecycle::this_boot();
+            if let Err(e) = state.save(&root) {
+                warn!("could not record that the host keys were made: {e}");
+            }
+        }
+    };
+    let result = apply::apply(
         &plan,
         &root,
         &Backup::new(&run_id),
         &SystemRunner,
         &mut journal,
-        &mut |_| {},
-    )?;
+        &mut keys_recorded,
+    );
+    if result.is_err() && state.host_keys_instance != keys_before {
+        // The roll-back took the keys away again.
+        state.host_keys_instance = keys_before;
+        if let Err(e) = state.save(&root) {
+            warn!("could not record that the host keys were rolled back: {e}");
+        }
+    }
+    result?;
     Ok(Code::Ok)
 }
 

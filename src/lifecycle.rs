@@ -267,6 +267,17 @@ pub fn format_utc(secs: u64) -> String {
     )
 }
 
+/// What `host_keys_instance` holds for host keys the baseline made before
+/// any instance was known: this boot's id, so that a run later in the same
+/// boot (the metadata stage, or the owner's fix of refused user-data) keeps
+/// keys sshd may already have shown, while a clone of this disk, which
+/// boots under another id, still gets keys of its own.
+pub fn this_boot() -> Option<String> {
+    let id = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").ok()?;
+    let id = id.trim();
+    (!id.is_empty()).then(|| format!("boot:{id}"))
+}
+
 /// A run id that sorts by time and names a backup directory:
 /// `20261125T083000Z-1234`.
 pub fn new_run_id() -> String {

@@ -244,3 +244,74 @@ fn a_match_block_that_locks_the_owner_out_is_caught() {
         "passwords must stay as they were"
     );
 }
+
+/// Host keys the baseline made before any user-data (a generalized image
+/// waiting for its metadata service, or refused user-data) belong to this
+/// boot: the run that follows in the same boot keeps those of a type it
+/// wants, since sshd may already have shown them, adds the others it wants
+/// and removes the rest; keys recorded for another boot (a clone of the
+/// disk) are all replaced.
+#[test]
+fn host_keys_the_baseline_made_are_kept_by_a_run_in_the_same_boot() {
+    const T: &str = "host_keys_the_baseline_made_are_kept_by_a_run_in_the_same_boot";
+    if !privileged(T) || !have("useradd", T) || !have("nft", T) {
+        return;
+    }
+    const ED25519: &str = "ssh_host_ed25519_key";
+    const ECDSA: &str = "ssh_host_ecdsa_key";
+    // (the record the next run finds, the types it wants, ed25519 kept as
+    // the baseline made it, the private keys there afterwards)
+    let cases = [
+        (None, "[ed25519, ecdsa]", true, vec![ECDSA, ED25519]),
+        (None, "[ecdsa]", false, vec![ECDSA]),
+        (Some("boot:another-boot"), "[ed25519]", false, vec![ED25519]),
+    ];
+    for (recorded_for, types, kept, want) in cases {
+        let what = format!("{recorded_for:?} {types}");
+        let scratch = Scratch::new();
+        for name in host_keys(scratch.path()).keys() {
+            std::fs::remove_file(scratch.join(&format!("/etc/ssh/{name}"))).unwrap();
+        }
+        let out = run(&["run", "--root", &scratch.root_arg()]);
+        assert!(out.status.success(), "{what}: {}", text(&out));
+        let made = host_keys(scratch.path());
+        assert_eq!(
+            made.keys().collect::<Vec<_>>(),
+            [ED25519, "ssh_host_ed25519_key.pub"],
+            "{what}: the baseline makes one ed25519 key"
+        );
+        let state_file = scratch.join("/var/lib/batten/state.json");
+        let mut state: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&state_file).unwrap()).unwrap();
+        assert!(
+            state["host_keys_instance"]
+                .as_str()
+                .is_some_and(|s| s.starts_with("boot:")),
+            "{what}: {state:#}"
+        );
+        if let Some(other) = recorded_for {
+            state["host_keys_instance"] = other.into();
+            std::fs::write(&state_file, state.to_string()).unwrap();
+        }
+        let ud = scratch.user_data(
+            "owner.yaml",
+            &format!(
+                "#cloud-config\nusers:\n  - {{name: owner, ssh_authorized_keys: [\"{KEY}\"]}}\nssh_genkeytypes: {types}\n"
+            ),
+        );
+        let out = scratch.batten("run", &ud, &[]);
+        assert!(out.status.success(), "{what}: {}", text(&out));
+        let after = host_keys(scratch.path());
+        let private: Vec<&str> = after
+            .keys()
+            .map(String::as_str)
+            .filter(|k| !k.ends_with(".pub"))
+            .collect();
+        assert_eq!(private, want, "{what}");
+        assert_eq!(
+            made.get(ED25519) == after.get(ED25519),
+            kept,
+            "{what}: the baseline's ed25519 key kept?"
+        );
+    }
+}

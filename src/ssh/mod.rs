@@ -32,9 +32,8 @@ pub struct Inputs<'a> {
     pub root: &'a Root,
     /// Its distribution.
     pub distro: &'a Distro,
-    /// True when this instance already has host keys batten made, so they
-    /// are kept (a re-run must not change the machine's identity).
-    pub host_keys_done: bool,
+    /// Whose the host keys in the root are, as batten recorded them.
+    pub host_keys: HostKeysOwner,
     /// Homes an earlier step of the plan makes, so keys may go there.
     pub homes_made: &'a [String],
 }
@@ -326,6 +325,19 @@ pub fn listening_ports(root: &Root, ud: &UserData) -> Result<Vec<u16>, Failure> 
     Ok(ports)
 }
 
+/// Whose the SSH host keys in the root are. Keys baked into an image are
+/// shared by every machine made from it and must go; keys batten made on
+/// this machine are its identity and stay.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HostKeysOwner {
+    /// Not known to be this machine's: the image's, or another instance's.
+    Image,
+    /// Made by the baseline in this boot, before any instance was known.
+    ThisBoot,
+    /// Made by batten for this instance.
+    ThisInstance,
+}
+
 /// An existing account's keys go into its own home only: the home must
 /// exist and be a directory it owns (symlinks are refused).
 fn check_home(
@@ -504,12 +516,12 @@ fn interlock(
     ))
 }
 
-/// Host keys for the types the root lacks, and nothing else: what sshd
+/// Host keys of the wanted types the root lacks, and nothing else: what sshd
 /// needs to start at all, for a machine batten leaves otherwise untouched
 /// (no user-data, or user-data it refused). Existing keys are kept.
 pub fn plan_missing_host_keys(inp: &Inputs) -> Result<Option<Action>, Failure> {
     plan_host_keys(&Inputs {
-        host_keys_done: true,
+        host_keys: HostKeysOwner::ThisInstance,
         ..*inp
     })
 }
@@ -535,10 +547,29 @@ fn plan_host_keys(inp: &Inputs) -> Result<Option<Action>, Failure> {
         })
         .map(|n| format!("/etc/ssh/{n}"))
         .collect();
-    let remove = if !inp.host_keys_done && ud.ssh_deletekeys {
-        existing.clone()
-    } else {
-        Vec::new()
+    let remove = match inp.host_keys {
+        _ if !ud.ssh_deletekeys => Vec::new(),
+        HostKeysOwner::ThisInstance => Vec::new(),
+        HostKeysOwner::Image => existing.clone(),
+        // The baseline's stopgap keys are this machine's own: those of a
+        // type the user-data wants stay (sshd may have shown them), the
+        // others go as cloud-init would never have made them.
+        HostKeysOwner::ThisBoot => {
+            let wanted: Vec<HostKeyType> = if ud.ssh_keys.is_empty() {
+                ud.ssh_genkeytypes.clone()
+            } else {
+                ud.ssh_keys.iter().map(|k| k.key_type).collect()
+            };
+            existing
+                .iter()
+                .filter(|p| {
+                    !wanted
+                        .iter()
+                        .any(|t| p.starts_with(&host_keys::private_path(*t)))
+                })
+                .cloned()
+                .collect()
+        }
     };
     let remains =
         |path: &str| !remove.iter().any(|r| r == path) && existing.iter().any(|e| e == path);
