@@ -10,6 +10,11 @@ use std::time::Duration;
 use common::net::{self, Daemon, Pair};
 use common::*;
 
+/// batten takes its run lock on the root directory, and the live runs
+/// here all work on this machine's `/` (in mount namespaces of their own):
+/// one at a time, or the second is refused as a concurrent run.
+static LIVE_ROOT: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 const TCP_PORTS: &str = "22,80,8080,8081,5432,9999";
 const UDP_PORTS: &str = "5353,5354";
 
@@ -211,6 +216,7 @@ fn live_run_replaces_only_its_table_and_keeps_ssh_open() {
     if !required(T, &["nft", "ip", "unshare", "python3", "sshd"]) {
         return;
     }
+    let _live = LIVE_ROOT.lock().unwrap_or_else(|e| e.into_inner());
     let work = tempfile::tempdir().unwrap();
     for d in ["upper", "work"] {
         std::fs::create_dir(work.path().join(d)).unwrap();
@@ -307,6 +313,7 @@ fn a_load_that_reads_back_without_ssh_puts_the_previous_ruleset_back() {
     if !required(T, &["nft", "ip", "unshare", "python3", "sshd"]) {
         return;
     }
+    let _live = LIVE_ROOT.lock().unwrap_or_else(|e| e.into_inner());
     let work = tempfile::tempdir().unwrap();
     for d in ["upper", "work", "bin"] {
         std::fs::create_dir(work.path().join(d)).unwrap();
