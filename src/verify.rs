@@ -269,6 +269,27 @@ fn host_keys(inp: &Inputs, r: &mut Report) {
             ),
         }
     }
+    // Certificates from ssh_keys: in place as given (HostCertificate names
+    // them; sshd -T in the sshd check reads the configuration).
+    for key in &inp.user_data.ssh_keys {
+        let Some(line) = &key.certificate else {
+            continue;
+        };
+        let path = crate::ssh::host_keys::certificate_path(key.key_type);
+        let (status, why) = match root.read_to_string(&path) {
+            Ok(Some(text)) if text.trim_end() == line => {
+                (Status::Pass, "the host certificate from ssh_keys".into())
+            }
+            Ok(Some(_)) => (
+                Status::Fail,
+                "not the certificate ssh_keys gives".to_string(),
+            ),
+            Ok(None) => (Status::Fail, "missing".to_string()),
+            Err(e) => (Status::Fail, e.to_string()),
+        };
+        let name = path.trim_start_matches("/etc/ssh/").to_string();
+        r.add(&format!("hostkeys.{name}"), status, path, why);
+    }
 }
 
 fn authorized_keys(inp: &Inputs, r: &mut Report) {

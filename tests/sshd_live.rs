@@ -342,3 +342,140 @@ fn a_symlinked_dot_ssh_is_refused() {
         "batten wrote through the link"
     );
 }
+
+/// `ssh_keys` with a host certificate, made by the real `ssh-keygen -s -h`:
+/// sshd serves it, so a client that trusts only the certificate authority
+/// (`@cert-authority` in known_hosts, no host key) connects, and one that
+/// trusts another authority does not.
+#[test]
+fn a_host_certificate_from_ssh_keys_is_served() {
+    const T: &str = "a_host_certificate_from_ssh_keys_is_served";
+    if !privileged(T)
+        || !have("sshd", T)
+        || !have("ssh", T)
+        || !have("ssh-keygen", T)
+        || !have("ip", T)
+        || !have("unshare", T)
+        || !have("useradd", T)
+    {
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let keygen = |args: &[&str], file: &str| {
+        let out = Command::new("ssh-keygen")
+            .args(args)
+            .arg(work.path().join(file))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "ssh-keygen {args:?}: {}", text(&out));
+    };
+    for (name, comment) in [
+        ("user", "alice@laptop"),
+        ("host", "root@host"),
+        ("ca", "ca"),
+        ("other-ca", "ca"),
+    ] {
+        keygen(
+            &["-q", "-t", "ed25519", "-N", "", "-C", comment, "-f"],
+            name,
+        );
+    }
+    let ca = work.path().join("ca").display().to_string();
+    keygen(
+        &[
+            "-q",
+            "-s",
+            &ca,
+            "-I",
+            "test-host",
+            "-h",
+            "-n",
+            net::SERVER_V4,
+        ],
+        "host.pub",
+    );
+    let read = |file: &str| std::fs::read_to_string(work.path().join(file)).unwrap();
+    let indent = |text: String| -> String { text.lines().map(|l| format!("    {l}\n")).collect() };
+    let scratch = Scratch::new();
+    let ud = scratch.user_data(
+        "cert.yaml",
+        &format!(
+            "#cloud-config\nusers:\n  - name: alice\n    shell: /bin/bash\n    ssh_authorized_keys: [\"{}\"]\nssh_pwauth: false\nssh_keys:\n  ed25519_private: |\n{}  ed25519_public: \"{}\"\n  ed25519_certificate: \"{}\"\n",
+            read("user.pub").trim(),
+            indent(read("host")),
+            read("host.pub").trim(),
+            read("host-cert.pub").trim(),
+        ),
+    );
+    let out = scratch.batten("run", &ud, &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    let written =
+        std::fs::read_to_string(scratch.join("/etc/ssh/ssh_host_ed25519_key-cert.pub")).unwrap();
+    assert_eq!(written, read("host-cert.pub"));
+    let report = run(&["verify", "--root", &scratch.root_arg(), "--format", "json"]);
+    let report: serde_json::Value = serde_json::from_slice(&report.stdout).unwrap();
+    assert!(
+        report["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["id"] == "hostkeys.ssh_host_ed25519_key-cert.pub" && c["status"] == "pass"),
+        "{report:#}"
+    );
+
+    let pair = Pair::new("hostcert");
+    let log = work.path().join("sshd.log");
+    let _sshd = start_sshd(&pair, &scratch, &[], &log);
+    net::wait_for_port(&pair, net::SERVER_V4, 22, Duration::from_secs(20));
+    let login = |authority: &str| {
+        let known_hosts = work.path().join(format!("known_hosts-{authority}"));
+        std::fs::write(
+            &known_hosts,
+            format!(
+                "@cert-authority {} {}",
+                net::SERVER_V4,
+                read(&format!("{authority}.pub"))
+            ),
+        )
+        .unwrap();
+        Client {
+            pair: &pair,
+            key: &work.path().join("user"),
+            known_hosts: &known_hosts,
+        }
+        .ssh("alice", 22, &[], None)
+    };
+    let trusted = login("ca");
+    assert!(
+        trusted.status.success(),
+        "the certificate's authority is trusted, yet: {}\nsshd: {}",
+        text(&trusted),
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
+    assert_eq!(String::from_utf8_lossy(&trusted.stdout).trim(), "alice");
+    let untrusted = login("other-ca");
+    assert!(
+        !untrusted.status.success(),
+        "another authority was accepted"
+    );
+    assert!(
+        text(&untrusted).contains("Host key verification failed"),
+        "{}",
+        text(&untrusted)
+    );
+    // sshd's own view lists the certificate, and a second run changes nothing.
+    let t = in_scratch(&pair, &scratch, 20, &["/usr/sbin/sshd", "-T"])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&t.stdout)
+            .lines()
+            .any(|l| l == "hostcertificate /etc/ssh/ssh_host_ed25519_key-cert.pub"),
+        "{}",
+        text(&t)
+    );
+    let before = snapshot(scratch.path());
+    let again = scratch.batten("run", &ud, &[]);
+    assert!(again.status.success(), "{}", text(&again));
+    assert_unchanged_outside_state(&before, scratch.path(), "a second run");
+}

@@ -5,6 +5,7 @@
 
 pub mod decode;
 pub mod grammar;
+pub mod host_certificate;
 pub mod key_options;
 pub mod labels;
 pub mod meta;

@@ -235,7 +235,8 @@ pub struct ProvidedHostKey {
     pub private: String,
     /// The public key line: as given, or derived from the private key.
     pub public: String,
-    /// `<type>_certificate`: a host certificate, taken as given (not checked).
+    /// `<type>_certificate`: a host certificate for this key (one line,
+    /// checked to be a host certificate of this very key).
     pub certificate: Option<String>,
 }
 

@@ -568,15 +568,21 @@ fn host_keys(c: &mut Checker, node: &Node, path: &str) -> Vec<ProvidedHostKey> {
             );
             continue;
         }
-        if let Some(cert) = get("certificate") {
-            c.warn(
-                cert.pos,
-                &key_path("certificate"),
-                "host certificates are not installed by this build of batten; the key pair is",
-            );
-        }
-        let certificate = get("certificate")
-            .and_then(|n| string(c, n, &key_path("certificate")).map(str::to_string));
+        let certificate = match get("certificate") {
+            None => None,
+            Some(node) => {
+                let Some(text) = string(c, node, &key_path("certificate")) else {
+                    continue;
+                };
+                match host_certificate(text, &derived) {
+                    Ok(line) => Some(line),
+                    Err(why) => {
+                        c.error(node.pos, &key_path("certificate"), why);
+                        continue;
+                    }
+                }
+            }
+        };
         out.push(ProvidedHostKey {
             key_type: t,
             private: private_text.to_string(),
@@ -601,6 +607,21 @@ fn host_keys(c: &mut Checker, node: &Node, path: &str) -> Vec<ProvidedHostKey> {
         }
     }
     out
+}
+
+/// A host certificate from `ssh_keys` as sshd will load it: one line, a
+/// host certificate for the key beside it (sshd pairs certificate and key
+/// by the public key). The line, trimmed, goes into the `-cert.pub` file.
+fn host_certificate(text: &str, key: &ssh_key::PublicKey) -> Result<String, String> {
+    let line = text.trim();
+    if line.chars().any(char::is_control) {
+        return Err(
+            "a certificate is one line; this one holds a newline or another control character"
+                .into(),
+        );
+    }
+    crate::config::host_certificate::check(line, key)?;
+    Ok(line.to_string())
 }
 
 /// `users` and the singular `user`, read the way cloud-init's `ug_util`
@@ -1453,6 +1474,78 @@ mod tests {
         let (_, e, _) = run(&format!("ssh_keys:\n  ed25519_private: |\n{indented}"));
         assert_eq!(e.len(), 1, "{e:?}");
         assert!(e[0].contains("control characters"), "{e:?}");
+    }
+
+    /// A certificate of `cert_type` for `subject`, signed by a fresh CA.
+    fn certificate(
+        subject: &ssh_key::PrivateKey,
+        cert_type: ssh_key::certificate::CertType,
+    ) -> String {
+        let ca = ssh_key::PrivateKey::random(
+            &mut ssh_key::rand_core::OsRng,
+            ssh_key::Algorithm::Ed25519,
+        )
+        .unwrap();
+        let mut builder = ssh_key::certificate::Builder::new(
+            [7u8; 16],
+            subject.public_key().key_data().clone(),
+            1_700_000_000,
+            2_000_000_000,
+        )
+        .unwrap();
+        builder.cert_type(cert_type).unwrap();
+        builder.valid_principal("host.example.org").unwrap();
+        builder.sign(&ca).unwrap().to_openssh().unwrap()
+    }
+
+    #[test]
+    fn a_host_certificate_must_be_one_for_the_key_beside_it() {
+        use ssh_key::certificate::CertType;
+        let key = ssh_key::PrivateKey::random(
+            &mut ssh_key::rand_core::OsRng,
+            ssh_key::Algorithm::Ed25519,
+        )
+        .unwrap();
+        let other = ssh_key::PrivateKey::random(
+            &mut ssh_key::rand_core::OsRng,
+            ssh_key::Algorithm::Ed25519,
+        )
+        .unwrap();
+        let private: String = key
+            .to_openssh(ssh_key::LineEnding::LF)
+            .unwrap()
+            .lines()
+            .map(|l| format!("    {l}\n"))
+            .collect();
+        let with = |cert: &str| {
+            run(&format!(
+                "ssh_keys:\n  ed25519_private: |\n{private}  ed25519_certificate: \"{cert}\"\n"
+            ))
+        };
+        let good = certificate(&key, CertType::Host);
+        let (ud, e, w) = with(&good);
+        assert!(e.is_empty() && w.is_empty(), "{e:?} {w:?}");
+        assert_eq!(
+            ud.unwrap().ssh_keys[0].certificate.as_deref(),
+            Some(good.as_str())
+        );
+        for (cert, why) in [
+            (certificate(&key, CertType::User), "user certificate"),
+            (certificate(&other, CertType::Host), "for another key"),
+            (
+                KEY.to_string(),
+                "needs a ssh-ed25519-cert-v01@openssh.com certificate",
+            ),
+            (
+                format!("{good}\\nPasswordAuthentication yes"),
+                "control character",
+            ),
+        ] {
+            let (_, e, _) = with(&cert);
+            assert_eq!(e.len(), 1, "{why}: {e:?}");
+            assert!(e[0].contains(why), "{why}: {e:?}");
+            assert!(e[0].contains("ssh_keys.ed25519_certificate"), "{e:?}");
+        }
     }
 
     #[test]

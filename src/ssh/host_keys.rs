@@ -67,6 +67,9 @@ pub struct HostKeyFiles {
     /// Key size as `ssh-keygen -l` reports it: 256 for Ed25519 and ECDSA
     /// P-256, the modulus size (3072) for RSA.
     pub bits: u32,
+    /// The host certificate `ssh_keys` gave for this key, ending in a
+    /// newline, for [`certificate_path`]; generated keys have none.
+    pub certificate: Option<String>,
 }
 
 impl HostKeyFiles {
@@ -96,6 +99,7 @@ impl fmt::Debug for HostKeyFiles {
             .field("public", &self.public)
             .field("fingerprint", &self.fingerprint)
             .field("bits", &self.bits)
+            .field("certificate", &self.certificate)
             .finish()
     }
 }
@@ -110,6 +114,13 @@ pub fn private_path(t: HostKeyType) -> String {
 /// plus `.pub`, as `ssh-keygen` names it.
 pub fn public_path(t: HostKeyType) -> String {
     format!("{}.pub", private_path(t))
+}
+
+/// Where the host certificate for the key of type `t` goes: the private
+/// key's path plus `-cert.pub`, as `ssh-keygen -s` names it and cloud-init
+/// writes it; `HostCertificate` names it in sshd's configuration.
+pub fn certificate_path(t: HostKeyType) -> String {
+    format!("{}-cert.pub", private_path(t))
 }
 
 /// Generates a new key pair for each of `types`, each on a thread of its own
@@ -194,6 +205,7 @@ fn generate_one(t: HostKeyType, comment: &str) -> Result<HostKeyFiles, String> {
         public: with_newline(&public),
         fingerprint: key.fingerprint(HashAlg::Sha256).to_string(),
         bits,
+        certificate: None,
     })
 }
 
@@ -245,6 +257,7 @@ pub fn provided(key: &ProvidedHostKey) -> Result<HostKeyFiles, String> {
         public: with_newline(key.public.trim_end()),
         fingerprint: private.fingerprint(HashAlg::Sha256).to_string(),
         bits,
+        certificate: key.certificate.as_deref().map(with_newline),
     })
 }
 

@@ -77,6 +77,14 @@ pub fn settings(ud: &UserData, old_sshd: bool) -> Vec<Setting> {
     for port in &ud.batten.ssh.ports {
         set(&mut s, "Port", &port.to_string());
     }
+    // Paths batten makes from the key type, never text from user-data.
+    for key in ud.ssh_keys.iter().filter(|k| k.certificate.is_some()) {
+        set(
+            &mut s,
+            "HostCertificate",
+            &host_keys::certificate_path(key.key_type),
+        );
+    }
     s
 }
 
@@ -578,7 +586,17 @@ fn plan_host_keys(inp: &Inputs) -> Result<Option<Action>, Failure> {
         let path = host_keys::private_path(key.key_type);
         // Compared as it will be written: ending in one newline.
         let wanted = format!("{}\n", key.private.trim_end_matches('\n'));
-        let same = remains(&path)
+        let same_certificate = match &key.certificate {
+            None => true,
+            Some(line) => {
+                let cert = host_keys::certificate_path(key.key_type);
+                remains(&cert)
+                    && root.read(&cert).map_err(refuse)?.as_deref()
+                        == Some(format!("{line}\n").as_bytes())
+            }
+        };
+        let same = same_certificate
+            && remains(&path)
             && root.read(&path).map_err(refuse)?.as_deref() == Some(wanted.as_bytes());
         if !same {
             provided.push(key.clone());
@@ -786,6 +804,10 @@ pub fn apply_host_keys(
     }
     let mut lines = Vec::new();
     for f in &files {
+        let certificate = f
+            .certificate
+            .as_ref()
+            .map(|c| (host_keys::certificate_path(f.key_type), c));
         for (path, text, owner) in [
             (
                 &f.private_path,
@@ -793,7 +815,13 @@ pub fn apply_host_keys(
                 host_keys::private_owner(ssh_keys_gid),
             ),
             (&f.public_path, &f.public, host_keys::public_owner()),
-        ] {
+        ]
+        .into_iter()
+        .chain(
+            certificate
+                .as_ref()
+                .map(|(path, text)| (path, *text, host_keys::public_owner())),
+        ) {
             let before = root.read_with_owner(path).map_err(|e| e.to_string())?;
             if root
                 .write_atomic(path, text.as_bytes(), owner, Some(backup))

@@ -331,6 +331,16 @@ fn root_login_rank(value: &str) -> u8 {
     }
 }
 
+/// Keywords whose lines add up instead of the first one winning: batten's
+/// lines are the whole list, so every other global line of the keyword
+/// goes.
+fn is_list(keyword: &str) -> bool {
+    matches!(
+        keyword.to_ascii_lowercase().as_str(),
+        "port" | "hostcertificate"
+    )
+}
+
 fn conflicts(d: &Directive, settings: &[Setting]) -> bool {
     let wanted: Vec<&Setting> = settings
         .iter()
@@ -339,7 +349,7 @@ fn conflicts(d: &Directive, settings: &[Setting]) -> bool {
     if wanted.is_empty() {
         return false;
     }
-    if d.keyword == "port" {
+    if is_list(&d.keyword) {
         return d.within_match.is_none();
     }
     match &d.within_match {
@@ -469,8 +479,8 @@ fn edit_main_in_place(text: &str, settings: &[Setting]) -> (String, Vec<String>)
         let global: Vec<usize> = (0..first_match)
             .filter(|&i| split_line(&lines[i]).is_some_and(|(k, _)| k == key))
             .collect();
-        if key == "port" {
-            continue; // ports are written together below
+        if is_list(&key) {
+            continue; // lists are written together below
         }
         match global.first() {
             Some(&i) => {
@@ -526,22 +536,32 @@ fn edit_main_in_place(text: &str, settings: &[Setting]) -> (String, Vec<String>)
             }
         }
     }
-    let ports: Vec<&Setting> = settings.iter().filter(|s| s.keyword == "Port").collect();
-    if !ports.is_empty() {
+    let mut lists: Vec<&'static str> = settings
+        .iter()
+        .map(|s| s.keyword)
+        .filter(|k| is_list(k))
+        .collect();
+    lists.dedup();
+    for keyword in lists {
+        let key = keyword.to_ascii_lowercase();
         let existing: Vec<usize> = (0..first_match)
-            .filter(|&i| split_line(&lines[i]).is_some_and(|(k, _)| k == "port"))
+            .filter(|&i| split_line(&lines[i]).is_some_and(|(k, _)| k == key))
             .collect();
         let current: Vec<String> = existing
             .iter()
             .filter_map(|&i| split_line(&lines[i]).map(|(_, a)| a))
             .collect();
-        let wanted: Vec<String> = ports.iter().map(|s| s.value.clone()).collect();
+        let wanted: Vec<String> = settings
+            .iter()
+            .filter(|s| s.keyword == keyword)
+            .map(|s| s.value.clone())
+            .collect();
         if current != wanted {
             for &i in &existing {
                 lines[i] = format!("# disabled by batten: {}", lines[i].trim_start());
             }
-            changes.push(format!("{MAIN}: Port {}", wanted.join(", ")));
-            inserts.extend(wanted.iter().map(|p| format!("Port {p}")));
+            changes.push(format!("{MAIN}: {keyword} {}", wanted.join(", ")));
+            inserts.extend(wanted.iter().map(|v| format!("{keyword} {v}")));
         }
     }
     if !inserts.is_empty() {
@@ -736,6 +756,59 @@ mod tests {
         let c = SshdConfig::load(&root).unwrap();
         assert_eq!(c.ports(), vec![2222], "{}", edits[0].text);
         assert_eq!(plan_edits(&c, &s), vec![], "a second run changes nothing");
+    }
+
+    #[test]
+    fn host_certificates_are_a_list_in_place_and_in_the_dropin() {
+        let certs = [
+            "/etc/ssh/ssh_host_ecdsa_key-cert.pub",
+            "/etc/ssh/ssh_host_ed25519_key-cert.pub",
+        ];
+        let mut s = settings();
+        s.extend(certs.iter().map(|c| Setting {
+            keyword: "HostCertificate",
+            value: c.to_string(),
+        }));
+        // In place: both lines, the image's own certificate line gone.
+        let (d, root) = root_with(&[(
+            MAIN,
+            "HostCertificate /etc/ssh/old-cert.pub\nPasswordAuthentication yes\n",
+        )]);
+        let edits = plan_edits(&SshdConfig::load(&root).unwrap(), &s);
+        std::fs::write(d.path().join("etc/ssh/sshd_config"), &edits[0].text).unwrap();
+        let c = SshdConfig::load(&root).unwrap();
+        let listed: Vec<String> = c
+            .all("hostcertificate")
+            .iter()
+            .map(|d| d.args.clone())
+            .collect();
+        assert_eq!(listed, certs, "{}", edits[0].text);
+        assert_eq!(plan_edits(&c, &s), vec![], "a second run changes nothing");
+        // With the drop-in: both lines there, another file's line disabled.
+        let (_d, root) = root_with(&[
+            (MAIN, DEBIAN_MAIN),
+            (
+                "/etc/ssh/sshd_config.d/50-image.conf",
+                "HostCertificate /etc/ssh/old-cert.pub\n",
+            ),
+        ]);
+        let edits = plan_edits(&SshdConfig::load(&root).unwrap(), &s);
+        let dropin = edits.iter().find(|e| e.path == DROPIN).unwrap();
+        for cert in certs {
+            assert!(
+                dropin.text.contains(&format!("HostCertificate {cert}\n")),
+                "{}",
+                dropin.text
+            );
+        }
+        let image = edits
+            .iter()
+            .find(|e| e.path.ends_with("50-image.conf"))
+            .unwrap();
+        assert_eq!(
+            image.text,
+            "# disabled by batten: HostCertificate /etc/ssh/old-cert.pub\n"
+        );
     }
 
     #[test]
