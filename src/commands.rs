@@ -343,7 +343,9 @@ fn prepare(
     }
     let host_keys = match &state.host_keys_instance {
         Some(id) if *id == instance.id => HostKeysOwner::ThisInstance,
-        Some(id) if Some(id) == lifecycle::this_boot().as_ref() => HostKeysOwner::ThisBoot,
+        Some(id) if Some(id) == lifecycle::this_boot().as_ref() => {
+            HostKeysOwner::ThisBoot(state.baseline_host_keys.clone())
+        }
         _ => HostKeysOwner::Image,
     };
     let plan = build_plan(&root, &distro, &accounts, &loaded, &found, host_keys)?;
@@ -545,15 +547,34 @@ fn baseline(args: &RootArgs) -> Result<Code, Failure> {
     let run_id = lifecycle::new_run_id();
     let mut journal = Journal::new(&run_id);
     let mut state = state;
-    let keys_before = state.host_keys_instance.clone();
+    let keys_before = (
+        state.host_keys_instance.clone(),
+        state.baseline_host_keys.clone(),
+    );
     let mut keys_recorded = |action: &Action| {
         // Keys made here belong to this boot until an instance claims
-        // them: recorded at once, as a full run records its own.
-        if matches!(action, Action::HostKeys { .. }) {
-            state.host_keys_instance = lifecycle::this_boot();
-            if let Err(e) = state.save(&root) {
-                warn!("could not record that the host keys were made: {e}");
-            }
+        // them: recorded at once, as a full run records its own. An
+        // instance's record stays: its keys are its own already, and the
+        // one made here is this machine's too.
+        let Action::HostKeys { generate, .. } = action else {
+            return;
+        };
+        let record = state.host_keys_instance.as_deref();
+        if record.is_some_and(|r| !r.starts_with(lifecycle::BOOT_RECORD)) {
+            return;
+        }
+        let boot = lifecycle::this_boot();
+        if record != boot.as_deref() {
+            state.baseline_host_keys.clear();
+        }
+        state.host_keys_instance = boot;
+        state.baseline_host_keys.extend(
+            generate
+                .iter()
+                .map(|t| crate::ssh::host_keys::private_path(*t)),
+        );
+        if let Err(e) = state.save(&root) {
+            warn!("could not record that the host keys were made: {e}");
         }
     };
     let result = apply::apply(
@@ -564,9 +585,13 @@ fn baseline(args: &RootArgs) -> Result<Code, Failure> {
         &mut journal,
         &mut keys_recorded,
     );
-    if result.is_err() && state.host_keys_instance != keys_before {
+    let now = (
+        state.host_keys_instance.clone(),
+        state.baseline_host_keys.clone(),
+    );
+    if result.is_err() && now != keys_before {
         // The roll-back took the keys away again.
-        state.host_keys_instance = keys_before;
+        (state.host_keys_instance, state.baseline_host_keys) = keys_before;
         if let Err(e) = state.save(&root) {
             warn!("could not record that the host keys were rolled back: {e}");
         }
@@ -685,7 +710,10 @@ pub fn run(
     );
     state.host_keys_instance = match &result {
         // Also when no step made keys: the keys there are this instance's.
-        Ok(_) => Some(instance.id.clone()),
+        Ok(_) => {
+            state.baseline_host_keys.clear();
+            Some(instance.id.clone())
+        }
         // The roll-back put the previous keys back: they are not this
         // instance's, and the next run must make new ones.
         Err(_) => keys_before,

@@ -33,6 +33,12 @@ pub struct State {
     /// instance gets fresh ones.
     #[serde(default)]
     pub host_keys_instance: Option<String>,
+    /// The private host keys (paths) the baseline made in the boot that
+    /// `host_keys_instance` names as `boot:...`; only these count as this
+    /// machine's own until an instance claims them, every other key there
+    /// may be the image's.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub baseline_host_keys: Vec<String>,
     /// The most recent runs, oldest first, at most 20.
     pub runs: Vec<RunRecord>,
 }
@@ -275,8 +281,13 @@ pub fn format_utc(secs: u64) -> String {
 pub fn this_boot() -> Option<String> {
     let id = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").ok()?;
     let id = id.trim();
-    (!id.is_empty()).then(|| format!("boot:{id}"))
+    (!id.is_empty()).then(|| format!("{BOOT_RECORD}{id}"))
 }
+
+/// How a boot's record in `host_keys_instance` starts (instance-ids are
+/// letters, digits and `. _ : -`, so one could start so too; a record is
+/// read as a boot's only when it is this very boot's).
+pub const BOOT_RECORD: &str = "boot:";
 
 /// A run id that sorts by time and names a backup directory:
 /// `20261125T083000Z-1234`.

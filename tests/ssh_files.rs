@@ -248,9 +248,10 @@ fn a_match_block_that_locks_the_owner_out_is_caught() {
 /// Host keys the baseline made before any user-data (a generalized image
 /// waiting for its metadata service, or refused user-data) belong to this
 /// boot: the run that follows in the same boot keeps those of a type it
-/// wants, since sshd may already have shown them, adds the others it wants
-/// and removes the rest; keys recorded for another boot (a clone of the
-/// disk) are all replaced.
+/// wants, since sshd may already have shown them, makes the others it wants
+/// and removes the rest. Keys the image shipped are replaced as on any
+/// first run, and so are keys recorded for another boot (a clone of the
+/// disk).
 #[test]
 fn host_keys_the_baseline_made_are_kept_by_a_run_in_the_same_boot() {
     const T: &str = "host_keys_the_baseline_made_are_kept_by_a_run_in_the_same_boot";
@@ -259,27 +260,71 @@ fn host_keys_the_baseline_made_are_kept_by_a_run_in_the_same_boot() {
     }
     const ED25519: &str = "ssh_host_ed25519_key";
     const ECDSA: &str = "ssh_host_ecdsa_key";
-    // (the record the next run finds, the types it wants, ed25519 kept as
-    // the baseline made it, the private keys there afterwards)
+    const RSA: &str = "ssh_host_rsa_key";
+    struct Case {
+        /// Host keys the image ships (the rest are deleted first).
+        image: &'static [&'static str],
+        /// A record for another boot put in place before the run.
+        other_boot: bool,
+        /// `ssh_genkeytypes` of the run.
+        types: &'static str,
+        /// Whether the baseline's ed25519 key is still there unchanged.
+        kept: bool,
+        /// The private keys there afterwards.
+        want: &'static [&'static str],
+    }
     let cases = [
-        (None, "[ed25519, ecdsa]", true, vec![ECDSA, ED25519]),
-        (None, "[ecdsa]", false, vec![ECDSA]),
-        (Some("boot:another-boot"), "[ed25519]", false, vec![ED25519]),
+        Case {
+            image: &[],
+            other_boot: false,
+            types: "[ed25519, ecdsa]",
+            kept: true,
+            want: &[ECDSA, ED25519],
+        },
+        Case {
+            image: &[],
+            other_boot: false,
+            types: "[ecdsa]",
+            kept: false,
+            want: &[ECDSA],
+        },
+        Case {
+            image: &[],
+            other_boot: true,
+            types: "[ed25519]",
+            kept: false,
+            want: &[ED25519],
+        },
+        // The image's own RSA and ECDSA keys are not the baseline's.
+        Case {
+            image: &[RSA, ECDSA],
+            other_boot: false,
+            types: "[rsa, ecdsa, ed25519]",
+            kept: true,
+            want: &[ECDSA, ED25519, RSA],
+        },
     ];
-    for (recorded_for, types, kept, want) in cases {
-        let what = format!("{recorded_for:?} {types}");
+    for case in cases {
+        let what = format!(
+            "image {:?}, other boot {}, {}",
+            case.image, case.other_boot, case.types
+        );
         let scratch = Scratch::new();
         for name in host_keys(scratch.path()).keys() {
-            std::fs::remove_file(scratch.join(&format!("/etc/ssh/{name}"))).unwrap();
+            if !case.image.iter().any(|k| name.starts_with(k)) {
+                std::fs::remove_file(scratch.join(&format!("/etc/ssh/{name}"))).unwrap();
+            }
         }
+        let shipped = host_keys(scratch.path());
+        assert_eq!(shipped.len(), case.image.len() * 2, "{what}: {shipped:?}");
         let out = run(&["run", "--root", &scratch.root_arg()]);
         assert!(out.status.success(), "{what}: {}", text(&out));
         let made = host_keys(scratch.path());
-        assert_eq!(
-            made.keys().collect::<Vec<_>>(),
-            [ED25519, "ssh_host_ed25519_key.pub"],
-            "{what}: the baseline makes one ed25519 key"
+        assert!(
+            made.contains_key(ED25519),
+            "{what}: the baseline makes an ed25519 key"
         );
+        assert_eq!(made.len(), shipped.len() + 2, "{what}: only that: {made:?}");
         let state_file = scratch.join("/var/lib/batten/state.json");
         let mut state: serde_json::Value =
             serde_json::from_slice(&std::fs::read(&state_file).unwrap()).unwrap();
@@ -289,14 +334,15 @@ fn host_keys_the_baseline_made_are_kept_by_a_run_in_the_same_boot() {
                 .is_some_and(|s| s.starts_with("boot:")),
             "{what}: {state:#}"
         );
-        if let Some(other) = recorded_for {
-            state["host_keys_instance"] = other.into();
+        if case.other_boot {
+            state["host_keys_instance"] = "boot:another-boot".into();
             std::fs::write(&state_file, state.to_string()).unwrap();
         }
         let ud = scratch.user_data(
             "owner.yaml",
             &format!(
-                "#cloud-config\nusers:\n  - {{name: owner, ssh_authorized_keys: [\"{KEY}\"]}}\nssh_genkeytypes: {types}\n"
+                "#cloud-config\nusers:\n  - {{name: owner, ssh_authorized_keys: [\"{KEY}\"]}}\nssh_genkeytypes: {}\n",
+                case.types
             ),
         );
         let out = scratch.batten("run", &ud, &[]);
@@ -307,11 +353,18 @@ fn host_keys_the_baseline_made_are_kept_by_a_run_in_the_same_boot() {
             .map(String::as_str)
             .filter(|k| !k.ends_with(".pub"))
             .collect();
-        assert_eq!(private, want, "{what}");
+        assert_eq!(private, case.want, "{what}");
         assert_eq!(
             made.get(ED25519) == after.get(ED25519),
-            kept,
+            case.kept,
             "{what}: the baseline's ed25519 key kept?"
         );
+        for (name, bytes) in &shipped {
+            assert_ne!(
+                after.get(name),
+                Some(bytes),
+                "{what}: the image's {name} was kept"
+            );
+        }
     }
 }

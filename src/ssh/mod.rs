@@ -336,12 +336,13 @@ pub fn listening_ports(root: &Root, ud: &UserData) -> Result<Vec<u16>, Failure> 
 /// Whose the SSH host keys in the root are. Keys baked into an image are
 /// shared by every machine made from it and must go; keys batten made on
 /// this machine are its identity and stay.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum HostKeysOwner {
     /// Not known to be this machine's: the image's, or another instance's.
     Image,
-    /// Made by the baseline in this boot, before any instance was known.
-    ThisBoot,
+    /// The keys (private key paths) the baseline made in this boot, before
+    /// any instance was known; the others may be the image's.
+    ThisBoot(Vec<String>),
     /// Made by batten for this instance.
     ThisInstance,
 }
@@ -555,26 +556,27 @@ fn plan_host_keys(inp: &Inputs) -> Result<Option<Action>, Failure> {
         })
         .map(|n| format!("/etc/ssh/{n}"))
         .collect();
-    let remove = match inp.host_keys {
+    let remove = match &inp.host_keys {
         _ if !ud.ssh_deletekeys => Vec::new(),
         HostKeysOwner::ThisInstance => Vec::new(),
         HostKeysOwner::Image => existing.clone(),
-        // The baseline's stopgap keys are this machine's own: those of a
-        // type the user-data wants stay (sshd may have shown them), the
-        // others go as cloud-init would never have made them.
-        HostKeysOwner::ThisBoot => {
+        // The keys the baseline made this boot are this machine's own:
+        // those of a type the user-data wants stay (sshd may have shown
+        // them); the rest go, the image's among them, as on a first run.
+        HostKeysOwner::ThisBoot(made) => {
             let wanted: Vec<HostKeyType> = if ud.ssh_keys.is_empty() {
                 ud.ssh_genkeytypes.clone()
             } else {
                 ud.ssh_keys.iter().map(|k| k.key_type).collect()
             };
+            let kept: Vec<String> = wanted
+                .iter()
+                .map(|t| host_keys::private_path(*t))
+                .filter(|p| made.contains(p))
+                .collect();
             existing
                 .iter()
-                .filter(|p| {
-                    !wanted
-                        .iter()
-                        .any(|t| p.starts_with(&host_keys::private_path(*t)))
-                })
+                .filter(|p| !kept.iter().any(|k| p.starts_with(k.as_str())))
                 .cloned()
                 .collect()
         }
