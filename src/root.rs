@@ -620,16 +620,13 @@ fn temp_prefix(name: &str) -> String {
 /// Removes temporary entries for `name` that an earlier batten left behind
 /// when it was killed between creating and renaming them. Only entries of
 /// other processes are touched (the run lock keeps other runs out), and only
-/// files and links: a directory with such a name is not batten's.
+/// files and links: temporary directories are swept where directories are
+/// made (`make_dir_whole`, `make_home`).
 fn sweep_stale_temps(dir: BorrowedFd<'_>, name: &str) {
-    let prefix = temp_prefix(name);
-    let ours = format!("{prefix}{}-", std::process::id());
-    let Ok(names) = list_names(dir, name) else {
-        return;
-    };
-    let stale: Vec<String> = names
+    let ours = format!("{}{}-", temp_prefix(name), std::process::id());
+    let stale: Vec<String> = temps_of(dir, name)
         .into_iter()
-        .filter(|entry| entry.starts_with(&prefix) && !entry.starts_with(&ours))
+        .filter(|entry| !entry.starts_with(&ours))
         .collect();
     for entry in stale {
         if let Ok(Some(meta)) = lstat_at(dir, &entry, &entry)
@@ -1164,11 +1161,7 @@ impl Root {
             }
             None => None,
         };
-        let prefix = temp_prefix(name);
-        for stale in list_names(dir.as_fd(), &parent_shown)?
-            .into_iter()
-            .filter(|n| n.starts_with(&prefix))
-        {
+        for stale in temps_of(dir.as_fd(), name) {
             log::info!("removing {parent_shown}/{stale}, left by an interrupted run");
             remove_tree(dir.as_fd(), &stale, &parent_shown)?;
         }
@@ -1399,6 +1392,16 @@ impl Root {
 
 /// The names in the directory `dir` (without `.` and `..`).
 fn list_names(dir: BorrowedFd<'_>, shown: &str) -> Result<Vec<String>, RootError> {
+    match read_names(dir, shown)? {
+        (names, false) => Ok(names),
+        (_, true) => Err(RootError::NonUtf8Name {
+            path: shown.to_string(),
+        }),
+    }
+}
+
+/// The UTF-8 names in `dir`, sorted, and whether it holds others too.
+fn read_names(dir: BorrowedFd<'_>, shown: &str) -> Result<(Vec<String>, bool), RootError> {
     let mut listing = Dir::openat(
         dir,
         ".",
@@ -1406,7 +1409,7 @@ fn list_names(dir: BorrowedFd<'_>, shown: &str) -> Result<Vec<String>, RootError
         Mode::empty(),
     )
     .map_err(|err| io_error(shown, "open directory for listing", err))?;
-    let mut names = Vec::new();
+    let (mut names, mut odd) = (Vec::new(), false);
     for entry in listing.iter() {
         let entry = entry.map_err(|err| io_error(shown, "list directory", err))?;
         let bytes = entry.file_name().to_bytes();
@@ -1415,15 +1418,23 @@ fn list_names(dir: BorrowedFd<'_>, shown: &str) -> Result<Vec<String>, RootError
         }
         match std::str::from_utf8(bytes) {
             Ok(name) => names.push(name.to_string()),
-            Err(_) => {
-                return Err(RootError::NonUtf8Name {
-                    path: shown.to_string(),
-                });
-            }
+            Err(_) => odd = true,
         }
     }
     names.sort();
-    Ok(names)
+    Ok((names, odd))
+}
+
+/// The temporary names for `name` in `dir` (see [`temp_prefix`]); other
+/// names, whatever they are, do not matter here.
+fn temps_of(dir: BorrowedFd<'_>, name: &str) -> Vec<String> {
+    let prefix = temp_prefix(name);
+    read_names(dir, name)
+        .map(|(names, _)| names)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|n| n.starts_with(&prefix))
+        .collect()
 }
 
 /// Opens a directory batten has just made, refusing anything else in its
@@ -1452,14 +1463,11 @@ fn make_dir_whole(
     here: &str,
     full: &str,
 ) -> Result<OwnedFd, RootError> {
-    let prefix = temp_prefix(name);
-    for stale in list_names(dir, here)?
-        .into_iter()
-        .filter(|n| n.starts_with(&prefix))
-    {
+    let parent = here.rsplit_once('/').map_or("", |(p, _)| p);
+    for stale in temps_of(dir, name) {
         // rmdir removes only an empty directory, never a link's target.
         if unlinkat(dir, stale.as_str(), UnlinkatFlags::RemoveDir).is_ok() {
-            log::info!("removed {here}/../{stale}, left by an interrupted run");
+            log::info!("removed {parent}/{stale}, left by an interrupted run");
         }
     }
     let ((), temp) = with_temp_name(name, here, "create a temporary directory", |t| {
@@ -1478,10 +1486,13 @@ fn make_dir_whole(
         Err(err) => return Err(io_error(here, "open new directory", err)),
     };
     // Between mkdir and open the temporary name can be moved onto another
-    // directory (rename replaces an empty one). Ours still belongs to
-    // batten's own user, which nobody else can make a directory belong to;
-    // anything else is refused untouched.
-    if !fstat(fd.as_fd()).is_ok_and(|st| st.st_uid == geteuid().as_raw()) {
+    // directory (rename replaces an empty one), even one of root's from
+    // the same home. Ours is empty, its mode is what mkdir gave it and it
+    // belongs to batten's own user; anything else is refused untouched.
+    let ours = fstat(fd.as_fd())
+        .is_ok_and(|st| st.st_uid == geteuid().as_raw() && st.st_mode & 0o7777 == 0o700)
+        && list_names(fd.as_fd(), here).is_ok_and(|names| names.is_empty());
+    if !ours {
         return Err(io_error(
             here,
             "create directory",
@@ -1491,13 +1502,19 @@ fn make_dir_whole(
     set_owner_mode(fd.as_fd(), owner, here)?;
     // Never over something that appeared meanwhile: a plain rename would
     // replace an empty directory someone else made there.
-    let placed = rustix::fs::renameat_with(
+    let mut placed = rustix::fs::renameat_with(
         dir,
         temp.as_str(),
         dir,
         name,
         rustix::fs::RenameFlags::NOREPLACE,
     );
+    if placed == Err(rustix::io::Errno::INVAL) && matches!(lstat_at(dir, name, here), Ok(None)) {
+        // A file system without RENAME_NOREPLACE (an old NFS home): the
+        // name was just seen free, and the run lock keeps other runs out.
+        placed = renameat(dir, temp.as_str(), dir, name)
+            .map_err(|e| rustix::io::Errno::from_raw_os_error(e as i32));
+    }
     match placed {
         Ok(()) => {
             sync_dir(dir, here)?;
@@ -1729,6 +1746,7 @@ pub fn scratch_root(files: &[(&str, &str)]) -> (tempfile::TempDir, Root) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::ffi::OsStrExt;
     use std::os::unix::fs::{MetadataExt, PermissionsExt, symlink as host_symlink};
 
     #[test]
@@ -2174,6 +2192,28 @@ mod tests {
         // Again: nothing to do, nothing changed.
         root.create_dir_all("/x/a/b", me(0o700)).unwrap();
         assert_eq!(root.metadata("/x/a/b").unwrap().unwrap().mode, 0o750);
+
+        // A killed run's empty temporary directory goes; one with contents
+        // is nobody's to remove; a name that is not UTF-8 is no obstacle.
+        let stale = tmp.path().join("x/.c.batten-1-0-0");
+        let kept = tmp.path().join("x/.c.batten-2-0-0");
+        std::fs::create_dir(&stale).unwrap();
+        std::fs::create_dir(&kept).unwrap();
+        std::fs::write(kept.join("mine"), b"").unwrap();
+        std::fs::write(tmp.path().join(std::ffi::OsStr::from_bytes(b"x/\xff")), b"").unwrap();
+        root.create_dir_all("/x/c", me(0o700)).unwrap();
+        assert!(!stale.exists() && kept.join("mine").exists());
+        assert_eq!(root.metadata("/x/c").unwrap().unwrap().mode, 0o700);
+        let left: Vec<String> = std::fs::read_dir(tmp.path().join("x"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with(".c.batten-"))
+            .collect();
+        assert_eq!(
+            left,
+            [".c.batten-2-0-0"],
+            "no temporary of this run is left"
+        );
 
         // A file in the way is an error naming it.
         std::fs::write(tmp.path().join("x/file"), b"").unwrap();
