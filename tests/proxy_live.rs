@@ -228,22 +228,33 @@ exec \"$@\"";
         !String::from_utf8_lossy(&verify.stdout).contains(&password),
         "the report shows a password"
     );
-    // Someone opens the panel's port ahead of batten's drop: verify fails.
-    let opened = pair
-        .in_server(20, "nft")
-        .args([
-            "insert", "rule", "inet", "batten", "input", "tcp", "dport", "8080", "accept",
-        ])
-        .output()
-        .unwrap();
-    assert!(opened.status.success(), "{}", text(&opened));
-    let (verify, report) = verify_live();
-    assert_eq!(verify.status.code(), Some(1), "{report:#}");
-    assert_eq!(
-        status_in(&report, "firewall.upstream"),
-        "fail",
-        "{report:#}"
-    );
+    // Someone opens the panel's port ahead of batten's drop, by its number
+    // or by letting a whole network in: verify fails either way.
+    for opening in [
+        &["tcp", "dport", "8080", "accept"][..],
+        &["ip", "saddr", "198.51.100.0/24", "accept"][..],
+    ] {
+        let reloaded = pair
+            .in_server(20, "nft")
+            .args(["-f", &rules])
+            .output()
+            .unwrap();
+        assert!(reloaded.status.success(), "{}", text(&reloaded));
+        let opened = pair
+            .in_server(20, "nft")
+            .args(["insert", "rule", "inet", "batten", "input"])
+            .args(opening)
+            .output()
+            .unwrap();
+        assert!(opened.status.success(), "{}", text(&opened));
+        let (verify, report) = verify_live();
+        assert_eq!(verify.status.code(), Some(1), "{opening:?}: {report:#}");
+        assert_eq!(
+            status_in(&report, "firewall.upstream"),
+            "fail",
+            "{opening:?}: {report:#}"
+        );
+    }
 
     // A second run keeps every password and file as they are.
     let before = snapshot(scratch.path());

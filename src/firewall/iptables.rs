@@ -178,12 +178,9 @@ pub fn loaded_drops(ports: &[u16], v6: bool) -> Result<bool, String> {
     Ok(drops(&current(v6)?, ports))
 }
 
-/// The INPUT rules of a saved table that name `port` as their TCP
-/// destination, in order.
-fn rules_naming(text: &str, port: u16) -> impl Iterator<Item = &str> {
-    let needle = format!("--dport {port} ");
-    text.lines()
-        .filter(move |l| l.starts_with("-A INPUT -p tcp") && l.contains(&needle))
+/// Whether a saved INPUT rule names `port` as its TCP destination.
+fn names_port(line: &str, port: u16) -> bool {
+    line.contains(" -p tcp") && line.contains(&format!("--dport {port} "))
 }
 
 /// INPUT drops by default and each port has a rule accepting it from
@@ -191,18 +188,55 @@ fn rules_naming(text: &str, port: u16) -> impl Iterator<Item = &str> {
 fn accepts(text: &str, ssh_ports: &[u16]) -> bool {
     text.lines().any(|l| l.starts_with(":INPUT DROP"))
         && ssh_ports.iter().all(|p| {
-            rules_naming(text, *p).any(|l| l.ends_with("-j ACCEPT") && !l.contains(" -s "))
+            text.lines().any(|l| {
+                l.starts_with("-A INPUT ")
+                    && names_port(l, *p)
+                    && l.ends_with("-j ACCEPT")
+                    && !l.contains(" -s ")
+            })
         })
 }
 
-/// For each port, the first INPUT rule that names it drops it from
-/// anywhere: no accept comes before the drop.
+/// For each port, walking INPUT in order, the first rule that names it
+/// drops it from anywhere, and no rule before it lets the port's packets
+/// in: every earlier rule that accepts or jumps to another chain is held
+/// to what they never are (loopback, replies, ICMP, UDP, another port).
 fn drops(text: &str, ports: &[u16]) -> bool {
     ports.iter().all(|p| {
-        rules_naming(text, *p)
-            .next()
-            .is_some_and(|l| l.ends_with("-j DROP") && !l.contains(" -s "))
+        for l in text.lines().filter(|l| l.starts_with("-A INPUT ")) {
+            if names_port(l, *p) {
+                return l.ends_with("-j DROP") && !l.contains(" -s ");
+            }
+            let target = l.rsplit_once(" -j ").map_or("", |(_, t)| t.trim());
+            let lets_in = !matches!(target, "" | "DROP" | "REJECT" | "LOG" | "RETURN")
+                && !target.starts_with("REJECT ")
+                && !target.starts_with("LOG ");
+            if lets_in && !held_elsewhere(l, *p) {
+                return false;
+            }
+        }
+        false
     })
+}
+
+/// Whether a saved rule's matches keep TCP packets from outside to `port`
+/// out: `-i lo`, a conntrack state that is not NEW, ICMP, UDP, or another
+/// single destination port.
+fn held_elsewhere(line: &str, port: u16) -> bool {
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let after = |flag: &str| {
+        words
+            .iter()
+            .position(|w| *w == flag)
+            .and_then(|i| words.get(i + 1))
+            .copied()
+    };
+    after("-i") == Some("lo")
+        || after("--ctstate")
+            .or_else(|| after("--state"))
+            .is_some_and(|s| s.split(',').all(|s| s != "NEW" && s != "UNTRACKED"))
+        || after("-p").is_some_and(|p| matches!(p, "icmp" | "ipv6-icmp" | "icmpv6" | "udp"))
+        || after("--dport").is_some_and(|d| d.parse::<u16>().is_ok_and(|d| d != port))
 }
 
 #[cfg(test)]
@@ -299,5 +333,24 @@ mod tests {
             1,
         );
         assert!(!drops(&accepted_first, &[8080]), "accepted before the drop");
+        // Rules inserted ahead of the drop, as `iptables -I` puts them.
+        let first_rule = saved.find("-A INPUT ").unwrap();
+        for (rule, held) in [
+            (
+                "-A INPUT -s 203.0.113.0/24 -p tcp -m tcp --dport 8080 -j ACCEPT",
+                false,
+            ),
+            ("-A INPUT -j ACCEPT", false),
+            ("-A INPUT -s 203.0.113.0/24 -j ACCEPT", false),
+            ("-A INPUT -m conntrack --ctstate NEW -j ACCEPT", false),
+            ("-A INPUT -j SOMEWHERE", false),
+            ("-A INPUT -p tcp -m tcp --dport 8081 -j ACCEPT", true),
+            ("-A INPUT -p udp -m udp --dport 8080 -j ACCEPT", true),
+            ("-A INPUT -j LOG --log-prefix x", true),
+        ] {
+            let mut text = saved.clone();
+            text.insert_str(first_rule, &format!("{rule}\n"));
+            assert_eq!(drops(&text, &[8080]), held, "{rule}");
+        }
     }
 }

@@ -212,13 +212,83 @@ fn accepts(items: &[serde_json::Value], ssh_ports: &[u16]) -> bool {
         })
 }
 
-/// For each port, the first input rule that names it drops it from
-/// anywhere: no accept comes before the drop.
+/// For each port, walking batten's input chain in the kernel's order, the
+/// first rule that names it drops it from anywhere, and no rule before it
+/// lets the port's packets in: every earlier rule that accepts or jumps is
+/// held to what they never are (loopback, replies, ICMP, another port).
 fn drops(items: &[serde_json::Value], ports: &[u16]) -> bool {
     ports.iter().all(|port| {
-        input_rules(items)
-            .find(|e| names_port(e, *port))
-            .is_some_and(|e| e.iter().any(|x| x.get("drop").is_some()) && from_anywhere(e))
+        for e in input_rules(items) {
+            if names_port(e, *port) {
+                return e.iter().any(|x| x.get("drop").is_some()) && from_anywhere(e);
+            }
+            let lets_in = e.iter().any(|x| {
+                ["accept", "jump", "goto"]
+                    .iter()
+                    .any(|v| x.get(*v).is_some())
+            });
+            if lets_in && !held_elsewhere(e, *port) {
+                return false;
+            }
+        }
+        false
+    })
+}
+
+/// Whether a rule's matches keep TCP packets from outside to `port` out:
+/// `iif "lo"`, a conntrack state that is not new, ICMP, UDP, or another
+/// destination port (a number, a range or a set without `port`).
+fn held_elsewhere(expr: &[serde_json::Value], port: u16) -> bool {
+    expr.iter().any(|x| {
+        let m = &x["match"];
+        let (left, right) = (&m["left"], &m["right"]);
+        let equal = m["op"] == "==" || m["op"] == "in";
+        let strings = |v: &serde_json::Value| -> Vec<String> {
+            match v {
+                serde_json::Value::String(s) => vec![s.clone()],
+                serde_json::Value::Array(a) => a
+                    .iter()
+                    .filter_map(|s| s.as_str().map(str::to_string))
+                    .collect(),
+                serde_json::Value::Object(o) => o
+                    .get("set")
+                    .map(|s| {
+                        s.as_array()
+                            .into_iter()
+                            .flatten()
+                            .filter_map(|s| s.as_str().map(str::to_string))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+                _ => Vec::new(),
+            }
+        };
+        let without_port = |v: &serde_json::Value| match v {
+            serde_json::Value::Number(n) => n.as_u64() != Some(u64::from(port)),
+            serde_json::Value::Object(o) => {
+                if let Some([a, b]) = o.get("range").and_then(|r| r.as_array()).map(Vec::as_slice) {
+                    let (a, b) = (a.as_u64().unwrap_or(0), b.as_u64().unwrap_or(u64::MAX));
+                    !(a..=b).contains(&u64::from(port))
+                } else if let Some(set) = o.get("set").and_then(|s| s.as_array()) {
+                    set.iter()
+                        .all(|v| v.as_u64().is_some_and(|n| n != u64::from(port)))
+                } else {
+                    false
+                }
+            }
+            _ => false,
+        };
+        equal
+            && ((["iif", "iifname"].iter().any(|k| left["meta"]["key"] == *k) && right == "lo")
+                || (left["ct"]["key"] == "state"
+                    && !strings(right).is_empty()
+                    && strings(right)
+                        .iter()
+                        .all(|s| s != "new" && s != "untracked"))
+                || ["icmp", "icmpv6", "udp"]
+                    .iter()
+                    .any(|p| left["payload"]["protocol"] == *p)
+                || (left["payload"]["field"] == "dport" && without_port(right)))
     })
 }
 
@@ -333,5 +403,23 @@ mod tests {
         assert!(!drops(items, &[8081]));
         assert!(!drops(items, &[9000]));
         assert!(!drops(items, &[22]));
+        // An accept for everyone ahead of the drop, with no port named.
+        let mut opened = json.clone();
+        let rules = opened["nftables"].as_array_mut().unwrap();
+        let everyone: serde_json::Value = serde_json::from_str(
+            r#"{"rule": {"family": "inet", "table": "batten", "chain": "input", "handle": 9, "expr": [{"match": {"op": "==", "left": {"payload": {"protocol": "ip", "field": "saddr"}}, "right": {"prefix": {"addr": "0.0.0.0", "len": 0}}}}, {"accept": null}]}}"#,
+        )
+        .unwrap();
+        rules.insert(4, everyone);
+        assert!(!drops(opened["nftables"].as_array().unwrap(), &[8080]));
+        // A new-connection accept is not a conntrack reply rule.
+        let mut opened = json.clone();
+        let rules = opened["nftables"].as_array_mut().unwrap();
+        let new_conn: serde_json::Value = serde_json::from_str(
+            r#"{"rule": {"family": "inet", "table": "batten", "chain": "input", "handle": 9, "expr": [{"match": {"op": "in", "left": {"ct": {"key": "state"}}, "right": ["established", "new"]}}, {"accept": null}]}}"#,
+        )
+        .unwrap();
+        rules.insert(4, new_conn);
+        assert!(!drops(opened["nftables"].as_array().unwrap(), &[8080]));
     }
 }
