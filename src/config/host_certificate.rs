@@ -4,9 +4,11 @@
 //!
 //! The ssh-key crate refuses certificates valid "forever", which is what
 //! `ssh-keygen -s` makes by default, so the few fields that matter are read
-//! here: the certificate's type name, the key it certifies, and whether it
-//! is a host or a user certificate. The rest is walked only to prove the
-//! blob is whole; the signature is the client's business, as it is sshd's.
+//! here: the certificate's type name, the key it certifies, whether it is a
+//! host or a user certificate, and its signature by the authority it names
+//! (sshd skips a certificate whose signature fails). The rest is walked
+//! only to prove the blob is whole; validity times and principals are the
+//! client's business, as they are sshd's.
 
 use base64::Engine;
 
@@ -58,15 +60,27 @@ pub fn check(line: &str, key: &ssh_key::PublicKey) -> Result<(), String> {
         );
     }
     // key id, principals, validity (two times), critical options,
-    // extensions, reserved, signature key, signature: and nothing after.
-    let whole = cert.string().is_some()
+    // extensions, reserved, then the authority's key, the signature over
+    // everything before it, and nothing after.
+    let fields = cert.string().is_some()
         && cert.string().is_some()
         && cert.take(16).is_some()
-        && (0..5).all(|_| cert.string().is_some())
-        && cert.0.is_empty();
-    if !whole {
+        && (0..3).all(|_| cert.string().is_some());
+    let authority = cert.string().filter(|_| fields);
+    let signed = blob.len() - cert.0.len();
+    let signature = cert.string();
+    let (Some(authority), Some(signature), true) = (authority, signature, cert.0.is_empty()) else {
         return Err(not_one("it is cut short or has bytes after its signature"));
-    }
+    };
+    // sshd checks the signature when it loads the file and skips a
+    // certificate that fails, serving the bare key: say so now instead.
+    let authority = ssh_key::PublicKey::from_bytes(authority)
+        .map_err(|e| not_one(&format!("its authority's key cannot be read: {e}")))?;
+    let signature = ssh_key::Signature::try_from(signature)
+        .map_err(|e| not_one(&format!("its signature cannot be read: {e}")))?;
+    signature::Verifier::verify(authority.key_data(), &blob[..signed], &signature).map_err(|_| {
+        "the certificate's signature does not verify with the authority it names (sshd would not load it); sign the key again with `ssh-keygen -s CA -h`".to_string()
+    })?;
     Ok(())
 }
 
@@ -149,5 +163,16 @@ mod tests {
             base64::engine::general_purpose::STANDARD.encode(&blob)
         );
         assert!(err(&user, &key()).contains("user certificate"));
+        // One byte of the signature changed.
+        let mut forged = base64::engine::general_purpose::STANDARD
+            .decode(data)
+            .unwrap();
+        let last = forged.len() - 1;
+        forged[last] ^= 1;
+        let forged = format!(
+            "ssh-ed25519-cert-v01@openssh.com {}",
+            base64::engine::general_purpose::STANDARD.encode(&forged)
+        );
+        assert!(err(&forged, &key()).contains("does not verify"));
     }
 }
