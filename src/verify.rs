@@ -461,7 +461,9 @@ fn firewall(inp: &Inputs, r: &mut Report) {
         for (path, _) in &persist.files {
             let (status, detail) = match inp.root.read_to_string(path) {
                 Ok(Some(text)) => {
-                    let drops = text.contains("policy drop;") || text.contains(":INPUT DROP");
+                    // The input chain's policy, not the forward chain's.
+                    let drops = text.contains("hook input priority filter; policy drop;")
+                        || text.lines().any(|l| l.starts_with(":INPUT DROP"));
                     let ssh = ports.iter().all(|p| text.contains(&format!("dport {p} ")));
                     let upstream_dropped = upstream.iter().all(|p| {
                         text.lines().any(|l| {

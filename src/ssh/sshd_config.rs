@@ -541,6 +541,7 @@ fn edit_main_in_place(text: &str, settings: &[Setting]) -> (String, Vec<String>)
         .map(|s| s.keyword)
         .filter(|k| is_list(k))
         .collect();
+    lists.sort_unstable();
     lists.dedup();
     for keyword in lists {
         let key = keyword.to_ascii_lowercase();
