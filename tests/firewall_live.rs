@@ -134,6 +134,24 @@ fn in_server(pair: &Pair, program: &str, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// A batten table from an earlier life of the machine that lets
+/// everything in: what a live run replaces, or must put back.
+fn old_accepting_table(pair: &Pair) {
+    in_server(pair, "nft", &["add", "table", "inet", "batten"]);
+    in_server(
+        pair,
+        "nft",
+        &[
+            "add",
+            "chain",
+            "inet",
+            "batten",
+            "input",
+            "{ type filter hook input priority 0; policy accept; }",
+        ],
+    );
+}
+
 fn required(test: &str, programs: &[&str]) -> bool {
     privileged(test) && programs.iter().all(|p| have(p, test))
 }
@@ -225,19 +243,7 @@ fn live_run_replaces_only_its_table_and_keeps_ssh_open() {
     std::fs::write(&ud, "#cloud-config\nusers: []\nssh_pwauth: unchanged\n").unwrap();
     let (pair, _listener) = network();
     in_server(&pair, "nft", &["add", "table", "inet", "docker-like"]);
-    in_server(&pair, "nft", &["add", "table", "inet", "batten"]);
-    in_server(
-        &pair,
-        "nft",
-        &[
-            "add",
-            "chain",
-            "inet",
-            "batten",
-            "input",
-            "{ type filter hook input priority 0; policy accept; }",
-        ],
-    );
+    old_accepting_table(&pair);
     assert!(
         probe(&pair, "tcp", net::CLIENT_V4, net::SERVER_V4, 9999),
         "the old ruleset lets 9999 in"
@@ -336,19 +342,7 @@ fn a_load_that_reads_back_without_ssh_puts_the_previous_ruleset_back() {
     let ud = work.path().join("live.yaml");
     std::fs::write(&ud, "#cloud-config\nusers: []\nssh_pwauth: unchanged\n").unwrap();
     let (pair, _listener) = network();
-    in_server(&pair, "nft", &["add", "table", "inet", "batten"]);
-    in_server(
-        &pair,
-        "nft",
-        &[
-            "add",
-            "chain",
-            "inet",
-            "batten",
-            "input",
-            "{ type filter hook input priority 0; policy accept; }",
-        ],
-    );
+    old_accepting_table(&pair);
     let before = in_server(&pair, "nft", &["list", "table", "inet", "batten"]);
 
     // The run, then what /etc/nftables.conf holds afterwards in its view.
