@@ -271,17 +271,31 @@ fn load_or_exit(found: &Found) -> Result<Loaded, Failure> {
     }
 }
 
-/// `seal_respected` is `Some(force)` for `run`: a sealed instance stops
-/// here, before planning, unless forced.
+/// What the caller of [`prepare`] will do with the plan.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Purpose {
+    /// `batten plan`: show it. Nothing waits for a seed disk, takes the
+    /// run lock or marks the boot.
+    Show,
+    /// `batten run`: carry it out. A sealed instance stops before planning
+    /// unless `force`.
+    Run {
+        /// `--force`: run a sealed instance again.
+        force: bool,
+    },
+}
+
+/// Find, load and validate the user-data, and plan from it and the root.
 fn prepare(
     args: &RootArgs,
     source: &SourceArgs,
-    seal_respected: Option<bool>,
+    purpose: Purpose,
     fetched: Option<Found>,
 ) -> Result<Option<Prepared>, Failure> {
     let root = open_root(args)?;
+    let runs = purpose != Purpose::Show;
     let mut host = Host::live();
-    if seal_respected.is_some() {
+    if runs {
         // Only a run waits for an announced seed disk.
         host.seed_wait = sources::SEED_WAIT;
     }
@@ -289,7 +303,7 @@ fn prepare(
         Some(found) => found,
         None => match locate(&root, source, &host)? {
             Some(found) => {
-                if seal_respected.is_some() && root.is_host() {
+                if runs && root.is_host() {
                     // The first stage had local user-data, good or bad:
                     // batten-metadata.service has nothing to do this boot.
                     write_run_file(LOCAL_USER_DATA_MARKER, &found.source);
@@ -322,14 +336,15 @@ fn prepare(
         Distro::detect(&root, args.family).map_err(|e| Failure::new(Code::Usage, e.to_string()))?;
     // A run plans under the lock, so that what it plans from is what it
     // changes. Taken only now: invalid user-data leaves the root untouched.
-    let lock = match seal_respected {
-        Some(_) => Some(lock_for_changes(&root)?),
-        None => None,
+    let lock = if runs {
+        Some(lock_for_changes(&root)?)
+    } else {
+        None
     };
     let accounts =
         Accounts::load(&root).map_err(|e| Failure::new(Code::ApplyFailed, e.to_string()))?;
     let state = State::load(&root).map_err(|e| Failure::new(Code::ApplyFailed, e.to_string()))?;
-    if seal_respected == Some(false)
+    if purpose == (Purpose::Run { force: false })
         && state.sealed
         && state.instance_id.as_deref() == Some(instance.id.as_str())
     {
@@ -602,7 +617,7 @@ fn baseline(args: &RootArgs) -> Result<Code, Failure> {
 
 /// `batten plan`
 pub fn plan(args: &RootArgs, source: &SourceArgs) -> Result<Code, Failure> {
-    let Some(prepared) = prepare(args, source, None, None)? else {
+    let Some(prepared) = prepare(args, source, Purpose::Show, None)? else {
         println!("# {}", nothing_found());
         return Ok(Code::Ok);
     };
@@ -651,7 +666,7 @@ pub fn run(
     };
     let started_at = lifecycle::now_utc();
     let started = Instant::now();
-    let prepared = match prepare(args, source, Some(force), fetched_from_network) {
+    let prepared = match prepare(args, source, Purpose::Run { force }, fetched_from_network) {
         Ok(Some(prepared)) => prepared,
         Ok(None) => {
             warn!("{}", nothing_found());
