@@ -203,18 +203,27 @@ pub fn check_space(root: &Root, plan: &Plan) -> Result<(), Failure> {
     Ok(())
 }
 
-/// A file as it was before this run touched it, for rollback.
-struct Undo {
-    path: String,
-    before: Option<(Vec<u8>, Owner)>,
-    /// When the path was a symlink: its target, to make it again.
-    link: Option<String>,
+/// What this run changed, to put back if a later step fails.
+enum Undo {
+    /// A file as it was before this run touched it.
+    File {
+        path: String,
+        before: Option<(Vec<u8>, Owner)>,
+        /// When the path was a symlink: its target, to make it again.
+        link: Option<String>,
+    },
+    /// A home this run made from the skeleton.
+    Home {
+        home: String,
+        owner: Owner,
+        skel: Option<String>,
+    },
 }
 
 impl Undo {
     /// A regular file (or nothing) to put back as it was.
     fn file(path: &str, before: Option<(Vec<u8>, Owner)>) -> Undo {
-        Undo {
+        Undo::File {
             path: path.to_string(),
             before,
             link: None,
@@ -275,7 +284,6 @@ pub fn apply(
                 done(action);
                 changes += usize::from(changed);
                 match action {
-                    Action::MakeHome { home, .. } if changed => ran.push(format!("made {home}")),
                     Action::Reload { unit } if changed => ran.push(format!("reloaded {unit}")),
                     _ => {}
                 }
@@ -360,8 +368,17 @@ fn apply_one(
                 gid: entry.gid,
                 mode: *mode,
             };
-            root.make_home(home, owner, skel.as_deref())
-                .map_err(|e| e.to_string())
+            let made = root
+                .make_home(home, owner, skel.as_deref())
+                .map_err(|e| e.to_string())?;
+            if made {
+                undo.push(Undo::Home {
+                    home: home.clone(),
+                    owner,
+                    skel: skel.clone(),
+                });
+            }
+            Ok(made)
         }
         Action::Remove { path, .. } => {
             // A link (a site enabled in sites-enabled) is removed as a link;
@@ -374,7 +391,7 @@ fn apply_one(
                 .remove_file(path, Some(backup))
                 .map_err(|e| e.to_string())?;
             if removed {
-                undo.push(Undo {
+                undo.push(Undo::File {
                     path: path.clone(),
                     before,
                     link,
@@ -423,7 +440,7 @@ fn apply_one(
                 &mut replaced,
             );
             for (path, before) in replaced {
-                undo.push(Undo {
+                undo.push(Undo::File {
                     path,
                     before,
                     link: None,
@@ -572,31 +589,42 @@ fn private_temp_file() -> Result<(std::path::PathBuf, std::fs::File), String> {
     Err(format!("cannot make a temporary file in {}", dir.display()))
 }
 
-/// Put back every file this run wrote, newest first; say what happened.
+/// Put back every file this run wrote and remove every home it made,
+/// newest first; say what happened.
 fn roll_back(root: &Root, backup: &Backup, undo: Vec<Undo>) -> String {
     let mut lines = Vec::new();
     for u in undo.into_iter().rev() {
-        let result = match (&u.before, &u.link) {
-            (_, Some(target)) => root.symlink(target, &u.path, None).map(|_| ()),
+        let (path, before, link) = match u {
+            Undo::File { path, before, link } => (path, before, link),
+            Undo::Home { home, owner, skel } => {
+                lines.push(match root.remove_made_home(&home, owner, skel.as_deref()) {
+                    Ok(None) => format!("removed {home}, made by this run"),
+                    Ok(Some(why)) => format!("kept {home}, made by this run: {why}"),
+                    Err(e) => format!("could NOT remove {home}, made by this run: {e}"),
+                });
+                continue;
+            }
+        };
+        let result = match (&before, &link) {
+            (_, Some(target)) => root.symlink(target, &path, None).map(|_| ()),
             // The backup copy moved back needs no space; writing does.
             (Some((bytes, owner)), None) => {
-                match root.restore_backup_copy(&u.path, backup, bytes, *owner) {
+                match root.restore_backup_copy(&path, backup, bytes, *owner) {
                     Ok(true) => Ok(()),
-                    Ok(false) => root.write_atomic(&u.path, bytes, *owner, None).map(|_| ()),
+                    Ok(false) => root.write_atomic(&path, bytes, *owner, None).map(|_| ()),
                     Err(e) => {
                         warn!(
-                            "{}: the backup copy could not be moved back ({e}); writing the previous contents instead",
-                            u.path
+                            "{path}: the backup copy could not be moved back ({e}); writing the previous contents instead"
                         );
-                        root.write_atomic(&u.path, bytes, *owner, None).map(|_| ())
+                        root.write_atomic(&path, bytes, *owner, None).map(|_| ())
                     }
                 }
             }
-            (None, None) => root.remove_file(&u.path, None).map(|_| ()),
+            (None, None) => root.remove_file(&path, None).map(|_| ()),
         };
         match result {
-            Ok(()) => lines.push(format!("restored {}", u.path)),
-            Err(e) => lines.push(format!("could NOT restore {}: {e}", u.path)),
+            Ok(()) => lines.push(format!("restored {path}")),
+            Err(e) => lines.push(format!("could NOT restore {path}: {e}")),
         }
     }
     if lines.is_empty() {

@@ -1189,6 +1189,52 @@ impl Root {
         Ok(true)
     }
 
+    /// Removes a home [`Root::make_home`] made in this run, for a run that
+    /// failed later: a failed run leaves the root as it found it. The home
+    /// goes only while it is still what batten put there: owned by `owner`,
+    /// holding the copy of `skel` and nothing else but empty directories of
+    /// the account's (the `.ssh` batten made, emptied by the roll-back).
+    /// `Ok(Some(why))` names what keeps it; `Ok(None)` when it is gone.
+    pub fn remove_made_home(
+        &self,
+        rel: &str,
+        owner: Owner,
+        skel: Option<&str>,
+    ) -> Result<Option<String>, RootError> {
+        let path = RelPath::parse(rel)?;
+        let (_, name) = path.split_last()?;
+        let (dir, parent_shown) = self.open_parent(&path)?;
+        let Some(meta) = lstat_at(dir.as_fd(), name, &path.shown)? else {
+            return Ok(None);
+        };
+        if meta.kind != FileKind::Dir {
+            return Ok(Some(format!("{} is no longer a directory", path.shown)));
+        }
+        if meta.uid != owner.uid {
+            return Ok(Some(format!("{} changed owner", path.shown)));
+        }
+        let home = open_dir_at(dir.as_fd(), name, &path.shown)?;
+        let skel = match skel {
+            Some(skel) => {
+                let skel = RelPath::parse(skel)?;
+                self.open_dir(&skel.comps, &skel.shown)?
+            }
+            None => None,
+        };
+        if let Some(why) = only_what_was_copied(
+            home.as_fd(),
+            skel.as_ref().map(|f| f.as_fd()),
+            owner,
+            &path.shown,
+        )? {
+            return Ok(Some(why));
+        }
+        remove_tree(dir.as_fd(), name, &parent_shown)?;
+        sync_dir(dir.as_fd(), &parent_shown)?;
+        log::debug!("removed {}, made by this run", path.shown);
+        Ok(None)
+    }
+
     /// Makes `rel` a symbolic link to `target` (stored as text, never
     /// resolved). `Ok(false)` when it already points there. An existing link
     /// or regular file is replaced atomically (a temporary link renamed over
@@ -1651,6 +1697,70 @@ fn remove_tree(dir: BorrowedFd<'_>, name: &str, shown: &str) -> Result<(), RootE
         unlinkat(dir, name, UnlinkatFlags::NoRemoveDir)
             .map_err(|err| io_error(&here, "remove", err))
     }
+}
+
+/// Opens the directory `name` under `dir`, refusing a link.
+fn open_dir_at(dir: BorrowedFd<'_>, name: &str, shown: &str) -> Result<OwnedFd, RootError> {
+    openat(
+        dir,
+        name,
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|err| io_error(shown, "open directory", err))
+}
+
+/// Whether the tree at `made` holds only what `copy_tree` put there from
+/// `skel` for `owner` (same names, kinds, bytes and link targets, owned by
+/// the account), plus empty directories of the account's. The first
+/// difference is returned, in words.
+fn only_what_was_copied(
+    made: BorrowedFd<'_>,
+    skel: Option<BorrowedFd<'_>>,
+    owner: Owner,
+    shown: &str,
+) -> Result<Option<String>, RootError> {
+    for name in list_names(made, shown)? {
+        let here = format!("{shown}/{name}");
+        let Some(meta) = lstat_at(made, &name, &here)? else {
+            continue;
+        };
+        if meta.uid != owner.uid {
+            return Ok(Some(format!("{here} is not the account's")));
+        }
+        let original = match skel {
+            Some(skel) => lstat_at(skel, &name, &here)?.map(|m| (skel, m)),
+            None => None,
+        };
+        let same = match (meta.kind, original) {
+            (FileKind::Dir, Some((skel, o))) if o.kind == FileKind::Dir => {
+                let inner = open_dir_at(made, &name, &here)?;
+                let source = open_dir_at(skel, &name, &here)?;
+                if let Some(why) =
+                    only_what_was_copied(inner.as_fd(), Some(source.as_fd()), owner, &here)?
+                {
+                    return Ok(Some(why));
+                }
+                true
+            }
+            (FileKind::Dir, None) => {
+                let inner = open_dir_at(made, &name, &here)?;
+                list_names(inner.as_fd(), &here)?.is_empty()
+            }
+            (FileKind::File, Some((skel, o))) if o.kind == FileKind::File => {
+                read_at(made, &name, &here)?.map(|(b, _)| b)
+                    == read_at(skel, &name, &here)?.map(|(b, _)| b)
+            }
+            (FileKind::Symlink, Some((skel, o))) if o.kind == FileKind::Symlink => {
+                read_link_at(made, &name, &here)? == read_link_at(skel, &name, &here)?
+            }
+            _ => false,
+        };
+        if !same {
+            return Ok(Some(format!("{here} is not what batten put there")));
+        }
+    }
+    Ok(None)
 }
 
 /// Tries fresh temporary names beside `name` until `make` creates one

@@ -35,11 +35,8 @@ pub fn schema() -> Value {
                 "$ref": "#/$defs/keys"
             },
             "ssh_pwauth": {
-                "description": "SSH password login. batten's default is off.",
-                "anyOf": [
-                    { "$ref": "#/$defs/boolean" },
-                    { "const": "unchanged" }
-                ]
+                "description": "SSH password login. batten's default is off; true keeps passwords on (warned). cloud-init's \"unchanged\" is refused: batten never leaves password login to the image.",
+                "$ref": "#/$defs/boolean"
             },
             "disable_root": { "$ref": "#/$defs/boolean", "default": true },
             "ssh_deletekeys": { "$ref": "#/$defs/boolean", "default": true },
@@ -63,9 +60,10 @@ pub fn schema() -> Value {
         },
         "$defs": {
             "boolean": {
-                "description": "A boolean; YAML 1.1 spellings (yes/no/on/off) count, as in cloud-init.",
+                "description": "A boolean; YAML 1.1 spellings (yes/no/on/off) and the numbers 1 and 0 count.",
                 "anyOf": [
                     { "type": "boolean" },
+                    { "enum": [0, 1] },
                     { "type": "string", "pattern": "^([Tt][Rr][Uu][Ee]|[Ff][Aa][Ll][Ss][Ee]|[Yy][Ee][Ss]|[Nn][Oo]|[Oo][Nn]|[Oo][Ff][Ff]|1|0)$" }
                 ]
             },

@@ -7,6 +7,7 @@ mod common;
 use std::io::Write as _;
 use std::process::Stdio;
 
+use batten::root::Root;
 use common::*;
 
 fn good_user_data() -> String {
@@ -653,4 +654,72 @@ fn a_default_user_named_all_gets_no_sudoers_line() {
         );
         assert_unchanged(&before, scratch.path());
     }
+}
+
+/// A run that fails late (nginx refuses a file of the image's own, after
+/// the new account and its home were made) leaves the root as it found
+/// it, byte for byte outside batten's own records: the home batten made is
+/// removed with everything else it did, and the run says so.
+#[test]
+fn a_late_failure_removes_the_home_it_made_and_changes_no_byte() {
+    const T: &str = "a_late_failure_removes_the_home_it_made_and_changes_no_byte";
+    if !privileged(T) || !have("nginx", T) || !have("useradd", T) {
+        return;
+    }
+    let scratch = Scratch::new();
+    scratch.with_nginx();
+    // A file batten never writes, that `nginx -t` refuses: the failure
+    // comes after the accounts, the home and the keys are in place.
+    std::fs::create_dir_all(scratch.join("/etc/nginx/conf.d")).unwrap();
+    std::fs::write(
+        scratch.join("/etc/nginx/conf.d/broken.conf"),
+        "not_a_directive_nginx_knows on;\n",
+    )
+    .unwrap();
+    std::fs::write(scratch.join("/etc/skel/.profile-batten-test"), "# skel\n").unwrap();
+    let before = snapshot(scratch.path());
+    let ud = scratch.user_data(
+        "late.yaml",
+        &format!(
+            "#cloud-config\nusers:\n  - name: carol\n    ssh_authorized_keys: [\"{KEY}\"]\nssh_pwauth: false\nbatten:\n  proxy:\n    - listen: 8081\n      upstream: 127.0.0.1:9\n      auth:\n        users: [{{name: admin}}]\n"
+        ),
+    );
+    let out = scratch.batten("run", &ud, &[]);
+    let said = text(&out);
+    assert_eq!(out.status.code(), Some(70), "{said}");
+    assert!(said.contains("nginx"), "{said}");
+    assert!(
+        said.contains("removed /home/carol, made by this run"),
+        "{said}"
+    );
+    assert!(!said.contains("not undone"), "{said}");
+    assert!(!scratch.join("/home/carol").exists());
+    assert_same_bytes_outside_state(&before, scratch.path(), "a failed run");
+
+    // A home that gained a file of someone else's meanwhile is kept, and
+    // the run names it: batten removes only what it put there.
+    let kept = Root::open(scratch.path()).unwrap();
+    let owner = batten::root::Owner {
+        uid: 0,
+        gid: 0,
+        mode: 0o755,
+    };
+    assert!(
+        kept.make_home("/home/dave", owner, Some("/etc/skel"))
+            .unwrap()
+    );
+    std::fs::write(scratch.join("/home/dave/notes.txt"), "mine\n").unwrap();
+    let why = kept
+        .remove_made_home("/home/dave", owner, Some("/etc/skel"))
+        .unwrap()
+        .expect("the home is kept");
+    assert!(why.contains("/home/dave/notes.txt"), "{why}");
+    assert!(scratch.join("/home/dave/notes.txt").exists());
+    std::fs::remove_file(scratch.join("/home/dave/notes.txt")).unwrap();
+    assert_eq!(
+        kept.remove_made_home("/home/dave", owner, Some("/etc/skel"))
+            .unwrap(),
+        None
+    );
+    assert!(!scratch.join("/home/dave").exists());
 }

@@ -195,8 +195,6 @@ pub enum PasswordAuth {
     Allow,
     /// `false`/`no`/`off`: password login off.
     Deny,
-    /// `unchanged` (or an unrecognised string, as cloud-init treats it).
-    Unchanged,
 }
 
 /// Host key algorithms batten can generate.

@@ -272,6 +272,26 @@ fn port(c: &mut Checker, node: &Node, path: &str) -> Option<u16> {
     r.map_err(|e| c.error(node.pos, path, e)).ok()
 }
 
+/// Like `one_or_many`, for a setting batten enforces where no item means
+/// nothing sensible: an empty value (`from:` with the address forgotten)
+/// or `[]` is an error, never read as "everyone" or "the default".
+fn some_of<'a>(
+    c: &mut Checker,
+    node: &'a Node,
+    path: &str,
+    what: &str,
+) -> Vec<(&'a Node, Option<usize>)> {
+    let items = one_or_many(node);
+    if items.is_empty() {
+        c.error(
+            node.pos,
+            path,
+            format!("no value; give {what}, or leave the key out"),
+        );
+    }
+    items
+}
+
 /// A scalar or a list of scalars: cloud-init accepts both in many places.
 fn one_or_many(node: &Node) -> Vec<(&Node, Option<usize>)> {
     match &node.value {
@@ -372,28 +392,58 @@ pub fn validate(c: &mut Checker, doc: &Node) -> Option<UserData> {
     c.errors.is_empty().then_some(ud)
 }
 
+/// `ssh_pwauth` is the one setting that can leave SSH's door open, so only
+/// a value batten reads for certain is taken: a boolean (YAML 1.1 words
+/// included). cloud-init leaves password login as the image has it for
+/// `unchanged`, an empty value or any word it does not know; batten refuses
+/// those (exit 65), since a typo must never leave passwords on.
 fn pwauth(c: &mut Checker, node: &Node, path: &str) -> PasswordAuth {
-    match &node.value {
-        Value::Null => PasswordAuth::Unchanged,
-        Value::Bool(true) | Value::Int(1) => PasswordAuth::Allow,
-        Value::Bool(false) | Value::Int(0) => PasswordAuth::Deny,
+    const ASK: &str =
+        "write false (password login off, batten's default) or true (passwords stay on)";
+    let allow = match &node.value {
+        Value::Bool(b) => Some(*b),
+        Value::Int(1) => Some(true),
+        Value::Int(0) => Some(false),
         Value::Str(s) => match s.to_ascii_lowercase().as_str() {
-            "true" | "yes" | "on" | "1" => PasswordAuth::Allow,
-            "false" | "no" | "off" | "0" => PasswordAuth::Deny,
-            "unchanged" => PasswordAuth::Unchanged,
-            _ => {
-                c.warn(
+            "true" | "yes" | "on" | "1" => Some(true),
+            "false" | "no" | "off" | "0" => Some(false),
+            "unchanged" => {
+                c.error(
                     node.pos,
                     path,
-                    format!("{s:?} is not true, false or unchanged; like cloud-init, batten leaves password login as it is"),
+                    format!("\"unchanged\" would leave password login as the image has it, which batten never does; {ASK}"),
                 );
-                PasswordAuth::Unchanged
+                None
+            }
+            _ => {
+                c.error(
+                    node.pos,
+                    path,
+                    format!("{s:?} is not true or false; batten does not guess about password login: {ASK}"),
+                );
+                None
             }
         },
-        _ => {
-            c.expected(node, path, "true, false or \"unchanged\"");
-            PasswordAuth::Default
+        Value::Null => {
+            c.error(node.pos, path, format!("no value; {ASK}"));
+            None
         }
+        _ => {
+            c.expected(node, path, "true or false");
+            None
+        }
+    };
+    match allow {
+        Some(true) => {
+            c.warn(
+                node.pos,
+                path,
+                "password login stays ON: SSH will accept passwords, and anyone can try to guess them; remove ssh_pwauth or set it to false unless you need this",
+            );
+            PasswordAuth::Allow
+        }
+        Some(false) => PasswordAuth::Deny,
+        None => PasswordAuth::Default,
     }
 }
 
@@ -590,20 +640,42 @@ fn host_keys(c: &mut Checker, node: &Node, path: &str) -> Vec<ProvidedHostKey> {
             certificate,
         });
     }
+    let names: Vec<String> = ["rsa", "ecdsa", "ed25519"]
+        .iter()
+        .flat_map(|t| {
+            ["private", "public", "certificate"]
+                .iter()
+                .map(move |s| format!("{t}_{s}"))
+        })
+        .collect();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
     for (k, _) in entries {
-        if let Value::Str(name) = &k.value {
-            let known = ["rsa", "ecdsa", "ed25519"].iter().any(|t| {
-                ["private", "public", "certificate"]
-                    .iter()
-                    .any(|s| *name == format!("{t}_{s}"))
-            });
-            if !known {
-                c.warn(
-                    k.pos,
-                    &join(path, name),
-                    "ignored: batten installs rsa, ecdsa and ed25519 host keys only",
-                );
-            }
+        let Value::Str(name) = &k.value else {
+            continue;
+        };
+        if names.contains(&name.as_str()) {
+            continue;
+        }
+        // cloud-init's own names for keys batten does not install are
+        // skipped with a warning, as cloud-init skips them; any other name
+        // is a typo that would drop the key the owner meant to give.
+        if name.starts_with("dsa_") || name.contains("_sk_") {
+            c.warn(
+                k.pos,
+                &join(path, name),
+                "ignored: batten installs rsa, ecdsa and ed25519 host keys only",
+            );
+        } else {
+            let hint = grammar::suggest(name, &names)
+                .map(|s| format!("; did you mean {s:?}?"))
+                .unwrap_or_else(|| {
+                    "; known names are {rsa,ecdsa,ed25519}_{private,public,certificate}".to_string()
+                });
+            c.error(
+                k.pos,
+                &join(path, name),
+                format!("unknown key {name:?}{hint}"),
+            );
         }
     }
     out
@@ -889,7 +961,10 @@ fn batten(c: &mut Checker, node: &Node, path: &str) -> Batten {
                     .filter_map(|(i, item)| proxy_site(c, item, &index(&p, i)))
                     .collect(),
                 Value::Map(_) => proxy_site(c, v, &p).into_iter().collect(),
-                Value::Null => Vec::new(),
+                Value::Null => {
+                    c.error(v.pos, &p, "no value; list the sites, or leave the key out");
+                    Vec::new()
+                }
                 _ => {
                     c.expected(v, &p, "a list of proxy sites");
                     Vec::new()
@@ -905,7 +980,7 @@ fn ssh_settings(c: &mut Checker, node: &Node, path: &str) -> SshSettings {
     let mut s = SshSettings::default();
     each_entry(c, node, path, SSH_KEYS, |c, key, v, p| match key {
         "port" => {
-            s.ports = one_or_many(v)
+            s.ports = some_of(c, v, &p, "a port or a list of ports")
                 .into_iter()
                 .filter_map(|(item, i)| port(c, item, &item_path(&p, i)))
                 .collect();
@@ -944,7 +1019,8 @@ fn ssh_settings(c: &mut Checker, node: &Node, path: &str) -> SshSettings {
 
 fn firewall(c: &mut Checker, node: &Node, path: &str) -> Firewall {
     let mut f = Firewall::default();
-    each_entry(c, node, path, FIREWALL_KEYS, |c, key, v, p| match key {
+    each_entry(c, node, path, FIREWALL_KEYS, |c, key, v, p| {
+        match key {
         "enabled" => {
             f.enabled = boolean(c, v, &p).unwrap_or(true);
             if !f.enabled {
@@ -989,10 +1065,15 @@ fn firewall(c: &mut Checker, node: &Node, path: &str) -> Firewall {
                     .filter_map(|(i, item)| allow_rule(c, item, &index(&p, i)))
                     .collect()
             }
-            Value::Null => {}
+            Value::Null => c.error(
+                v.pos,
+                &p,
+                "no value; list the rules like {port: 443}, write [] for none, or leave the key out",
+            ),
             _ => c.expected(v, &p, "a list of rules like {port: 443}"),
         },
         _ => {} // each_entry hands over listed keys only
+    }
     });
     f
 }
@@ -1053,7 +1134,7 @@ fn allow_rule(c: &mut Checker, node: &Node, path: &str) -> Option<AllowRule> {
 }
 
 fn sources(c: &mut Checker, node: &Node, path: &str) -> Vec<Source> {
-    one_or_many(node)
+    some_of(c, node, path, "an address, a network or a range")
         .into_iter()
         .filter_map(|(item, i)| {
             let p = item_path(path, i);
@@ -1074,7 +1155,7 @@ fn proxy_site(c: &mut Checker, node: &Node, path: &str) -> Option<ProxySite> {
     each_entry(c, node, path, PROXY_KEYS, |c, key, v, p| match key {
         "listen" => listen = port(c, v, &p).unwrap_or(80),
         "server_name" => {
-            server_names = one_or_many(v)
+            server_names = some_of(c, v, &p, "a name or a list of names")
                 .into_iter()
                 .filter_map(|(item, i)| {
                     checked(c, item, &item_path(&p, i), |s| {
@@ -1327,18 +1408,37 @@ mod tests {
     }
 
     #[test]
-    fn yaml_11_booleans_and_unchanged() {
+    fn yaml_11_booleans_and_no_unchanged() {
         for (text, want) in [
             ("ssh_pwauth: yes", PasswordAuth::Allow),
             ("ssh_pwauth: Off", PasswordAuth::Deny),
             ("ssh_pwauth: NO", PasswordAuth::Deny),
             ("ssh_pwauth: \"false\"", PasswordAuth::Deny),
-            ("ssh_pwauth: unchanged", PasswordAuth::Unchanged),
             ("ssh_pwauth: True", PasswordAuth::Allow),
+            ("ssh_pwauth: 0", PasswordAuth::Deny),
+        ] {
+            let (ud, e, w) = run(text);
+            assert!(e.is_empty(), "{text}: {e:?}");
+            let ud = ud.unwrap();
+            assert_eq!(ud.ssh_pwauth, want, "{text}");
+            // The one setting that reopens the door is always named.
+            let warned = w.iter().any(|w| w.contains("password login stays ON"));
+            assert_eq!(warned, want == PasswordAuth::Allow, "{text}: {w:?}");
+        }
+        // What cloud-init reads as "leave it as it is" is refused: a typo
+        // must not leave passwords on.
+        for text in [
+            "ssh_pwauth: unchanged",
+            "ssh_pwauth: maybe",
+            "ssh_pwauth: flase",
+            "ssh_pwauth:",
+            "ssh_pwauth: ~",
+            "ssh_pwauth: 2",
+            "ssh_pwauth: {}",
         ] {
             let (ud, e, _) = run(text);
-            assert!(e.is_empty(), "{text}: {e:?}");
-            assert_eq!(ud.unwrap().ssh_pwauth, want, "{text}");
+            assert!(ud.is_none() && e.len() == 1, "{text}: {e:?}");
+            assert!(e[0].contains("ssh_pwauth"), "{text}: {e:?}");
         }
         let (ud, _, _) = run("disable_root: off\nssh_quiet_keygen: ON\n");
         let ud = ud.unwrap();

@@ -69,7 +69,6 @@ pub fn settings(ud: &UserData, old_sshd: bool) -> Vec<Setting> {
             }
         }
         PasswordAuth::Allow => set(&mut s, "PasswordAuthentication", "yes"),
-        PasswordAuth::Unchanged => {}
     }
     set(&mut s, "PermitEmptyPasswords", "no");
     set(&mut s, "PubkeyAuthentication", "yes");
@@ -914,11 +913,12 @@ mod tests {
             ]
         );
         ud.disable_root = false;
-        ud.ssh_pwauth = PasswordAuth::Unchanged;
+        ud.ssh_pwauth = PasswordAuth::Allow;
         ud.batten.ssh.ports = vec![22, 2222];
         assert_eq!(
             text(settings(&ud, true)),
             [
+                "PasswordAuthentication yes",
                 "PermitEmptyPasswords no",
                 "PubkeyAuthentication yes",
                 "PermitRootLogin prohibit-password",

@@ -271,6 +271,29 @@ pub fn assert_unchanged_outside_state(before: &BTreeMap<PathBuf, Seen>, dir: &Pa
     assert!(moved.is_empty(), "{what}: changed {moved:?}");
 }
 
+/// Fail, naming the paths and `what`, unless every entry under `dir`
+/// outside batten's own records (/var/lib/batten) has the kind, mode,
+/// owner and bytes it had in `before`: the root as it was, byte for byte
+/// (a file put back is a new inode with a new time, which is fine).
+pub fn assert_same_bytes_outside_state(before: &BTreeMap<PathBuf, Seen>, dir: &Path, what: &str) {
+    let strip =
+        |m: &BTreeMap<PathBuf, Seen>| -> BTreeMap<PathBuf, (&'static str, u32, u32, u32, Vec<u8>)> {
+            m.iter()
+                .filter(|(p, _)| !p.starts_with("var/lib/batten"))
+                .map(|(p, s)| (p.clone(), (s.kind, s.mode, s.uid, s.gid, s.content.clone())))
+                .collect()
+        };
+    let (a, b) = (strip(before), strip(&snapshot(dir)));
+    let mut moved: Vec<&PathBuf> = a
+        .keys()
+        .chain(b.keys())
+        .filter(|k| a.get(*k) != b.get(*k))
+        .collect();
+    moved.sort();
+    moved.dedup();
+    assert!(moved.is_empty(), "{what}: changed {moved:?}");
+}
+
 /// Per-run records: they name the run, so they differ by design.
 pub fn per_run(path: &Path) -> bool {
     path.starts_with("var/lib/batten/journal")
