@@ -234,10 +234,7 @@ fn a_planted_symlink_is_refused_and_its_target_untouched() {
     // batten's own state directory planted as a link out of the root.
     let scratch = Scratch::new();
     std::os::unix::fs::symlink(outside.path(), scratch.join("/var/lib/batten")).unwrap();
-    let ud = scratch.user_data(
-        "ud2.yaml",
-        "#cloud-config\nusers: []\nssh_pwauth: unchanged\n",
-    );
+    let ud = scratch.user_data("ud2.yaml", "#cloud-config\nusers: []\nssh_pwauth: true\n");
     let out = scratch.batten("run", &ud, &[]);
     assert_eq!(out.status.code(), Some(70), "{}", text(&out));
     let left: Vec<_> = std::fs::read_dir(outside.path())
@@ -255,7 +252,7 @@ fn a_planted_symlink_is_refused_and_its_target_untouched() {
 fn user_data_from_standard_input_gzip_and_multipart() {
     let scratch = Scratch::new();
     let mime = format!(
-        "Content-Type: multipart/mixed; boundary=\"XYZ\"\nMIME-Version: 1.0\n\n--XYZ\nContent-Type: text/cloud-config; charset=\"us-ascii\"\nContent-Disposition: attachment; filename=\"a.yaml\"\n\n#cloud-config\nusers: [{{name: carol, ssh_authorized_keys: [\"{KEY}\"]}}]\n\n--XYZ\nContent-Type: text/x-shellscript\nContent-Disposition: attachment; filename=\"setup.sh\"\n\n#!/bin/sh\necho hi\n\n--XYZ\nContent-Type: text/cloud-config\n\n#cloud-config\nssh_pwauth: \"unchanged\"\nbatten:\n  firewall: {{enabled: off}}\n--XYZ--\n"
+        "Content-Type: multipart/mixed; boundary=\"XYZ\"\nMIME-Version: 1.0\n\n--XYZ\nContent-Type: text/cloud-config; charset=\"us-ascii\"\nContent-Disposition: attachment; filename=\"a.yaml\"\n\n#cloud-config\nusers: [{{name: carol, ssh_authorized_keys: [\"{KEY}\"]}}]\n\n--XYZ\nContent-Type: text/x-shellscript\nContent-Disposition: attachment; filename=\"setup.sh\"\n\n#!/bin/sh\necho hi\n\n--XYZ\nContent-Type: text/cloud-config\n\n#cloud-config\nssh_pwauth: \"true\"\nbatten:\n  firewall: {{enabled: off}}\n--XYZ--\n"
     );
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     gz.write_all(mime.replace('\n', "\r\n").as_bytes()).unwrap();
@@ -342,10 +339,7 @@ fn usage_errors_exit_2_and_help_teaches() {
 fn unknown_distro_names_the_fix() {
     let scratch = Scratch::new();
     std::fs::write(scratch.join("/etc/os-release"), "ID=plan9\n").unwrap();
-    let ud = scratch.user_data(
-        "ud.yaml",
-        "#cloud-config\nusers: []\nssh_pwauth: unchanged\n",
-    );
+    let ud = scratch.user_data("ud.yaml", "#cloud-config\nusers: []\nssh_pwauth: true\n");
     let out = scratch.batten("plan", &ud, &[]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(text(&out).contains("--family"), "{}", text(&out));
@@ -454,10 +448,7 @@ fn a_home_that_is_a_symlink_is_refused() {
 #[test]
 fn instance_id_from_meta_data_file_and_from_cmdline_txt() {
     let scratch = Scratch::new();
-    let ud = scratch.user_data(
-        "ud.yaml",
-        "#cloud-config\nusers: []\nssh_pwauth: unchanged\n",
-    );
+    let ud = scratch.user_data("ud.yaml", "#cloud-config\nusers: []\nssh_pwauth: true\n");
     let md = scratch.user_data("md.yaml", "instance-id: iid-from-file\n");
     let out = run(&[
         "plan",
@@ -510,10 +501,7 @@ fn the_seal_holds_for_the_same_instance_and_not_for_a_clone() {
         )
         .unwrap();
     };
-    let ud = scratch.user_data(
-        "ud.yaml",
-        "#cloud-config\nusers: []\nssh_pwauth: unchanged\n",
-    );
+    let ud = scratch.user_data("ud.yaml", "#cloud-config\nusers: []\nssh_pwauth: true\n");
     sealed("0123456789abcdef0123456789abcdef");
     let out = scratch.batten("run", &ud, &[]);
     assert!(out.status.success(), "{}", text(&out));

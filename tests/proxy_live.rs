@@ -54,7 +54,7 @@ fn basic_auth_in_front_of_the_panel() {
     let ud = scratch.user_data(
         "proxy.yaml",
         &format!(
-            "#cloud-config\nusers: []\nssh_pwauth: unchanged\nbatten:\n  proxy:\n    - listen: 8081\n      upstream: 127.0.0.1:8080\n      auth:\n        realm: Admin panel\n        users:\n          - {{name: admin}}\n          - {{name: ops, password_hash: \"{HASH}\"}}\n"
+            "#cloud-config\nusers: []\nssh_pwauth: true\nbatten:\n  proxy:\n    - listen: 8081\n      upstream: 127.0.0.1:8080\n      auth:\n        realm: Admin panel\n        users:\n          - {{name: admin}}\n          - {{name: ops, password_hash: \"{HASH}\"}}\n"
         ),
     );
     let out = scratch.batten("run", &ud, &[]);
@@ -282,7 +282,7 @@ fn a_site_no_longer_listed_is_removed() {
     scratch.with_nginx();
     let site = |port: u16| {
         format!(
-            "#cloud-config\nusers: []\nssh_pwauth: unchanged\nbatten:\n  proxy:\n    - {{listen: {port}, upstream: 127.0.0.1:8080, auth: {{users: [{{name: admin}}]}}}}\n"
+            "#cloud-config\nusers: []\nssh_pwauth: true\nbatten:\n  proxy:\n    - {{listen: {port}, upstream: 127.0.0.1:8080, auth: {{users: [{{name: admin}}]}}}}\n"
         )
     };
     let first = scratch.user_data("a.yaml", &site(8081));
