@@ -5,7 +5,6 @@
 //! which commands would run without running them (a seam by parameter, not
 //! global state).
 
-use std::io::Write as _;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
@@ -49,15 +48,7 @@ impl Runner for SystemRunner {
     }
 }
 
-/// Find `program` on PATH (or the usual sbin directories, which a non-root
-/// PATH may lack).
-pub fn find_program(program: &str) -> Option<std::path::PathBuf> {
-    let path = std::env::var("PATH").unwrap_or_default();
-    path.split(':')
-        .chain(["/usr/local/sbin", "/usr/sbin", "/sbin", "/usr/bin", "/bin"])
-        .map(|d| std::path::Path::new(d).join(program))
-        .find(|p| p.is_file())
-}
+pub use crate::exec::find_program;
 
 /// The Debian package that provides a program batten runs, for the
 /// message that asks for it.
@@ -73,9 +64,7 @@ fn package_of(program: &str) -> &'static str {
     }
 }
 
-/// Every program this plan will run on this machine, with what for. The
-/// checks (`sshd -t`, `sshd -T`, `nginx -t`, `nft -c`) run this machine's
-/// programs, also for an image root.
+/// Every program this plan will run, with what for.
 fn programs_needed(plan: &Plan) -> Vec<(String, String)> {
     let mut needed = Vec::new();
     let mut need = |program: &str, why: String| {
@@ -119,10 +108,21 @@ fn programs_needed(plan: &Plan) -> Vec<(String, String)> {
 
 /// Fail with exit 69 before anything is changed when a program the plan
 /// runs is missing: a check that cannot run must not be skipped, or
-/// password login could go off unproven.
-pub fn check_programs(plan: &Plan) -> Result<(), Failure> {
+/// password login could go off unproven. A checking program counts when
+/// the image has it (its own runs the check, see `exec`) or this machine
+/// has it; useradd and the namespace tools are always this machine's.
+pub fn check_programs(root: &Root, plan: &Plan) -> Result<(), Failure> {
     for (program, why) in programs_needed(plan) {
-        if find_program(&program).is_none() {
+        let checks_the_root = matches!(
+            program.as_str(),
+            "sshd" | "nginx" | "nft" | "iptables-restore" | "ip6tables-restore" | "visudo"
+        );
+        let found = if checks_the_root {
+            crate::exec::locate(root, &program) != crate::exec::Found::Missing
+        } else {
+            find_program(&program).is_some()
+        };
+        if !found {
             return Err(Failure::new(
                 Code::MissingProgram,
                 format!(
@@ -254,7 +254,7 @@ pub fn apply(
             ..
         } = action
         {
-            run_check(*check, contents, runner).map_err(|e| {
+            run_check(root, *check, contents).map_err(|e| {
                 Failure::new(
                     Code::ApplyFailed,
                     format!("{path}: {e}; nothing was changed"),
@@ -453,9 +453,14 @@ fn apply_one(
             files,
             ssh_ports,
         } => crate::firewall::apply(root, *kind, files, ssh_ports),
-        Action::CheckConfig(daemon) => crate::daemon::check(root, *daemon)
-            .map(|()| false)
-            .map_err(|e| e.to_string()),
+        Action::CheckConfig(daemon) => match crate::daemon::check(root, *daemon) {
+            Ok(()) => Ok(false),
+            Err(crate::daemon::CheckError::Foreign { program, why }) => {
+                crate::exec::static_only(&format!("{program} -t"), &why);
+                Ok(false)
+            }
+            Err(e) => Err(e.to_string()),
+        },
         Action::ProveKeyLogin { accounts } => {
             crate::ssh::prove_key_login(root, accounts).map(|()| false)
         }
@@ -538,55 +543,31 @@ fn current(root: &Root, path: &str) -> Result<Option<(Vec<u8>, Owner)>, String> 
     root.read_with_owner(path).map_err(|e| e.to_string())
 }
 
-/// Check a file's new contents with its program before it is installed.
-fn run_check(check: Check, contents: &[u8], runner: &dyn Runner) -> Result<(), String> {
+/// Check a file's new contents with its program before it is installed:
+/// the image's own visudo, inside the image, reads them on its standard
+/// input (see `exec`).
+fn run_check(root: &Root, check: Check, contents: &[u8]) -> Result<(), String> {
     match check {
-        // check_programs has made sure visudo is there.
         Check::Visudo => {
-            let mut tmp = private_temp_file()?;
-            tmp.1.write_all(contents).map_err(|e| e.to_string())?;
-            let argv = vec![
-                "visudo".to_string(),
-                "-cf".to_string(),
-                tmp.0.display().to_string(),
-            ];
-            let result = runner.run(&argv);
-            let _ = std::fs::remove_file(&tmp.0);
-            let ran = result.map_err(|e| format!("cannot start visudo: {e}"))?;
-            if ran.success {
-                Ok(())
-            } else {
-                Err(format!("visudo refused the sudo rules: {}", ran.stderr))
+            let run = crate::exec::Check {
+                program: "visudo",
+                args: &["-cf", "-"],
+                stdin: Some(contents),
+                config_dir: None,
+            };
+            match crate::exec::run(root, &run) {
+                Ok(_) => Ok(()),
+                Err(crate::exec::ExecError::Foreign { why, .. }) => {
+                    crate::exec::static_only("visudo -c", &why);
+                    Ok(())
+                }
+                Err(crate::exec::ExecError::Refused(text)) => {
+                    Err(format!("visudo refused the sudo rules: {text}"))
+                }
+                Err(e) => Err(e.to_string()),
             }
         }
     }
-}
-
-/// A private temporary file (0600, O_EXCL, in $TMPDIR) outside the root,
-/// for checks.
-fn private_temp_file() -> Result<(std::path::PathBuf, std::fs::File), String> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let dir = std::env::temp_dir();
-    for attempt in 0..100u32 {
-        let path = dir.join(format!("batten-check-{}-{attempt}", std::process::id()));
-        match std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .custom_flags(nix::libc::O_NOFOLLOW)
-            .open(&path)
-        {
-            Ok(f) => return Ok((path, f)),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-            Err(e) => {
-                return Err(format!(
-                    "cannot make a temporary file in {}: {e}",
-                    dir.display()
-                ));
-            }
-        }
-    }
-    Err(format!("cannot make a temporary file in {}", dir.display()))
 }
 
 /// Put back every file this run wrote and remove every home it made,

@@ -557,7 +557,7 @@ fn baseline(args: &RootArgs) -> Result<Code, Failure> {
         "batten's baseline only: host keys sshd lacks, and the default firewall (SSH allowed, everything else dropped); nothing else is changed"
     );
     let plan = Plan { actions, notes };
-    apply::check_programs(&plan)?;
+    apply::check_programs(&root, &plan)?;
     apply::check_space(&root, &plan)?;
     let run_id = lifecycle::new_run_id();
     let mut journal = Journal::new(&run_id);
@@ -699,7 +699,7 @@ pub fn run(
     for note in &plan.notes {
         println!("note: {note}");
     }
-    apply::check_programs(&plan)?;
+    apply::check_programs(&root, &plan)?;
     apply::check_space(&root, &plan)?;
     let run_id = lifecycle::new_run_id();
     let backup = Backup::new(&run_id);
@@ -723,6 +723,15 @@ pub fn run(
         &mut journal,
         &mut keys_recorded,
     );
+    // An image's checks its programs could not run here: named now, kept
+    // for the machine's first boot; a live run made every check live.
+    state.static_only = if root.is_host() {
+        Vec::new()
+    } else {
+        let mut left = crate::exec::take_static_only();
+        left.dedup();
+        left
+    };
     state.host_keys_instance = match &result {
         // Also when no step made keys: the keys there are this instance's.
         Ok(_) => {
@@ -770,6 +779,12 @@ pub fn run(
         "run {run_id} finished in {} ms",
         started.elapsed().as_millis()
     );
+    if !state.static_only.is_empty() {
+        println!(
+            "checked statically only, since the image's programs cannot run on this machine: {}; the machine's first boot checks them live before it seals",
+            state.static_only.join(", ")
+        );
+    }
     if changes == 0 {
         println!(
             "nothing to change: the root already matches the user-data (instance {})",

@@ -2,16 +2,14 @@
 //! it is final, and reloading them on a live system.
 //!
 //! `sshd -t` and `nginx -t` read absolute paths (`Include
-//! /etc/ssh/sshd_config.d/*.conf`, `include /etc/nginx/sites-enabled/*`),
-//! so to check an image's configuration the check runs in a private mount
-//! namespace where the image's directory is bind-mounted over the
-//! machine's, and `/run` is a fresh tmpfs (sshd insists on its
-//! privilege-separation directory, nginx writes its pid there). Nothing
-//! outside that short-lived namespace sees either mount.
+//! /etc/ssh/sshd_config.d/*.conf`, `include /etc/nginx/sites-enabled/*`)
+//! and, for nginx, the modules its configuration loads: an image's
+//! configuration is checked by the image's own daemon, inside the image
+//! (`exec` says how, and what happens when it cannot run here).
 
 use std::process::Command;
 
-use crate::apply::find_program;
+use crate::exec::{self, ExecError, find_program};
 use crate::root::Root;
 
 /// A daemon whose configuration batten writes.
@@ -48,55 +46,44 @@ pub enum CheckError {
     #[error("{0} refused the configuration: {1}")]
     Refused(&'static str, String),
     /// A program needed for the check is missing.
-    #[error("{0} is not installed on this machine, so the configuration cannot be checked")]
-    Missing(&'static str),
+    #[error(
+        "{0} is not installed on this machine or in the image, so the configuration cannot be checked"
+    )]
+    Missing(String),
+    /// The image's daemon cannot run on this machine: the check is
+    /// static-only here, and the machine's first boot makes it live.
+    #[error("{program} -t could not run here ({why}); checked statically only")]
+    Foreign {
+        /// The daemon.
+        program: &'static str,
+        /// Why it cannot run here.
+        why: String,
+    },
     /// The check could not be run.
-    #[error("could not run the sshd check: {0}")]
-    Io(#[from] std::io::Error),
+    #[error("could not run the check: {0}")]
+    Io(String),
 }
 
-/// The shell script run inside the namespace. The paths arrive as `$1`
-/// (the root's copy of the directory, empty on the live system), `$2` (the
-/// machine's directory) and `$3` (the program), its arguments after them;
-/// nothing is ever spliced into the script's text.
-const IN_NAMESPACE: &str = "set -e
-B=\"$1\"; D=\"$2\"; P=\"$3\"; shift 3
-if [ -n \"$B\" ]; then mount --bind \"$B\" \"$D\"; fi
-mount -t tmpfs -o mode=0755 batten-run /run
-mkdir -m 0755 /run/sshd
-exec \"$P\" \"$@\"";
-
-/// Run the daemon with `args` in the namespace where the root's
-/// configuration directory is the one it reads.
+/// Run the daemon with `args` where its answer is about the root's
+/// configuration (the image's own daemon inside the image; see `exec`).
 fn run_in_root(root: &Root, daemon: Daemon, args: &[&str]) -> Result<String, CheckError> {
-    let program = find_program(daemon.program()).ok_or(CheckError::Missing(daemon.program()))?;
-    let unshare = find_program("unshare").ok_or(CheckError::Missing("unshare (util-linux)"))?;
-    let bound = if root.is_host() {
-        String::new()
-    } else {
-        root.host_path(daemon.config_dir()).display().to_string()
+    let check = exec::Check {
+        program: daemon.program(),
+        args,
+        stdin: None,
+        config_dir: Some(daemon.config_dir()),
     };
-    let out = Command::new(unshare)
-        .args([
-            "--mount",
-            "--propagation",
-            "private",
-            "sh",
-            "-c",
-            IN_NAMESPACE,
-            "batten-check",
-        ])
-        .arg(bound)
-        .arg(daemon.config_dir())
-        .arg(program)
-        .args(args)
-        .output()?;
-    if out.status.success() {
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-    } else {
-        let text = String::from_utf8_lossy(&out.stderr).trim().to_string();
-        Err(CheckError::Refused(daemon.program(), text))
-    }
+    exec::run(root, &check).map_err(|e| match e {
+        ExecError::Missing(p) => CheckError::Missing(p),
+        ExecError::Foreign { why, .. } => CheckError::Foreign {
+            program: daemon.program(),
+            why,
+        },
+        ExecError::Refused(text) | ExecError::CannotStart(text) => {
+            CheckError::Refused(daemon.program(), text)
+        }
+        ExecError::Io { .. } => CheckError::Io(e.to_string()),
+    })
 }
 
 /// Run `sshd -t` or `nginx -t` against the root's configuration.

@@ -16,6 +16,7 @@ pub mod config;
 pub mod crypt;
 pub mod daemon;
 pub mod distro;
+pub mod exec;
 pub mod exit;
 pub mod firewall;
 pub mod lifecycle;

@@ -39,6 +39,11 @@ pub struct State {
     /// may be the image's.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub baseline_host_keys: Vec<String>,
+    /// Checks the last `--root` run could make only statically, because
+    /// the image's programs cannot run on the machine that built it; the
+    /// machine's first boot makes them live (verify) before the seal.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub static_only: Vec<String>,
     /// The most recent runs, oldest first, at most 20.
     pub runs: Vec<RunRecord>,
 }

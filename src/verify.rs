@@ -112,6 +112,7 @@ pub struct Inputs<'a> {
 pub fn verify(inp: &Inputs) -> Report {
     let mut r = Report::default();
     sshd(inp, &mut r);
+    sudo(inp, &mut r);
     host_keys(inp, &mut r);
     authorized_keys(inp, &mut r);
     firewall(inp, &mut r);
@@ -145,8 +146,57 @@ fn config_check(inp: &Inputs, r: &mut Report, id: &str, daemon: Daemon) {
             what,
             format!("{missing} is not installed here"),
         ),
+        Err(e @ CheckError::Foreign { .. }) => r.add(
+            id,
+            Status::Warn,
+            what,
+            format!("{e}; the machine's first boot checks it live before the seal"),
+        ),
         Err(e) => r.add(id, Status::Fail, what, e.to_string()),
     }
+}
+
+/// The sudo rules as sudo reads them (`visudo -c`: the main file and what
+/// it includes), where batten wrote any: a rule sudo refuses locks every
+/// rule out.
+fn sudo(inp: &Inputs, r: &mut Report) {
+    let users = accounts::resolve_users(inp.user_data, inp.root, inp.distro, &mut Vec::new());
+    if !users
+        .iter()
+        .any(|u| u.sudo.as_ref().is_some_and(|s| !s.is_empty()))
+    {
+        return;
+    }
+    // This machine's visudo would read this machine's /etc/sudoers.
+    if let crate::exec::Found::Host(_) = crate::exec::locate(inp.root, "visudo")
+        && !inp.root.is_host()
+    {
+        r.add(
+            "sudo.config",
+            Status::Skip,
+            "visudo -c",
+            "the image has no visudo",
+        );
+        return;
+    }
+    let check = crate::exec::Check {
+        program: "visudo",
+        args: &["-c"],
+        stdin: None,
+        config_dir: None,
+    };
+    let (status, why) = match crate::exec::run(inp.root, &check) {
+        Ok(_) => (Status::Pass, "sudo accepts its rules".to_string()),
+        Err(e @ crate::exec::ExecError::Foreign { .. }) => (
+            Status::Warn,
+            format!("{e}; the machine's first boot checks it live before the seal"),
+        ),
+        Err(crate::exec::ExecError::Missing(p)) => {
+            (Status::Skip, format!("{p} is not installed here"))
+        }
+        Err(e) => (Status::Fail, e.to_string()),
+    };
+    r.add("sudo.config", status, "visudo -c", why);
 }
 
 fn sshd(inp: &Inputs, r: &mut Report) {

@@ -11,8 +11,8 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use super::{Ruleset, ports_text, proto_name, run_tool, split_by_family};
-use crate::apply::find_program;
 use crate::config::grammar::Source;
+use crate::exec::find_program;
 
 /// The match for one source in iptables' syntax.
 fn source_match(s: &Source) -> String {
@@ -139,16 +139,6 @@ pub fn render(r: &Ruleset, v6: bool) -> String {
 fn tool(v6: bool, what: &str) -> Result<std::path::PathBuf, String> {
     let name = format!("{}{what}", if v6 { "ip6tables" } else { "iptables" });
     find_program(&name).ok_or_else(|| format!("{name} is not installed here; install iptables"))
-}
-
-/// `iptables-restore --test FILE`.
-pub fn check(file: &Path, v6: bool) -> Result<(), String> {
-    run_tool(
-        tool(v6, "-restore")?,
-        &["--test", &file.display().to_string()],
-        None,
-    )
-    .map(|_| ())
 }
 
 /// `iptables-restore FILE`: the filter table replaced in one step.

@@ -298,10 +298,10 @@ pub fn kind_name(kind: Kind) -> &'static str {
 /// the previous one back unless every SSH port is accepted; for an image,
 /// check the files with the tools.
 pub fn apply(root: &Root, kind: Kind, files: &[String], ssh_ports: &[u16]) -> Result<bool, String> {
-    let paths: Vec<std::path::PathBuf> = files.iter().map(|f| root.host_path(f)).collect();
     if !root.is_host() {
-        return check(kind, &paths).map(|()| false);
+        return check(root, kind, files).map(|()| false);
     }
+    let paths: Vec<std::path::PathBuf> = files.iter().map(|f| root.host_path(f)).collect();
     match kind {
         Kind::Nftables => {
             let previous = nftables::current()?;
@@ -395,15 +395,38 @@ fn run_tool(
     }
 }
 
-/// Check files with the tools without loading them (check_programs has made
-/// sure the tools are there).
-fn check(kind: Kind, paths: &[std::path::PathBuf]) -> Result<(), String> {
-    match kind {
-        Kind::Nftables => nftables::check(&paths[0]),
-        Kind::Iptables => {
-            iptables::check(&paths[0], false).and_then(|()| iptables::check(&paths[1], true))
+/// Check an image's files with its own tools, without loading them (see
+/// `exec`): `nft -c`, `iptables-restore --test`. A tool that cannot run
+/// here leaves the check to the machine's first boot, which loads the files
+/// and reads the result back before anything is final.
+fn check(root: &Root, kind: Kind, files: &[String]) -> Result<(), String> {
+    let tools: &[(&str, &[&str])] = match kind {
+        Kind::Nftables => &[("nft", &["-c", "-f", "-"])],
+        Kind::Iptables => &[
+            ("iptables-restore", &["--test"]),
+            ("ip6tables-restore", &["--test"]),
+        ],
+    };
+    for ((program, args), file) in tools.iter().zip(files) {
+        let text = root
+            .read(file)
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("{file} is missing after it was written"))?;
+        let run = crate::exec::Check {
+            program,
+            args,
+            stdin: Some(&text),
+            config_dir: None,
+        };
+        match crate::exec::run(root, &run) {
+            Ok(_) => {}
+            Err(crate::exec::ExecError::Foreign { why, .. }) => {
+                crate::exec::static_only(&format!("{program} {} < {file}", args.join(" ")), &why)
+            }
+            Err(e) => return Err(format!("{file}: {e}")),
         }
     }
+    Ok(())
 }
 
 #[cfg(test)]

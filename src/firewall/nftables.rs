@@ -9,8 +9,8 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use super::{Ruleset, ports_text, proto_name, run_tool, split_by_family};
-use crate::apply::find_program;
 use crate::config::grammar::Source;
+use crate::exec::find_program;
 
 /// The table batten owns.
 pub const TABLE: &str = "inet batten";
@@ -121,11 +121,6 @@ fn run(args: &[&str], file: Option<&Path>) -> Result<String, String> {
     all.extend(file.map(|f| f.display().to_string()));
     let all: Vec<&str> = all.iter().map(String::as_str).collect();
     run_tool(nft()?, &all, None)
-}
-
-/// `nft -c -f FILE`: parse and check against the kernel without loading.
-pub fn check(file: &Path) -> Result<(), String> {
-    run(&["-c", "-f"], Some(file)).map(|_| ())
 }
 
 /// `nft -f FILE`: load in one transaction.

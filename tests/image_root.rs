@@ -1,0 +1,168 @@
+//! batten on a real Debian 12 root (debootstrap, cached outside the
+//! checkout by `images/debian-root.sh`) whose programs differ from this
+//! machine's: the image has nginx-light, which loads its echo module from
+//! the image's /usr/share/nginx, and this machine's nginx is Debian's
+//! other package, without that module. The image's configuration must be
+//! checked by the image's own programs, inside the image, without a byte of
+//! the image changing for it; a program that cannot run here is named as a
+//! static-only check, never skipped in silence.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::*;
+
+/// The cached real root, built on first use.
+fn debian_root(test: &str) -> Option<PathBuf> {
+    if !privileged(test) || !have("debootstrap", test) || !have("unshare", test) {
+        return None;
+    }
+    let out = Command::new(repo().join("images/debian-root.sh"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "images/debian-root.sh failed: {}",
+        text(&out)
+    );
+    Some(PathBuf::from(
+        String::from_utf8(out.stdout).unwrap().trim().to_string(),
+    ))
+}
+
+/// A private copy of the cached root, removed with the returned directory.
+fn copy_of(root: &Path) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("root");
+    let status = Command::new("cp")
+        .args(["-a"])
+        .arg(root)
+        .arg(&copy)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    (dir, copy)
+}
+
+fn run_on(root: &Path, dir: &Path, extra: &[&str]) -> std::process::Output {
+    let meta = dir.join("meta-data");
+    std::fs::write(&meta, "instance-id: image-root-test\n").unwrap();
+    let ud = repo().join("cloud-init/examples/vps-proxy-firewall.yaml");
+    let mut c = batten();
+    c.env("RUST_LOG", "debug")
+        .arg("run")
+        .arg("--root")
+        .arg(root)
+        .arg("--user-data")
+        .arg(ud)
+        .arg("--meta-data")
+        .arg(&meta)
+        .args(extra);
+    c.output().unwrap()
+}
+
+/// The image's logs, run and tmp directories: what a check run on the
+/// image itself would write to, had it not a copy-on-write view.
+fn scratch_areas(root: &Path) -> Vec<(PathBuf, std::collections::BTreeMap<PathBuf, Seen>)> {
+    ["var/log", "run", "tmp"]
+        .iter()
+        .map(|d| (root.join(d), snapshot(&root.join(d))))
+        .collect()
+}
+
+#[test]
+fn the_images_own_programs_check_the_image() {
+    const T: &str = "the_images_own_programs_check_the_image";
+    let Some(cached) = debian_root(T) else {
+        return;
+    };
+    let (dir, root) = copy_of(&cached);
+    assert!(
+        root.join("etc/nginx/modules-enabled/50-mod-http-echo.conf")
+            .symlink_metadata()
+            .is_ok(),
+        "the image's nginx-light enables its echo module"
+    );
+    let before = scratch_areas(&root);
+    let out = run_on(&root, dir.path(), &[]);
+    let said = text(&out);
+    assert!(out.status.success(), "{said}");
+    for program in ["nginx", "sshd", "visudo", "nft"] {
+        assert!(
+            said.contains(&format!(
+                "{program}: the image's own /usr/sbin/{program}, run inside the image"
+            )),
+            "{program} was not the image's own:\n{said}"
+        );
+    }
+    assert!(!said.contains("statically only"), "{said}");
+    // Not a byte of the image changed for the checks.
+    for (path, was) in before {
+        assert_eq!(
+            changed(&was, &snapshot(&path)),
+            Vec::<PathBuf>::new(),
+            "{}",
+            path.display()
+        );
+    }
+    // verify --root asks the image's programs too.
+    let out = run(&["verify", "--root", &root.display().to_string()]);
+    assert!(out.status.success(), "{}", text(&out));
+}
+
+/// The image's nginx replaced by a program of a machine nothing here runs:
+/// the run still succeeds on what can be checked, names `nginx -t` as
+/// static-only (and why), records it for the first boot, and verify
+/// --root warns instead of passing it.
+#[test]
+fn a_program_that_cannot_run_here_is_named_static_only() {
+    const T: &str = "a_program_that_cannot_run_here_is_named_static_only";
+    let Some(cached) = debian_root(T) else {
+        return;
+    };
+    let (dir, root) = copy_of(&cached);
+    // An ELF header for machine 0xBEEF: no kernel and no binfmt handler runs it.
+    let mut elf = b"\x7fELF\x02\x01\x01\x00".to_vec();
+    elf.extend([0u8; 10]);
+    elf.extend(0xBEEFu16.to_le_bytes());
+    elf.extend([0u8; 100]);
+    let nginx = root.join("usr/sbin/nginx");
+    std::fs::write(&nginx, &elf).unwrap();
+    std::os::unix::fs::chown(&nginx, Some(0), Some(0)).unwrap();
+    std::fs::set_permissions(&nginx, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+
+    let out = run_on(&root, dir.path(), &[]);
+    let said = text(&out);
+    assert!(out.status.success(), "{said}");
+    assert!(
+        said.contains("checked statically only") && said.contains("nginx -t"),
+        "{said}"
+    );
+    assert!(said.contains("ELF machine 48879"), "{said}");
+    let state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(root.join("var/lib/batten/state.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        state["static_only"],
+        serde_json::json!(["nginx -t"]),
+        "{state:#}"
+    );
+
+    let out = run(&[
+        "verify",
+        "--root",
+        &root.display().to_string(),
+        "--format",
+        "json",
+    ]);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let nginx_check = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["what"] == "nginx -t")
+        .unwrap_or_else(|| panic!("no nginx -t check: {report:#}"));
+    assert_eq!(nginx_check["status"], "warn", "{report:#}");
+}
