@@ -85,7 +85,8 @@ cargo build --all-targets
 # the end, so the run says how many attacks and faults were tried.
 summary=${CARGO_TARGET_DIR:-$top/target}/tmp/hostile-summary.txt
 mkdir -p "$(dirname "$summary")" && : > "$summary"
-cargo test --all-targets -- --test-threads="${BATTEN_TEST_THREADS:-4}"
+# --no-fail-fast: one failing test binary does not hide the others.
+cargo test --all-targets --no-fail-fast -- --test-threads="${BATTEN_TEST_THREADS:-4}"
 if [ -s "$summary" ]; then
     echo
     echo "hostile input and faults (tests/hostile/README.md):"

@@ -1,6 +1,8 @@
 //! The command line, as clap derive types only. What each command does
 //! lives in `commands.rs`.
 
+pub mod manual;
+
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -94,6 +96,11 @@ pub enum Commands {
         /// User-data files (`-` for standard input).
         #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,
+        /// Meta-data to render jinja templates (`## template: jinja`) with,
+        /// as the machine will (`ds.meta_data`, `v1.instance_id`); without
+        /// it, placeholder values stand in and only names are checked.
+        #[arg(long, value_name = "FILE")]
+        meta_data: Option<PathBuf>,
         /// Output format: human lines or one JSON document.
         #[arg(long, value_enum, default_value_t)]
         format: Format,
@@ -171,4 +178,9 @@ pub enum Commands {
     },
     /// Print the JSON Schema (draft 2020-12) of the user-data batten accepts.
     Schema,
+    /// Print batten's manual page, batten(8), as roff: every command and
+    /// option, exit codes, files per distribution, safety rules, how batten
+    /// differs from cloud-init. `batten manual > batten.8 && man ./batten.8`
+    /// reads it from a checkout; `install` puts it into the image.
+    Manual,
 }

@@ -13,6 +13,7 @@ use crate::accounts::{self, Accounts};
 use crate::apply::{self, SystemRunner};
 use crate::cli::{Format, MetadataArgs, RootArgs, SourceArgs};
 use crate::config::decode::MAX_USER_DATA_BYTES;
+use crate::config::jinja::{InstanceData, Known};
 use crate::config::sources::{self, Found, Host, InstanceId};
 use crate::config::validate::Issue;
 use crate::config::{self, Loaded, meta};
@@ -33,6 +34,10 @@ const METADATA_FAILURE: &str = "/run/batten/metadata-failure";
 
 /// Where the copy of the user-data batten acted on is kept (0600).
 const USER_DATA_COPY: &str = "/var/lib/batten/user-data";
+
+/// Where the instance data a jinja template was rendered with is kept
+/// (0600), beside the user-data copy.
+const INSTANCE_DATA_COPY: &str = "/var/lib/batten/instance-data.json";
 
 fn read_input(path: &Path) -> Result<(String, Vec<u8>), Failure> {
     let mut bytes = Vec::new();
@@ -77,23 +82,55 @@ struct FileReport {
     errors: Vec<Issue>,
     warnings: Vec<Issue>,
     left_to_cloud_init: Vec<String>,
+    /// Parts batten does not read (scripts, `#include`, ...): the users,
+    /// keys and settings in them are not batten's.
     other_parts: Vec<String>,
+    /// Jinja templates rendered (with placeholder instance data unless
+    /// --meta-data was given).
+    rendered: Vec<String>,
+    /// No SSH key in what batten reads while password login goes off: a run
+    /// refuses the file unless the image or the meta-data gives a key.
+    needs_keys_from_elsewhere: bool,
 }
 
-/// `batten validate FILE...`
-pub fn validate(files: &[std::path::PathBuf], format: Format) -> Result<Code, Failure> {
+/// `batten validate FILE... [--meta-data FILE]`
+pub fn validate(
+    files: &[std::path::PathBuf],
+    meta_data: Option<&Path>,
+    format: Format,
+) -> Result<Code, Failure> {
+    let meta = match meta_data {
+        Some(path) => {
+            let (name, bytes) = read_input(path)?;
+            meta::parse(&name, &bytes).map_err(|e| Failure::new(Code::InvalidUserData, e))?;
+            let node = std::str::from_utf8(&bytes)
+                .ok()
+                .and_then(|t| config::yaml::parse(t).ok());
+            node.map(|n| config::yaml::to_json(&n))
+        }
+        None => None,
+    };
+    let instance_data = InstanceData::placeholder(meta);
     let mut reports = Vec::new();
     for path in files {
         let (name, bytes) = read_input(path)?;
-        let report = match config::load(&name, &bytes) {
-            Ok(loaded) => FileReport {
-                file: name,
-                valid: true,
-                errors: Vec::new(),
-                warnings: loaded.warnings,
-                left_to_cloud_init: loaded.user_data.left_to_cloud_init,
-                other_parts: loaded.other_parts,
-            },
+        let report = match config::load_with(&name, &bytes, &instance_data) {
+            Ok(loaded) => {
+                let ud = &loaded.user_data;
+                let any_key = !ud.ssh_authorized_keys.is_empty()
+                    || ud.users.iter().any(|u| !u.ssh_authorized_keys.is_empty());
+                let passwords_off = ud.ssh_pwauth != crate::config::model::PasswordAuth::Allow;
+                FileReport {
+                    file: name,
+                    valid: true,
+                    errors: Vec::new(),
+                    warnings: loaded.warnings,
+                    left_to_cloud_init: loaded.user_data.left_to_cloud_init.clone(),
+                    other_parts: loaded.other_parts,
+                    rendered: loaded.rendered,
+                    needs_keys_from_elsewhere: passwords_off && !any_key,
+                }
+            }
             Err(invalid) => FileReport {
                 file: name,
                 valid: false,
@@ -101,6 +138,8 @@ pub fn validate(files: &[std::path::PathBuf], format: Format) -> Result<Code, Fa
                 warnings: invalid.warnings,
                 left_to_cloud_init: Vec::new(),
                 other_parts: Vec::new(),
+                rendered: Vec::new(),
+                needs_keys_from_elsewhere: false,
             },
         };
         reports.push(report);
@@ -115,24 +154,44 @@ pub fn validate(files: &[std::path::PathBuf], format: Format) -> Result<Code, Fa
             for r in &reports {
                 print_issues("error", &r.errors);
                 print_issues("warning", &r.warnings);
-                if r.valid {
-                    let mut line = format!("{}: valid", r.file);
-                    if !r.left_to_cloud_init.is_empty() {
-                        line.push_str(&format!(
-                            "; left to cloud-init: {}",
-                            r.left_to_cloud_init.join(", ")
-                        ));
-                    }
-                    if !r.other_parts.is_empty() {
-                        line.push_str(&format!(
-                            "; parts left to cloud-init: {}",
-                            r.other_parts.join(", ")
-                        ));
-                    }
-                    println!("{line}");
-                } else {
+                if !r.valid {
                     println!("{}: invalid ({} problems)", r.file, r.errors.len());
+                    continue;
                 }
+                if !r.rendered.is_empty() {
+                    println!(
+                        "note: rendered the jinja template in {} with {}",
+                        r.rendered.join(", "),
+                        if meta_data.is_some() {
+                            "the meta-data given and placeholder values for the rest"
+                        } else {
+                            "placeholder instance data (give --meta-data FILE for the machine's)"
+                        }
+                    );
+                }
+                if !r.other_parts.is_empty() {
+                    println!(
+                        "note: batten does not read {} (cloud-init runs them): users, keys and settings in them are not batten's",
+                        r.other_parts.join(", ")
+                    );
+                }
+                if r.needs_keys_from_elsewhere {
+                    println!(
+                        "note: no SSH key in what batten reads, and password login goes off: `batten run` refuses this file unless the image or the meta-data gives a key for an account sshd lets in"
+                    );
+                }
+                let mut line = if r.needs_keys_from_elsewhere {
+                    format!("{}: valid, but it gives no SSH key (see the note)", r.file)
+                } else {
+                    format!("{}: valid", r.file)
+                };
+                if !r.left_to_cloud_init.is_empty() {
+                    line.push_str(&format!(
+                        "; left to cloud-init: {}",
+                        r.left_to_cloud_init.join(", ")
+                    ));
+                }
+                println!("{line}");
             }
         }
     }
@@ -231,6 +290,7 @@ fn locate(root: &Root, source: &SourceArgs, host: &Host) -> Result<Option<Found>
                 user_data_name: name,
                 user_data: bytes,
                 meta_data: None,
+                platform: "unknown",
             })
         }
         None => sources::find(root, host)
@@ -250,8 +310,39 @@ fn nothing_found() -> String {
     )
 }
 
-fn load_or_exit(found: &Found) -> Result<Loaded, Failure> {
-    match config::load(&found.user_data_name, &found.user_data) {
+/// The instance data a jinja template in the user-data is rendered with:
+/// what batten knows of this instance (see `config::jinja`).
+fn instance_data(root: &Root, found: &Found, instance: &InstanceId) -> InstanceData {
+    let meta_data = found
+        .meta_data
+        .as_ref()
+        .and_then(|(_, bytes)| std::str::from_utf8(bytes).ok())
+        .and_then(|text| config::yaml::parse(text).ok())
+        .map(|node| config::yaml::to_json(&node));
+    let from_meta = meta_data.as_ref().and_then(|m| {
+        ["local-hostname", "local_hostname", "hostname"]
+            .iter()
+            .find_map(|k| m.get(*k).and_then(serde_json::Value::as_str))
+            .map(str::to_string)
+    });
+    let from_image = root
+        .read_to_string("/etc/hostname")
+        .ok()
+        .flatten()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty());
+    let hostname = from_meta.or(from_image);
+    InstanceData::new(&Known {
+        instance_id: &instance.id,
+        platform: found.platform,
+        subplatform: &found.source,
+        local_hostname: hostname.as_deref(),
+        meta_data,
+    })
+}
+
+fn load_or_exit(found: &Found, instance_data: &InstanceData) -> Result<Loaded, Failure> {
+    match config::load_with(&found.user_data_name, &found.user_data, instance_data) {
         Ok(loaded) => {
             print_issues("warning", &loaded.warnings);
             Ok(loaded)
@@ -314,24 +405,25 @@ fn prepare(
         },
     };
     info!("user-data: {} ({})", found.user_data_name, found.source);
-    let mut loaded = load_or_exit(&found)?;
     let meta = match &found.meta_data {
         Some((name, bytes)) => {
             meta::parse(name, bytes).map_err(|e| Failure::new(Code::InvalidUserData, e))?
         }
         None => meta::MetaData::default(),
     };
-    // Keys the provider gives count as the default user's, as in cloud-init.
-    loaded
-        .user_data
-        .ssh_authorized_keys
-        .extend(meta.public_keys.iter().cloned());
     let cmdline = sources::cmdline_for(&root, &host);
     let instance = sources::instance_id(&root, meta.instance_id.as_deref(), cmdline.as_deref())
         .ok_or_else(|| Failure::new(
             Code::InvalidUserData,
             "no instance-id: add `instance-id: ...` to meta-data (or --meta-data FILE); /etc/machine-id is empty too",
         ))?;
+    let instance_data = instance_data(&root, &found, &instance);
+    let mut loaded = load_or_exit(&found, &instance_data)?;
+    // Keys the provider gives count as the default user's, as in cloud-init.
+    loaded
+        .user_data
+        .ssh_authorized_keys
+        .extend(meta.public_keys.iter().cloned());
     let distro =
         Distro::detect(&root, args.family).map_err(|e| Failure::new(Code::Usage, e.to_string()))?;
     // A run plans under the lock, so that what it plans from is what it
@@ -363,7 +455,15 @@ fn prepare(
         }
         _ => HostKeysOwner::Image,
     };
-    let plan = build_plan(&root, &distro, &accounts, &loaded, &found, host_keys)?;
+    let plan = build_plan(
+        &root,
+        &distro,
+        &accounts,
+        &loaded,
+        &found,
+        &instance_data,
+        host_keys,
+    )?;
     Ok(Some(Prepared {
         root,
         found,
@@ -381,6 +481,7 @@ fn build_plan(
     accounts: &Accounts,
     loaded: &Loaded,
     found: &Found,
+    instance_data: &InstanceData,
     host_keys: HostKeysOwner,
 ) -> Result<Plan, Failure> {
     let ud = &loaded.user_data;
@@ -396,7 +497,7 @@ fn build_plan(
     }
     if !loaded.other_parts.is_empty() {
         notes.push(format!(
-            "parts left to cloud-init: {}",
+            "batten does not read {} (cloud-init runs them): users, keys and settings in them are not batten's",
             loaded.other_parts.join(", ")
         ));
     }
@@ -442,6 +543,25 @@ fn build_plan(
         )
         .map_err(|e| Failure::new(Code::ApplyFailed, e.to_string()))?,
     );
+    if !loaded.rendered.is_empty() {
+        notes.push(format!(
+            "rendered the jinja template in {} with this instance's data",
+            loaded.rendered.join(", ")
+        ));
+        // verify renders the template again exactly as this run did.
+        let json = serde_json::to_vec_pretty(&instance_data.to_json()).unwrap_or_default();
+        actions.extend(
+            Action::write_if_changed(
+                root,
+                INSTANCE_DATA_COPY,
+                json,
+                lifecycle::private_owner(0o600),
+                true,
+                "keep the instance data the jinja template was rendered with, readable by root only",
+            )
+            .map_err(|e| Failure::new(Code::ApplyFailed, e.to_string()))?,
+        );
+    }
     // Every file first; then the daemons' own checks (the firewall already
     // accepts sshd's new port); the reloads last of all, so nothing that
     // could still fail comes after a daemon took the new settings.
@@ -958,14 +1078,41 @@ pub fn install(root: &Path, generalize: bool) -> Result<Code, Failure> {
                 format!("cannot read the running batten binary: {e}"),
             )
         })?;
-    let done = lifecycle::install(&root, &exe, generalize)
+    let mut done = lifecycle::install(&root, &exe, generalize)
         .map_err(|e| Failure::new(Code::ApplyFailed, e.to_string()))?;
+    let page = crate::cli::manual::render().map_err(|e| {
+        Failure::new(
+            Code::ApplyFailed,
+            format!("cannot make the manual page: {e}"),
+        )
+    })?;
+    let installed = lifecycle::install_manual(&root, &page)
+        .map_err(|e| Failure::new(Code::ApplyFailed, e.to_string()))?;
+    done.extend(installed);
     if done.is_empty() {
         println!("batten is already installed in {}", root.path().display());
     }
     for line in done {
         println!("{line}");
     }
+    Ok(Code::Ok)
+}
+
+/// `batten manual`: the manual page, as roff, on standard output.
+pub fn manual() -> Result<Code, Failure> {
+    use std::io::Write as _;
+    let page = crate::cli::manual::render().map_err(|e| {
+        Failure::new(
+            Code::ApplyFailed,
+            format!("cannot make the manual page: {e}"),
+        )
+    })?;
+    std::io::stdout().write_all(&page).map_err(|e| {
+        Failure::new(
+            Code::ApplyFailed,
+            format!("cannot write the manual page: {e}"),
+        )
+    })?;
     Ok(Code::Ok)
 }
 
@@ -993,7 +1140,13 @@ pub fn verify(args: &RootArgs, seal: bool, format: Format) -> Result<Code, Failu
         .read(USER_DATA_COPY)
         .map_err(|e| Failure::new(Code::VerifyFailed, e.to_string()))?
         .unwrap_or_default();
-    let user_data = match config::load(USER_DATA_COPY, &copy) {
+    let instance_data = root
+        .read(INSTANCE_DATA_COPY)
+        .ok()
+        .flatten()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .map_or_else(|| InstanceData::placeholder(None), InstanceData::from_json);
+    let user_data = match config::load_with(USER_DATA_COPY, &copy, &instance_data) {
         Ok(l) => l.user_data,
         Err(invalid) => {
             print_issues("error", &invalid.errors);

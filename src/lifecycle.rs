@@ -420,6 +420,36 @@ pub fn rearm(root: &Root) -> Result<Vec<String>, StateError> {
     Ok(done)
 }
 
+/// Where `install` puts batten(8), so `man batten` works on the machine.
+pub const MANUAL_PATH: &str = "/usr/local/share/man/man8/batten.8";
+
+/// Put the manual page into the image (`man batten` on the machine).
+pub fn install_manual(root: &Root, page: &[u8]) -> Result<Vec<String>, StateError> {
+    root.create_dir_all(
+        "/usr/local/share/man/man8",
+        Owner {
+            uid: 0,
+            gid: 0,
+            mode: 0o755,
+        },
+    )?;
+    let written = root.write_atomic(
+        MANUAL_PATH,
+        page,
+        Owner {
+            uid: 0,
+            gid: 0,
+            mode: 0o644,
+        },
+        None,
+    )?;
+    Ok(if written {
+        vec![format!("installed {MANUAL_PATH}")]
+    } else {
+        Vec::new()
+    })
+}
+
 /// Bake batten into an image: this binary, the unit, its enable link.
 /// `generalize` also makes every machine made from the image new: no host
 /// keys, an empty machine-id, no batten state or generated passwords.

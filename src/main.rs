@@ -12,7 +12,11 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging();
     let result: Result<Code, Failure> = match &cli.command {
-        Commands::Validate { files, format } => commands::validate(files, *format),
+        Commands::Validate {
+            files,
+            meta_data,
+            format,
+        } => commands::validate(files, meta_data.as_deref(), *format),
         Commands::Plan { root, source } => commands::plan(root, source),
         Commands::Run {
             root,
@@ -25,6 +29,7 @@ fn main() -> ExitCode {
         Commands::Install { root, generalize } => commands::install(root, *generalize),
         Commands::Rearm { root } => commands::rearm(root),
         Commands::Schema => commands::schema(),
+        Commands::Manual => commands::manual(),
     };
     match result {
         Ok(code) => ExitCode::from(code as u8),

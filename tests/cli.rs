@@ -596,15 +596,35 @@ fn with_no_user_data_only_the_default_firewall_is_put_in_place() {
     assert_unchanged(&again, scratch.path());
 }
 
-/// The README's first command: the sample user-data against a scratch root
-/// made from this machine, applied, then applied again with nothing to do.
+/// The README's first command: the sample user-data against a copy of the
+/// cached real Debian root, applied, then applied again with nothing to do,
+/// then verified. It must work on a machine without nft, nginx, sshd or
+/// visudo of its own: here they are hidden from it (/dev/null bound over
+/// each in a private mount namespace), so only the image's programs check.
 #[test]
 fn the_readmes_scratch_root_command_works() {
     const T: &str = "the_readmes_scratch_root_command_works";
-    if !privileged(T) || !have("nft", T) || !have("useradd", T) {
+    if !privileged(T) || !have("debootstrap", T) || !have("useradd", T) || !have("unshare", T) {
         return;
     }
-    let out = std::process::Command::new(repo().join("scripts/try-scratch-root.sh"))
+    let hidden: Vec<String> = ["nft", "nginx", "sshd", "visudo", "iptables-restore"]
+        .iter()
+        .filter_map(|p| batten::exec::find_program(p))
+        .map(|p| p.display().to_string())
+        .collect();
+    let out = std::process::Command::new("unshare")
+        .args([
+            "-m",
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+            "n=$1; shift; while [ \"$n\" -gt 0 ]; do mount --bind /dev/null \"$1\" || exit 99; shift; n=$((n-1)); done; exec \"$@\"",
+            "sh",
+        ])
+        .arg(hidden.len().to_string())
+        .args(&hidden)
+        .arg(repo().join("scripts/try-scratch-root.sh"))
         .arg(repo().join("cloud-init/examples/vps-proxy-firewall.yaml"))
         .env("BATTEN", env!("CARGO_BIN_EXE_batten"))
         .output()
@@ -619,6 +639,7 @@ fn the_readmes_scratch_root_command_works() {
     assert!(out.status.success(), "{said}");
     assert!(said.contains("applied "), "{said}");
     assert!(said.contains("nothing to change"), "{said}");
+    assert!(!said.contains("statically only"), "{said}");
 }
 
 /// A name sudo misreads, given in one layer while the sudo rule comes from
@@ -710,4 +731,87 @@ fn a_late_failure_removes_the_home_it_made_and_changes_no_byte() {
         None
     );
     assert!(!scratch.join("/home/dave").exists());
+}
+
+/// A cloud-config written as a jinja template (`## template: jinja`, with
+/// `{{ v1.instance_id }}` and `{{ ds.meta_data.* }}` as published examples
+/// use them): validate renders it, the run renders it with the instance's
+/// data and enforces the users and keys in it, verify renders it again the
+/// same way; a name the data lacks is exit 65 with its line, nothing changed.
+#[test]
+fn a_jinja_templated_cloud_config_is_rendered_and_enforced() {
+    const T: &str = "a_jinja_templated_cloud_config_is_rendered_and_enforced";
+    if !privileged(T) || !have("useradd", T) {
+        return;
+    }
+    let scratch = Scratch::new();
+    let template = format!(
+        "## template: jinja\n#cloud-config\nusers:\n  - name: {{{{ ds.meta_data.admin_name }}}}\n    gecos: \"admin of {{{{ v1.instance_id }}}} on {{{{ v1.platform }}}}\"\n    ssh_authorized_keys: [\"{KEY}\"]\nssh_pwauth: false\n"
+    );
+    let meta_text = "instance-id: iid-jinja-1\nadmin-name: dana\n";
+    let ud = scratch.user_data("jinja.yaml", &template);
+    let meta = scratch.user_data("meta.yaml", meta_text);
+
+    // validate: rendered, valid, and says with what.
+    let out = run(&["validate", &ud, "--meta-data", &meta]);
+    let said = text(&out);
+    assert!(out.status.success(), "{said}");
+    assert!(said.contains("rendered the jinja template"), "{said}");
+    assert!(!said.contains("not batten's"), "{said}");
+
+    // run, from a NoCloud seed in the root: the template's user gets the
+    // template's key, passwords go off.
+    let seed = scratch.join("/var/lib/cloud/seed/nocloud");
+    std::fs::create_dir_all(&seed).unwrap();
+    std::fs::write(seed.join("user-data"), &template).unwrap();
+    std::fs::write(seed.join("meta-data"), meta_text).unwrap();
+    let out = run(&["run", "--root", &scratch.root_arg()]);
+    let said = text(&out);
+    assert!(out.status.success(), "{said}");
+    let passwd = std::fs::read_to_string(scratch.join("/etc/passwd")).unwrap();
+    assert!(
+        passwd.contains("dana:x:") && passwd.contains("admin of iid-jinja-1 on nocloud"),
+        "{passwd}"
+    );
+    let keys = std::fs::read_to_string(scratch.join("/home/dana/.ssh/authorized_keys")).unwrap();
+    assert!(keys.contains(KEY), "{keys}");
+    assert!(scratch.join("/var/lib/batten/instance-data.json").exists());
+    // verify renders it again with the data the run kept.
+    let out = run(&["verify", "--root", &scratch.root_arg(), "--format", "json"]);
+    let report = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(report.contains("dana"), "{report}\n{}", text(&out));
+
+    // A name the instance data lacks: exit 65 at its line, nothing changed.
+    let fresh = Scratch::new();
+    let untouched = snapshot(fresh.path());
+    let bad = fresh.user_data(
+        "bad.yaml",
+        &template.replace("ds.meta_data.admin_name", "ds.meta_data.owner_name"),
+    );
+    let meta2 = fresh.user_data("meta.yaml", "instance-id: iid-jinja-2\n");
+    let out = fresh.batten("run", &bad, &["--meta-data", &meta2]);
+    let said = text(&out);
+    assert_eq!(out.status.code(), Some(65), "{said}");
+    assert!(said.contains(":4:1: jinja template:"), "{said}");
+    assert!(said.contains("ds.meta_data.owner_name"), "{said}");
+    assert_unchanged(&untouched, fresh.path());
+}
+
+/// Parts batten cannot act on (an `#include` of URLs, a shell script) are
+/// named plainly by validate: the users and keys in them are not batten's,
+/// and a file whose only keys sit there is not simply called valid.
+#[test]
+fn validate_says_which_parts_are_not_batten_s() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("include.txt");
+    std::fs::write(&path, "#include\nhttps://example.org/cloud-config.yaml\n").unwrap();
+    let out = run(&["validate", &path.display().to_string()]);
+    let said = text(&out);
+    assert!(out.status.success(), "{said}");
+    assert!(
+        said.contains("batten does not read text/x-include-url")
+            && said.contains("users, keys and settings in them are not batten's"),
+        "{said}"
+    );
+    assert!(said.contains("valid, but it gives no SSH key"), "{said}");
 }

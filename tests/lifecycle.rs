@@ -30,6 +30,14 @@ fn install_into_an_image_and_systemd_accepts_the_unit() {
         "--generalize removes host keys"
     );
     assert_eq!(std::fs::read(scratch.join("/etc/machine-id")).unwrap(), b"");
+    // `man batten` on the machine: the page the binary makes.
+    let page = std::fs::read_to_string(scratch.join("/usr/local/share/man/man8/batten.8")).unwrap();
+    assert!(
+        page.contains(".TH batten 8"),
+        "{}",
+        &page[..page.len().min(200)]
+    );
+    assert!(page.contains(".SH EXIT STATUS") && page.contains(".SS batten run"));
     let installed = std::fs::read(scratch.join("/usr/local/sbin/batten")).unwrap();
     assert_eq!(
         installed,

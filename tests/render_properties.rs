@@ -150,18 +150,25 @@ impl Doc {
             self.root_login,
             if self.allow.is_empty() { " []" } else { "" }
         );
+        // No sources is written as no `from` at all: an empty list is
+        // refused, never read as "everyone".
         for (port, proto, from) in &self.allow {
-            let _ = writeln!(s, "      - {{port: {port}, proto: {proto}, from: {from}}}");
+            let from = if from == "[]" {
+                String::new()
+            } else {
+                format!(", from: {from}")
+            };
+            let _ = writeln!(s, "      - {{port: {port}, proto: {proto}{from}}}");
         }
+        let allow_from = if self.allow_from == "[]" {
+            String::new()
+        } else {
+            format!("      allow_from: {}\n", self.allow_from)
+        };
         let _ = write!(
             s,
-            "  proxy:\n    - listen: {}\n      server_name: {}\n      upstream: {}\n      allow_from: {}\n      auth:\n        realm: {}\n        users: [{{name: {}, password_hash: \"{PASSWORD_HASH}\"}}]\n",
-            self.listen,
-            self.server_name,
-            self.upstream,
-            self.allow_from,
-            self.realm,
-            self.proxy_user
+            "  proxy:\n    - listen: {}\n      server_name: {}\n      upstream: {}\n{allow_from}      auth:\n        realm: {}\n        users: [{{name: {}, password_hash: \"{PASSWORD_HASH}\"}}]\n",
+            self.listen, self.server_name, self.upstream, self.realm, self.proxy_user
         );
         s
     }

@@ -10,8 +10,9 @@
 //! message would silently leave the owners' SSH keys out.
 //!
 //! This module only takes the file apart. It does not parse YAML (that is
-//! `yaml.rs`), fetch `#include` URLs, explode `#cloud-config-archive` lists or
-//! render jinja templates: those parts are returned as
+//! `yaml.rs`) or render jinja templates (`jinja.rs`, for parts marked
+//! [`PartKind::Jinja`]); it never fetches `#include` URLs or explodes
+//! `#cloud-config-archive` lists: those parts are returned as
 //! [`PartKind::LeftToCloudInit`] so that the report can name them.
 //!
 //! Every part's text is normalized (UTF-8 byte order mark removed, CRLF and
@@ -75,9 +76,8 @@ const CONTENT_TYPES_CLASSIFIED_BY_START: &[&str] =
 /// The match is done on the lower-cased document with leading whitespace
 /// removed, and the longest matching prefix wins (so `#cloud-config-archive`
 /// is not taken for `#cloud-config`). `## template: jinja` marks a jinja
-/// template that cloud-init renders with instance data before reading it:
-/// batten does not render jinja templates, so such a document is left to
-/// cloud-init even when the rendered result would be cloud-config. The three
+/// template that cloud-init renders with instance data before reading it;
+/// batten renders it too (`jinja`) and reads the result by its start. The three
 /// `text/x-shellscript-per-*` entries look odd as prefixes; cloud-init has
 /// them too (they only matter inside MIME messages), and keeping them means
 /// batten labels such a document the way cloud-init's log does.
@@ -102,6 +102,9 @@ const START_TYPES: &[(&str, &str)] = &[
 /// The one MIME type batten reads itself.
 const CLOUD_CONFIG_TYPE: &str = "text/cloud-config";
 
+/// A jinja template, which batten renders and then reads.
+const JINJA_TYPE: &str = "text/jinja2";
+
 /// Base64 as Python's email module reads it: padding may be missing and
 /// stray low bits in the last character are ignored, because files built by
 /// hand or by other tools are often sloppy there and cloud-init accepts them.
@@ -117,14 +120,18 @@ const LENIENT_BASE64: GeneralPurpose = GeneralPurpose::new(
 pub enum PartKind {
     /// A `#cloud-config` document (or a MIME part of type text/cloud-config): batten parses it.
     CloudConfig,
+    /// A jinja template (`## template: jinja`, or a text/jinja2 part):
+    /// batten renders it with the instance data, as cloud-init does, and
+    /// reads the result by its start (cloud-config, or a script it reports).
+    Jinja,
     /// Anything else (shell script `#!`, `#cloud-boothook`, `#include`, `#part-handler`,
-    /// `#cloud-config-archive`, jinja templates `## template: jinja`, other MIME types,
-    /// text/plain that is not cloud-config, ...): cloud-init runs it, batten only reports it.
+    /// `#cloud-config-archive`, other MIME types, text/plain that is not
+    /// cloud-config, ...): cloud-init runs it, batten only reports it.
     ///
-    /// batten never runs, fetches or renders these: it does not render jinja
-    /// templates, follow `#include` URLs or unpack `#cloud-config-archive`
-    /// lists, so settings that only appear after cloud-init did so are not
-    /// seen by batten, and the report says so.
+    /// batten never runs or fetches these: it does not follow `#include`
+    /// URLs or unpack `#cloud-config-archive` lists, so settings that only
+    /// appear after cloud-init did so are not seen by batten, and the
+    /// report says so.
     LeftToCloudInit,
 }
 
@@ -333,13 +340,24 @@ fn single_document(content_type: &str, text: String) -> Part {
     }
 }
 
-/// Only `text/cloud-config` is read by batten; every other type (including
-/// `text/cloud-config-archive` and `text/jinja2`) is cloud-init's business.
+/// batten reads `text/cloud-config` and renders `text/jinja2`; every other
+/// type (including `text/cloud-config-archive`) is cloud-init's business.
 fn kind_of(content_type: &str) -> PartKind {
-    if content_type == CLOUD_CONFIG_TYPE {
-        PartKind::CloudConfig
-    } else {
-        PartKind::LeftToCloudInit
+    match content_type {
+        CLOUD_CONFIG_TYPE => PartKind::CloudConfig,
+        JINJA_TYPE => PartKind::Jinja,
+        _ => PartKind::LeftToCloudInit,
+    }
+}
+
+/// The kind of a rendered jinja template: what its start says, as
+/// cloud-init reads it after rendering (a template that renders to
+/// another template is not rendered again).
+pub fn rendered_kind(text: &str) -> (PartKind, String) {
+    match type_from_start(text) {
+        Some(CLOUD_CONFIG_TYPE) => (PartKind::CloudConfig, CLOUD_CONFIG_TYPE.to_string()),
+        Some(other) => (PartKind::LeftToCloudInit, other.to_string()),
+        None => (PartKind::LeftToCloudInit, "text/plain".to_string()),
     }
 }
 
@@ -965,8 +983,6 @@ mod tests {
                 "text/cloud-config-archive",
             ),
             ("#cloud-config-jsonp\n[]\n", "text/cloud-config-jsonp"),
-            ("## template: jinja\n#cloud-config\n", "text/jinja2"),
-            ("## Template: Jinja\n#cloud-config\n", "text/jinja2"),
         ];
         for (input, content_type) in cases {
             let part = only_part(input.as_bytes());
@@ -975,6 +991,27 @@ mod tests {
             assert_eq!(part.label, "");
             assert_eq!(part.text, *input);
         }
+    }
+
+    #[test]
+    fn jinja_templates_are_marked_for_rendering() {
+        for input in [
+            "## template: jinja\n#cloud-config\n",
+            "## Template: Jinja\n#cloud-config\n",
+        ] {
+            let part = only_part(input.as_bytes());
+            assert_eq!(part.kind, PartKind::Jinja, "{input}");
+            assert_eq!(part.content_type, "text/jinja2");
+            assert_eq!(part.text, input);
+        }
+        assert_eq!(
+            rendered_kind("\n#cloud-config\nusers: []\n").0,
+            PartKind::CloudConfig
+        );
+        assert_eq!(
+            rendered_kind("#!/bin/sh\necho\n"),
+            (PartKind::LeftToCloudInit, "text/x-shellscript".to_string())
+        );
     }
 
     #[test]

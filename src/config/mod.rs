@@ -6,6 +6,7 @@
 pub mod decode;
 pub mod grammar;
 pub mod host_certificate;
+pub mod jinja;
 pub mod key_options;
 pub mod labels;
 pub mod meta;
@@ -28,6 +29,9 @@ pub struct Loaded {
     pub warnings: Vec<Issue>,
     /// Non-cloud-config parts (scripts, boothooks, ...) cloud-init will run.
     pub other_parts: Vec<String>,
+    /// Jinja templates batten rendered (their labels, the file's name for
+    /// a whole-file template).
+    pub rendered: Vec<String>,
 }
 
 /// Why a document was refused: every problem found, in file order.
@@ -39,9 +43,21 @@ pub struct Invalid {
     pub warnings: Vec<Issue>,
 }
 
-/// Decode, parse, merge and validate one user-data file. `name` is how the
-/// file is called in messages (its path, or `<stdin>`).
+/// Decode, parse, merge and validate one user-data file that holds no jinja
+/// template, or whose templates need only placeholder instance data (tests,
+/// built-in documents). `name` is how the file is called in messages.
 pub fn load(name: &str, bytes: &[u8]) -> Result<Loaded, Invalid> {
+    load_with(name, bytes, &jinja::InstanceData::placeholder(None))
+}
+
+/// Decode, parse, merge and validate one user-data file, rendering its jinja
+/// templates with `instance` as cloud-init would. `name` is how the file is
+/// called in messages (its path, or `<stdin>`).
+pub fn load_with(
+    name: &str,
+    bytes: &[u8],
+    instance: &jinja::InstanceData,
+) -> Result<Loaded, Invalid> {
     let whole_file = |message: String| Invalid {
         errors: vec![Issue {
             file: name.to_string(),
@@ -56,6 +72,42 @@ pub fn load(name: &str, bytes: &[u8]) -> Result<Loaded, Invalid> {
     let mut labels = Vec::new();
     let mut other_parts = Vec::new();
     let mut parse_errors = Vec::new();
+    let mut rendered = Vec::new();
+    let parts: Vec<decode::Part> = parts
+        .into_iter()
+        .filter_map(|part| {
+            if part.kind != PartKind::Jinja {
+                return Some(part);
+            }
+            let shown = if part.label.is_empty() {
+                name.to_string()
+            } else {
+                format!("{name} ({})", part.label)
+            };
+            match jinja::render(&part.text, instance) {
+                Ok(text) => {
+                    let (kind, content_type) = decode::rendered_kind(&text);
+                    rendered.push(shown);
+                    Some(decode::Part {
+                        kind,
+                        label: part.label,
+                        content_type: format!("{content_type}, rendered from jinja"),
+                        text,
+                    })
+                }
+                Err(e) => {
+                    parse_errors.push(Issue {
+                        file: shown,
+                        line: e.line,
+                        column: 1,
+                        path: String::new(),
+                        message: e.message,
+                    });
+                    None
+                }
+            }
+        })
+        .collect();
     let mut merged: Vec<(Node, Node)> = Vec::new();
     let mut merged_pos = None;
     let mut replaced: Vec<(Node, String)> = Vec::new();
@@ -162,6 +214,7 @@ pub fn load(name: &str, bytes: &[u8]) -> Result<Loaded, Invalid> {
             user_data,
             warnings,
             other_parts,
+            rendered,
         }),
         None => Err(Invalid { errors, warnings }),
     }

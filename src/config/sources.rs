@@ -30,6 +30,10 @@ pub struct Found {
     /// The meta-data file beside it, if any: its name for messages, and its
     /// bytes.
     pub meta_data: Option<(String, Vec<u8>)>,
+    /// The platform as cloud-init's instance data names it (`nocloud`,
+    /// `openstack`, `ec2`, ...; `unknown` for a file given by hand), for
+    /// jinja templates' `v1.platform`.
+    pub platform: &'static str,
 }
 
 impl std::fmt::Debug for Found {
@@ -211,6 +215,7 @@ pub fn find(root: &Root, host: &Host) -> Result<Option<Found>, SourceError> {
                 user_data_name: root.host_path(&ud).display().to_string(),
                 user_data: bytes,
                 meta_data: meta,
+                platform: "nocloud",
             }));
         }
     }
@@ -235,6 +240,7 @@ pub fn find(root: &Root, host: &Host) -> Result<Option<Found>, SourceError> {
             user_data_name: root.host_path(cached).display().to_string(),
             user_data: bytes,
             meta_data: None,
+            platform: "unknown",
         }));
     }
     Ok(None)
@@ -350,6 +356,11 @@ fn from_label(host: &Host, label: &str, ud: &str, md: &str) -> Result<Option<Fou
         user_data_name: format!("{}:{ud}", device.display()),
         user_data: bytes,
         meta_data: meta,
+        platform: if label == "config-2" {
+            "openstack"
+        } else {
+            "nocloud"
+        },
     }))
 }
 

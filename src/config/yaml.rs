@@ -242,6 +242,24 @@ pub struct ParseError {
     pub message: String,
 }
 
+/// A node as JSON (keys as their text), for data handed on as it was
+/// written: meta-data for jinja templates.
+pub fn to_json(node: &Node) -> serde_json::Value {
+    match &node.value {
+        Value::Null => serde_json::Value::Null,
+        Value::Bool(b) => (*b).into(),
+        Value::Int(i) => (*i).into(),
+        Value::Float(f) => serde_json::json!(f),
+        Value::Str(s) => s.clone().into(),
+        Value::Seq(items) => items.iter().map(to_json).collect(),
+        Value::Map(entries) => entries
+            .iter()
+            .map(|(k, v)| (k.scalar_text().unwrap_or_default(), to_json(v)))
+            .collect::<serde_json::Map<_, _>>()
+            .into(),
+    }
+}
+
 /// Parse one YAML document into a tree, within the limits above.
 pub fn parse(text: &str) -> Result<Node, ParseError> {
     match serde_saphyr::from_str_with_options::<Option<Node>>(text, options()) {

@@ -265,6 +265,7 @@ pub fn fetch(
             serde_json::to_vec(&meta).unwrap_or_default(),
         )),
         source,
+        platform: provider.name(),
     })
 }
 
