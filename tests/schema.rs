@@ -3,24 +3,8 @@
 
 mod common;
 
-use batten::config::yaml::{self, Node, Value};
+use batten::config::yaml::{self, to_json};
 use common::repo;
-
-fn to_json(node: &Node) -> serde_json::Value {
-    match &node.value {
-        Value::Null => serde_json::Value::Null,
-        Value::Bool(b) => (*b).into(),
-        Value::Int(i) => (*i).into(),
-        Value::Float(f) => serde_json::json!(f),
-        Value::Str(s) => s.clone().into(),
-        Value::Seq(items) => items.iter().map(to_json).collect(),
-        Value::Map(entries) => entries
-            .iter()
-            .map(|(k, v)| (k.scalar_text().unwrap_or_default(), to_json(v)))
-            .collect::<serde_json::Map<_, _>>()
-            .into(),
-    }
-}
 
 fn schema() -> jsonschema::Validator {
     let text = std::fs::read_to_string(repo().join("cloud-init/schema.json")).unwrap();
