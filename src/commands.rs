@@ -939,6 +939,9 @@ struct StatusReport {
     metadata_provider: Option<String>,
     /// Why the metadata service gave nothing on this boot, if it did not.
     metadata_failure: Option<String>,
+    /// Checks the image build could only make statically; the first
+    /// boot's verify makes them live before the seal.
+    static_only: Vec<String>,
 }
 
 /// `batten status`
@@ -990,6 +993,7 @@ pub fn status(args: &RootArgs, format: Format) -> Result<Code, Failure> {
             .is_host()
             .then(|| std::fs::read_to_string(METADATA_FAILURE).ok())
             .flatten(),
+        static_only: state.static_only.clone(),
     };
     match format {
         Format::Json => println!(
@@ -1025,6 +1029,12 @@ pub fn status(args: &RootArgs, format: Format) -> Result<Code, Failure> {
                     r.id, r.outcome, r.changes, r.source
                 ),
                 None => println!("last run:    never"),
+            }
+            if !report.static_only.is_empty() {
+                println!(
+                    "checked statically only when the image was built (its programs could not run there): {}; verify checks them live before the seal",
+                    report.static_only.join(", ")
+                );
             }
             if let Some(r) = &report.last_run {
                 for step in &r.steps {
