@@ -80,6 +80,8 @@ if command -v apt-get >/dev/null; then
     fi
 fi
 
+# shellcheck source=scripts/find-cargo.sh
+. "$top/scripts/find-cargo.sh"
 cargo build --all-targets
 # The hostile-input tests append a line each to this file; it is shown at
 # the end, so the run says how many attacks and faults were tried.

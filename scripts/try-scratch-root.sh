@@ -22,8 +22,15 @@ user_data=${1:-$top/cloud-init/examples/vps-proxy-firewall.yaml}
 if [ -n "${BATTEN:-}" ]; then
     batten=$BATTEN
 else
+    # shellcheck source=scripts/find-cargo.sh
+    . "$top/scripts/find-cargo.sh"
     echo "== building batten (cargo build --release), a few minutes the first time" >&2
-    cargo build --release --manifest-path "$top/Cargo.toml" >&2
+    if [ -n "${SUDO_USER:-}" ] && [ "$SUDO_USER" != root ]; then
+        # As the user who ran sudo: the checkout's target/ stays theirs.
+        runuser -u "$SUDO_USER" -- env PATH="$PATH" cargo build --release --manifest-path "$top/Cargo.toml" >&2
+    else
+        cargo build --release --manifest-path "$top/Cargo.toml" >&2
+    fi
     batten="${CARGO_TARGET_DIR:-$top/target}/release/batten"
 fi
 
