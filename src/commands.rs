@@ -118,7 +118,11 @@ pub fn validate(
             Ok(loaded) => {
                 let ud = &loaded.user_data;
                 let any_key = !ud.ssh_authorized_keys.is_empty()
-                    || ud.users.iter().any(|u| !u.ssh_authorized_keys.is_empty());
+                    || ud.users.iter().any(|u| !u.ssh_authorized_keys.is_empty())
+                    || ud
+                        .default_user_config
+                        .as_ref()
+                        .is_some_and(|u| !u.ssh_authorized_keys.is_empty());
                 let passwords_off = ud.ssh_pwauth != crate::config::model::PasswordAuth::Allow;
                 FileReport {
                     file: name,
@@ -332,12 +336,21 @@ fn instance_data(root: &Root, found: &Found, instance: &InstanceId) -> InstanceD
         .map(|h| h.trim().to_string())
         .filter(|h| !h.is_empty());
     let hostname = from_meta.or(from_image);
+    // The kernel's machine name, on the machine itself (an image's is not
+    // known before it boots).
+    let machine = root
+        .is_host()
+        .then(|| std::fs::read_to_string("/proc/sys/kernel/arch").ok())
+        .flatten()
+        .map(|m| m.trim().to_string())
+        .or_else(|| root.is_host().then(|| std::env::consts::ARCH.to_string()));
     InstanceData::new(&Known {
         instance_id: &instance.id,
         platform: found.platform,
         subplatform: &found.source,
         local_hostname: hostname.as_deref(),
         meta_data,
+        machine,
     })
 }
 
@@ -1192,6 +1205,19 @@ pub fn verify(args: &RootArgs, seal: bool, format: Format) -> Result<Code, Failu
     if seal {
         let mut state =
             State::load(&root).map_err(|e| Failure::new(Code::ApplyFailed, e.to_string()))?;
+        // A check the image build could make only statically is made live
+        // by the machine's own verify; an image's verify cannot stand in.
+        if !root.is_host() && !state.static_only.is_empty() {
+            return Err(Failure::new(
+                Code::VerifyFailed,
+                format!(
+                    "not sealed: {} could only be checked statically here; the machine's first boot checks them live and seals",
+                    state.static_only.join(", ")
+                ),
+            ));
+        }
+        // Made live now: nothing is left for later.
+        state.static_only.clear();
         state.sealed = true;
         state
             .save(&root)

@@ -84,7 +84,7 @@ pub fn locate(root: &Root, program: &str) -> Found {
         {
             break;
         }
-        return match runs_here(&bytes) {
+        return match runs_here(root, &bytes) {
             Ok(()) => Found::Image(path),
             Err(why) => Found::Foreign { path, why },
         };
@@ -112,7 +112,7 @@ fn elf_interpreter(bytes: &[u8]) -> Option<String> {
     let wide = bytes[4] == 2;
     let big = bytes[5] == 2;
     let num = |at: usize, len: usize| -> Option<usize> {
-        let raw = bytes.get(at..at + len)?;
+        let raw = bytes.get(at..at.checked_add(len)?)?;
         let mut v: u64 = 0;
         for i in 0..len {
             let b = if big { raw[i] } else { raw[len - 1 - i] };
@@ -130,10 +130,11 @@ fn elf_interpreter(bytes: &[u8]) -> Option<String> {
         if num(at, 4)? != 3 {
             continue;
         }
+        let field = |delta: usize, len: usize| num(at.checked_add(delta)?, len);
         let (offset, size) = if wide {
-            (num(at + 8, 8)?, num(at + 32, 8)?)
+            (field(8, 8)?, field(32, 8)?)
         } else {
-            (num(at + 4, 4)?, num(at + 16, 4)?)
+            (field(4, 4)?, field(16, 4)?)
         };
         let text = bytes.get(offset..offset.checked_add(size)?)?;
         let text = text.split(|b| *b == 0).next()?;
@@ -168,12 +169,18 @@ fn host_machine() -> Option<(u16, bool)> {
 
 /// Whether this machine can run a program of the image: its own machine
 /// type, a script (its interpreter decides, at run time), or a type a
-/// binfmt_misc handler takes.
-fn runs_here(bytes: &[u8]) -> Result<(), String> {
+/// binfmt_misc handler takes. Anything else (an empty file, text without
+/// `#!`) is not a program: the shell would run it as a script and the
+/// check would pass having checked nothing.
+fn runs_here(root: &Root, bytes: &[u8]) -> Result<(), String> {
     let Some((machine, wide)) = elf_machine(bytes) else {
-        return Ok(());
+        return if bytes.starts_with(b"#!") {
+            Ok(())
+        } else {
+            Err("the image's file is neither an ELF program nor a script".to_string())
+        };
     };
-    if Some((machine, wide)) == host_machine() || binfmt_takes(bytes) {
+    if Some((machine, wide)) == host_machine() || binfmt_takes(root, bytes) {
         return Ok(());
     }
     Err(format!(
@@ -184,8 +191,10 @@ fn runs_here(bytes: &[u8]) -> Result<(), String> {
 }
 
 /// Whether an enabled binfmt_misc entry's magic (under its mask) matches
-/// the program's first bytes.
-fn binfmt_takes(bytes: &[u8]) -> bool {
+/// the program's first bytes, with an interpreter the chroot can reach:
+/// loaded at registration (flag F, as Debian's qemu-user-static does), or
+/// present in the image.
+fn binfmt_takes(root: &Root, bytes: &[u8]) -> bool {
     let Ok(entries) = std::fs::read_dir("/proc/sys/fs/binfmt_misc") else {
         return false;
     };
@@ -212,14 +221,21 @@ fn binfmt_takes(bytes: &[u8]) -> bool {
             return false;
         };
         let mask = field("mask ").and_then(hex);
-        magic.iter().enumerate().all(|(i, m)| {
+        let matches = magic.iter().enumerate().all(|(i, m)| {
             let k = mask
                 .as_ref()
                 .and_then(|mask| mask.get(i))
                 .copied()
                 .unwrap_or(0xff);
-            bytes.get(offset + i).is_some_and(|b| b & k == m & k)
-        })
+            offset
+                .checked_add(i)
+                .and_then(|at| bytes.get(at))
+                .is_some_and(|b| b & k == m & k)
+        });
+        let reachable = field("flags:").is_some_and(|f| f.contains('F'))
+            || field("interpreter ")
+                .is_some_and(|i| matches!(root.read_following_within(i), Ok(Some(_))));
+        matches && reachable
     })
 }
 
@@ -300,26 +316,38 @@ mount -t tmpfs -o mode=0755 batten-run /run
 mkdir -m 0755 /run/sshd
 exec \"$P\" \"$@\"";
 
-/// Runs inside the namespace for an image's program: `$1` an empty private
+/// Runs inside the namespaces for an image's program: `$1` an empty private
 /// directory of this machine's, `$2` the root, then the program and its
 /// arguments. The view is copy-on-write on a tmpfs; where overlayfs is not
-/// available it is the root bound read-only.
-const IN_IMAGE: &str = "set -e
-T=\"$1\"; R=\"$2\"; shift 2
-mount -t tmpfs -o mode=0700 batten-view \"$T\"
-mkdir \"$T/lower\" \"$T/upper\" \"$T/work\" \"$T/view\"
-mount --bind \"$R\" \"$T/lower\"
+/// available it is the root bound read-only, with tmpfs where programs
+/// write (/var/log, /var/lib, /var/cache). /dev holds only the harmless
+/// devices, /proc is the namespace's own (no way to this machine's
+/// processes or their roots). Any step of this setup that fails exits 111,
+/// which is not the program refusing anything.
+const IN_IMAGE: &str = "T=\"$1\"; R=\"$2\"; shift 2
+fail() { echo \"batten: cannot prepare the image's view: $*\" >&2; exit 111; }
+mount -t tmpfs -o mode=0700 batten-view \"$T\" || fail tmpfs
+mkdir \"$T/lower\" \"$T/upper\" \"$T/work\" \"$T/view\" || fail mkdir
+mount --bind \"$R\" \"$T/lower\" || fail bind
 if mount -t overlay batten-view -o \"lowerdir=$T/lower,upperdir=$T/upper,workdir=$T/work\" \"$T/view\" 2>/dev/null; then
   V=\"$T/view\"
-  mkdir -p \"$V/dev\" \"$V/proc\" \"$V/run\" \"$V/tmp\"
+  mkdir -p \"$V/dev\" \"$V/proc\" \"$V/run\" \"$V/tmp\" || fail mkdir
 else
-  mount -o remount,bind,ro \"$T/lower\"
+  mount -o remount,bind,ro \"$T/lower\" || fail read-only
   V=\"$T/lower\"
+  for d in var/log var/lib var/cache; do
+    if [ -d \"$V/$d\" ]; then mount -t tmpfs batten-scratch \"$V/$d\" || fail \"$d\"; fi
+  done
 fi
-if [ -d \"$V/dev\" ]; then mount --rbind /dev \"$V/dev\"; fi
-if [ -d \"$V/proc\" ]; then mount -t proc batten-proc \"$V/proc\"; fi
-if [ -d \"$V/run\" ]; then mount -t tmpfs -o mode=0755 batten-run \"$V/run\"; mkdir -m 0755 \"$V/run/sshd\"; fi
-if [ -d \"$V/tmp\" ]; then mount -t tmpfs -o mode=1777 batten-tmp \"$V/tmp\"; fi
+if [ -d \"$V/dev\" ]; then
+  mount -t tmpfs -o mode=0755 batten-dev \"$V/dev\" || fail dev
+  for n in null zero full random urandom; do
+    : > \"$V/dev/$n\" && mount --bind \"/dev/$n\" \"$V/dev/$n\" || fail \"/dev/$n\"
+  done
+fi
+if [ -d \"$V/proc\" ]; then mount -t proc batten-proc \"$V/proc\" || fail proc; fi
+if [ -d \"$V/run\" ]; then mount -t tmpfs -o mode=0755 batten-run \"$V/run\" && mkdir -m 0755 \"$V/run/sshd\" || fail run; fi
+if [ -d \"$V/tmp\" ]; then mount -t tmpfs -o mode=1777 batten-tmp \"$V/tmp\" || fail tmp; fi
 exec chroot \"$V\" \"$@\"";
 
 /// Run a check for `root` with the program [`locate`] finds; its standard
@@ -339,14 +367,19 @@ pub fn run(root: &Root, check: &Check) -> Result<String, ExecError> {
                 check.program
             );
             let view = PrivateDir::new()?;
-            let mut c = namespace(IN_IMAGE)?;
+            let mut c = namespace(IN_IMAGE, true)?;
             c.arg(&view.0).arg(root.path()).arg(path).args(check.args);
             match finish(check, &found, c) {
                 // A root with the program's file but not what it needs to
                 // start (its loader or libraries: a few files copied into a
                 // scratch directory, not an image): this machine's program
                 // checks it, as for a root without the program.
-                Err(ExecError::CannotStart(why)) => {
+                // Only where this machine's program reads what the image's
+                // would: the input on stdin, or a bound configuration
+                // directory (`visudo -c` would read this machine's sudoers).
+                Err(ExecError::CannotStart(why))
+                    if check.stdin.is_some() || check.config_dir.is_some() =>
+                {
                     let Some(program) = find_program(check.program) else {
                         return Err(ExecError::Refused(why));
                     };
@@ -377,7 +410,7 @@ fn host_command(root: &Root, check: &Check, program: &Path) -> Result<Command, E
             c
         }
         Some(dir) => {
-            let mut c = namespace(HOST_DAEMON)?;
+            let mut c = namespace(HOST_DAEMON, false)?;
             c.arg(if root.is_host() {
                 PathBuf::new()
             } else {
@@ -391,19 +424,19 @@ fn host_command(root: &Root, check: &Check, program: &Path) -> Result<Command, E
     })
 }
 
-fn namespace(script: &str) -> Result<Command, ExecError> {
+/// `unshare` with a private mount namespace running `script`; for an
+/// image's program (`isolated`) also its own process, network, IPC and
+/// host-name namespaces, so it sees none of this machine's processes or
+/// network (`nft -c` checks against the namespace's empty ruleset).
+fn namespace(script: &str, isolated: bool) -> Result<Command, ExecError> {
     let unshare =
         find_program("unshare").ok_or(ExecError::Missing("unshare (util-linux)".into()))?;
     let mut c = Command::new(unshare);
-    c.args([
-        "--mount",
-        "--propagation",
-        "private",
-        "sh",
-        "-c",
-        script,
-        "batten-check",
-    ]);
+    c.args(["--mount", "--propagation", "private"]);
+    if isolated {
+        c.args(["--pid", "--fork", "--net", "--ipc", "--uts"]);
+    }
+    c.args(["sh", "-c", script, "batten-check"]);
     Ok(c)
 }
 
@@ -421,11 +454,18 @@ fn finish(check: &Check, found: &Found, mut command: Command) -> Result<String, 
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let mut child = command.spawn().map_err(io)?;
-    if let (Some(bytes), Some(mut stdin)) = (check.stdin, child.stdin.take()) {
-        // A program that stops reading early says why on stderr.
-        let _ = stdin.write_all(bytes);
-    }
-    let out = child.wait_with_output().map_err(io)?;
+    // The input goes in from another thread while the output is read, so
+    // neither side waits on a full pipe.
+    let out = std::thread::scope(|scope| {
+        if let (Some(bytes), Some(mut stdin)) = (check.stdin, child.stdin.take()) {
+            scope.spawn(move || {
+                // A program that stops reading early says why on stderr.
+                let _ = stdin.write_all(bytes);
+            });
+        }
+        child.wait_with_output()
+    })
+    .map_err(io)?;
     let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
     if out.status.success() {
         return Ok(String::from_utf8_lossy(&out.stdout).into_owned());
@@ -441,9 +481,18 @@ fn finish(check: &Check, found: &Found, mut command: Command) -> Result<String, 
             why: format!("{path} in the image is not a program this machine can run ({stderr})"),
         });
     }
+    if let Found::Image(_) = found
+        && out.status.code() == Some(111)
+    {
+        return Err(ExecError::Io {
+            program: check.program.to_string(),
+            error: std::io::Error::other(stderr),
+        });
+    }
     if let Found::Image(path) = found
         && out.status.code() == Some(127)
-        && stderr.starts_with("chroot:")
+        && (stderr.starts_with("chroot:")
+            || stderr.contains("error while loading shared libraries"))
     {
         return Err(ExecError::CannotStart(format!(
             "the image's {path} cannot start inside the image ({stderr})"
@@ -514,11 +563,16 @@ mod tests {
         assert_eq!(elf_machine(b"#!/bin/sh\n"), None);
         assert_eq!(machine_name(40, false), "32-bit ARM");
         // A script runs (its interpreter decides); this machine's own kind runs.
-        assert!(runs_here(b"#!/bin/sh\necho\n").is_ok());
+        let dir = tempfile::tempdir().unwrap();
+        let root = Root::open(dir.path()).unwrap();
+        assert!(runs_here(&root, b"#!/bin/sh\necho\n").is_ok());
         let (m, w) = host_machine().unwrap();
-        assert!(runs_here(&header(m, w)).is_ok());
+        assert!(runs_here(&root, &header(m, w)).is_ok());
+        // Neither a program nor a script: not taken as one.
+        assert!(runs_here(&root, b"").is_err());
+        assert!(runs_here(&root, b"exit 0\n").is_err());
         // A machine no handler takes is named in the reason.
-        let why = runs_here(&header(0xBEEF, true)).unwrap_err();
+        let why = runs_here(&root, &header(0xBEEF, true)).unwrap_err();
         assert!(why.contains("ELF machine 48879"), "{why}");
     }
 

@@ -526,6 +526,7 @@ pub fn install(root: &Root, binary: &[u8], generalize: bool) -> Result<Vec<Strin
         for path in [
             STATE_FILE,
             "/var/lib/batten/user-data",
+            "/var/lib/batten/instance-data.json",
             "/var/lib/batten/credentials",
         ] {
             if root.remove_file(path, None)? {

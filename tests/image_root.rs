@@ -165,4 +165,45 @@ fn a_program_that_cannot_run_here_is_named_static_only() {
         .find(|c| c["what"] == "nginx -t")
         .unwrap_or_else(|| panic!("no nginx -t check: {report:#}"));
     assert_eq!(nginx_check["status"], "warn", "{report:#}");
+    // An image's verify cannot seal what only the machine can check live.
+    let out = run(&["verify", "--root", &root.display().to_string(), "--seal"]);
+    assert!(text(&out).contains("not sealed"), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+}
+
+/// The image's sshd replaced by a program nothing here runs: no key login
+/// can be proven, so password login must not go off. The run stops (exit
+/// 70), everything it wrote is put back, and it says how to go on.
+#[test]
+fn password_login_never_goes_off_unproven() {
+    const T: &str = "password_login_never_goes_off_unproven";
+    let Some(cached) = debian_root(T) else {
+        return;
+    };
+    let (dir, root) = copy_of(&cached);
+    let sshd = root.join("usr/sbin/sshd");
+    let mut elf = b"\x7fELF\x02\x01\x01\x00".to_vec();
+    elf.extend([0u8; 10]);
+    elf.extend(0xBEEFu16.to_le_bytes());
+    elf.extend([0u8; 100]);
+    std::fs::write(&sshd, &elf).unwrap();
+    let before = snapshot(&root.join("etc"));
+    let out = run_on(&root, dir.path(), &[]);
+    let said = text(&out);
+    assert_eq!(out.status.code(), Some(70), "{said}");
+    assert!(
+        said.contains("no key login can be proven") && said.contains("qemu-user-static"),
+        "{said}"
+    );
+    let after = snapshot(&root.join("etc"));
+    let strip = |m: &std::collections::BTreeMap<PathBuf, Seen>| {
+        m.iter()
+            .map(|(p, s)| (p.clone(), (s.kind, s.mode, s.uid, s.gid, s.content.clone())))
+            .collect::<Vec<_>>()
+    };
+    assert!(
+        strip(&before) == strip(&after),
+        "/etc changed: {:?}",
+        changed(&before, &after)
+    );
 }

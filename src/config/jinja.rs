@@ -51,6 +51,9 @@ pub struct Known<'a> {
     pub local_hostname: Option<&'a str>,
     /// The meta-data document, as JSON (a mapping).
     pub meta_data: Option<Json>,
+    /// The kernel's machine name (`uname -m`), when batten runs on the
+    /// machine itself; an image's is not known before it boots.
+    pub machine: Option<String>,
 }
 
 impl InstanceData {
@@ -94,7 +97,7 @@ impl InstanceData {
             (&["subplatform"], known.subplatform.into()),
             (&["region"], region.into()),
             (&["availability_zone", "availability-zone"], zone.into()),
-            (&["machine"], std::env::consts::ARCH.into()),
+            (&["machine"], known.machine.clone().into()),
             (&["public_ssh_keys"], Json::Array(Vec::new())),
         ] {
             for name in names {
@@ -117,12 +120,19 @@ impl InstanceData {
             .and_then(Json::as_str)
             .unwrap_or("i-validate-placeholder")
             .to_string();
+        let hostname = meta_data
+            .as_ref()
+            .and_then(|m| m.get("local-hostname").or_else(|| m.get("local_hostname")))
+            .and_then(Json::as_str)
+            .unwrap_or("validate-placeholder")
+            .to_string();
         let mut data = InstanceData::new(&Known {
             instance_id: &id,
             platform: "nocloud",
             subplatform: "batten validate",
-            local_hostname: Some("validate-placeholder"),
+            local_hostname: Some(&hostname),
             meta_data,
+            machine: Some(std::env::consts::ARCH.to_string()),
         });
         data.placeholder = true;
         data
@@ -190,7 +200,13 @@ pub struct RenderError {
 /// numbers in the rendered document are the template's wherever a line of
 /// the template makes one line of output.
 pub fn render(document: &str, data: &InstanceData) -> Result<String, RenderError> {
-    let (_, body) = document.split_once('\n').unwrap_or((document, ""));
+    let (header, body) = document.split_once('\n').unwrap_or((document, ""));
+    if !is_header(header) {
+        return Err(RenderError {
+            line: 1,
+            message: "jinja template: the first line is not `## template: jinja`; cloud-init skips such a part, so its settings would not be applied by either tool".into(),
+        });
+    }
     let mut env = minijinja::Environment::new();
     // Printing a name the data lacks is an error; testing it (`{% if
     // v1.region %}`) is false, as in cloud-init.
@@ -258,6 +274,16 @@ impl std::io::Write for Capped {
     }
 }
 
+/// The line cloud-init reads as a jinja template's header: `##`, optional
+/// space, `template:`, `jinja`, any case.
+fn is_header(line: &str) -> bool {
+    let line = line.trim().to_ascii_lowercase();
+    line.strip_prefix("##")
+        .map(str::trim_start)
+        .and_then(|l| l.strip_prefix("template:"))
+        .is_some_and(|l| l.trim() == "jinja")
+}
+
 /// The names a template may use, for the message about one it may not.
 fn names(context: &Json) -> String {
     let mut out = Vec::new();
@@ -285,6 +311,7 @@ mod tests {
                 "local-hostname": "web1",
                 "owner": {"team-name": "ops"}
             })),
+            machine: Some("x86_64".into()),
         })
     }
 
@@ -330,6 +357,14 @@ mod tests {
             e.message.contains("ds.meta_data.admin_name") && e.message.contains("v1.instance_id"),
             "{e:?}"
         );
+    }
+
+    #[test]
+    fn only_the_header_line_is_dropped() {
+        assert!(is_header("## template: jinja") && is_header("##Template:  Jinja "));
+        assert!(!is_header("#cloud-config") && !is_header("## template: jinja2"));
+        let e = render("#cloud-config\nusers: []\n", &data()).unwrap_err();
+        assert!(e.message.contains("first line is not"), "{e:?}");
     }
 
     #[test]

@@ -88,9 +88,16 @@ pub fn load_with(
                 Ok(text) => {
                     let (kind, content_type) = decode::rendered_kind(&text);
                     rendered.push(shown);
+                    // Named as rendered: with blocks trimmed, a line of
+                    // the result is not always the template's same line.
+                    let label = if part.label.is_empty() {
+                        "rendered from its jinja template".to_string()
+                    } else {
+                        format!("{}, rendered", part.label)
+                    };
                     Some(decode::Part {
                         kind,
-                        label: part.label,
+                        label,
                         content_type: format!("{content_type}, rendered from jinja"),
                         text,
                     })

@@ -691,12 +691,14 @@ pub fn prove_key_login(root: &Root, accounts: &[(String, String)]) -> Result<(),
     for (user, path) in accounts {
         let settings = match crate::daemon::sshd_effective_for(root, user) {
             Ok(settings) => settings,
-            // The image's sshd cannot run here: the plan's own reading of
-            // its configuration proved the key login; the first boot proves
-            // it again with the real sshd before anything is final.
+            // The image's sshd cannot run here, and only the real sshd
+            // proves a key login (Match blocks, AuthorizedKeysFile,
+            // AuthenticationMethods): password login does not go off
+            // unproven, so the run stops and everything is put back.
             Err(crate::daemon::CheckError::Foreign { why, .. }) => {
-                crate::exec::static_only("sshd -T (the key-login proof)", &why);
-                return Ok(());
+                return Err(format!(
+                    "the image's sshd cannot run on this machine ({why}), so no key login can be proven before password login goes off; register qemu-user-static for the image's architecture (apt-get install qemu-user-static binfmt-support) and run again, or give the user-data to the machine itself (a seed on the image) so that its first boot proves it"
+                ));
             }
             Err(e) => return Err(e.to_string()),
         };
