@@ -183,4 +183,8 @@ pub enum Commands {
     /// differs from cloud-init. `batten manual > batten.8 && man ./batten.8`
     /// reads it from a checkout; `install` puts it into the image.
     Manual,
+    /// Render one jinja template for batten itself, in a child with its
+    /// memory and CPU limited (JSON in on stdin, the text out).
+    #[command(hide = true)]
+    RenderJinja,
 }

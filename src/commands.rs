@@ -110,7 +110,7 @@ pub fn validate(
         }
         None => None,
     };
-    let instance_data = InstanceData::placeholder(meta);
+    let instance_data = InstanceData::placeholder(meta).rendered_by(renderer());
     let mut reports = Vec::new();
     for path in files {
         let (name, bytes) = read_input(path)?;
@@ -352,6 +352,7 @@ fn instance_data(root: &Root, found: &Found, instance: &InstanceId) -> InstanceD
         meta_data,
         machine,
     })
+    .rendered_by(renderer())
 }
 
 fn load_or_exit(found: &Found, instance_data: &InstanceData) -> Result<Loaded, Failure> {
@@ -1121,6 +1122,32 @@ pub fn install(root: &Path, generalize: bool) -> Result<Code, Failure> {
     Ok(Code::Ok)
 }
 
+/// `batten render-jinja` (hidden): the child that renders one template
+/// under limits for the batten that started it.
+pub fn render_jinja() -> Result<Code, Failure> {
+    use std::io::Write as _;
+    let mut input = Vec::new();
+    std::io::stdin()
+        .take(2 * MAX_USER_DATA_BYTES as u64)
+        .read_to_end(&mut input)
+        .map_err(|e| Failure::new(Code::Usage, format!("cannot read standard input: {e}")))?;
+    let (code, output) = config::jinja::render_for_parent(&input);
+    let _ = std::io::stdout().write_all(&output);
+    Ok(match code {
+        0 => Code::Ok,
+        65 => Code::InvalidUserData,
+        _ => Code::Usage,
+    })
+}
+
+/// This binary, to render templates in a limited child of itself.
+fn renderer() -> config::jinja::Renderer {
+    std::env::current_exe().map_or(
+        config::jinja::Renderer::InProcess,
+        config::jinja::Renderer::Child,
+    )
+}
+
 /// `batten manual`: the manual page, as roff, on standard output.
 pub fn manual() -> Result<Code, Failure> {
     use std::io::Write as _;
@@ -1168,7 +1195,8 @@ pub fn verify(args: &RootArgs, seal: bool, format: Format) -> Result<Code, Failu
         .ok()
         .flatten()
         .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-        .map_or_else(|| InstanceData::placeholder(None), InstanceData::from_json);
+        .map_or_else(|| InstanceData::placeholder(None), InstanceData::from_json)
+        .rendered_by(renderer());
     let user_data = match config::load_with(USER_DATA_COPY, &copy, &instance_data) {
         Ok(l) => l.user_data,
         Err(invalid) => {

@@ -30,6 +30,7 @@ fn main() -> ExitCode {
         Commands::Rearm { root } => commands::rearm(root),
         Commands::Schema => commands::schema(),
         Commands::Manual => commands::manual(),
+        Commands::RenderJinja => commands::render_jinja(),
     };
     match result {
         Ok(code) => ExitCode::from(code as u8),

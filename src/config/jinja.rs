@@ -35,7 +35,29 @@ pub struct InstanceData {
     /// Made up for `validate`, which runs without an instance: the values
     /// are placeholders and say so.
     pub placeholder: bool,
+    /// Where templates are rendered.
+    renderer: Renderer,
 }
+
+/// Where a template is rendered. Fuel bounds a template's work but not its
+/// memory (`{% set b = a ~ a %}` doubles a string in one step), so the
+/// binary renders in a child of itself with its memory and CPU time
+/// limited; a template that needs more fails alone, and batten goes on to
+/// say so. Tests and pure callers render in the process.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Renderer {
+    /// Here, with fuel and an output cap only.
+    InProcess,
+    /// In `EXE render-jinja`, limited.
+    Child(std::path::PathBuf),
+}
+
+/// The limits of the child that renders a template.
+const CHILD_LIMITS: crate::exec::Limits = crate::exec::Limits {
+    memory_bytes: 512 * 1024 * 1024,
+    cpu_seconds: 10,
+    output_bytes: MAX_RENDERED + 4096,
+};
 
 /// What batten knows about the instance, for [`InstanceData::new`].
 #[derive(Clone, Debug, Default)]
@@ -107,6 +129,7 @@ impl InstanceData {
         InstanceData {
             data: serde_json::json!({ "v1": v1, "ds": { "meta_data": meta } }),
             placeholder: false,
+            renderer: Renderer::InProcess,
         }
     }
 
@@ -149,7 +172,14 @@ impl InstanceData {
         InstanceData {
             data,
             placeholder: false,
+            renderer: Renderer::InProcess,
         }
+    }
+
+    /// The same data, with templates rendered by `renderer`.
+    pub fn rendered_by(mut self, renderer: Renderer) -> InstanceData {
+        self.renderer = renderer;
+        self
     }
 
     /// The names a template sees: the data, `v1`'s keys at the top level
@@ -200,6 +230,77 @@ pub struct RenderError {
 /// numbers in the rendered document are the template's wherever a line of
 /// the template makes one line of output.
 pub fn render(document: &str, data: &InstanceData) -> Result<String, RenderError> {
+    match &data.renderer {
+        Renderer::InProcess => render_here(document, data),
+        Renderer::Child(exe) => render_in_child(exe, document, data),
+    }
+}
+
+/// Render in `EXE render-jinja` with [`CHILD_LIMITS`]: the document and
+/// the data go in as JSON, the text (or the error as JSON) comes out.
+fn render_in_child(
+    exe: &std::path::Path,
+    document: &str,
+    data: &InstanceData,
+) -> Result<String, RenderError> {
+    let input = serde_json::json!({ "document": document, "data": data.data }).to_string();
+    let too_much = |why: String| RenderError {
+        line: 1,
+        message: format!(
+            "jinja template: rendering it {why} (the limits are {} MiB of memory and {} s of CPU); this is not user-data batten will read",
+            CHILD_LIMITS.memory_bytes / (1024 * 1024),
+            CHILD_LIMITS.cpu_seconds
+        ),
+    };
+    let out = crate::exec::run_self(exe, &["render-jinja"], input.as_bytes(), &CHILD_LIMITS)
+        .map_err(|e| too_much(format!("could not start ({e})")))?;
+    match out.code {
+        Some(0) => String::from_utf8(out.stdout).map_err(|_| RenderError {
+            line: 1,
+            message: "jinja template: the result is not UTF-8 text".into(),
+        }),
+        Some(65) => {
+            let e: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+            Err(RenderError {
+                line: e["line"].as_u64().unwrap_or(1),
+                message: e["message"]
+                    .as_str()
+                    .unwrap_or("jinja template: failed")
+                    .to_string(),
+            })
+        }
+        _ => Err(too_much(format!(
+            "stopped ({})",
+            out.stderr
+                .lines()
+                .next()
+                .unwrap_or("a limit was hit")
+                .trim()
+        ))),
+    }
+}
+
+/// The child's side of [`render_in_child`]: `input` as it sent it, and
+/// what to write back with the exit code.
+pub fn render_for_parent(input: &[u8]) -> (i32, Vec<u8>) {
+    let Ok(request) = serde_json::from_slice::<Json>(input) else {
+        return (2, b"render-jinja reads the JSON batten sends it".to_vec());
+    };
+    let document = request["document"].as_str().unwrap_or_default();
+    let data = InstanceData::from_json(request["data"].clone());
+    match render_here(document, &data) {
+        Ok(text) => (0, text.into_bytes()),
+        Err(e) => (
+            65,
+            serde_json::json!({ "line": e.line, "message": e.message })
+                .to_string()
+                .into_bytes(),
+        ),
+    }
+}
+
+/// Render here: fuel and the output cap are the only limits.
+fn render_here(document: &str, data: &InstanceData) -> Result<String, RenderError> {
     let (header, body) = document.split_once('\n').unwrap_or((document, ""));
     if !is_header(header) {
         return Err(RenderError {
