@@ -1169,7 +1169,7 @@ impl Root {
             mkdirat(dir.as_fd(), t, Mode::from_bits_truncate(0o700))
         })?;
         let built = (|| {
-            let new = open_new_dir(dir.as_fd(), &temp, &path.shown)?;
+            let new = open_dir_at(dir.as_fd(), &temp, &path.shown)?;
             if let Some((skel_fd, skel_shown)) = &source {
                 copy_tree(skel_fd.as_fd(), new.as_fd(), owner, skel_shown)?;
             }
@@ -1483,17 +1483,6 @@ fn temps_of(dir: BorrowedFd<'_>, name: &str) -> Vec<String> {
         .collect()
 }
 
-/// Opens a directory batten has just made, refusing anything else in its
-/// place.
-fn open_new_dir(dir: BorrowedFd<'_>, name: &str, shown: &str) -> Result<OwnedFd, RootError> {
-    openat(
-        dir,
-        name,
-        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(|err| io_error(shown, "open the new directory", err))
-}
 
 /// Makes the missing directory `name` in `dir` with `owner` and returns a
 /// handle to it. It is made under a temporary name, given its owner and
@@ -1632,7 +1621,7 @@ fn copy_tree(
                     Mode::empty(),
                 )
                 .map_err(|err| io_error(&here, "open directory", err))?;
-                let dst = open_new_dir(to, &name, &here)?;
+                let dst = open_dir_at(to, &name, &here)?;
                 copy_tree(src.as_fd(), dst.as_fd(), owner, &here)?;
                 set_owner_mode(dst.as_fd(), mine, &here)?;
             }
@@ -1699,7 +1688,8 @@ fn remove_tree(dir: BorrowedFd<'_>, name: &str, shown: &str) -> Result<(), RootE
     }
 }
 
-/// Opens the directory `name` under `dir`, refusing a link.
+/// Opens the directory `name` under `dir`, refusing a link (or anything
+/// else) in its place.
 fn open_dir_at(dir: BorrowedFd<'_>, name: &str, shown: &str) -> Result<OwnedFd, RootError> {
     openat(
         dir,
