@@ -574,7 +574,9 @@ pub fn run_self(
 ) -> std::io::Result<SelfOutput> {
     use std::io::Read as _;
     use std::os::unix::process::CommandExt as _;
-    let (memory, cpu) = (limits.memory_bytes, limits.cpu_seconds);
+    // rlim_t is 32 bits wide on 32-bit ARM: a limit past it is no limit.
+    let limit = |n: u64| nix::libc::rlim_t::try_from(n).unwrap_or(nix::libc::rlim_t::MAX);
+    let (memory, cpu) = (limit(limits.memory_bytes), limit(limits.cpu_seconds));
     let mut command = Command::new(exe);
     command
         .args(args)

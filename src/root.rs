@@ -1483,7 +1483,6 @@ fn temps_of(dir: BorrowedFd<'_>, name: &str) -> Vec<String> {
         .collect()
 }
 
-
 /// Makes the missing directory `name` in `dir` with `owner` and returns a
 /// handle to it. It is made under a temporary name, given its owner and
 /// mode there, and renamed into place, so a run killed half-way never
