@@ -37,6 +37,7 @@ fi
 echo "== the Debian 12 root (built once with debootstrap, then cached)" >&2
 base=$("$top/images/debian-root.sh")
 scratch=$(mktemp -d /tmp/batten-scratch.XXXXXX)
+echo "== scratch root: $scratch (remove it with: rm -rf $scratch)"
 cp -a "$base/." "$scratch/"
 meta=$(mktemp /tmp/batten-scratch-meta.XXXXXX)
 trap 'rm -f "$meta"' EXIT

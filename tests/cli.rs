@@ -630,9 +630,15 @@ fn the_readmes_scratch_root_command_works() {
         .output()
         .unwrap();
     let said = text(&out);
-    // Remove the scratch root it leaves for the reader to look at.
+    // Remove the scratch root it leaves for the reader to look at (named
+    // as soon as it is made, so a failed run leaves nothing either).
     if let Some(line) = said.lines().find(|l| l.contains("remove it with: rm -rf ")) {
-        let dir = line.rsplit("rm -rf ").next().unwrap().trim();
+        let dir = line
+            .rsplit("rm -rf ")
+            .next()
+            .unwrap()
+            .trim()
+            .trim_end_matches(')');
         assert!(dir.starts_with("/tmp/batten-scratch."), "{dir}");
         std::fs::remove_dir_all(dir).unwrap();
     }
