@@ -102,11 +102,9 @@ pub fn validate(
     let meta = match meta_data {
         Some(path) => {
             let (name, bytes) = read_input(path)?;
-            meta::parse(&name, &bytes).map_err(|e| Failure::new(Code::InvalidUserData, e))?;
-            let node = std::str::from_utf8(&bytes)
-                .ok()
-                .and_then(|t| config::yaml::parse(t).ok());
-            node.map(|n| config::yaml::to_json(&n))
+            meta::parse(&name, &bytes)
+                .map_err(|e| Failure::new(Code::InvalidUserData, e))?
+                .document
         }
         None => None,
     };
@@ -316,13 +314,13 @@ fn nothing_found() -> String {
 
 /// The instance data a jinja template in the user-data is rendered with:
 /// what batten knows of this instance (see `config::jinja`).
-fn instance_data(root: &Root, found: &Found, instance: &InstanceId) -> InstanceData {
-    let meta_data = found
-        .meta_data
-        .as_ref()
-        .and_then(|(_, bytes)| std::str::from_utf8(bytes).ok())
-        .and_then(|text| config::yaml::parse(text).ok())
-        .map(|node| config::yaml::to_json(&node));
+fn instance_data(
+    root: &Root,
+    found: &Found,
+    meta: &meta::MetaData,
+    instance: &InstanceId,
+) -> InstanceData {
+    let meta_data = meta.document.clone();
     let from_meta = meta_data.as_ref().and_then(|m| {
         ["local-hostname", "local_hostname", "hostname"]
             .iter()
@@ -431,7 +429,7 @@ fn prepare(
             Code::InvalidUserData,
             "no instance-id: add `instance-id: ...` to meta-data (or --meta-data FILE); /etc/machine-id is empty too",
         ))?;
-    let instance_data = instance_data(&root, &found, &instance);
+    let instance_data = instance_data(&root, &found, &meta, &instance);
     let mut loaded = load_or_exit(&found, &instance_data)?;
     // Keys the provider gives count as the default user's, as in cloud-init.
     loaded

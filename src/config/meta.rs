@@ -17,6 +17,9 @@ pub struct MetaData {
     pub instance_id: Option<String>,
     /// Keys the provider gives for the default user (`public-keys`).
     pub public_keys: Vec<AuthorizedKey>,
+    /// The whole document as JSON, as jinja templates see it
+    /// (`ds.meta_data`); `None` for an empty file.
+    pub document: Option<serde_json::Value>,
 }
 
 /// Parse meta-data (YAML, or JSON, which YAML reads too). Returns a message
@@ -35,6 +38,7 @@ pub fn parse(name: &str, bytes: &[u8]) -> Result<MetaData, String> {
     if matches!(node.value, Value::Null) {
         return Ok(meta);
     }
+    meta.document = Some(yaml::to_json(&node));
     if node.as_map().is_none() {
         return Err(format!(
             "{name}:{}:{}: meta-data must be a mapping like `instance-id: iid-local01`",
