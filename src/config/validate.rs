@@ -206,6 +206,15 @@ fn each_entry<'a>(
     }
 }
 
+/// A boolean word in any case, as cloud-init's `translate_bool` reads it.
+fn bool_word(s: &str) -> Option<bool> {
+    match s.to_ascii_lowercase().as_str() {
+        "true" | "yes" | "on" | "1" => Some(true),
+        "false" | "no" | "off" | "0" => Some(false),
+        _ => None,
+    }
+}
+
 /// A boolean as cloud-init reads it: YAML booleans, and the strings
 /// true/false/yes/no/on/off/1/0 in any case (PyYAML's YAML 1.1 booleans
 /// plus what cloud-init's `translate_bool` accepts).
@@ -214,10 +223,9 @@ fn boolean(c: &mut Checker, node: &Node, path: &str) -> Option<bool> {
         Value::Bool(b) => Some(*b),
         Value::Int(1) => Some(true),
         Value::Int(0) => Some(false),
-        Value::Str(s) => match s.to_ascii_lowercase().as_str() {
-            "true" | "yes" | "on" | "1" => Some(true),
-            "false" | "no" | "off" | "0" => Some(false),
-            _ => {
+        Value::Str(s) => match bool_word(s) {
+            Some(b) => Some(b),
+            None => {
                 c.error(
                     node.pos,
                     path,
@@ -404,10 +412,9 @@ fn pwauth(c: &mut Checker, node: &Node, path: &str) -> PasswordAuth {
         Value::Bool(b) => Some(*b),
         Value::Int(1) => Some(true),
         Value::Int(0) => Some(false),
-        Value::Str(s) => match s.to_ascii_lowercase().as_str() {
-            "true" | "yes" | "on" | "1" => Some(true),
-            "false" | "no" | "off" | "0" => Some(false),
-            "unchanged" => {
+        Value::Str(s) => match bool_word(s) {
+            Some(b) => Some(b),
+            None if s.eq_ignore_ascii_case("unchanged") => {
                 c.error(
                     node.pos,
                     path,
@@ -415,7 +422,7 @@ fn pwauth(c: &mut Checker, node: &Node, path: &str) -> PasswordAuth {
                 );
                 None
             }
-            _ => {
+            None => {
                 c.error(
                     node.pos,
                     path,
