@@ -71,25 +71,30 @@ pub fn locate(root: &Root, program: &str) -> Found {
     if root.is_host() {
         return find_program(program).map_or(Found::Missing, Found::Host);
     }
-    for dir in IMAGE_BIN_DIRS {
-        let path = format!("{dir}/{program}");
-        // Links are followed inside the image (Debian's alternatives).
-        let Ok(Some(bytes)) = root.read_following_within(&path) else {
-            continue;
-        };
+    if let Some((path, bytes)) = in_image(root, program) {
         // A program whose loader the root lacks is a file copied into a
         // scratch directory, not an image's program: this machine's checks.
-        if let Some(interp) = elf_interpreter(&bytes)
-            && !matches!(root.read_following_within(&interp), Ok(Some(_)))
-        {
-            break;
+        let loader_missing = elf_interpreter(&bytes)
+            .is_some_and(|interp| !matches!(root.read_following_within(&interp), Ok(Some(_))));
+        if !loader_missing {
+            return match runs_here(root, &bytes) {
+                Ok(()) => Found::Image(path),
+                Err(why) => Found::Foreign { path, why },
+            };
         }
-        return match runs_here(root, &bytes) {
-            Ok(()) => Found::Image(path),
-            Err(why) => Found::Foreign { path, why },
-        };
     }
     find_program(program).map_or(Found::Missing, Found::Host)
+}
+
+/// The image's own `program` (its path inside the image and its bytes),
+/// where a root shell's PATH would find it; links are followed inside the
+/// image (Debian's alternatives).
+pub fn in_image(root: &Root, program: &str) -> Option<(String, Vec<u8>)> {
+    IMAGE_BIN_DIRS.iter().find_map(|dir| {
+        let path = format!("{dir}/{program}");
+        let bytes = root.read_following_within(&path).ok().flatten()?;
+        Some((path, bytes))
+    })
 }
 
 /// An ELF program's machine, as (e_machine, 64-bit).

@@ -192,12 +192,7 @@ pub fn render(kind: Kind, rules: &Ruleset) -> Vec<(&'static str, String)> {
 /// Whether the root has a program (an image's own tools decide the backend
 /// it boots with).
 fn root_has(root: &Root, program: &str) -> bool {
-    ["/usr/sbin", "/sbin", "/usr/bin", "/bin"].iter().any(|d| {
-        root.read_following_within(&format!("{d}/{program}"))
-            .ok()
-            .flatten()
-            .is_some()
-    })
+    crate::exec::in_image(root, program).is_some()
 }
 
 /// The backend the root's tools and the user-data choose, and where the
