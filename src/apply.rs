@@ -11,9 +11,9 @@ use std::time::Instant;
 use log::{debug, info, warn};
 
 use crate::exit::{Code, Failure};
-use crate::lifecycle::Journal;
+use crate::host::root::{Backup, Owner, Root};
 use crate::plan::{AccountStep, Action, Check, Plan};
-use crate::root::{Backup, Owner, Root};
+use crate::state::Journal;
 
 /// The result of running a program.
 #[derive(Debug)]
@@ -48,7 +48,7 @@ impl Runner for SystemRunner {
     }
 }
 
-pub use crate::exec::find_program;
+pub use crate::host::exec::find_program;
 
 /// The Debian package that provides a program batten runs, for the
 /// message that asks for it.
@@ -94,8 +94,8 @@ fn programs_needed(plan: &Plan) -> Vec<(String, String)> {
                 ..
             } => need("visudo", action.summary()),
             Action::Firewall { kind, .. } => match kind {
-                crate::firewall::Kind::Nftables => need("nft", action.summary()),
-                crate::firewall::Kind::Iptables => {
+                crate::concerns::firewall::Kind::Nftables => need("nft", action.summary()),
+                crate::concerns::firewall::Kind::Iptables => {
                     need("iptables-restore", action.summary());
                     need("ip6tables-restore", action.summary());
                 }
@@ -118,7 +118,7 @@ pub fn check_programs(root: &Root, plan: &Plan) -> Result<(), Failure> {
             "sshd" | "nginx" | "nft" | "iptables-restore" | "ip6tables-restore" | "visudo"
         );
         let found = if checks_the_root {
-            crate::exec::locate(root, &program) != crate::exec::Found::Missing
+            crate::host::exec::locate(root, &program) != crate::host::exec::Found::Missing
         } else {
             find_program(&program).is_some()
         };
@@ -161,7 +161,7 @@ pub fn check_space(root: &Root, plan: &Plan) -> Result<(), Failure> {
         match action {
             Action::Write { path, contents, .. } | Action::UserFile { path, contents, .. } => {
                 add(&parent(path), contents.len() as u64);
-                add(crate::lifecycle::STATE_DIR, contents.len() as u64);
+                add(crate::state::STATE_DIR, contents.len() as u64);
             }
             Action::Accounts { .. } => {
                 let size = ["/etc/passwd", "/etc/shadow", "/etc/group", "/etc/gshadow"]
@@ -170,14 +170,14 @@ pub fn check_space(root: &Root, plan: &Plan) -> Result<(), Failure> {
                     .map(|m| m.len)
                     .sum::<u64>();
                 add("/etc", 2 * size);
-                add(crate::lifecycle::STATE_DIR, 5 * size);
+                add(crate::state::STATE_DIR, 5 * size);
             }
             Action::MakeHome { home, .. } => add(&parent(home), 64 * 1024),
             Action::HostKeys { .. } => add("/etc/ssh", 32 * 1024),
             _ => {}
         }
     }
-    add(crate::lifecycle::STATE_DIR, 0);
+    add(crate::state::STATE_DIR, 0);
     let mut per_fs: BTreeMap<u64, (u64, u64, String)> = BTreeMap::new();
     for (dir, bytes) in need {
         let (fs, available) = root
@@ -320,12 +320,12 @@ fn apply_one(
         } => {
             if let Some(parent) = std::path::Path::new(path).parent() {
                 let parent = parent.to_string_lossy();
-                let mode = if parent.starts_with(crate::lifecycle::STATE_DIR) {
+                let mode = if parent.starts_with(crate::state::STATE_DIR) {
                     0o700
                 } else {
                     0o755
                 };
-                root.create_dir_all(&parent, crate::lifecycle::private_owner(mode))
+                root.create_dir_all(&parent, crate::state::private_owner(mode))
                     .map_err(|e| e.to_string())?;
             }
             let before = current(root, path)?;
@@ -339,7 +339,8 @@ fn apply_one(
         }
         Action::Accounts { steps } => {
             let mut replaced = Vec::new();
-            let result = crate::account_files::apply(root, backup, runner, steps, &mut replaced);
+            let result =
+                crate::concerns::accounts::files::apply(root, backup, runner, steps, &mut replaced);
             for (path, before) in replaced {
                 undo.push(Undo::file(&path, before));
             }
@@ -359,7 +360,8 @@ fn apply_one(
             skel,
             ..
         } => {
-            let accounts = crate::accounts::Accounts::load(root).map_err(|e| e.to_string())?;
+            let accounts =
+                crate::concerns::accounts::Accounts::load(root).map_err(|e| e.to_string())?;
             let entry = accounts
                 .user(user)
                 .ok_or_else(|| format!("{user} is not in /etc/passwd after useradd"))?;
@@ -428,7 +430,7 @@ fn apply_one(
             quiet,
         } => {
             let mut replaced = Vec::new();
-            let result = crate::ssh::apply_host_keys(
+            let result = crate::concerns::ssh::apply_host_keys(
                 root,
                 backup,
                 remove,
@@ -452,23 +454,23 @@ fn apply_one(
             kind,
             files,
             ssh_ports,
-        } => crate::firewall::apply(root, *kind, files, ssh_ports),
-        Action::CheckConfig(daemon) => match crate::daemon::check(root, *daemon) {
+        } => crate::concerns::firewall::apply(root, *kind, files, ssh_ports),
+        Action::CheckConfig(daemon) => match crate::host::daemon::check(root, *daemon) {
             Ok(()) => Ok(false),
-            Err(crate::daemon::CheckError::Foreign { program, why }) => {
-                crate::exec::static_only(&format!("{program} -t"), &why);
+            Err(crate::host::daemon::CheckError::Foreign { program, why }) => {
+                crate::host::exec::static_only(&format!("{program} -t"), &why);
                 Ok(false)
             }
             Err(e) => Err(e.to_string()),
         },
         Action::ProveKeyLogin { accounts } => {
-            crate::ssh::prove_key_login(root, accounts).map(|()| false)
+            crate::concerns::ssh::prove_key_login(root, accounts).map(|()| false)
         }
         Action::Reload { unit } => {
-            if !root.is_host() || !crate::daemon::is_active(unit) {
+            if !root.is_host() || !crate::host::daemon::is_active(unit) {
                 return Ok(false);
             }
-            crate::daemon::reload(unit).map(|()| true)
+            crate::host::daemon::reload(unit).map(|()| true)
         }
     }
 }
@@ -485,7 +487,7 @@ fn write_user_file(
     path: &str,
     contents: &[u8],
 ) -> Result<bool, String> {
-    let accounts = crate::accounts::Accounts::load(root).map_err(|e| e.to_string())?;
+    let accounts = crate::concerns::accounts::Accounts::load(root).map_err(|e| e.to_string())?;
     let entry = accounts.user(user).ok_or_else(|| {
         format!(
             "{user} is not in {}",
@@ -499,7 +501,7 @@ fn write_user_file(
             .metadata(home)
             .map_err(|e| e.to_string())?
             .ok_or_else(|| format!("{user}'s home {home} does not exist"))?;
-        if meta.kind != crate::root::FileKind::Dir || meta.uid != uid {
+        if meta.kind != crate::host::root::FileKind::Dir || meta.uid != uid {
             return Err(format!(
                 "{home} is not a directory owned by {user} (uid {uid}); batten writes a user's keys only into that user's own home"
             ));
@@ -549,19 +551,19 @@ fn current(root: &Root, path: &str) -> Result<Option<(Vec<u8>, Owner)>, String> 
 fn run_check(root: &Root, check: Check, contents: &[u8]) -> Result<(), String> {
     match check {
         Check::Visudo => {
-            let run = crate::exec::Check {
+            let run = crate::host::exec::Check {
                 program: "visudo",
                 args: &["-cf", "-"],
                 stdin: Some(contents),
                 config_dir: None,
             };
-            match crate::exec::run(root, &run) {
+            match crate::host::exec::run(root, &run) {
                 Ok(_) => Ok(()),
-                Err(crate::exec::ExecError::Foreign { why, .. }) => {
-                    crate::exec::static_only("visudo -c", &why);
+                Err(crate::host::exec::ExecError::Foreign { why, .. }) => {
+                    crate::host::exec::static_only("visudo -c", &why);
                     Ok(())
                 }
-                Err(crate::exec::ExecError::Refused(text)) => {
+                Err(crate::host::exec::ExecError::Refused(text)) => {
                     Err(format!("visudo refused the sudo rules: {text}"))
                 }
                 Err(e) => Err(e.to_string()),

@@ -8,21 +8,21 @@ use std::time::Instant;
 use log::{info, warn};
 use serde::Serialize;
 
-use crate::account_files;
-use crate::accounts::{self, Accounts};
 use crate::apply::{self, SystemRunner};
 use crate::cli::{Format, MetadataArgs, RootArgs, SourceArgs};
-use crate::config::decode::MAX_USER_DATA_BYTES;
-use crate::config::jinja::{InstanceData, Known};
-use crate::config::sources::{self, Found, Host, InstanceId};
-use crate::config::validate::Issue;
-use crate::config::{self, Loaded, meta};
-use crate::distro::Distro;
+use crate::concerns::accounts::files as account_files;
+use crate::concerns::accounts::{self, Accounts};
+use crate::concerns::ssh::HostKeysOwner;
 use crate::exit::{Code, Failure};
-use crate::lifecycle::{self, Journal, RunLock, RunRecord, State};
+use crate::host::distro::Distro;
+use crate::host::root::{Backup, Root};
+use crate::input::decode::MAX_USER_DATA_BYTES;
+use crate::input::jinja::{InstanceData, Known};
+use crate::input::sources::{self, Found, Host, InstanceId};
+use crate::input::validate::Issue;
+use crate::input::{self, Loaded, meta};
 use crate::plan::{Action, Plan};
-use crate::root::{Backup, Root};
-use crate::ssh::HostKeysOwner;
+use crate::state::{self, Journal, RunLock, RunRecord, State};
 
 /// Written (on the running system, in /run) when the first stage found
 /// local user-data, so that batten-metadata.service skips this boot.
@@ -112,7 +112,7 @@ pub fn validate(
     let mut reports = Vec::new();
     for path in files {
         let (name, bytes) = read_input(path)?;
-        let report = match config::load_with(&name, &bytes, &instance_data) {
+        let report = match input::load_with(&name, &bytes, &instance_data) {
             Ok(loaded) => {
                 let ud = &loaded.user_data;
                 let any_key = !ud.ssh_authorized_keys.is_empty()
@@ -121,7 +121,7 @@ pub fn validate(
                         .default_user_config
                         .as_ref()
                         .is_some_and(|u| !u.ssh_authorized_keys.is_empty());
-                let passwords_off = ud.ssh_pwauth != crate::config::model::PasswordAuth::Allow;
+                let passwords_off = ud.ssh_pwauth != crate::input::model::PasswordAuth::Allow;
                 FileReport {
                     file: name,
                     valid: true,
@@ -313,7 +313,7 @@ fn nothing_found() -> String {
 }
 
 /// The instance data a jinja template in the user-data is rendered with:
-/// what batten knows of this instance (see `config::jinja`).
+/// what batten knows of this instance (see `input::jinja`).
 fn instance_data(
     root: &Root,
     found: &Found,
@@ -354,7 +354,7 @@ fn instance_data(
 }
 
 fn load_or_exit(found: &Found, instance_data: &InstanceData) -> Result<Loaded, Failure> {
-    match config::load_with(&found.user_data_name, &found.user_data, instance_data) {
+    match input::load_with(&found.user_data_name, &found.user_data, instance_data) {
         Ok(loaded) => {
             print_issues("warning", &loaded.warnings);
             Ok(loaded)
@@ -462,7 +462,7 @@ fn prepare(
     }
     let host_keys = match &state.host_keys_instance {
         Some(id) if *id == instance.id => HostKeysOwner::ThisInstance,
-        Some(id) if Some(id) == lifecycle::this_boot().as_ref() => {
+        Some(id) if Some(id) == state::this_boot().as_ref() => {
             HostKeysOwner::ThisBoot(state.baseline_host_keys.clone())
         }
         _ => HostKeysOwner::Image,
@@ -522,7 +522,7 @@ fn build_plan(
             _ => None,
         })
         .collect();
-    let ssh_inputs = crate::ssh::Inputs {
+    let ssh_inputs = crate::concerns::ssh::Inputs {
         user_data: ud,
         users: &users,
         accounts,
@@ -531,16 +531,16 @@ fn build_plan(
         host_keys,
         homes_made: &homes_made,
     };
-    actions.extend(crate::ssh::plan(&ssh_inputs, &mut notes)?);
-    let ssh_ports = crate::ssh::listening_ports(root, ud)?;
-    actions.extend(crate::firewall::plan(
+    actions.extend(crate::concerns::ssh::plan(&ssh_inputs, &mut notes)?);
+    let ssh_ports = crate::concerns::ssh::listening_ports(root, ud)?;
+    actions.extend(crate::concerns::firewall::plan(
         ud,
         root,
         distro,
         ssh_ports.clone(),
         &mut notes,
     )?);
-    actions.extend(crate::proxy::plan(
+    actions.extend(crate::concerns::proxy::plan(
         ud, root, distro, accounts, &ssh_ports, &mut notes,
     )?);
     actions.extend(plan_cloud_init(root, ud, &mut notes)?);
@@ -549,7 +549,7 @@ fn build_plan(
             root,
             USER_DATA_COPY,
             found.user_data.clone(),
-            lifecycle::private_owner(0o600),
+            state::private_owner(0o600),
             true,
             "keep the user-data this run acted on, readable by root only",
         )
@@ -567,7 +567,7 @@ fn build_plan(
                 root,
                 INSTANCE_DATA_COPY,
                 json,
-                lifecycle::private_owner(0o600),
+                state::private_owner(0o600),
                 true,
                 "keep the instance data the jinja template was rendered with, readable by root only",
             )
@@ -588,13 +588,13 @@ fn build_plan(
 /// With cloud-init in the root, the drop-in that leaves SSH to batten.
 fn plan_cloud_init(
     root: &Root,
-    ud: &crate::config::model::UserData,
+    ud: &crate::input::model::UserData,
     notes: &mut Vec<String>,
 ) -> Result<Option<Action>, Failure> {
-    let fail = |e: crate::root::RootError| {
+    let fail = |e: crate::host::root::RootError| {
         Failure::new(Code::ApplyFailed, format!("{e}; nothing was changed"))
     };
-    if !crate::cloud_init::present(root).map_err(fail)? {
+    if !crate::concerns::cloud_init::present(root).map_err(fail)? {
         return Ok(None);
     }
     for key in ["password", "chpasswd"] {
@@ -604,14 +604,14 @@ fn plan_cloud_init(
             ));
         }
     }
-    let Some(text) = crate::cloud_init::dropin_text(root, notes).map_err(fail)? else {
+    let Some(text) = crate::concerns::cloud_init::dropin_text(root, notes).map_err(fail)? else {
         return Ok(None);
     };
     Action::write_if_changed(
         root,
-        crate::cloud_init::DROPIN,
+        crate::concerns::cloud_init::DROPIN,
         text.into_bytes(),
-        crate::root::Owner {
+        crate::host::root::Owner {
             uid: 0,
             gid: 0,
             mode: 0o644,
@@ -626,7 +626,7 @@ fn plan_cloud_init(
 /// lock, and finish account changes a killed run left half done.
 fn lock_for_changes(root: &Root) -> Result<RunLock, Failure> {
     let lock = RunLock::take(root).map_err(|e| Failure::new(Code::ApplyFailed, e))?;
-    let backup = Backup::new(&lifecycle::new_run_id());
+    let backup = Backup::new(&state::new_run_id());
     account_files::finish_pending(root, &backup).map_err(|e| Failure::new(Code::ApplyFailed, e))?;
     Ok(lock)
 }
@@ -652,7 +652,7 @@ fn baseline(args: &RootArgs) -> Result<Code, Failure> {
     // where RSA takes a second (a minute under emulation): the run that
     // follows with user-data adds the types it asks for and keeps this one
     // if wanted (it is recorded as this boot's).
-    let loaded = config::load(
+    let loaded = input::load(
         "(no user-data)",
         b"#cloud-config\nssh_genkeytypes: [ed25519]\n",
     )
@@ -666,7 +666,7 @@ fn baseline(args: &RootArgs) -> Result<Code, Failure> {
     let mut notes = Vec::new();
     let accounts =
         Accounts::load(&root).map_err(|e| Failure::new(Code::ApplyFailed, e.to_string()))?;
-    let inputs = crate::ssh::Inputs {
+    let inputs = crate::concerns::ssh::Inputs {
         user_data: ud,
         users: &[],
         accounts: &accounts,
@@ -675,11 +675,11 @@ fn baseline(args: &RootArgs) -> Result<Code, Failure> {
         host_keys: HostKeysOwner::ThisInstance,
         homes_made: &[],
     };
-    let mut actions: Vec<Action> = crate::ssh::plan_missing_host_keys(&inputs)?
+    let mut actions: Vec<Action> = crate::concerns::ssh::plan_missing_host_keys(&inputs)?
         .into_iter()
         .collect();
-    let ssh_ports = crate::ssh::listening_ports(&root, ud)?;
-    actions.extend(crate::firewall::plan(
+    let ssh_ports = crate::concerns::ssh::listening_ports(&root, ud)?;
+    actions.extend(crate::concerns::firewall::plan(
         ud, &root, &distro, ssh_ports, &mut notes,
     )?);
     if actions.is_empty() {
@@ -691,7 +691,7 @@ fn baseline(args: &RootArgs) -> Result<Code, Failure> {
     let plan = Plan { actions, notes };
     apply::check_programs(&root, &plan)?;
     apply::check_space(&root, &plan)?;
-    let run_id = lifecycle::new_run_id();
+    let run_id = state::new_run_id();
     let mut journal = Journal::new(&run_id);
     let mut state = state;
     let keys_before = (
@@ -707,10 +707,10 @@ fn baseline(args: &RootArgs) -> Result<Code, Failure> {
             return;
         };
         let record = state.host_keys_instance.as_deref();
-        if record.is_some_and(|r| !r.starts_with(lifecycle::BOOT_RECORD)) {
+        if record.is_some_and(|r| !r.starts_with(state::BOOT_RECORD)) {
             return;
         }
-        let boot = lifecycle::this_boot();
+        let boot = state::this_boot();
         if record != boot.as_deref() {
             state.baseline_host_keys.clear();
         }
@@ -718,7 +718,7 @@ fn baseline(args: &RootArgs) -> Result<Code, Failure> {
         state.baseline_host_keys.extend(
             generate
                 .iter()
-                .map(|t| crate::ssh::host_keys::private_path(*t)),
+                .map(|t| crate::concerns::ssh::host_keys::private_path(*t)),
         );
         if let Err(e) = state.save(&root) {
             warn!("could not record that the host keys were made: {e}");
@@ -796,7 +796,7 @@ pub fn run(
     } else {
         None
     };
-    let started_at = lifecycle::now_utc();
+    let started_at = state::now_utc();
     let started = Instant::now();
     let prepared = match prepare(args, source, Purpose::Run { force }, fetched_from_network) {
         Ok(Some(prepared)) => prepared,
@@ -833,7 +833,7 @@ pub fn run(
     }
     apply::check_programs(&root, &plan)?;
     apply::check_space(&root, &plan)?;
-    let run_id = lifecycle::new_run_id();
+    let run_id = state::new_run_id();
     let backup = Backup::new(&run_id);
     let mut journal = Journal::new(&run_id);
     let keys_before = state.host_keys_instance.clone();
@@ -860,7 +860,7 @@ pub fn run(
     state.static_only = if root.is_host() {
         Vec::new()
     } else {
-        let mut left = crate::exec::take_static_only();
+        let mut left = crate::host::exec::take_static_only();
         left.dedup();
         left
     };
@@ -890,7 +890,7 @@ pub fn run(
     state.runs.push(RunRecord {
         id: run_id.clone(),
         started: started_at,
-        finished: lifecycle::now_utc(),
+        finished: state::now_utc(),
         instance_id: instance.id.clone(),
         source: found.source.clone(),
         outcome: outcome.to_string(),
@@ -927,7 +927,7 @@ pub fn run(
             "applied {changes} changes for instance {}; previous files are in {}, the journal in {}/{run_id}.log",
             instance.id,
             root.host_path(&backup.dir()).display(),
-            root.host_path(lifecycle::JOURNAL_DIR).display()
+            root.host_path(state::JOURNAL_DIR).display()
         );
     }
     Ok(Code::Ok)
@@ -983,11 +983,11 @@ pub fn status(args: &RootArgs, format: Format) -> Result<Code, Failure> {
         sealed: state.sealed,
         last_run: state.runs.last().cloned(),
         credentials: root
-            .metadata(crate::proxy::htpasswd::CREDENTIALS)
+            .metadata(crate::concerns::proxy::htpasswd::CREDENTIALS)
             .ok()
             .flatten()
             .map(|_| {
-                root.host_path(crate::proxy::htpasswd::CREDENTIALS)
+                root.host_path(crate::concerns::proxy::htpasswd::CREDENTIALS)
                     .display()
                     .to_string()
             }),
@@ -1100,7 +1100,7 @@ pub fn install(root: &Path, generalize: bool) -> Result<Code, Failure> {
                 format!("cannot read the running batten binary: {e}"),
             )
         })?;
-    let mut done = lifecycle::install(&root, &exe, generalize)
+    let mut done = state::install(&root, &exe, generalize)
         .map_err(|e| Failure::new(Code::ApplyFailed, e.to_string()))?;
     let page = crate::cli::manual::render().map_err(|e| {
         Failure::new(
@@ -1108,7 +1108,7 @@ pub fn install(root: &Path, generalize: bool) -> Result<Code, Failure> {
             format!("cannot make the manual page: {e}"),
         )
     })?;
-    let installed = lifecycle::install_manual(&root, &page)
+    let installed = state::install_manual(&root, &page)
         .map_err(|e| Failure::new(Code::ApplyFailed, e.to_string()))?;
     done.extend(installed);
     if done.is_empty() {
@@ -1129,7 +1129,7 @@ pub fn render_jinja() -> Result<Code, Failure> {
         .take(2 * MAX_USER_DATA_BYTES as u64)
         .read_to_end(&mut input)
         .map_err(|e| Failure::new(Code::Usage, format!("cannot read standard input: {e}")))?;
-    let (code, output) = config::jinja::render_for_parent(&input);
+    let (code, output) = input::jinja::render_for_parent(&input);
     let _ = std::io::stdout().write_all(&output);
     Ok(match code {
         0 => Code::Ok,
@@ -1139,10 +1139,10 @@ pub fn render_jinja() -> Result<Code, Failure> {
 }
 
 /// This binary, to render templates in a limited child of itself.
-fn renderer() -> config::jinja::Renderer {
+fn renderer() -> input::jinja::Renderer {
     std::env::current_exe().map_or(
-        config::jinja::Renderer::InProcess,
-        config::jinja::Renderer::Child,
+        input::jinja::Renderer::InProcess,
+        input::jinja::Renderer::Child,
     )
 }
 
@@ -1167,8 +1167,7 @@ pub fn manual() -> Result<Code, Failure> {
 /// `batten rearm [--root DIR]`
 pub fn rearm(root: &Path) -> Result<Code, Failure> {
     let root = open_path(root)?;
-    let done =
-        lifecycle::rearm(&root).map_err(|e| Failure::new(Code::ApplyFailed, e.to_string()))?;
+    let done = state::rearm(&root).map_err(|e| Failure::new(Code::ApplyFailed, e.to_string()))?;
     if done.is_empty() {
         println!("already armed: the next boot runs batten");
     }
@@ -1195,7 +1194,7 @@ pub fn verify(args: &RootArgs, seal: bool, format: Format) -> Result<Code, Failu
         .and_then(|bytes| serde_json::from_slice(&bytes).ok())
         .map_or_else(|| InstanceData::placeholder(None), InstanceData::from_json)
         .rendered_by(renderer());
-    let user_data = match config::load_with(USER_DATA_COPY, &copy, &instance_data) {
+    let user_data = match input::load_with(USER_DATA_COPY, &copy, &instance_data) {
         Ok(l) => l.user_data,
         Err(invalid) => {
             print_issues("error", &invalid.errors);
@@ -1248,7 +1247,7 @@ pub fn verify(args: &RootArgs, seal: bool, format: Format) -> Result<Code, Failu
         state
             .save(&root)
             .map_err(|e| Failure::new(Code::ApplyFailed, e.to_string()))?;
-        for (_, _, link) in lifecycle::UNITS {
+        for (_, _, link) in state::UNITS {
             root.remove_file(link, None)
                 .map_err(|e| Failure::new(Code::ApplyFailed, e.to_string()))?;
         }
@@ -1262,6 +1261,6 @@ pub fn verify(args: &RootArgs, seal: bool, format: Format) -> Result<Code, Failu
 
 /// `batten schema`
 pub fn schema() -> Result<Code, Failure> {
-    print!("{}", crate::schema::schema_text());
+    print!("{}", crate::input::schema::schema_text());
     Ok(Code::Ok)
 }

@@ -1,31 +1,31 @@
 //! batten: first-boot hardening for server images.
 //!
 //! The binary in `main.rs` is a thin shell over this library, so that the
-//! integration tests and the binary share every line of real logic. Data
-//! flows one way: `config` (load, validate) -> `plan` -> `apply`.
+//! integration tests and the binary share every line of real logic. The
+//! modules are layered, and an import only ever points down this list:
+//!
+//! - `cli`: one file per command, the output people and scripts read;
+//! - `pipeline`: the stages wired together (sources, load, plan, run);
+//! - `verify`: the live proof of what the plan promised;
+//! - `apply`: the interpreter that carries a plan out and undoes it;
+//! - `concerns`: accounts, ssh, firewall, proxy, cloud-init, each
+//!   planning, applying and verifying its own part;
+//! - `plan`: the plan as data, and its printout;
+//! - `metadata`, `input`: where user-data comes from and what it means;
+//! - `state`: what batten remembers between runs;
+//! - `host`: the machine itself: its files, programs, daemons, units.
 
 #![warn(missing_docs)]
 
-pub mod account_files;
-pub mod accounts;
 pub mod apply;
 pub mod cli;
-pub mod cloud_init;
 pub mod commands;
-pub mod config;
+pub mod concerns;
 pub mod crypt;
-pub mod daemon;
-pub mod distro;
-pub mod exec;
 pub mod exit;
-pub mod firewall;
-pub mod lifecycle;
+pub mod host;
+pub mod input;
 pub mod metadata;
 pub mod plan;
-pub mod proxy;
-pub mod root;
-pub mod schema;
-pub mod sockets;
-pub mod ssh;
-pub mod systemd;
+pub mod state;
 pub mod verify;

@@ -7,7 +7,7 @@ mod common;
 use std::io::Write as _;
 use std::process::Stdio;
 
-use batten::root::Root;
+use batten::host::root::Root;
 use common::*;
 
 fn good_user_data() -> String {
@@ -609,7 +609,7 @@ fn the_readmes_scratch_root_command_works() {
     }
     let hidden: Vec<String> = ["nft", "nginx", "sshd", "visudo", "iptables-restore"]
         .iter()
-        .filter_map(|p| batten::exec::find_program(p))
+        .filter_map(|p| batten::host::exec::find_program(p))
         .map(|p| p.display().to_string())
         .collect();
     let out = std::process::Command::new("unshare")
@@ -714,7 +714,7 @@ fn a_late_failure_removes_the_home_it_made_and_changes_no_byte() {
     // A home that gained a file of someone else's meanwhile is kept, and
     // the run names it: batten removes only what it put there.
     let kept = Root::open(scratch.path()).unwrap();
-    let owner = batten::root::Owner {
+    let owner = batten::host::root::Owner {
         uid: 0,
         gid: 0,
         mode: 0o755,

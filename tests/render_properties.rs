@@ -16,10 +16,10 @@ use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use batten::config::grammar::{PortRange, Source};
-use batten::config::model::{Protocol, ProxySite, UserData};
-use batten::firewall::{Ruleset, nftables};
-use batten::proxy::nginx;
+use batten::concerns::firewall::{Ruleset, nftables};
+use batten::concerns::proxy::nginx;
+use batten::input::grammar::{PortRange, Source};
+use batten::input::model::{Protocol, ProxySite, UserData};
 use common::*;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
@@ -181,7 +181,7 @@ fn quoted(s: &str) -> String {
 }
 
 fn load(yaml: &str) -> Option<UserData> {
-    batten::config::load("property.yaml", yaml.as_bytes())
+    batten::input::load("property.yaml", yaml.as_bytes())
         .ok()
         .map(|l| l.user_data)
 }
@@ -194,7 +194,7 @@ fn sshd_reads(tools: &Tools, ud: &UserData) -> Result<Vec<String>, String> {
         "HostKey {}\nPidFile none\n",
         tools.dir.path().join("host_key").display()
     );
-    for s in batten::ssh::settings(ud, false) {
+    for s in batten::concerns::ssh::settings(ud, false) {
         let _ = writeln!(config, "{} {}", s.keyword, s.value);
     }
     let file = tools.file("sshd_config", &config);
@@ -231,7 +231,7 @@ fn sshd_agrees(tools: &Tools, ud: &UserData) -> Result<(), TestCaseError> {
     // sshd -T still prints prohibit-password under its old name.
     let root = format!(
         "permitrootlogin {}",
-        match batten::ssh::root_login(ud) {
+        match batten::concerns::ssh::root_login(ud) {
             "prohibit-password" => "without-password",
             other => other,
         }
@@ -540,7 +540,7 @@ fn random_valid_documents_render_text_the_real_programs_accept_and_agree_with() 
     runner(48)
         .run(&valid_doc(tools.key_line.clone()), |doc| {
             let yaml = doc.yaml();
-            let loaded = batten::config::load("property.yaml", yaml.as_bytes());
+            let loaded = batten::input::load("property.yaml", yaml.as_bytes());
             let ud = match loaded {
                 Ok(l) => l.user_data,
                 Err(e) => {

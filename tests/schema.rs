@@ -3,7 +3,7 @@
 
 mod common;
 
-use batten::config::yaml::{self, to_json};
+use batten::input::yaml::{self, to_json};
 use common::repo;
 
 fn schema() -> jsonschema::Validator {
@@ -147,7 +147,7 @@ fn an_enforced_key_takes_no_value_the_schema_refuses() {
             .map(|e| e.to_string())
             .collect::<Vec<_>>()
     );
-    batten::config::load("base.yaml", EVERY_ENFORCED_KEY.as_bytes())
+    batten::input::load("base.yaml", EVERY_ENFORCED_KEY.as_bytes())
         .expect("batten takes the base document");
     let wrong: Vec<serde_json::Value> = serde_json::from_str(
         r#"[null, "maybe", "unchanged", "flase", "", true, 0, 2, -1, 70000, 1.5, [], {}, ["x"], {"x": 1}]"#,
@@ -170,7 +170,7 @@ fn an_enforced_key_takes_no_value_the_schema_refuses() {
                 "#cloud-config\n{}\n",
                 serde_json::to_string_pretty(&d).unwrap()
             );
-            if let Ok(loaded) = batten::config::load("changed.yaml", text.as_bytes()) {
+            if let Ok(loaded) = batten::input::load("changed.yaml", text.as_bytes()) {
                 accepted.push(format!(
                     "{value} at {place} (warnings: {:?})",
                     loaded

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use batten::config::sources::{Host, find_labelled};
+use batten::input::sources::{Host, find_labelled};
 use common::*;
 
 /// A loop device, detached when dropped, so a failing test cleans up.
@@ -142,7 +142,7 @@ fn cidata_and_config_drive_are_mounted_read_only_and_unmounted() {
         .unwrap()
         .expect("the config drive is found");
     assert_eq!(found.user_data, b"#cloud-config\nssh_pwauth: false\n");
-    let meta = batten::config::meta::parse("m", &found.meta_data.unwrap().1).unwrap();
+    let meta = batten::input::meta::parse("m", &found.meta_data.unwrap().1).unwrap();
     assert_eq!(
         meta.instance_id.as_deref(),
         Some("83679162-1378-4288-a2d4-70e13ec132aa")

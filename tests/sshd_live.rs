@@ -140,7 +140,7 @@ fn keys_get_in_and_passwords_do_not() {
     )
     .unwrap();
     let shadow = std::fs::read_to_string(scratch.join("/etc/shadow")).unwrap();
-    let shadow = batten::accounts::set_shadow_field(&shadow, "root", HASH).unwrap();
+    let shadow = batten::concerns::accounts::set_shadow_field(&shadow, "root", HASH).unwrap();
     std::fs::write(scratch.join("/etc/shadow"), shadow).unwrap();
     let ud = scratch.user_data("ud.yaml", &format!(
             "#cloud-config\nusers:\n  - name: alice\n    shell: /bin/bash\n    lock_passwd: false\n    hashed_passwd: \"{HASH}\"\n    ssh_authorized_keys: [\"{}\"]\nssh_pwauth: false\ndisable_root: false\n",

@@ -41,7 +41,7 @@ fn expired(key: &str, now: u64) -> bool {
         .and_then(|v| v["expireOn"].as_str().map(str::to_string));
     expire_on
         .as_deref()
-        .and_then(crate::lifecycle::parse_utc)
+        .and_then(crate::state::parse_utc)
         .is_some_and(|at| at < now)
 }
 
@@ -51,7 +51,7 @@ impl Provider for Gce {
     }
 
     fn fetch(&self, http: &Http, default_user: Option<&str>) -> Result<Fetched, FetchError> {
-        let now = crate::lifecycle::now_secs();
+        let now = crate::state::now_secs();
         let keys_of = |attributes: &Value, name: &str| keys_of(attributes, name, default_user, now);
         let instance_id = required_text(http, "/computeMetadata/v1/instance/id", &FLAVOR, 1024)?;
 
@@ -99,7 +99,7 @@ mod tests {
     #[test]
     fn only_the_owners_unexpired_keys_are_taken() {
         let attributes = serde_json::json!({"ssh-keys": "cloudinit:ssh-ed25519 AAAA one\nmallory:ssh-ed25519 BBBB two\ndebian:ssh-ed25519 CCCC three\ndebian:ssh-ed25519 DDDD google-ssh {\"userName\":\"d@x\",\"expireOn\":\"2020-01-01T00:00:00+0000\"}\ndebian:ssh-ed25519 EEEE google-ssh {\"userName\":\"d@x\",\"expireOn\":\"2999-01-01T00:00:00+0000\"}"});
-        let now = crate::lifecycle::parse_utc("2026-11-25T00:00:00+0000").unwrap();
+        let now = crate::state::parse_utc("2026-11-25T00:00:00+0000").unwrap();
         let keys = keys_of(&attributes, "ssh-keys", Some("debian"), now);
         let blobs: Vec<&str> = keys.iter().map(|k| k.split(' ').nth(1).unwrap()).collect();
         assert_eq!(blobs, ["AAAA", "CCCC", "EEEE"]);

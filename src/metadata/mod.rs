@@ -17,8 +17,8 @@ mod openstack;
 
 use std::path::{Path, PathBuf};
 
-use crate::config::decode::MAX_USER_DATA_BYTES;
-use crate::config::sources::Found;
+use crate::input::decode::MAX_USER_DATA_BYTES;
+use crate::input::sources::Found;
 use http::{Http, HttpError, Limits};
 
 /// The link-local address every supported provider serves metadata on.

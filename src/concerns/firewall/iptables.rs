@@ -1,0 +1,346 @@
+//! The iptables backend: `iptables-restore` and `ip6tables-restore` files
+//! for the filter table, one per family.
+//!
+//! A restore file replaces the whole filter table in one step (atomic per
+//! table), which is how iptables-persistent and iptables-services load
+//! them at boot. Unlike the nftables backend it therefore also replaces
+//! filter rules other software added at run time (Docker adds its own on
+//! start, after this).
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use super::{Ruleset, ports_text, proto_name, run_tool, split_by_family};
+use crate::host::exec::find_program;
+use crate::input::grammar::Source;
+
+/// The match for one source in iptables' syntax.
+fn source_match(s: &Source) -> String {
+    match s {
+        Source::Address { address } => format!("-s {address}"),
+        Source::Network { network } => format!("-s {network}"),
+        Source::Range { first, last } => format!("-m iprange --src-range {first}-{last}"),
+    }
+}
+
+/// `-A INPUT` lines accepting `what` from each source of this family (or
+/// from anyone when the rule has no sources at all).
+fn accept_from(out: &mut String, sources: &[Source], v6: bool, what: &str, comment: &str) {
+    let what = if what.is_empty() {
+        String::new()
+    } else {
+        format!("{what} ")
+    };
+    if sources.is_empty() {
+        let _ = writeln!(
+            out,
+            "-A INPUT {what}-m comment --comment \"{comment}\" -j ACCEPT"
+        );
+        return;
+    }
+    let (v4s, v6s) = split_by_family(sources);
+    for s in if v6 { v6s } else { v4s } {
+        let _ = writeln!(
+            out,
+            "-A INPUT {} {what}-m comment --comment \"{comment}\" -j ACCEPT",
+            source_match(s)
+        );
+    }
+}
+
+/// The ruleset as an `iptables-restore` (or, with `v6`, `ip6tables-restore`)
+/// file. Every value passed a grammar before it got here.
+pub fn render(r: &Ruleset, v6: bool) -> String {
+    let family = if v6 { "IPv6" } else { "IPv4" };
+    let mut out = format!(
+        "# Written by batten from user-data: default deny in ({family}).\n\
+         *filter\n\
+         :INPUT DROP [0:0]\n\
+         :FORWARD {} [0:0]\n\
+         :OUTPUT ACCEPT [0:0]\n\
+         -A INPUT -i lo -m comment --comment \"loopback\" -j ACCEPT\n\
+         -A INPUT -m conntrack --ctstate RELATED,ESTABLISHED -m comment --comment \"replies to our own traffic\" -j ACCEPT\n\
+         -A INPUT -m conntrack --ctstate INVALID -m comment --comment \"invalid conntrack state\" -j DROP\n",
+        if r.forward_drop { "DROP" } else { "ACCEPT" }
+    );
+    if v6 {
+        out.push_str("-A INPUT -p ipv6-icmp -m icmp6 --icmpv6-type echo-request -m limit --limit 10/sec -m comment --comment \"ping, rate-limited\" -j ACCEPT\n");
+        for t in [
+            "destination-unreachable",
+            "packet-too-big",
+            "time-exceeded",
+            "parameter-problem",
+            "router-advertisement",
+            "neighbour-solicitation",
+            "neighbour-advertisement",
+            "130",
+        ] {
+            let _ = writeln!(
+                out,
+                "-A INPUT -p ipv6-icmp -m icmp6 --icmpv6-type {t} -m comment --comment \"IPv6 cannot work without these\" -j ACCEPT"
+            );
+        }
+    } else {
+        out.push_str("-A INPUT -p icmp -m icmp --icmp-type echo-request -m limit --limit 10/sec -m comment --comment \"ping, rate-limited\" -j ACCEPT\n");
+        for t in [
+            "destination-unreachable",
+            "time-exceeded",
+            "parameter-problem",
+        ] {
+            let _ = writeln!(
+                out,
+                "-A INPUT -p icmp -m icmp --icmp-type {t} -m comment --comment \"IPv4 errors\" -j ACCEPT"
+            );
+        }
+    }
+    for port in &r.ssh_ports {
+        let _ = writeln!(
+            out,
+            "-A INPUT -p tcp -m tcp --dport {port} -m comment --comment \"ssh: always accepted\" -j ACCEPT"
+        );
+    }
+    for port in &r.upstream_ports {
+        let _ = writeln!(
+            out,
+            "-A INPUT -p tcp -m tcp --dport {port} -m comment --comment \"proxy upstream: loopback only (nginx in front has the password)\" -j DROP"
+        );
+    }
+    for (port, sources) in &r.proxy_ports {
+        accept_from(
+            &mut out,
+            sources,
+            v6,
+            &format!("-p tcp -m tcp --dport {port}"),
+            "proxy",
+        );
+    }
+    for (i, rule) in r.allow.iter().enumerate() {
+        let what = match &rule.ports {
+            Some(p) => {
+                let proto = proto_name(rule.protocol);
+                format!("-p {proto} -m {proto} --dport {}", ports_text(p, ':'))
+            }
+            None => String::new(),
+        };
+        // A rule with sources only of the other family says nothing here.
+        let (v4s, v6s) = split_by_family(&rule.from);
+        if !rule.from.is_empty() && (if v6 { v6s.is_empty() } else { v4s.is_empty() }) {
+            continue;
+        }
+        accept_from(&mut out, &rule.from, v6, &what, &format!("allow[{i}]"));
+    }
+    if r.log_drops {
+        out.push_str("-A INPUT -m limit --limit 5/min -m comment --comment \"what is dropped, rate-limited\" -j LOG --log-prefix \"batten drop: \"\n");
+    }
+    out.push_str("COMMIT\n");
+    out
+}
+
+fn tool(v6: bool, what: &str) -> Result<std::path::PathBuf, String> {
+    let name = format!("{}{what}", if v6 { "ip6tables" } else { "iptables" });
+    find_program(&name).ok_or_else(|| format!("{name} is not installed here; install iptables"))
+}
+
+/// `iptables-restore FILE`: the filter table replaced in one step.
+pub fn load(file: &Path, v6: bool) -> Result<(), String> {
+    run_tool(tool(v6, "-restore")?, &[&file.display().to_string()], None).map(|_| ())
+}
+
+/// The filter table as loaded now, to restore it if the new one fails.
+pub fn current(v6: bool) -> Result<String, String> {
+    run_tool(tool(v6, "-save")?, &["-t", "filter"], None)
+}
+
+/// Put back what `current` returned.
+pub fn restore(previous: &str, v6: bool) -> Result<(), String> {
+    run_tool(tool(v6, "-restore")?, &[], Some(previous.as_bytes())).map(|_| ())
+}
+
+/// Whether the loaded filter table drops by default and accepts every SSH
+/// port, read back with `iptables-save`.
+pub fn loaded_accepts(ssh_ports: &[u16], v6: bool) -> Result<bool, String> {
+    Ok(accepts(&current(v6)?, ssh_ports))
+}
+
+/// Whether the loaded INPUT chain drops every proxy upstream port (safety
+/// rule 3), read back with `iptables-save` (or `ip6tables-save`).
+pub fn loaded_drops(ports: &[u16], v6: bool) -> Result<bool, String> {
+    Ok(drops(&current(v6)?, ports))
+}
+
+/// Whether a saved INPUT rule names `port` as its TCP destination.
+fn names_port(line: &str, port: u16) -> bool {
+    line.contains(" -p tcp") && line.contains(&format!("--dport {port} "))
+}
+
+/// INPUT drops by default and each port has a rule accepting it from
+/// anywhere.
+fn accepts(text: &str, ssh_ports: &[u16]) -> bool {
+    text.lines().any(|l| l.starts_with(":INPUT DROP"))
+        && ssh_ports.iter().all(|p| {
+            text.lines().any(|l| {
+                l.starts_with("-A INPUT ")
+                    && names_port(l, *p)
+                    && l.ends_with("-j ACCEPT")
+                    && !l.contains(" -s ")
+            })
+        })
+}
+
+/// For each port, walking INPUT in order, the first rule that names it
+/// drops it from anywhere, and no rule before it lets the port's packets
+/// in: every earlier rule that accepts or jumps to another chain is held
+/// to what they never are (loopback, replies, ICMP, UDP, another port).
+fn drops(text: &str, ports: &[u16]) -> bool {
+    ports.iter().all(|p| {
+        for l in text.lines().filter(|l| l.starts_with("-A INPUT ")) {
+            if names_port(l, *p) {
+                return l.ends_with("-j DROP") && !l.contains(" -s ");
+            }
+            let target = l.rsplit_once(" -j ").map_or("", |(_, t)| t.trim());
+            let lets_in = !matches!(target, "" | "DROP" | "REJECT" | "LOG" | "RETURN")
+                && !target.starts_with("REJECT ")
+                && !target.starts_with("LOG ");
+            if lets_in && !held_elsewhere(l, *p) {
+                return false;
+            }
+        }
+        false
+    })
+}
+
+/// Whether a saved rule's matches keep TCP packets from outside to `port`
+/// out: `-i lo`, a conntrack state that is not NEW, ICMP, UDP, or another
+/// single destination port.
+fn held_elsewhere(line: &str, port: u16) -> bool {
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let after = |flag: &str| {
+        words
+            .iter()
+            .position(|w| *w == flag)
+            .and_then(|i| words.get(i + 1))
+            .copied()
+    };
+    after("-i") == Some("lo")
+        || after("--ctstate")
+            .or_else(|| after("--state"))
+            .is_some_and(|s| s.split(',').all(|s| s != "NEW" && s != "UNTRACKED"))
+        || after("-p").is_some_and(|p| matches!(p, "icmp" | "ipv6-icmp" | "icmpv6" | "udp"))
+        || after("--dport").is_some_and(|d| d.parse::<u16>().is_ok_and(|d| d != port))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::input::grammar::{PortRange, source};
+    use crate::input::model::{AllowRule, Protocol};
+
+    fn rules() -> Ruleset {
+        Ruleset {
+            ssh_ports: vec![22],
+            proxy_ports: vec![(80, vec![])],
+            upstream_ports: vec![8080],
+            allow: vec![
+                AllowRule {
+                    ports: Some(PortRange {
+                        first: 5432,
+                        last: 5432,
+                    }),
+                    protocol: Protocol::Tcp,
+                    from: vec![source("203.0.113.10").unwrap()],
+                },
+                AllowRule {
+                    ports: Some(PortRange {
+                        first: 8000,
+                        last: 8010,
+                    }),
+                    protocol: Protocol::Udp,
+                    from: vec![],
+                },
+                AllowRule {
+                    ports: None,
+                    protocol: Protocol::Tcp,
+                    from: vec![
+                        source("198.51.100.10-198.51.100.20").unwrap(),
+                        source("2001:db8::/32").unwrap(),
+                    ],
+                },
+            ],
+            log_drops: false,
+            forward_drop: false,
+        }
+    }
+
+    #[test]
+    fn exact_v4_text() {
+        let text = render(&rules(), false);
+        let tail: Vec<&str> = text
+            .lines()
+            .skip_while(|l| !l.contains("--dport 22 "))
+            .collect();
+        assert_eq!(
+            tail.join("\n"),
+            "-A INPUT -p tcp -m tcp --dport 22 -m comment --comment \"ssh: always accepted\" -j ACCEPT\n\
+             -A INPUT -p tcp -m tcp --dport 8080 -m comment --comment \"proxy upstream: loopback only (nginx in front has the password)\" -j DROP\n\
+             -A INPUT -p tcp -m tcp --dport 80 -m comment --comment \"proxy\" -j ACCEPT\n\
+             -A INPUT -s 203.0.113.10 -p tcp -m tcp --dport 5432 -m comment --comment \"allow[0]\" -j ACCEPT\n\
+             -A INPUT -p udp -m udp --dport 8000:8010 -m comment --comment \"allow[1]\" -j ACCEPT\n\
+             -A INPUT -m iprange --src-range 198.51.100.10-198.51.100.20 -m comment --comment \"allow[2]\" -j ACCEPT\n\
+             COMMIT"
+        );
+        assert!(text.contains(":INPUT DROP [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n"));
+    }
+
+    #[test]
+    fn v6_keeps_only_its_family() {
+        let text = render(&rules(), true);
+        assert!(
+            !text.contains("203.0.113.10"),
+            "an IPv4-only rule has no IPv6 line"
+        );
+        assert!(
+            text.contains(
+                "-A INPUT -s 2001:db8::/32 -m comment --comment \"allow[2]\" -j ACCEPT\n"
+            )
+        );
+        assert!(text.contains("--icmpv6-type neighbour-solicitation"));
+        assert!(
+            text.contains("-p udp -m udp --dport 8000:8010"),
+            "a port rule without sources applies to both families"
+        );
+    }
+
+    #[test]
+    fn read_back_judges_what_the_kernel_holds() {
+        let saved = render(&rules(), false);
+        assert!(accepts(&saved, &[22]));
+        assert!(!accepts(&saved, &[5432]), "accepted from one source only");
+        assert!(drops(&saved, &[8080]));
+        assert!(!drops(&saved, &[8081]), "not named at all");
+        let accepted_first = saved.replacen(
+            "-A INPUT -p tcp -m tcp --dport 8080",
+            "-A INPUT -p tcp -m tcp --dport 8080 -j ACCEPT\n-A INPUT -p tcp -m tcp --dport 8080",
+            1,
+        );
+        assert!(!drops(&accepted_first, &[8080]), "accepted before the drop");
+        // Rules inserted ahead of the drop, as `iptables -I` puts them.
+        let first_rule = saved.find("-A INPUT ").unwrap();
+        for (rule, held) in [
+            (
+                "-A INPUT -s 203.0.113.0/24 -p tcp -m tcp --dport 8080 -j ACCEPT",
+                false,
+            ),
+            ("-A INPUT -j ACCEPT", false),
+            ("-A INPUT -s 203.0.113.0/24 -j ACCEPT", false),
+            ("-A INPUT -m conntrack --ctstate NEW -j ACCEPT", false),
+            ("-A INPUT -j SOMEWHERE", false),
+            ("-A INPUT -p tcp -m tcp --dport 8081 -j ACCEPT", true),
+            ("-A INPUT -p udp -m udp --dport 8080 -j ACCEPT", true),
+            ("-A INPUT -j LOG --log-prefix x", true),
+        ] {
+            let mut text = saved.clone();
+            text.insert_str(first_rule, &format!("{rule}\n"));
+            assert_eq!(drops(&text, &[8080]), held, "{rule}");
+        }
+    }
+}

@@ -1,0 +1,420 @@
+//! The nftables backend: one `table inet batten` for IPv4 and IPv6.
+//!
+//! The file starts by creating and deleting batten's own table, so loading
+//! it replaces exactly that table (atomically: `nft -f` is one
+//! transaction) and leaves every other table alone, a Docker or libvirt
+//! one included; loading it twice gives the same ruleset.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use super::{Ruleset, ports_text, proto_name, run_tool, split_by_family};
+use crate::host::exec::find_program;
+use crate::input::grammar::Source;
+
+/// The table batten owns.
+pub const TABLE: &str = "inet batten";
+
+fn set(sources: &[&Source]) -> String {
+    let items: Vec<String> = sources.iter().map(|s| s.to_string()).collect();
+    if items.len() == 1 {
+        items[0].clone()
+    } else {
+        format!("{{ {} }}", items.join(", "))
+    }
+}
+
+/// `accept` lines for traffic from `sources` (anyone when empty) to
+/// `what` (a `tcp dport 80` match, or nothing for every port).
+fn accept_from(out: &mut String, sources: &[Source], what: &str, comment: &str) {
+    let what = if what.is_empty() {
+        String::new()
+    } else {
+        format!("{what} ")
+    };
+    if sources.is_empty() {
+        let _ = writeln!(out, "\t\t{what}accept comment \"{comment}\"");
+        return;
+    }
+    let (v4, v6) = split_by_family(sources);
+    if !v4.is_empty() {
+        let _ = writeln!(
+            out,
+            "\t\tip saddr {} {what}accept comment \"{comment}\"",
+            set(&v4)
+        );
+    }
+    if !v6.is_empty() {
+        let _ = writeln!(
+            out,
+            "\t\tip6 saddr {} {what}accept comment \"{comment}\"",
+            set(&v6)
+        );
+    }
+}
+
+/// The ruleset as an `nft -f` file. Every value in it passed a grammar
+/// (ports are numbers, sources are parsed addresses); comments are batten's
+/// own words.
+pub fn render(r: &Ruleset) -> String {
+    let mut out = String::from(
+        "#!/usr/sbin/nft -f\n\
+         # Written by batten from user-data: default deny in, IPv4 and IPv6.\n\
+         # Only batten's own table is replaced; other tables are left alone.\n\
+         table inet batten\n\
+         delete table inet batten\n\n\
+         table inet batten {\n\
+         \tchain input {\n\
+         \t\ttype filter hook input priority filter; policy drop;\n\
+         \t\tiif \"lo\" accept comment \"loopback\"\n\
+         \t\tct state established,related accept comment \"replies to our own traffic\"\n\
+         \t\tct state invalid drop comment \"invalid conntrack state\"\n\
+         \t\ticmp type echo-request limit rate 10/second accept comment \"ping, rate-limited\"\n\
+         \t\ticmp type { destination-unreachable, time-exceeded, parameter-problem } accept comment \"IPv4 errors\"\n\
+         \t\ticmpv6 type echo-request limit rate 10/second accept comment \"ping, rate-limited\"\n\
+         \t\ticmpv6 type { destination-unreachable, packet-too-big, time-exceeded, parameter-problem, nd-router-advert, nd-neighbor-solicit, nd-neighbor-advert, mld-listener-query } accept comment \"IPv6 cannot work without these\"\n",
+    );
+    for port in &r.ssh_ports {
+        let _ = writeln!(
+            out,
+            "\t\ttcp dport {port} accept comment \"ssh: always accepted\""
+        );
+    }
+    for port in &r.upstream_ports {
+        let _ = writeln!(
+            out,
+            "\t\ttcp dport {port} drop comment \"proxy upstream: loopback only (nginx in front has the password)\""
+        );
+    }
+    for (port, sources) in &r.proxy_ports {
+        accept_from(&mut out, sources, &format!("tcp dport {port}"), "proxy");
+    }
+    for (i, rule) in r.allow.iter().enumerate() {
+        let what = match &rule.ports {
+            Some(p) => format!("{} dport {}", proto_name(rule.protocol), ports_text(p, '-')),
+            None => String::new(),
+        };
+        accept_from(&mut out, &rule.from, &what, &format!("allow[{i}]"));
+    }
+    if r.log_drops {
+        out.push_str("\t\tlimit rate 5/minute log prefix \"batten drop: \" comment \"what is dropped, rate-limited\"\n");
+    }
+    out.push_str("\t}\n");
+    if r.forward_drop {
+        out.push_str(
+            "\n\tchain forward {\n\
+             \t\ttype filter hook forward priority filter; policy drop;\n\
+             \t\tct state established,related accept\n\
+             \t}\n",
+        );
+    }
+    out.push_str("}\n");
+    out
+}
+
+fn nft() -> Result<std::path::PathBuf, String> {
+    find_program("nft").ok_or_else(|| "nft is not installed here; install nftables".to_string())
+}
+
+fn run(args: &[&str], file: Option<&Path>) -> Result<String, String> {
+    let mut all: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    all.extend(file.map(|f| f.display().to_string()));
+    let all: Vec<&str> = all.iter().map(String::as_str).collect();
+    run_tool(nft()?, &all, None)
+}
+
+/// `nft -f FILE`: load in one transaction.
+pub fn load(file: &Path) -> Result<(), String> {
+    run(&["-f"], Some(file)).map(|_| ())
+}
+
+/// batten's table as loaded now, to restore it if a new one fails.
+pub fn current() -> Result<Option<String>, String> {
+    match run(&["list", "table", "inet", "batten"], None) {
+        Ok(text) => Ok(Some(text)),
+        Err(e) if e.contains("No such file or directory") => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Put back what `current` returned (or remove batten's table).
+pub fn restore(previous: Option<&str>) -> Result<(), String> {
+    let text = match previous {
+        Some(t) => format!("table inet batten\ndelete table inet batten\n{t}"),
+        None => "table inet batten\ndelete table inet batten\n".to_string(),
+    };
+    // Through standard input: no file anyone else could plant or swap.
+    run_tool(nft()?, &["-f", "-"], Some(text.as_bytes())).map(|_| ())
+}
+
+/// batten's table as the kernel holds it, read back as JSON (`nft -j`):
+/// what the kernel took, not what the file said.
+fn loaded_items() -> Result<Vec<serde_json::Value>, String> {
+    let json: serde_json::Value =
+        serde_json::from_str(&run(&["-j", "list", "table", "inet", "batten"], None)?)
+            .map_err(|e| e.to_string())?;
+    Ok(json["nftables"].as_array().cloned().unwrap_or_default())
+}
+
+/// Whether the loaded table drops by default and accepts every SSH port,
+/// read back from the kernel.
+pub fn loaded_accepts(ssh_ports: &[u16]) -> Result<bool, String> {
+    Ok(accepts(&loaded_items()?, ssh_ports))
+}
+
+/// Whether the loaded table drops every proxy upstream port (safety rule
+/// 3), read back from the kernel.
+pub fn loaded_drops(ports: &[u16]) -> Result<bool, String> {
+    Ok(drops(&loaded_items()?, ports))
+}
+
+/// The rules of batten's input chain, in the kernel's order.
+fn input_rules(items: &[serde_json::Value]) -> impl Iterator<Item = &Vec<serde_json::Value>> {
+    items.iter().filter_map(|i| {
+        let rule = &i["rule"];
+        (rule["chain"] == "input")
+            .then(|| rule["expr"].as_array())
+            .flatten()
+    })
+}
+
+fn names_port(expr: &[serde_json::Value], port: u16) -> bool {
+    expr.iter()
+        .any(|x| x["match"]["left"]["payload"]["field"] == "dport" && x["match"]["right"] == port)
+}
+
+fn from_anywhere(expr: &[serde_json::Value]) -> bool {
+    !expr
+        .iter()
+        .any(|x| x["match"]["left"]["payload"]["field"] == "saddr")
+}
+
+/// Input drops by default and each port has a rule accepting it from
+/// anywhere.
+fn accepts(items: &[serde_json::Value], ssh_ports: &[u16]) -> bool {
+    let policy_drop = items.iter().any(|i| {
+        i["chain"]["name"] == "input"
+            && i["chain"]["hook"] == "input"
+            && i["chain"]["policy"] == "drop"
+    });
+    policy_drop
+        && ssh_ports.iter().all(|port| {
+            input_rules(items).any(|e| {
+                names_port(e, *port)
+                    && e.iter().any(|x| x.get("accept").is_some())
+                    && from_anywhere(e)
+            })
+        })
+}
+
+/// For each port, walking batten's input chain in the kernel's order, the
+/// first rule that names it drops it from anywhere, and no rule before it
+/// lets the port's packets in: every earlier rule that accepts or jumps is
+/// held to what they never are (loopback, replies, ICMP, another port).
+fn drops(items: &[serde_json::Value], ports: &[u16]) -> bool {
+    ports.iter().all(|port| {
+        for e in input_rules(items) {
+            if names_port(e, *port) {
+                return e.iter().any(|x| x.get("drop").is_some()) && from_anywhere(e);
+            }
+            let lets_in = e.iter().any(|x| {
+                ["accept", "jump", "goto"]
+                    .iter()
+                    .any(|v| x.get(*v).is_some())
+            });
+            if lets_in && !held_elsewhere(e, *port) {
+                return false;
+            }
+        }
+        false
+    })
+}
+
+/// Whether a rule's matches keep TCP packets from outside to `port` out:
+/// `iif "lo"`, a conntrack state that is not new, ICMP, UDP, or another
+/// destination port (a number, a range or a set without `port`).
+fn held_elsewhere(expr: &[serde_json::Value], port: u16) -> bool {
+    expr.iter().any(|x| {
+        let m = &x["match"];
+        let (left, right) = (&m["left"], &m["right"]);
+        let equal = m["op"] == "==" || m["op"] == "in";
+        let strings = |v: &serde_json::Value| -> Vec<String> {
+            match v {
+                serde_json::Value::String(s) => vec![s.clone()],
+                serde_json::Value::Array(a) => a
+                    .iter()
+                    .filter_map(|s| s.as_str().map(str::to_string))
+                    .collect(),
+                serde_json::Value::Object(o) => o
+                    .get("set")
+                    .map(|s| {
+                        s.as_array()
+                            .into_iter()
+                            .flatten()
+                            .filter_map(|s| s.as_str().map(str::to_string))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+                _ => Vec::new(),
+            }
+        };
+        let without_port = |v: &serde_json::Value| match v {
+            serde_json::Value::Number(n) => n.as_u64() != Some(u64::from(port)),
+            serde_json::Value::Object(o) => {
+                if let Some([a, b]) = o.get("range").and_then(|r| r.as_array()).map(Vec::as_slice) {
+                    let (a, b) = (a.as_u64().unwrap_or(0), b.as_u64().unwrap_or(u64::MAX));
+                    !(a..=b).contains(&u64::from(port))
+                } else if let Some(set) = o.get("set").and_then(|s| s.as_array()) {
+                    set.iter()
+                        .all(|v| v.as_u64().is_some_and(|n| n != u64::from(port)))
+                } else {
+                    false
+                }
+            }
+            _ => false,
+        };
+        equal
+            && ((["iif", "iifname"].iter().any(|k| left["meta"]["key"] == *k) && right == "lo")
+                || (left["ct"]["key"] == "state"
+                    && !strings(right).is_empty()
+                    && strings(right)
+                        .iter()
+                        .all(|s| s != "new" && s != "untracked"))
+                || ["icmp", "icmpv6", "udp"]
+                    .iter()
+                    .any(|p| left["payload"]["protocol"] == *p)
+                || (left["payload"]["field"] == "dport" && without_port(right)))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::input::grammar::{PortRange, source};
+    use crate::input::model::{AllowRule, Protocol};
+
+    #[test]
+    fn exact_text() {
+        let r = Ruleset {
+            ssh_ports: vec![22],
+            proxy_ports: vec![
+                (80, vec![]),
+                (
+                    443,
+                    vec![
+                        source("203.0.113.0/24").unwrap(),
+                        source("2001:db8::/32").unwrap(),
+                    ],
+                ),
+            ],
+            upstream_ports: vec![8080],
+            allow: vec![
+                AllowRule {
+                    ports: Some(PortRange {
+                        first: 5432,
+                        last: 5432,
+                    }),
+                    protocol: Protocol::Tcp,
+                    from: vec![source("203.0.113.10").unwrap()],
+                },
+                AllowRule {
+                    ports: Some(PortRange {
+                        first: 60000,
+                        last: 61000,
+                    }),
+                    protocol: Protocol::Udp,
+                    from: vec![],
+                },
+                AllowRule {
+                    ports: None,
+                    protocol: Protocol::Tcp,
+                    from: vec![
+                        source("198.51.100.10-198.51.100.20").unwrap(),
+                        source("198.51.100.99").unwrap(),
+                    ],
+                },
+            ],
+            log_drops: true,
+            forward_drop: true,
+        };
+        let text = render(&r);
+        let body: Vec<&str> = text
+            .lines()
+            .skip_while(|l| !l.contains("tcp dport 22"))
+            .collect();
+        assert_eq!(
+            body.join("\n"),
+            "\t\ttcp dport 22 accept comment \"ssh: always accepted\"\n\
+             \t\ttcp dport 8080 drop comment \"proxy upstream: loopback only (nginx in front has the password)\"\n\
+             \t\ttcp dport 80 accept comment \"proxy\"\n\
+             \t\tip saddr 203.0.113.0/24 tcp dport 443 accept comment \"proxy\"\n\
+             \t\tip6 saddr 2001:db8::/32 tcp dport 443 accept comment \"proxy\"\n\
+             \t\tip saddr 203.0.113.10 tcp dport 5432 accept comment \"allow[0]\"\n\
+             \t\tudp dport 60000-61000 accept comment \"allow[1]\"\n\
+             \t\tip saddr { 198.51.100.10-198.51.100.20, 198.51.100.99 } accept comment \"allow[2]\"\n\
+             \t\tlimit rate 5/minute log prefix \"batten drop: \" comment \"what is dropped, rate-limited\"\n\
+             \t}\n\
+             \n\
+             \tchain forward {\n\
+             \t\ttype filter hook forward priority filter; policy drop;\n\
+             \t\tct state established,related accept\n\
+             \t}\n\
+             }"
+        );
+        assert!(text.starts_with("#!/usr/sbin/nft -f\n"));
+        assert!(text.contains("table inet batten\ndelete table inet batten\n"));
+        assert!(text.contains("policy drop;"));
+        assert!(!text.contains("flush ruleset"), "other tables must survive");
+    }
+
+    #[test]
+    fn no_forward_chain_by_default() {
+        let r = Ruleset {
+            ssh_ports: vec![22],
+            proxy_ports: vec![],
+            upstream_ports: vec![],
+            allow: vec![],
+            log_drops: false,
+            forward_drop: false,
+        };
+        let text = render(&r);
+        assert!(!text.contains("forward"));
+        assert!(!text.contains("log prefix"));
+    }
+
+    /// `nft -j list table inet batten` as nft 1.0.6 prints it for a
+    /// ruleset with SSH, an upstream drop and a source-limited allow.
+    const READ_BACK: &str = r#"{"nftables": [{"metainfo": {"version": "1.0.6", "json_schema_version": 1}}, {"table": {"family": "inet", "name": "batten", "handle": 1}}, {"chain": {"family": "inet", "table": "batten", "name": "input", "handle": 1, "type": "filter", "hook": "input", "prio": 0, "policy": "drop"}}, {"rule": {"family": "inet", "table": "batten", "chain": "input", "handle": 2, "expr": [{"match": {"op": "==", "left": {"meta": {"key": "iif"}}, "right": "lo"}}, {"accept": null}]}}, {"rule": {"family": "inet", "table": "batten", "chain": "input", "handle": 3, "expr": [{"match": {"op": "==", "left": {"payload": {"protocol": "tcp", "field": "dport"}}, "right": 22}}, {"accept": null}]}}, {"rule": {"family": "inet", "table": "batten", "chain": "input", "handle": 4, "expr": [{"match": {"op": "==", "left": {"payload": {"protocol": "tcp", "field": "dport"}}, "right": 8080}}, {"drop": null}]}}, {"rule": {"family": "inet", "table": "batten", "chain": "input", "handle": 5, "expr": [{"match": {"op": "==", "left": {"payload": {"protocol": "ip", "field": "saddr"}}, "right": "203.0.113.10"}}, {"match": {"op": "==", "left": {"payload": {"protocol": "tcp", "field": "dport"}}, "right": 5432}}, {"accept": null}]}}, {"rule": {"family": "inet", "table": "batten", "chain": "input", "handle": 6, "expr": [{"match": {"op": "==", "left": {"payload": {"protocol": "tcp", "field": "dport"}}, "right": 9000}}, {"accept": null}]}}, {"rule": {"family": "inet", "table": "batten", "chain": "input", "handle": 7, "expr": [{"match": {"op": "==", "left": {"payload": {"protocol": "tcp", "field": "dport"}}, "right": 9000}}, {"drop": null}]}}]}"#;
+
+    #[test]
+    fn read_back_judges_what_the_kernel_holds() {
+        let json: serde_json::Value = serde_json::from_str(READ_BACK).unwrap();
+        let items = json["nftables"].as_array().unwrap();
+        assert!(accepts(items, &[22]));
+        // Accepted only from one source is not "SSH accepted".
+        assert!(!accepts(items, &[22, 5432]));
+        assert!(drops(items, &[8080]));
+        // Not named at all, or accepted before the drop: not dropped.
+        assert!(!drops(items, &[8081]));
+        assert!(!drops(items, &[9000]));
+        assert!(!drops(items, &[22]));
+        // An accept for everyone ahead of the drop, with no port named.
+        let mut opened = json.clone();
+        let rules = opened["nftables"].as_array_mut().unwrap();
+        let everyone: serde_json::Value = serde_json::from_str(
+            r#"{"rule": {"family": "inet", "table": "batten", "chain": "input", "handle": 9, "expr": [{"match": {"op": "==", "left": {"payload": {"protocol": "ip", "field": "saddr"}}, "right": {"prefix": {"addr": "0.0.0.0", "len": 0}}}}, {"accept": null}]}}"#,
+        )
+        .unwrap();
+        rules.insert(4, everyone);
+        assert!(!drops(opened["nftables"].as_array().unwrap(), &[8080]));
+        // A new-connection accept is not a conntrack reply rule.
+        let mut opened = json.clone();
+        let rules = opened["nftables"].as_array_mut().unwrap();
+        let new_conn: serde_json::Value = serde_json::from_str(
+            r#"{"rule": {"family": "inet", "table": "batten", "chain": "input", "handle": 9, "expr": [{"match": {"op": "in", "left": {"ct": {"key": "state"}}, "right": ["established", "new"]}}, {"accept": null}]}}"#,
+        )
+        .unwrap();
+        rules.insert(4, new_conn);
+        assert!(!drops(opened["nftables"].as_array().unwrap(), &[8080]));
+    }
+}

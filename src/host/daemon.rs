@@ -1,0 +1,134 @@
+//! Running the real daemons (sshd, nginx) to check a configuration before
+//! it is final, and reloading them on a live system.
+//!
+//! `sshd -t` and `nginx -t` read absolute paths (`Include
+//! /etc/ssh/sshd_config.d/*.conf`, `include /etc/nginx/sites-enabled/*`)
+//! and, for nginx, the modules its configuration loads: an image's
+//! configuration is checked by the image's own daemon, inside the image
+//! (`exec` says how, and what happens when it cannot run here).
+
+use std::process::Command;
+
+use crate::host::exec::{self, ExecError, find_program};
+use crate::host::root::Root;
+
+/// A daemon whose configuration batten writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Daemon {
+    /// OpenSSH's server.
+    Sshd,
+    /// The reverse proxy.
+    Nginx,
+}
+
+impl Daemon {
+    /// The program's name.
+    pub fn program(self) -> &'static str {
+        match self {
+            Daemon::Sshd => "sshd",
+            Daemon::Nginx => "nginx",
+        }
+    }
+
+    /// The configuration directory bound from the root for a check.
+    fn config_dir(self) -> &'static str {
+        match self {
+            Daemon::Sshd => "/etc/ssh",
+            Daemon::Nginx => "/etc/nginx",
+        }
+    }
+}
+
+/// Why a daemon refused the configuration, or could not be asked.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckError {
+    /// The daemon read the configuration and refused it.
+    #[error("{0} refused the configuration: {1}")]
+    Refused(&'static str, String),
+    /// A program needed for the check is missing.
+    #[error(
+        "{0} is not installed on this machine or in the image, so the configuration cannot be checked"
+    )]
+    Missing(String),
+    /// The image's daemon cannot run on this machine: the check is
+    /// static-only here, and the machine's first boot makes it live.
+    #[error("{program} -t could not run here ({why}); checked statically only")]
+    Foreign {
+        /// The daemon.
+        program: &'static str,
+        /// Why it cannot run here.
+        why: String,
+    },
+    /// The check could not be run.
+    #[error("could not run the check: {0}")]
+    Io(String),
+}
+
+/// Run the daemon with `args` where its answer is about the root's
+/// configuration (the image's own daemon inside the image; see `exec`).
+fn run_in_root(root: &Root, daemon: Daemon, args: &[&str]) -> Result<String, CheckError> {
+    let check = exec::Check {
+        program: daemon.program(),
+        args,
+        stdin: None,
+        config_dir: Some(daemon.config_dir()),
+    };
+    exec::run(root, &check).map_err(|e| match e {
+        ExecError::Missing(p) => CheckError::Missing(p),
+        ExecError::Foreign { why, .. } => CheckError::Foreign {
+            program: daemon.program(),
+            why,
+        },
+        ExecError::Refused(text) | ExecError::CannotStart(text) => {
+            CheckError::Refused(daemon.program(), text)
+        }
+        ExecError::Io { .. } => CheckError::Io(e.to_string()),
+    })
+}
+
+/// Run `sshd -t` or `nginx -t` against the root's configuration.
+pub fn check(root: &Root, daemon: Daemon) -> Result<(), CheckError> {
+    run_in_root(root, daemon, &["-t"]).map(|_| ())
+}
+
+/// sshd's effective settings for a login by `user` from outside
+/// (`sshd -T -C user=...`), Match blocks applied: keyword -> value.
+pub fn sshd_effective_for(root: &Root, user: &str) -> Result<Vec<(String, String)>, CheckError> {
+    let spec = format!("user={user},host=batten-check,addr=203.0.113.1");
+    let text = run_in_root(root, Daemon::Sshd, &["-T", "-C", &spec])?;
+    Ok(text
+        .lines()
+        .filter_map(|l| {
+            l.split_once(' ')
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+        })
+        .collect())
+}
+
+/// Whether a systemd unit is active, on the live system.
+pub fn is_active(unit: &str) -> bool {
+    find_program("systemctl").is_some_and(|systemctl| {
+        Command::new(systemctl)
+            .args(["is-active", "--quiet", unit])
+            .status()
+            .is_ok_and(|s| s.success())
+    })
+}
+
+/// `systemctl reload UNIT`; sshd re-reads its configuration and keeps every
+/// existing session.
+pub fn reload(unit: &str) -> Result<(), String> {
+    let systemctl = find_program("systemctl").ok_or("systemctl is not installed")?;
+    let out = Command::new(systemctl)
+        .args(["reload", unit])
+        .output()
+        .map_err(|e| format!("cannot run systemctl: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "systemctl reload {unit} failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
