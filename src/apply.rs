@@ -5,50 +5,16 @@
 //! which commands would run without running them (a seam by parameter, not
 //! global state).
 
-use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use log::{debug, info, warn};
 
 use crate::exit::{Code, Failure};
+use crate::host::exec::{self, ExecError, Runner, find_program};
 use crate::host::root::{Backup, Owner, Root};
+use crate::host::undo::{Undo, UndoLog};
 use crate::plan::{AccountStep, Action, Check, Plan};
 use crate::state::Journal;
-
-/// The result of running a program.
-#[derive(Debug)]
-pub struct Ran {
-    /// The program exited with status 0.
-    pub success: bool,
-    /// Its standard error, trimmed, for the failure message.
-    pub stderr: String,
-}
-
-/// Runs external programs.
-pub trait Runner {
-    /// Run `argv` and wait for it; `Err` only when it could not be started.
-    fn run(&self, argv: &[String]) -> std::io::Result<Ran>;
-}
-
-/// The real thing: `std::process::Command`, stdin closed.
-pub struct SystemRunner;
-
-impl Runner for SystemRunner {
-    fn run(&self, argv: &[String]) -> std::io::Result<Ran> {
-        // The program check_programs found, not whatever PATH finds now.
-        let program = find_program(&argv[0]).unwrap_or_else(|| argv[0].clone().into());
-        let out = Command::new(program)
-            .args(&argv[1..])
-            .stdin(Stdio::null())
-            .output()?;
-        Ok(Ran {
-            success: out.status.success(),
-            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
-        })
-    }
-}
-
-pub use crate::host::exec::find_program;
 
 /// The Debian package that provides a program batten runs, for the
 /// message that asks for it.
@@ -93,13 +59,11 @@ fn programs_needed(plan: &Plan) -> Vec<(String, String)> {
                 check: Some(Check::Visudo),
                 ..
             } => need("visudo", action.summary()),
-            Action::Firewall { kind, .. } => match kind {
-                crate::concerns::firewall::Kind::Nftables => need("nft", action.summary()),
-                crate::concerns::firewall::Kind::Iptables => {
-                    need("iptables-restore", action.summary());
-                    need("ip6tables-restore", action.summary());
+            Action::Firewall { kind, .. } => {
+                for program in crate::concerns::firewall::of(*kind).programs() {
+                    need(program, action.summary());
                 }
-            },
+            }
             _ => {}
         }
     }
@@ -203,34 +167,6 @@ pub fn check_space(root: &Root, plan: &Plan) -> Result<(), Failure> {
     Ok(())
 }
 
-/// What this run changed, to put back if a later step fails.
-enum Undo {
-    /// A file as it was before this run touched it.
-    File {
-        path: String,
-        before: Option<(Vec<u8>, Owner)>,
-        /// When the path was a symlink: its target, to make it again.
-        link: Option<String>,
-    },
-    /// A home this run made from the skeleton.
-    Home {
-        home: String,
-        owner: Owner,
-        skel: Option<String>,
-    },
-}
-
-impl Undo {
-    /// A regular file (or nothing) to put back as it was.
-    fn file(path: &str, before: Option<(Vec<u8>, Owner)>) -> Undo {
-        Undo::File {
-            path: path.to_string(),
-            before,
-            link: None,
-        }
-    }
-}
-
 /// Apply every action in order. Returns how many changed something. On
 /// failure, files written by this run are put back and the error says what
 /// could not be undone (commands that already ran). `done` hears of every
@@ -254,7 +190,7 @@ pub fn apply(
             ..
         } = action
         {
-            run_check(root, *check, contents).map_err(|e| {
+            run_check(runner, root, *check, contents).map_err(|e| {
                 Failure::new(
                     Code::ApplyFailed,
                     format!("{path}: {e}; nothing was changed"),
@@ -262,7 +198,7 @@ pub fn apply(
             })?;
         }
     }
-    let mut undo: Vec<Undo> = Vec::new();
+    let mut undo = UndoLog::new();
     let mut ran: Vec<String> = Vec::new();
     let mut changes = 0;
     for action in &plan.actions {
@@ -289,7 +225,7 @@ pub fn apply(
                 }
             }
             Err(message) => {
-                let restored = roll_back(root, backup, undo);
+                let restored = undo.roll_back(root, backup);
                 let mut text = format!("{summary}: {message}\n{restored}");
                 if !ran.is_empty() {
                     text.push_str(&format!(
@@ -309,7 +245,7 @@ fn apply_one(
     root: &Root,
     backup: &Backup,
     runner: &dyn Runner,
-    undo: &mut Vec<Undo>,
+    undo: &mut UndoLog,
 ) -> Result<bool, String> {
     match action {
         Action::Write {
@@ -333,18 +269,12 @@ fn apply_one(
                 .write_atomic(path, contents, *owner, Some(backup))
                 .map_err(|e| e.to_string())?;
             if changed {
-                undo.push(Undo::file(path, before));
+                undo.file(path, before);
             }
             Ok(changed)
         }
         Action::Accounts { steps } => {
-            let mut replaced = Vec::new();
-            let result =
-                crate::concerns::accounts::files::apply(root, backup, runner, steps, &mut replaced);
-            for (path, before) in replaced {
-                undo.push(Undo::file(&path, before));
-            }
-            result
+            crate::concerns::accounts::files::apply(root, backup, runner, steps, undo)
         }
         Action::UserFile {
             user,
@@ -417,7 +347,7 @@ fn apply_one(
                 .symlink(target, path, Some(backup))
                 .map_err(|e| e.to_string())?;
             if made {
-                undo.push(Undo::file(path, None));
+                undo.file(path, None);
             }
             Ok(made)
         }
@@ -428,49 +358,39 @@ fn apply_one(
             comment,
             ssh_keys_gid,
             quiet,
-        } => {
-            let mut replaced = Vec::new();
-            let result = crate::concerns::ssh::apply_host_keys(
-                root,
-                backup,
-                remove,
-                generate,
-                provided,
-                comment,
-                *ssh_keys_gid,
-                *quiet,
-                &mut replaced,
-            );
-            for (path, before) in replaced {
-                undo.push(Undo::File {
-                    path,
-                    before,
-                    link: None,
-                });
-            }
-            result.map(|()| true)
-        }
+        } => crate::concerns::ssh::apply_host_keys(
+            root,
+            backup,
+            remove,
+            generate,
+            provided,
+            comment,
+            *ssh_keys_gid,
+            *quiet,
+            undo,
+        )
+        .map(|()| true),
         Action::Firewall {
             kind,
             files,
             ssh_ports,
-        } => crate::concerns::firewall::apply(root, *kind, files, ssh_ports),
-        Action::CheckConfig(daemon) => match crate::host::daemon::check(root, *daemon) {
+        } => crate::concerns::firewall::apply(runner, root, *kind, files, ssh_ports),
+        Action::CheckConfig(daemon) => match crate::host::daemon::check(runner, root, *daemon) {
             Ok(()) => Ok(false),
             Err(crate::host::daemon::CheckError::Foreign { program, why }) => {
-                crate::host::exec::static_only(&format!("{program} -t"), &why);
+                exec::static_only(&format!("{program} -t"), &why);
                 Ok(false)
             }
             Err(e) => Err(e.to_string()),
         },
         Action::ProveKeyLogin { accounts } => {
-            crate::concerns::ssh::prove_key_login(root, accounts).map(|()| false)
+            crate::concerns::ssh::prove_key_login(runner, root, accounts).map(|()| false)
         }
         Action::Reload { unit } => {
-            if !root.is_host() || !crate::host::daemon::is_active(unit) {
+            if !root.is_host() || !crate::host::daemon::is_active(runner, unit) {
                 return Ok(false);
             }
-            crate::host::daemon::reload(unit).map(|()| true)
+            crate::host::daemon::reload(runner, unit).map(|()| true)
         }
     }
 }
@@ -481,7 +401,7 @@ fn apply_one(
 fn write_user_file(
     root: &Root,
     backup: &Backup,
-    undo: &mut Vec<Undo>,
+    undo: &mut UndoLog,
     user: &str,
     home: &str,
     path: &str,
@@ -536,7 +456,7 @@ fn write_user_file(
         .write_atomic(path, contents, owner, Some(backup))
         .map_err(|e| e.to_string())?;
     if changed {
-        undo.push(Undo::file(path, before));
+        undo.file(path, before);
     }
     Ok(changed)
 }
@@ -548,22 +468,27 @@ fn current(root: &Root, path: &str) -> Result<Option<(Vec<u8>, Owner)>, String> 
 /// Check a file's new contents with its program before it is installed:
 /// the image's own visudo, inside the image, reads them on its standard
 /// input (see `exec`).
-fn run_check(root: &Root, check: Check, contents: &[u8]) -> Result<(), String> {
+fn run_check(
+    runner: &dyn Runner,
+    root: &Root,
+    check: Check,
+    contents: &[u8],
+) -> Result<(), String> {
     match check {
         Check::Visudo => {
-            let run = crate::host::exec::Check {
+            let run = exec::Check {
                 program: "visudo",
                 args: &["-cf", "-"],
                 stdin: Some(contents),
                 config_dir: None,
             };
-            match crate::host::exec::run(root, &run) {
+            match runner.check(root, &run) {
                 Ok(_) => Ok(()),
-                Err(crate::host::exec::ExecError::Foreign { why, .. }) => {
-                    crate::host::exec::static_only("visudo -c", &why);
+                Err(ExecError::Foreign { why, .. }) => {
+                    exec::static_only("visudo -c", &why);
                     Ok(())
                 }
-                Err(crate::host::exec::ExecError::Refused(text)) => {
+                Err(ExecError::Refused(text)) => {
                     Err(format!("visudo refused the sudo rules: {text}"))
                 }
                 Err(e) => Err(e.to_string()),
@@ -572,47 +497,235 @@ fn run_check(root: &Root, check: Check, contents: &[u8]) -> Result<(), String> {
     }
 }
 
-/// Put back every file this run wrote and remove every home it made,
-/// newest first; say what happened.
-fn roll_back(root: &Root, backup: &Backup, undo: Vec<Undo>) -> String {
-    let mut lines = Vec::new();
-    for u in undo.into_iter().rev() {
-        let (path, before, link) = match u {
-            Undo::File { path, before, link } => (path, before, link),
-            Undo::Home { home, owner, skel } => {
-                lines.push(match root.remove_made_home(&home, owner, skel.as_deref()) {
-                    Ok(None) => format!("removed {home}, made by this run"),
-                    Ok(Some(why)) => format!("kept {home}, made by this run: {why}"),
-                    Err(e) => format!("could NOT remove {home}, made by this run: {e}"),
-                });
-                continue;
-            }
-        };
-        let result = match (&before, &link) {
-            (_, Some(target)) => root.symlink(target, &path, None).map(|_| ()),
-            // The backup copy moved back needs no space; writing does.
-            (Some((bytes, owner)), None) => {
-                match root.restore_backup_copy(&path, backup, bytes, *owner) {
-                    Ok(true) => Ok(()),
-                    Ok(false) => root.write_atomic(&path, bytes, *owner, None).map(|_| ()),
-                    Err(e) => {
-                        warn!(
-                            "{path}: the backup copy could not be moved back ({e}); writing the previous contents instead"
-                        );
-                        root.write_atomic(&path, bytes, *owner, None).map(|_| ())
-                    }
-                }
-            }
-            (None, None) => root.remove_file(&path, None).map(|_| ()),
-        };
-        match result {
-            Ok(()) => lines.push(format!("restored {path}")),
-            Err(e) => lines.push(format!("could NOT restore {path}: {e}")),
+/// The interpreter and its rollback, proven with a fake program runner on a
+/// scratch root: no root privileges, no real sshd, useradd or nft.
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::host::daemon::Daemon;
+    use crate::host::exec::fake::Fake;
+    use crate::host::root::scratch_root;
+    use crate::plan::FirewallKind;
+
+    /// Files owned by whoever runs the test, so it needs no privileges.
+    fn mine(mode: u32) -> Owner {
+        crate::state::private_owner(mode)
+    }
+
+    fn write(path: &str, text: &str) -> Action {
+        Action::Write {
+            path: path.into(),
+            contents: text.as_bytes().to_vec(),
+            owner: mine(0o644),
+            before: None,
+            secret: false,
+            check: None,
+            why: "test".into(),
         }
     }
-    if lines.is_empty() {
-        "no file had been changed".to_string()
-    } else {
-        lines.join("\n")
+
+    /// Apply `actions` with `runner`; the scratch root is returned with the
+    /// result so the test can look at what is left.
+    fn run(root: &Root, runner: &Fake, actions: Vec<Action>) -> Result<usize, Failure> {
+        let plan = Plan {
+            actions,
+            notes: Vec::new(),
+        };
+        let backup = Backup::new("test-run");
+        let mut journal = Journal::new("test-run");
+        apply(&plan, root, &backup, runner, &mut journal, &mut |_| {})
+    }
+
+    fn text(root: &Root, path: &str) -> Option<String> {
+        root.read_to_string(path).unwrap()
+    }
+
+    /// A fake where only the named program refuses.
+    fn refusing(prefix: &'static str) -> Fake {
+        Fake::new(move |line| {
+            if line.starts_with(prefix) {
+                Err(format!("{prefix}: refused by the test"))
+            } else {
+                Ok(String::new())
+            }
+        })
+    }
+
+    #[test]
+    fn a_refused_check_puts_every_file_back() {
+        let (_dir, root) = scratch_root(&[("/etc/ssh/sshd_config", "old\n")]);
+        let runner = refusing("check sshd -t");
+        let failure = run(
+            &root,
+            &runner,
+            vec![
+                write(
+                    "/etc/ssh/sshd_config.d/50-batten.conf",
+                    "PasswordAuthentication no\n",
+                ),
+                write("/etc/ssh/sshd_config", "new\n"),
+                Action::CheckConfig(Daemon::Sshd),
+                write("/etc/never", "not reached\n"),
+            ],
+        )
+        .unwrap_err();
+        assert_eq!(failure.code, Code::ApplyFailed);
+        assert!(failure.message.contains("refused by the test"), "{failure}");
+        assert!(
+            failure.message.contains("restored /etc/ssh/sshd_config"),
+            "{failure}"
+        );
+        assert_eq!(
+            text(&root, "/etc/ssh/sshd_config").as_deref(),
+            Some("old\n")
+        );
+        assert_eq!(text(&root, "/etc/ssh/sshd_config.d/50-batten.conf"), None);
+        assert_eq!(text(&root, "/etc/never"), None);
+        assert_eq!(runner.calls(), ["check sshd -t"]);
+    }
+
+    #[test]
+    fn a_plan_that_passes_is_applied_and_an_image_is_never_reloaded() {
+        let (_dir, root) = scratch_root(&[("/etc/ssh/sshd_config", "old\n")]);
+        let runner = Fake::agreeing();
+        let changed = run(
+            &root,
+            &runner,
+            vec![
+                write("/etc/ssh/sshd_config", "new\n"),
+                write("/etc/ssh/sshd_config", "new\n"),
+                Action::CheckConfig(Daemon::Sshd),
+                Action::Reload {
+                    unit: "ssh.service".into(),
+                },
+            ],
+        )
+        .unwrap();
+        assert_eq!(changed, 1, "the second write finds the file as it wants it");
+        assert_eq!(
+            text(&root, "/etc/ssh/sshd_config").as_deref(),
+            Some("new\n")
+        );
+        assert_eq!(
+            runner.calls(),
+            ["check sshd -t"],
+            "no systemctl for an image"
+        );
+    }
+
+    #[test]
+    fn a_refused_sudo_rule_stops_the_run_before_the_first_change() {
+        let (_dir, root) = scratch_root(&[]);
+        let runner = refusing("check visudo");
+        let mut sudo = write(
+            "/etc/sudoers.d/90-cloud-init-users",
+            "alice ALL=(ALL) ALL\n",
+        );
+        if let Action::Write { check, .. } = &mut sudo {
+            *check = Some(Check::Visudo);
+        }
+        let failure = run(&root, &runner, vec![write("/etc/first", "x\n"), sudo]).unwrap_err();
+        assert!(failure.message.contains("visudo refused"), "{failure}");
+        assert!(failure.message.contains("nothing was changed"), "{failure}");
+        assert_eq!(text(&root, "/etc/first"), None);
+        assert_eq!(runner.calls(), ["check visudo -cf -"]);
+    }
+
+    #[test]
+    fn a_failed_useradd_leaves_the_account_files_as_they_were() {
+        let passwd = "root:x:0:0:root:/root:/bin/sh\n";
+        let (_dir, root) = scratch_root(&[("/etc/passwd", passwd), ("/etc/group", "root:x:0:\n")]);
+        let runner = refusing("useradd");
+        let failure = run(
+            &root,
+            &runner,
+            vec![
+                write("/etc/ssh/sshd_config", "new\n"),
+                Action::Accounts {
+                    steps: vec![AccountStep::Run {
+                        argv: vec!["useradd".into(), "-m".into(), "alice".into()],
+                        why: "test".into(),
+                    }],
+                },
+            ],
+        )
+        .unwrap_err();
+        assert!(
+            failure.message.contains("useradd -m alice failed"),
+            "{failure}"
+        );
+        assert_eq!(text(&root, "/etc/passwd").as_deref(), Some(passwd));
+        assert_eq!(text(&root, "/etc/ssh/sshd_config"), None);
+        let calls = runner.calls();
+        assert_eq!(calls.len(), 1, "{calls:?}");
+        assert!(
+            calls[0].starts_with("useradd --prefix /") && calls[0].ends_with(" -m alice"),
+            "useradd works on a copy of the account files: {calls:?}"
+        );
+    }
+
+    #[test]
+    fn a_home_made_by_the_run_is_removed_when_a_later_step_fails() {
+        if !nix::unistd::geteuid().is_root() {
+            // A home is made only under a root-owned /home; CI runs as root.
+            assert_ne!(
+                std::env::var("CI").as_deref(),
+                Ok("true"),
+                "making a home needs root, and CI must run this test"
+            );
+            eprintln!("skipped: making a home under a root-owned /home needs root");
+            return;
+        }
+        let me = mine(0o700);
+        let passwd = format!("alice:x:{}:{}::/home/alice:/bin/sh\n", me.uid, me.gid);
+        let (_dir, root) = scratch_root(&[("/etc/passwd", &passwd), ("/home/.keep", "")]);
+        let runner = refusing("check sshd -t");
+        let failure = run(
+            &root,
+            &runner,
+            vec![
+                Action::MakeHome {
+                    user: "alice".into(),
+                    home: "/home/alice".into(),
+                    mode: 0o700,
+                    skel: None,
+                    why: "test".into(),
+                },
+                Action::CheckConfig(Daemon::Sshd),
+            ],
+        )
+        .unwrap_err();
+        assert!(
+            failure
+                .message
+                .contains("removed /home/alice, made by this run"),
+            "{failure}"
+        );
+        assert_eq!(root.metadata("/home/alice").unwrap(), None);
+    }
+
+    #[test]
+    fn an_images_firewall_file_refused_by_its_nft_is_put_back() {
+        let (_dir, root) = scratch_root(&[("/etc/nftables.conf", "old\n")]);
+        let runner = refusing("check nft");
+        let failure = run(
+            &root,
+            &runner,
+            vec![
+                write("/etc/nftables.conf", "new\n"),
+                Action::Firewall {
+                    kind: FirewallKind::Nftables,
+                    files: vec!["/etc/nftables.conf".into()],
+                    ssh_ports: vec![22],
+                },
+            ],
+        )
+        .unwrap_err();
+        assert!(
+            failure.message.contains("restored /etc/nftables.conf"),
+            "{failure}"
+        );
+        assert_eq!(text(&root, "/etc/nftables.conf").as_deref(), Some("old\n"));
+        assert_eq!(runner.calls(), ["check nft -c -f -"]);
     }
 }

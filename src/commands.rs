@@ -8,13 +8,14 @@ use std::time::Instant;
 use log::{info, warn};
 use serde::Serialize;
 
-use crate::apply::{self, SystemRunner};
+use crate::apply;
 use crate::cli::{Format, MetadataArgs, RootArgs, SourceArgs};
 use crate::concerns::accounts::files as account_files;
 use crate::concerns::accounts::{self, Accounts};
 use crate::concerns::ssh::HostKeysOwner;
 use crate::exit::{Code, Failure};
 use crate::host::distro::Distro;
+use crate::host::exec::System;
 use crate::host::root::{Backup, Root};
 use crate::input::decode::MAX_USER_DATA_BYTES;
 use crate::input::jinja::{InstanceData, Known};
@@ -728,7 +729,7 @@ fn baseline(args: &RootArgs) -> Result<Code, Failure> {
         &plan,
         &root,
         &Backup::new(&run_id),
-        &SystemRunner,
+        &System,
         &mut journal,
         &mut keys_recorded,
     );
@@ -851,7 +852,7 @@ pub fn run(
         &plan,
         &root,
         &backup,
-        &SystemRunner,
+        &System,
         &mut journal,
         &mut keys_recorded,
     );
@@ -1208,6 +1209,7 @@ pub fn verify(args: &RootArgs, seal: bool, format: Format) -> Result<Code, Failu
         root: &root,
         distro: &distro,
         user_data: &user_data,
+        runner: &System,
     });
     match format {
         Format::Human => print!("{}", report.render()),

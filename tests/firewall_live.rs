@@ -321,7 +321,7 @@ fn a_load_that_reads_back_without_ssh_puts_the_previous_ruleset_back() {
     for d in ["upper", "work", "bin"] {
         std::fs::create_dir(work.path().join(d)).unwrap();
     }
-    let nft = batten::apply::find_program("nft").unwrap();
+    let nft = batten::host::exec::find_program("nft").unwrap();
     let wrapper = work.path().join("bin/nft");
     std::fs::write(
         &wrapper,

@@ -892,7 +892,7 @@ fn a_missing_program_exits_69_naming_it_and_its_package() {
         return;
     }
     for (program, package, proxy) in cases {
-        let path = batten::apply::find_program(program).unwrap();
+        let path = batten::host::exec::find_program(program).unwrap();
         let scratch = Scratch::new();
         scratch.with_nginx();
         let proxy_part = if proxy {

@@ -7,9 +7,7 @@
 //! configuration is checked by the image's own daemon, inside the image
 //! (`exec` says how, and what happens when it cannot run here).
 
-use std::process::Command;
-
-use crate::host::exec::{self, ExecError, find_program};
+use crate::host::exec::{self, Call, ExecError, Runner};
 use crate::host::root::Root;
 
 /// A daemon whose configuration batten writes.
@@ -66,14 +64,19 @@ pub enum CheckError {
 
 /// Run the daemon with `args` where its answer is about the root's
 /// configuration (the image's own daemon inside the image; see `exec`).
-fn run_in_root(root: &Root, daemon: Daemon, args: &[&str]) -> Result<String, CheckError> {
+fn run_in_root(
+    runner: &dyn Runner,
+    root: &Root,
+    daemon: Daemon,
+    args: &[&str],
+) -> Result<String, CheckError> {
     let check = exec::Check {
         program: daemon.program(),
         args,
         stdin: None,
         config_dir: Some(daemon.config_dir()),
     };
-    exec::run(root, &check).map_err(|e| match e {
+    runner.check(root, &check).map_err(|e| match e {
         ExecError::Missing(p) => CheckError::Missing(p),
         ExecError::Foreign { why, .. } => CheckError::Foreign {
             program: daemon.program(),
@@ -87,15 +90,19 @@ fn run_in_root(root: &Root, daemon: Daemon, args: &[&str]) -> Result<String, Che
 }
 
 /// Run `sshd -t` or `nginx -t` against the root's configuration.
-pub fn check(root: &Root, daemon: Daemon) -> Result<(), CheckError> {
-    run_in_root(root, daemon, &["-t"]).map(|_| ())
+pub fn check(runner: &dyn Runner, root: &Root, daemon: Daemon) -> Result<(), CheckError> {
+    run_in_root(runner, root, daemon, &["-t"]).map(|_| ())
 }
 
 /// sshd's effective settings for a login by `user` from outside
 /// (`sshd -T -C user=...`), Match blocks applied: keyword -> value.
-pub fn sshd_effective_for(root: &Root, user: &str) -> Result<Vec<(String, String)>, CheckError> {
+pub fn sshd_effective_for(
+    runner: &dyn Runner,
+    root: &Root,
+    user: &str,
+) -> Result<Vec<(String, String)>, CheckError> {
     let spec = format!("user={user},host=batten-check,addr=203.0.113.1");
-    let text = run_in_root(root, Daemon::Sshd, &["-T", "-C", &spec])?;
+    let text = run_in_root(runner, root, Daemon::Sshd, &["-T", "-C", &spec])?;
     Ok(text
         .lines()
         .filter_map(|l| {
@@ -106,29 +113,27 @@ pub fn sshd_effective_for(root: &Root, user: &str) -> Result<Vec<(String, String
 }
 
 /// Whether a systemd unit is active, on the live system.
-pub fn is_active(unit: &str) -> bool {
-    find_program("systemctl").is_some_and(|systemctl| {
-        Command::new(systemctl)
-            .args(["is-active", "--quiet", unit])
-            .status()
-            .is_ok_and(|s| s.success())
-    })
+pub fn is_active(runner: &dyn Runner, unit: &str) -> bool {
+    let call = Call {
+        program: "systemctl",
+        args: &["is-active", "--quiet", unit],
+        stdin: None,
+    };
+    runner.run(&call).is_ok_and(|out| out.success)
 }
 
 /// `systemctl reload UNIT`; sshd re-reads its configuration and keeps every
 /// existing session.
-pub fn reload(unit: &str) -> Result<(), String> {
-    let systemctl = find_program("systemctl").ok_or("systemctl is not installed")?;
-    let out = Command::new(systemctl)
-        .args(["reload", unit])
-        .output()
-        .map_err(|e| format!("cannot run systemctl: {e}"))?;
-    if out.status.success() {
+pub fn reload(runner: &dyn Runner, unit: &str) -> Result<(), String> {
+    let call = Call {
+        program: "systemctl",
+        args: &["reload", unit],
+        stdin: None,
+    };
+    let out = runner.run(&call).map_err(|e| e.to_string())?;
+    if out.success {
         Ok(())
     } else {
-        Err(format!(
-            "systemctl reload {unit} failed: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
+        Err(format!("systemctl reload {unit} failed: {}", out.stderr))
     }
 }

@@ -7,3 +7,4 @@ pub mod distro;
 pub mod exec;
 pub mod root;
 pub mod systemd;
+pub mod undo;

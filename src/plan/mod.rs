@@ -22,6 +22,25 @@ impl std::fmt::Debug for Secret {
     }
 }
 
+/// Which tool writes and loads the firewall's rules.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FirewallKind {
+    /// One `inet` table for both families.
+    Nftables,
+    /// `iptables-restore` and `ip6tables-restore` files.
+    Iptables,
+}
+
+impl FirewallKind {
+    /// The tool's name, for the plan and messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            FirewallKind::Nftables => "nftables",
+            FirewallKind::Iptables => "iptables",
+        }
+    }
+}
+
 /// A check a file must pass before it replaces the old one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -159,7 +178,7 @@ pub enum Action {
     /// Load the firewall files (live system) or check them (image).
     Firewall {
         /// nftables or iptables.
-        kind: crate::concerns::firewall::Kind,
+        kind: FirewallKind,
         /// Root-relative files, in the backend's order (nft; or v4, v6).
         files: Vec<String>,
         /// Ports that must be accepted once loaded, or the load is undone.
@@ -320,7 +339,7 @@ impl Action {
             }
             Action::Firewall { kind, files, .. } => format!(
                 "load the {} firewall from {} (checked only for an image; undone unless SSH stays open)",
-                crate::concerns::firewall::kind_name(*kind),
+                kind.name(),
                 files.join(" and ")
             ),
             Action::CheckConfig(d) => {

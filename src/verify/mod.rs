@@ -15,6 +15,7 @@ use crate::concerns::accounts::{self, Accounts};
 use crate::concerns::ssh::sshd_config::SshdConfig;
 use crate::host::daemon::{self, CheckError, Daemon};
 use crate::host::distro::Distro;
+use crate::host::exec::Runner;
 use crate::host::root::{FileKind, Root};
 use crate::input::model::{PasswordAuth, UserData};
 
@@ -108,6 +109,8 @@ pub struct Inputs<'a> {
     pub distro: &'a Distro,
     /// The user-data the last run acted on (defaults when there is none).
     pub user_data: &'a UserData,
+    /// What starts the checking programs.
+    pub runner: &'a dyn Runner,
 }
 
 /// Run every check that applies.
@@ -135,7 +138,7 @@ pub fn verify(inp: &Inputs) -> Report {
 /// `sshd -t` or `nginx -t` on the root's configuration, as check `id`.
 fn config_check(inp: &Inputs, r: &mut Report, id: &str, daemon: Daemon) {
     let what = format!("{} -t", daemon.program());
-    match daemon::check(inp.root, daemon) {
+    match daemon::check(inp.runner, inp.root, daemon) {
         Ok(()) => r.add(
             id,
             Status::Pass,
@@ -187,7 +190,7 @@ fn sudo(inp: &Inputs, r: &mut Report) {
         stdin: None,
         config_dir: None,
     };
-    let (status, why) = match crate::host::exec::run(inp.root, &check) {
+    let (status, why) = match inp.runner.check(inp.root, &check) {
         Ok(_) => (Status::Pass, "sudo accepts its rules".to_string()),
         Err(e @ crate::host::exec::ExecError::Foreign { .. }) => (
             Status::Warn,
@@ -208,7 +211,7 @@ fn sshd(inp: &Inputs, r: &mut Report) {
     let mut names: Vec<String> = users.iter().filter_map(|u| u.name.clone()).collect();
     names.push("root".into());
     for user in names {
-        let eff = match daemon::sshd_effective_for(inp.root, &user) {
+        let eff = match daemon::sshd_effective_for(inp.runner, inp.root, &user) {
             Ok(e) => e,
             Err(CheckError::Missing(_)) => return,
             Err(e @ CheckError::Foreign { .. }) => {
@@ -457,7 +460,6 @@ fn firewall(inp: &Inputs, r: &mut Report) {
     let upstream = crate::concerns::firewall::Ruleset::from_user_data(inp.user_data, ports.clone())
         .upstream_ports;
     if inp.root.is_host() {
-        use crate::concerns::firewall::{Kind, iptables, nftables};
         let kind = match crate::concerns::firewall::backend(inp.user_data, inp.root, inp.distro) {
             Ok((kind, _)) => kind,
             Err(e) => {
@@ -465,20 +467,9 @@ fn firewall(inp: &Inputs, r: &mut Report) {
                 return;
             }
         };
-        // iptables keeps one table per family: both must hold.
-        let both = |check: fn(&[u16], bool) -> Result<bool, String>, ports: &[u16]| {
-            Ok(check(ports, false)? && check(ports, true)?)
-        };
-        let (accepts, drops) = match kind {
-            Kind::Nftables => (
-                nftables::loaded_accepts(&ports),
-                nftables::loaded_drops(&upstream),
-            ),
-            Kind::Iptables => (
-                both(iptables::loaded_accepts, &ports),
-                both(iptables::loaded_drops, &upstream),
-            ),
-        };
+        let backend = crate::concerns::firewall::of(kind);
+        let accepts = backend.loaded_accepts(inp.runner, &ports);
+        let drops = backend.loaded_drops(inp.runner, &upstream);
         let (status, why) = match accepts {
             Ok(true) => (
                 Status::Pass,

@@ -52,7 +52,7 @@ pub fn privileged(test: &str) -> bool {
 
 /// True when `program` is installed; under CI=true its absence fails.
 pub fn have(program: &str, test: &str) -> bool {
-    let found = batten::apply::find_program(program).is_some();
+    let found = batten::host::exec::find_program(program).is_some();
     if !found {
         if std::env::var("CI").as_deref() == Ok("true") {
             panic!("{test} needs {program}, and under CI=true a skipped test is a failure");

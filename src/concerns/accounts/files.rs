@@ -17,9 +17,10 @@ use base64::Engine as _;
 use log::info;
 use serde::{Deserialize, Serialize};
 
-use crate::apply::Runner;
 use crate::concerns::accounts::set_shadow_field;
+use crate::host::exec::{Call, Runner};
 use crate::host::root::{Backup, Owner, Root};
+use crate::host::undo::UndoLog;
 use crate::plan::AccountStep;
 use crate::state::{STATE_DIR, private_owner};
 
@@ -57,10 +58,6 @@ struct PendingFile {
     gid: u32,
     mode: u32,
 }
-
-/// Every file a transaction writes, with what it held before, for the
-/// caller's rollback.
-pub type Replaced = Vec<(String, Option<(Vec<u8>, Owner)>)>;
 
 /// The private copies live in batten's own directory (root only, 0700),
 /// named with this prefix; copies a killed run left are removed by the next.
@@ -107,13 +104,13 @@ impl Drop for Staging {
 
 /// Run `steps` on a copy of the root's account files and replace the files
 /// that changed. `Ok(true)` when something changed. Every file replaced is
-/// added to `replaced` as it is, so a failure can be rolled back.
+/// added to `undo` as it is, so a failure can be rolled back.
 pub fn apply(
     root: &Root,
     backup: &Backup,
     runner: &dyn Runner,
     steps: &[AccountStep],
-    replaced: &mut Replaced,
+    undo: &mut UndoLog,
 ) -> Result<bool, String> {
     let staging = Staging::new(root)?;
     let mut originals = Vec::new();
@@ -133,10 +130,15 @@ pub fn apply(
     for step in steps {
         match step {
             AccountStep::Run { argv, .. } => {
-                let mut with_prefix = vec![argv[0].clone(), "--prefix".into(), prefix.clone()];
-                with_prefix.extend(argv[1..].iter().cloned());
+                let mut args = vec!["--prefix", prefix.as_str()];
+                args.extend(argv[1..].iter().map(String::as_str));
+                let call = Call {
+                    program: &argv[0],
+                    args: &args,
+                    stdin: None,
+                };
                 let ran = runner
-                    .run(&with_prefix)
+                    .run(&call)
                     .map_err(|e| format!("cannot start {}: {e}", argv[0]))?;
                 if !ran.success {
                     return Err(format!(
@@ -195,7 +197,7 @@ pub fn apply(
         .map_err(|e| format!("cannot record the account files: {e}"))?;
     let pending: Pending =
         serde_json::from_slice(&record).map_err(|e| format!("cannot read back the record: {e}"))?;
-    if let Err(e) = replace(root, Some(backup), &pending, replaced) {
+    if let Err(e) = replace(root, Some(backup), &pending, undo) {
         // The caller rolls back what was replaced: the record must not
         // make the next run finish what this one undid.
         let _ = root.remove_file(PENDING, None);
@@ -230,7 +232,7 @@ pub fn finish_pending(root: &Root, backup: &Backup) -> Result<bool, String> {
         }
     }
     info!("finishing the account changes an interrupted run left in {shown}");
-    replace(root, Some(backup), &pending, &mut Vec::new())?;
+    replace(root, Some(backup), &pending, &mut UndoLog::new())?;
     Ok(true)
 }
 
@@ -239,7 +241,7 @@ fn replace(
     root: &Root,
     backup: Option<&Backup>,
     pending: &Pending,
-    replaced: &mut Replaced,
+    undo: &mut UndoLog,
 ) -> Result<(), String> {
     for file in &pending.files {
         let after = decode(&file.after)?;
@@ -255,7 +257,7 @@ fn replace(
             .write_atomic(&file.path, &after, owner, backup)
             .map_err(|e| e.to_string())?
         {
-            replaced.push((file.path.clone(), before));
+            undo.file(&file.path, before);
         }
     }
     root.remove_file(PENDING, None)

@@ -8,10 +8,12 @@
 //! start, after this).
 
 use std::fmt::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use super::{Ruleset, ports_text, proto_name, run_tool, split_by_family};
-use crate::host::exec::find_program;
+use super::backend::{Backend, Persist, run_tool};
+use super::rules::{Ruleset, ports_text, proto_name, split_by_family};
+use crate::host::distro::Family;
+use crate::host::exec::Runner;
 use crate::input::grammar::Source;
 
 /// The match for one source in iptables' syntax.
@@ -136,36 +138,31 @@ pub fn render(r: &Ruleset, v6: bool) -> String {
     out
 }
 
-fn tool(v6: bool, what: &str) -> Result<std::path::PathBuf, String> {
+/// Run `iptables-WHAT` (or `ip6tables-WHAT`).
+fn run(
+    runner: &dyn Runner,
+    v6: bool,
+    what: &str,
+    args: &[&str],
+    input: Option<&[u8]>,
+) -> Result<String, String> {
     let name = format!("{}{what}", if v6 { "ip6tables" } else { "iptables" });
-    find_program(&name).ok_or_else(|| format!("{name} is not installed here; install iptables"))
+    run_tool(runner, &name, args, input, "iptables")
 }
 
 /// `iptables-restore FILE`: the filter table replaced in one step.
-pub fn load(file: &Path, v6: bool) -> Result<(), String> {
-    run_tool(tool(v6, "-restore")?, &[&file.display().to_string()], None).map(|_| ())
+pub fn load(runner: &dyn Runner, file: &Path, v6: bool) -> Result<(), String> {
+    run(runner, v6, "-restore", &[&file.display().to_string()], None).map(|_| ())
 }
 
 /// The filter table as loaded now, to restore it if the new one fails.
-pub fn current(v6: bool) -> Result<String, String> {
-    run_tool(tool(v6, "-save")?, &["-t", "filter"], None)
+pub fn current(runner: &dyn Runner, v6: bool) -> Result<String, String> {
+    run(runner, v6, "-save", &["-t", "filter"], None)
 }
 
 /// Put back what `current` returned.
-pub fn restore(previous: &str, v6: bool) -> Result<(), String> {
-    run_tool(tool(v6, "-restore")?, &[], Some(previous.as_bytes())).map(|_| ())
-}
-
-/// Whether the loaded filter table drops by default and accepts every SSH
-/// port, read back with `iptables-save`.
-pub fn loaded_accepts(ssh_ports: &[u16], v6: bool) -> Result<bool, String> {
-    Ok(accepts(&current(v6)?, ssh_ports))
-}
-
-/// Whether the loaded INPUT chain drops every proxy upstream port (safety
-/// rule 3), read back with `iptables-save` (or `ip6tables-save`).
-pub fn loaded_drops(ports: &[u16], v6: bool) -> Result<bool, String> {
-    Ok(drops(&current(v6)?, ports))
+pub fn restore(runner: &dyn Runner, previous: &str, v6: bool) -> Result<(), String> {
+    run(runner, v6, "-restore", &[], Some(previous.as_bytes())).map(|_| ())
 }
 
 /// Whether a saved INPUT rule names `port` as its TCP destination.
@@ -227,6 +224,105 @@ fn held_elsewhere(line: &str, port: u16) -> bool {
             .is_some_and(|s| s.split(',').all(|s| s != "NEW" && s != "UNTRACKED"))
         || after("-p").is_some_and(|p| matches!(p, "icmp" | "ipv6-icmp" | "icmpv6" | "udp"))
         || after("--dport").is_some_and(|d| d.parse::<u16>().is_ok_and(|d| d != port))
+}
+
+/// The iptables backend, for [`super::of`].
+pub struct Iptables;
+
+impl Backend for Iptables {
+    fn programs(&self) -> &'static [&'static str] {
+        &["iptables-restore", "ip6tables-restore"]
+    }
+
+    fn boot_package(&self) -> &'static str {
+        "iptables-persistent (Debian) or iptables-services (RHEL)"
+    }
+
+    fn render(&self, rules: &Ruleset) -> Vec<(&'static str, String)> {
+        vec![("v4", render(rules, false)), ("v6", render(rules, true))]
+    }
+
+    fn persist(&self, family: Family) -> Persist {
+        let (v4, v6, unit) = match family {
+            Family::Debian => (
+                "/etc/iptables/rules.v4",
+                "/etc/iptables/rules.v6",
+                "netfilter-persistent.service",
+            ),
+            Family::Rhel => (
+                "/etc/sysconfig/iptables",
+                "/etc/sysconfig/ip6tables",
+                "iptables.service",
+            ),
+            Family::Alpine => (
+                "/etc/iptables/rules-save",
+                "/etc/iptables/rules6-save",
+                "iptables.service",
+            ),
+        };
+        Persist {
+            files: vec![(v4, "v4"), (v6, "v6")],
+            unit,
+        }
+    }
+
+    fn image_checks(&self) -> &'static [(&'static str, &'static [&'static str])] {
+        &[
+            ("iptables-restore", &["--test"]),
+            ("ip6tables-restore", &["--test"]),
+        ]
+    }
+
+    fn load(
+        &self,
+        runner: &dyn Runner,
+        files: &[PathBuf],
+        ssh_ports: &[u16],
+    ) -> Result<bool, String> {
+        let previous = (current(runner, false)?, current(runner, true)?);
+        let verdict = load(runner, &files[0], false)
+            .and_then(|()| load(runner, &files[1], true))
+            .and_then(|()| {
+                // A read-back that fails counts as a refusal too.
+                if self.loaded_accepts(runner, ssh_ports)? {
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "the loaded rules do not accept SSH port(s) {ssh_ports:?}"
+                    ))
+                }
+            });
+        if let Err(why) = verdict {
+            // Both families are put back even if one of them fails.
+            let restored: Vec<String> = [
+                restore(runner, &previous.0, false),
+                restore(runner, &previous.1, true),
+            ]
+            .into_iter()
+            .filter_map(Result::err)
+            .collect();
+            return Err(if restored.is_empty() {
+                format!("{why}; the previous rules are back")
+            } else {
+                format!(
+                    "{why}; restoring the previous rules ALSO failed: {}",
+                    restored.join("; ")
+                )
+            });
+        }
+        Ok(previous != (current(runner, false)?, current(runner, true)?))
+    }
+
+    /// Both families' filter tables, read back with `iptables-save`.
+    fn loaded_accepts(&self, runner: &dyn Runner, ssh_ports: &[u16]) -> Result<bool, String> {
+        Ok(accepts(&current(runner, false)?, ssh_ports)
+            && accepts(&current(runner, true)?, ssh_ports))
+    }
+
+    /// Both families' INPUT chains, read back with `iptables-save`.
+    fn loaded_drops(&self, runner: &dyn Runner, ports: &[u16]) -> Result<bool, String> {
+        Ok(drops(&current(runner, false)?, ports) && drops(&current(runner, true)?, ports))
+    }
 }
 
 #[cfg(test)]

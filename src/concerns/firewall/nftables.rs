@@ -6,10 +6,12 @@
 //! one included; loading it twice gives the same ruleset.
 
 use std::fmt::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use super::{Ruleset, ports_text, proto_name, run_tool, split_by_family};
-use crate::host::exec::find_program;
+use super::backend::{Backend, Persist, run_tool};
+use super::rules::{Ruleset, ports_text, proto_name, split_by_family};
+use crate::host::distro::Family;
+use crate::host::exec::Runner;
 use crate::input::grammar::Source;
 
 /// The table batten owns.
@@ -112,25 +114,18 @@ pub fn render(r: &Ruleset) -> String {
     out
 }
 
-fn nft() -> Result<std::path::PathBuf, String> {
-    find_program("nft").ok_or_else(|| "nft is not installed here; install nftables".to_string())
-}
-
-fn run(args: &[&str], file: Option<&Path>) -> Result<String, String> {
-    let mut all: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-    all.extend(file.map(|f| f.display().to_string()));
-    let all: Vec<&str> = all.iter().map(String::as_str).collect();
-    run_tool(nft()?, &all, None)
+fn run(runner: &dyn Runner, args: &[&str], input: Option<&[u8]>) -> Result<String, String> {
+    run_tool(runner, "nft", args, input, "nftables")
 }
 
 /// `nft -f FILE`: load in one transaction.
-pub fn load(file: &Path) -> Result<(), String> {
-    run(&["-f"], Some(file)).map(|_| ())
+pub fn load(runner: &dyn Runner, file: &Path) -> Result<(), String> {
+    run(runner, &["-f", &file.display().to_string()], None).map(|_| ())
 }
 
 /// batten's table as loaded now, to restore it if a new one fails.
-pub fn current() -> Result<Option<String>, String> {
-    match run(&["list", "table", "inet", "batten"], None) {
+pub fn current(runner: &dyn Runner) -> Result<Option<String>, String> {
+    match run(runner, &["list", "table", "inet", "batten"], None) {
         Ok(text) => Ok(Some(text)),
         Err(e) if e.contains("No such file or directory") => Ok(None),
         Err(e) => Err(e),
@@ -138,34 +133,21 @@ pub fn current() -> Result<Option<String>, String> {
 }
 
 /// Put back what `current` returned (or remove batten's table).
-pub fn restore(previous: Option<&str>) -> Result<(), String> {
+pub fn restore(runner: &dyn Runner, previous: Option<&str>) -> Result<(), String> {
     let text = match previous {
         Some(t) => format!("table inet batten\ndelete table inet batten\n{t}"),
         None => "table inet batten\ndelete table inet batten\n".to_string(),
     };
     // Through standard input: no file anyone else could plant or swap.
-    run_tool(nft()?, &["-f", "-"], Some(text.as_bytes())).map(|_| ())
+    run(runner, &["-f", "-"], Some(text.as_bytes())).map(|_| ())
 }
 
 /// batten's table as the kernel holds it, read back as JSON (`nft -j`):
 /// what the kernel took, not what the file said.
-fn loaded_items() -> Result<Vec<serde_json::Value>, String> {
-    let json: serde_json::Value =
-        serde_json::from_str(&run(&["-j", "list", "table", "inet", "batten"], None)?)
-            .map_err(|e| e.to_string())?;
+fn loaded_items(runner: &dyn Runner) -> Result<Vec<serde_json::Value>, String> {
+    let listed = run(runner, &["-j", "list", "table", "inet", "batten"], None)?;
+    let json: serde_json::Value = serde_json::from_str(&listed).map_err(|e| e.to_string())?;
     Ok(json["nftables"].as_array().cloned().unwrap_or_default())
-}
-
-/// Whether the loaded table drops by default and accepts every SSH port,
-/// read back from the kernel.
-pub fn loaded_accepts(ssh_ports: &[u16]) -> Result<bool, String> {
-    Ok(accepts(&loaded_items()?, ssh_ports))
-}
-
-/// Whether the loaded table drops every proxy upstream port (safety rule
-/// 3), read back from the kernel.
-pub fn loaded_drops(ports: &[u16]) -> Result<bool, String> {
-    Ok(drops(&loaded_items()?, ports))
 }
 
 /// The rules of batten's input chain, in the kernel's order.
@@ -285,6 +267,77 @@ fn held_elsewhere(expr: &[serde_json::Value], port: u16) -> bool {
                     .any(|p| left["payload"]["protocol"] == *p)
                 || (left["payload"]["field"] == "dport" && without_port(right)))
     })
+}
+
+/// The nftables backend, for [`super::of`].
+pub struct Nftables;
+
+impl Backend for Nftables {
+    fn programs(&self) -> &'static [&'static str] {
+        &["nft"]
+    }
+
+    fn boot_package(&self) -> &'static str {
+        "nftables"
+    }
+
+    fn render(&self, rules: &Ruleset) -> Vec<(&'static str, String)> {
+        vec![("nft", render(rules))]
+    }
+
+    fn persist(&self, family: Family) -> Persist {
+        let file = match family {
+            Family::Debian => "/etc/nftables.conf",
+            Family::Rhel => "/etc/sysconfig/nftables.conf",
+            Family::Alpine => "/etc/nftables.d/batten.nft",
+        };
+        Persist {
+            files: vec![(file, "nft")],
+            unit: "nftables.service",
+        }
+    }
+
+    fn image_checks(&self) -> &'static [(&'static str, &'static [&'static str])] {
+        &[("nft", &["-c", "-f", "-"])]
+    }
+
+    fn load(
+        &self,
+        runner: &dyn Runner,
+        files: &[PathBuf],
+        ssh_ports: &[u16],
+    ) -> Result<bool, String> {
+        let previous = current(runner)?;
+        load(runner, &files[0])?;
+        // Anything short of reading back a ruleset that accepts SSH,
+        // including a read-back that fails, puts the previous one back.
+        let verdict = self.loaded_accepts(runner, ssh_ports).and_then(|accepts| {
+            if accepts {
+                current(runner)
+            } else {
+                Err(format!(
+                    "the loaded ruleset does not accept SSH port(s) {ssh_ports:?}"
+                ))
+            }
+        });
+        match verdict {
+            Ok(now) => Ok(previous != now),
+            Err(why) => Err(match restore(runner, previous.as_deref()) {
+                Ok(()) => format!("{why}; the previous ruleset is back"),
+                Err(e) => format!("{why}; restoring the previous ruleset ALSO failed: {e}"),
+            }),
+        }
+    }
+
+    /// Read back from the kernel.
+    fn loaded_accepts(&self, runner: &dyn Runner, ssh_ports: &[u16]) -> Result<bool, String> {
+        Ok(accepts(&loaded_items(runner)?, ssh_ports))
+    }
+
+    /// Read back from the kernel.
+    fn loaded_drops(&self, runner: &dyn Runner, ports: &[u16]) -> Result<bool, String> {
+        Ok(drops(&loaded_items(runner)?, ports))
+    }
 }
 
 #[cfg(test)]

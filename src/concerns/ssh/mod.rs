@@ -12,7 +12,9 @@ pub mod sshd_config;
 use crate::concerns::accounts::Accounts;
 use crate::exit::{Code, Failure};
 use crate::host::distro::Distro;
+use crate::host::exec::Runner;
 use crate::host::root::{Backup, Owner, Root, RootError};
+use crate::host::undo::UndoLog;
 use crate::input::model::{
     AuthorizedKey, HostKeyType, PasswordAuth, ProvidedHostKey, UserData, UserSpec,
 };
@@ -686,12 +688,16 @@ fn enable_ssh(
 /// applied) whether each account can log in with a key through the file
 /// batten wrote, and whether passwords are really off for it. One usable
 /// account is enough; a password left on for anyone fails the run.
-pub fn prove_key_login(root: &Root, accounts: &[(String, String)]) -> Result<(), String> {
+pub fn prove_key_login(
+    runner: &dyn Runner,
+    root: &Root,
+    accounts: &[(String, String)],
+) -> Result<(), String> {
     let passwd = Accounts::load(root).map_err(|e| e.to_string())?;
     let mut reasons = Vec::new();
     let mut usable = false;
     for (user, path) in accounts {
-        let settings = match crate::host::daemon::sshd_effective_for(root, user) {
+        let settings = match crate::host::daemon::sshd_effective_for(runner, root, user) {
             Ok(settings) => settings,
             // The image's sshd cannot run here, and only the real sshd
             // proves a key login (Match blocks, AuthorizedKeysFile,
@@ -785,12 +791,9 @@ impl EmptyOrNone for &str {
     }
 }
 
-/// A file written or removed, with what was there before (for rollback).
-pub type Replaced = (String, Option<(Vec<u8>, Owner)>);
-
 /// Carry out `Action::HostKeys`: remove, generate (in parallel) or install,
 /// write with safe modes, and print the fingerprints. Every file replaced
-/// is added to `replaced` as it happens, so a failure half-way can still be
+/// is added to `undo` as it happens, so a failure half-way can still be
 /// rolled back completely.
 #[allow(clippy::too_many_arguments)]
 pub fn apply_host_keys(
@@ -802,7 +805,7 @@ pub fn apply_host_keys(
     comment: &str,
     ssh_keys_gid: Option<u32>,
     quiet: bool,
-    replaced: &mut Vec<Replaced>,
+    undo: &mut UndoLog,
 ) -> Result<(), String> {
     for path in remove {
         let before = root.read_with_owner(path).map_err(|e| e.to_string())?;
@@ -810,7 +813,7 @@ pub fn apply_host_keys(
             .remove_file(path, Some(backup))
             .map_err(|e| e.to_string())?
         {
-            replaced.push((path.clone(), before));
+            undo.file(path, before);
         }
     }
     let mut files = host_keys::generate(generate, comment)?;
@@ -842,7 +845,7 @@ pub fn apply_host_keys(
                 .write_atomic(path, text.as_bytes(), owner, Some(backup))
                 .map_err(|e| e.to_string())?
             {
-                replaced.push((path.to_string(), before));
+                undo.file(path, before);
             }
         }
         lines.push(f.fingerprint_entry());

@@ -20,9 +20,8 @@
 //! records the check as static-only, and the machine's first boot makes
 //! it live before anything is final.
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use crate::host::root::Root;
 
@@ -357,7 +356,7 @@ exec chroot \"$V\" \"$@\"";
 
 /// Run a check for `root` with the program [`locate`] finds; its standard
 /// output when it succeeds.
-pub fn run(root: &Root, check: &Check) -> Result<String, ExecError> {
+pub(super) fn run_check(root: &Root, check: &Check) -> Result<String, ExecError> {
     let found = locate(root, check.program);
     match &found {
         Found::Missing => Err(ExecError::Missing(check.program.to_string())),
@@ -445,32 +444,12 @@ fn namespace(script: &str, isolated: bool) -> Result<Command, ExecError> {
     Ok(c)
 }
 
-fn finish(check: &Check, found: &Found, mut command: Command) -> Result<String, ExecError> {
+fn finish(check: &Check, found: &Found, command: Command) -> Result<String, ExecError> {
     let io = |error| ExecError::Io {
         program: check.program.to_string(),
         error,
     };
-    command
-        .stdin(if check.stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = command.spawn().map_err(io)?;
-    // The input goes in from another thread while the output is read, so
-    // neither side waits on a full pipe.
-    let out = std::thread::scope(|scope| {
-        if let (Some(bytes), Some(mut stdin)) = (check.stdin, child.stdin.take()) {
-            scope.spawn(move || {
-                // A program that stops reading early says why on stderr.
-                let _ = stdin.write_all(bytes);
-            });
-        }
-        child.wait_with_output()
-    })
-    .map_err(io)?;
+    let out = super::output(command, check.stdin).map_err(io)?;
     let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
     if out.status.success() {
         return Ok(String::from_utf8_lossy(&out.stdout).into_owned());
@@ -547,87 +526,6 @@ impl Drop for PrivateDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir(&self.0);
     }
-}
-
-/// Limits for a child batten runs of itself on hostile input.
-pub struct Limits {
-    /// Its address space.
-    pub memory_bytes: u64,
-    /// Its CPU time.
-    pub cpu_seconds: u64,
-    /// The most it may write to standard output; more is cut off.
-    pub output_bytes: usize,
-}
-
-/// What a limited child said.
-pub struct SelfOutput {
-    /// Its exit code; `None` when a signal ended it (a limit hit).
-    pub code: Option<i32>,
-    /// Its standard output, at most `output_bytes`.
-    pub stdout: Vec<u8>,
-    /// Its standard error.
-    pub stderr: String,
-}
-
-/// Run `exe ARGS` (batten itself) with `stdin` and `limits` (set in the
-/// child before it starts, so they bind it from its first instruction).
-pub fn run_self(
-    exe: &Path,
-    args: &[&str],
-    stdin: &[u8],
-    limits: &Limits,
-) -> std::io::Result<SelfOutput> {
-    use std::io::Read as _;
-    use std::os::unix::process::CommandExt as _;
-    // rlim_t is 32 bits wide on 32-bit ARM: a limit past it is no limit.
-    let limit = |n: u64| nix::libc::rlim_t::try_from(n).unwrap_or(nix::libc::rlim_t::MAX);
-    let (memory, cpu) = (limit(limits.memory_bytes), limit(limits.cpu_seconds));
-    let mut command = Command::new(exe);
-    command
-        .args(args)
-        .env_remove("RUST_LOG")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    // SAFETY: between fork and exec only setrlimit runs, which is
-    // async-signal-safe and allocates nothing.
-    unsafe {
-        command.pre_exec(move || {
-            use nix::sys::resource::{Resource, setrlimit};
-            setrlimit(Resource::RLIMIT_AS, memory, memory)?;
-            setrlimit(Resource::RLIMIT_CPU, cpu, cpu)?;
-            Ok(())
-        });
-    }
-    let mut child = command.spawn()?;
-    let (mut out, mut err) = (Vec::new(), Vec::new());
-    std::thread::scope(|scope| -> std::io::Result<()> {
-        if let Some(mut input) = child.stdin.take() {
-            scope.spawn(move || {
-                let _ = input.write_all(stdin);
-            });
-        }
-        let mut stderr = child.stderr.take();
-        let errors = scope.spawn(move || {
-            let mut text = Vec::new();
-            if let Some(e) = stderr.as_mut() {
-                let _ = e.take(64 * 1024).read_to_end(&mut text);
-            }
-            text
-        });
-        if let Some(o) = child.stdout.take() {
-            o.take(limits.output_bytes as u64).read_to_end(&mut out)?;
-        }
-        err = errors.join().unwrap_or_default();
-        Ok(())
-    })?;
-    let _ = child.kill();
-    let status = child.wait()?;
-    Ok(SelfOutput {
-        code: status.code(),
-        stdout: out,
-        stderr: String::from_utf8_lossy(&err).into_owned(),
-    })
 }
 
 #[cfg(test)]

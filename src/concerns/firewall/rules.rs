@@ -1,0 +1,94 @@
+//! The rule model both backends render: what the firewall must accept and
+//! drop, independent of the tool that loads it, and the small pieces of
+//! text both tools write the same way.
+
+use crate::input::grammar::{PortRange, Source};
+use crate::input::model::{AllowRule, Protocol, Upstream, UserData};
+
+/// Everything a ruleset says, independent of the tool that loads it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Ruleset {
+    /// Ports sshd listens on once batten is done: always accepted.
+    pub ssh_ports: Vec<u16>,
+    /// Proxy `listen` ports, each with the sources allowed (empty: anyone).
+    pub proxy_ports: Vec<(u16, Vec<Source>)>,
+    /// Upstream ports behind the proxy: loopback only, explicitly dropped.
+    pub upstream_ports: Vec<u16>,
+    /// The user's allow rules.
+    pub allow: Vec<AllowRule>,
+    /// Log what is dropped (rate-limited).
+    pub log_drops: bool,
+    /// Add a forward chain that drops (off by default: see the README).
+    pub forward_drop: bool,
+}
+
+impl Ruleset {
+    /// The ruleset the user-data asks for, with `ssh_ports` the ports sshd
+    /// will listen on (batten's `Port` when set, else the effective config).
+    pub fn from_user_data(ud: &UserData, ssh_ports: Vec<u16>) -> Ruleset {
+        let mut proxy_ports: Vec<(u16, Vec<Source>)> = Vec::new();
+        let mut upstream_ports = Vec::new();
+        for site in &ud.batten.proxy {
+            let mut listen = vec![site.listen];
+            if site.tls.is_some() && site.listen != 80 {
+                // The redirect from plain HTTP.
+                listen.push(80);
+            }
+            // Sites sharing a port share its sources: anyone if one of them
+            // allows anyone, else every site's sources together.
+            for port in listen {
+                match proxy_ports.iter_mut().find(|(p, _)| *p == port) {
+                    None => proxy_ports.push((port, site.allow_from.clone())),
+                    Some((_, sources)) if sources.is_empty() => {}
+                    Some((_, sources)) if site.allow_from.is_empty() => sources.clear(),
+                    Some((_, sources)) => {
+                        for s in &site.allow_from {
+                            if !sources.contains(s) {
+                                sources.push(s.clone());
+                            }
+                        }
+                    }
+                }
+            }
+            if let Upstream::Loopback { port, .. } = site.upstream
+                && !upstream_ports.contains(&port)
+            {
+                upstream_ports.push(port);
+            }
+        }
+        Ruleset {
+            ssh_ports,
+            proxy_ports,
+            upstream_ports,
+            allow: ud.batten.firewall.allow.clone(),
+            log_drops: ud.batten.firewall.log_drops,
+            forward_drop: ud.batten.firewall.forward_drop,
+        }
+    }
+}
+
+/// Sources of one family, for rules that must be written per family.
+pub fn split_by_family(sources: &[Source]) -> (Vec<&Source>, Vec<&Source>) {
+    sources.iter().partition(|s| match s {
+        Source::Address { address } => address.is_ipv4(),
+        Source::Network { network } => matches!(network, ipnet::IpNet::V4(_)),
+        Source::Range { first, .. } => first.is_ipv4(),
+    })
+}
+
+/// A port range as both tools write it (`8000-8010`, `22`).
+pub fn ports_text(p: &PortRange, separator: char) -> String {
+    if p.first == p.last {
+        p.first.to_string()
+    } else {
+        format!("{}{separator}{}", p.first, p.last)
+    }
+}
+
+/// `tcp` or `udp`.
+pub fn proto_name(p: Protocol) -> &'static str {
+    match p {
+        Protocol::Tcp => "tcp",
+        Protocol::Udp => "udp",
+    }
+}
