@@ -19,13 +19,13 @@
 
 pub mod apply;
 pub mod cli;
-pub mod commands;
 pub mod concerns;
 pub mod crypt;
 pub mod exit;
 pub mod host;
 pub mod input;
 pub mod metadata;
+pub mod pipeline;
 pub mod plan;
 pub mod state;
 pub mod verify;

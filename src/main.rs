@@ -3,35 +3,13 @@
 
 use std::process::ExitCode;
 
-use batten::cli::{Cli, Commands};
-use batten::commands;
-use batten::exit::{Code, Failure};
+use batten::cli::Cli;
 use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging();
-    let result: Result<Code, Failure> = match &cli.command {
-        Commands::Validate {
-            files,
-            meta_data,
-            format,
-        } => commands::validate(files, meta_data.as_deref(), *format),
-        Commands::Plan { root, source } => commands::plan(root, source),
-        Commands::Run {
-            root,
-            source,
-            force,
-            metadata,
-        } => commands::run(root, source, *force, metadata),
-        Commands::Status { root, format } => commands::status(root, *format),
-        Commands::Verify { root, seal, format } => commands::verify(root, *seal, *format),
-        Commands::Install { root, generalize } => commands::install(root, *generalize),
-        Commands::Rearm { root } => commands::rearm(root),
-        Commands::Schema => commands::schema(),
-        Commands::Manual => commands::manual(),
-        Commands::RenderJinja => commands::render_jinja(),
-    };
+    let result = cli.command.run();
     match result {
         Ok(code) => ExitCode::from(code as u8),
         Err(failure) => {

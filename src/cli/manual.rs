@@ -8,9 +8,32 @@
 use clap::CommandFactory as _;
 
 use super::Cli;
+use crate::exit::{Code, Failure};
 
 /// The reference sections, in the small markup `prose` reads.
 const PROSE: &str = include_str!("manual.txt");
+
+/// `batten manual`: the manual page, as roff, on standard output.
+pub fn run() -> Result<Code, Failure> {
+    use std::io::Write as _;
+    std::io::stdout().write_all(&page()?).map_err(|e| {
+        Failure::new(
+            Code::ApplyFailed,
+            format!("cannot write the manual page: {e}"),
+        )
+    })?;
+    Ok(Code::Ok)
+}
+
+/// The page, or the failure that says it could not be made.
+pub fn page() -> Result<Vec<u8>, Failure> {
+    render().map_err(|e| {
+        Failure::new(
+            Code::ApplyFailed,
+            format!("cannot make the manual page: {e}"),
+        )
+    })
+}
 
 /// The whole page, as roff.
 pub fn render() -> std::io::Result<Vec<u8>> {

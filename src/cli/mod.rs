@@ -1,12 +1,23 @@
-//! The command line, as clap derive types only. What each command does
-//! lives in `commands.rs`.
+//! The command line: one file per command, each a clap struct with a
+//! `run()` that calls the pipeline and prints what people and scripts read.
+//! `main.rs` only parses, sets up logging and exits with the code.
 
+pub mod install;
 pub mod manual;
+pub mod plan;
+pub mod rearm;
+pub mod render_jinja;
+pub mod run;
+pub mod schema;
+pub mod status;
+pub mod validate;
+pub mod verify;
 
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::exit::{Code, Failure};
 use crate::host::distro::Family;
 
 /// batten hardens a server on its first boot: fresh SSH host keys, the
@@ -92,90 +103,30 @@ pub struct MetadataArgs {
 pub enum Commands {
     /// Check user-data files and report every problem with its line and
     /// column. Changes nothing. Exit 65 when a file is invalid.
-    Validate {
-        /// User-data files (`-` for standard input).
-        #[arg(required = true, value_name = "FILE")]
-        files: Vec<PathBuf>,
-        /// Meta-data to render jinja templates (`## template: jinja`) with,
-        /// as the machine will (`ds.meta_data`, `v1.instance_id`); without
-        /// it, placeholder values stand in and only names are checked.
-        #[arg(long, value_name = "FILE")]
-        meta_data: Option<PathBuf>,
-        /// Output format: human lines or one JSON document.
-        #[arg(long, value_enum, default_value_t)]
-        format: Format,
-    },
+    Validate(validate::Validate),
     /// Show, as a unified diff, every file batten would write and every
     /// command it would run. Writes nothing.
-    Plan {
-        /// The system to plan for.
-        #[command(flatten)]
-        root: RootArgs,
-        /// Where the user-data comes from.
-        #[command(flatten)]
-        source: SourceArgs,
-    },
+    Plan(plan::Plan),
     /// Find the user-data, validate it, and apply it. A machine already
     /// sealed under the same instance-id is left alone (exit 0) unless
     /// --force is given.
-    Run {
-        /// The system to harden.
-        #[command(flatten)]
-        root: RootArgs,
-        /// Where the user-data comes from.
-        #[command(flatten)]
-        source: SourceArgs,
-        /// Run even when this instance was already sealed (recovery).
-        #[arg(long)]
-        force: bool,
-        /// Where network metadata comes from.
-        #[command(flatten)]
-        metadata: MetadataArgs,
-    },
+    Run(run::Run),
     /// Check the result on the real daemons and the loaded ruleset (with
     /// --root: the static checks only) and report each check. Exit 1 when
     /// one failed. --seal then records this instance as done and switches
     /// the first-boot unit off, only if nothing failed.
-    Verify {
-        /// The system to verify.
-        #[command(flatten)]
-        root: RootArgs,
-        /// Seal the instance when every check passes.
-        #[arg(long)]
-        seal: bool,
-        /// Output format: human lines or one JSON document.
-        #[arg(long, value_enum, default_value_t)]
-        format: Format,
-    },
+    Verify(verify::Verify),
     /// Show batten's state: instance-id, seal, the last runs, and where
     /// user-data would be read from.
-    Status {
-        /// The system to report on.
-        #[command(flatten)]
-        root: RootArgs,
-        /// Output format: human lines or one JSON document.
-        #[arg(long, value_enum, default_value_t)]
-        format: Format,
-    },
+    Status(status::Status),
     /// Bake batten into an image mounted at --root: the binary in
     /// /usr/local/sbin, batten.service, its enable link. With --generalize
     /// every machine made from the image starts new: host keys removed,
     /// /etc/machine-id emptied, batten's state and generated passwords gone.
-    Install {
-        /// The image's root (required: install never works on the running system by accident).
-        #[arg(long, value_name = "DIR")]
-        root: PathBuf,
-        /// Also make the image generic for cloning.
-        #[arg(long)]
-        generalize: bool,
-    },
+    Install(install::Install),
     /// Make the next boot run batten again (a clone, or recovery): the
     /// unit's enable link back, the seal cleared.
-    Rearm {
-        /// Work on the system mounted at DIR instead of the running one.
-        #[arg(long, value_name = "DIR", default_value = "/")]
-        root: PathBuf,
-    },
+    Rearm(rearm::Rearm),
     /// Print the JSON Schema (draft 2020-12) of the user-data batten accepts.
     Schema,
     /// Print batten's manual page, batten(8), as roff: every command and
@@ -187,4 +138,22 @@ pub enum Commands {
     /// memory and CPU limited (JSON in on stdin, the text out).
     #[command(hide = true)]
     RenderJinja,
+}
+
+impl Commands {
+    /// Run the command; the exit code it ends with.
+    pub fn run(&self) -> Result<Code, Failure> {
+        match self {
+            Commands::Validate(c) => c.run(),
+            Commands::Plan(c) => c.run(),
+            Commands::Run(c) => c.run(),
+            Commands::Verify(c) => c.run(),
+            Commands::Status(c) => c.run(),
+            Commands::Install(c) => c.run(),
+            Commands::Rearm(c) => c.run(),
+            Commands::Schema => schema::run(),
+            Commands::Manual => manual::run(),
+            Commands::RenderJinja => render_jinja::run(),
+        }
+    }
 }

@@ -13,8 +13,10 @@
 //! `password:` are not applied, datasource keys for providers batten does
 //! not know are not installed.
 
+use crate::exit::{Code, Failure};
 use crate::host::root::{Root, RootError};
 use crate::input::yaml::{self, Node, Value};
+use crate::plan::Action;
 
 /// batten's drop-in.
 pub const DROPIN: &str = "/etc/cloud/cloud.cfg.d/90-batten.cfg";
@@ -131,6 +133,43 @@ pub fn dropin_text(root: &Root, notes: &mut Vec<String>) -> Result<Option<String
     }
     text.push_str("ssh_deletekeys: false\n");
     Ok(changed.then_some(text))
+}
+
+/// With cloud-init in the root, the drop-in that leaves SSH to batten.
+pub fn plan(
+    root: &Root,
+    ud: &crate::input::model::UserData,
+    notes: &mut Vec<String>,
+) -> Result<Option<Action>, Failure> {
+    let fail = |e: crate::host::root::RootError| {
+        Failure::new(Code::ApplyFailed, format!("{e}; nothing was changed"))
+    };
+    if !present(root).map_err(fail)? {
+        return Ok(None);
+    }
+    for key in ["password", "chpasswd"] {
+        if ud.left_to_cloud_init.iter().any(|k| k == key) {
+            notes.push(format!(
+                "`{key}` is NOT applied: it belongs to cloud-init's set_passwords module, which batten switches off so that sshd's password setting stays batten's; use per-user hashed_passwd"
+            ));
+        }
+    }
+    let Some(text) = dropin_text(root, notes).map_err(fail)? else {
+        return Ok(None);
+    };
+    Action::write_if_changed(
+        root,
+        DROPIN,
+        text.into_bytes(),
+        crate::host::root::Owner {
+            uid: 0,
+            gid: 0,
+            mode: 0o644,
+        },
+        false,
+        "cloud-init leaves host keys, SSH keys and sshd's password setting to batten",
+    )
+    .map_err(fail)
 }
 
 #[cfg(test)]

@@ -1,0 +1,119 @@
+//! `batten run`: find the user-data, plan and apply it.
+
+use clap::Args;
+use log::warn;
+
+use super::{MetadataArgs, RootArgs, SourceArgs};
+use crate::concerns::accounts;
+use crate::exit::{Code, Failure};
+use crate::host::distro::Distro;
+use crate::input::sources::Found;
+use crate::pipeline::run::{Started, baseline, carry_out};
+use crate::pipeline::sources::{fetch_metadata, nothing_found, write_run_file};
+use crate::pipeline::{Prepare, Purpose, open_root, prepare};
+use crate::state::METADATA_FAILURE;
+
+/// `batten run [--root DIR] [--user-data FILE] [--force] [--from-metadata]`
+#[derive(Debug, Args)]
+pub struct Run {
+    /// The system to harden.
+    #[command(flatten)]
+    pub root: RootArgs,
+    /// Where the user-data comes from.
+    #[command(flatten)]
+    pub source: SourceArgs,
+    /// Run even when this instance was already sealed (recovery).
+    #[arg(long)]
+    pub force: bool,
+    /// Where network metadata comes from.
+    #[command(flatten)]
+    pub metadata: MetadataArgs,
+}
+
+impl Run {
+    /// Find, plan, apply, record; say what happened.
+    pub fn run(&self) -> Result<Code, Failure> {
+        let fetched = if self.metadata.from_metadata || self.metadata.provider.is_some() {
+            match self.fetch()? {
+                Some(found) => Some(found),
+                None => return Ok(Code::Ok),
+            }
+        } else {
+            None
+        };
+        let started = Started::now();
+        let purpose = Purpose::Run { force: self.force };
+        let prepared = match prepare(&self.root, &self.source, purpose, fetched) {
+            Ok(Prepare::Ready(prepared)) => prepared,
+            Ok(Prepare::NothingFound) => {
+                warn!("{}", nothing_found());
+                return baseline(&self.root);
+            }
+            Ok(Prepare::Sealed(id)) => {
+                eprintln!(
+                    "batten: instance {id} is sealed: batten already ran here; nothing to do (use --force to run again)"
+                );
+                return Ok(Code::Ok);
+            }
+            // User-data found at boot and refused: it changes nothing, but
+            // the machine still gets what sshd needs to start and the
+            // firewall, so the owner can get in as the image allows and fix
+            // it. Given by hand (--user-data), a refusal changes nothing.
+            Err(failure)
+                if failure.code == Code::InvalidUserData
+                    && self.source.user_data.is_none()
+                    && open_root(&self.root)?.is_host() =>
+            {
+                baseline(&self.root)?;
+                return Err(failure);
+            }
+            Err(failure) => return Err(failure),
+        };
+        // Notes go to the console whatever RUST_LOG says: they include
+        // where generated passwords are and what batten left to cloud-init.
+        for note in &prepared.plan.notes {
+            println!("note: {note}");
+        }
+        let ran = carry_out(*prepared, started, self.force)?;
+        if !ran.static_only.is_empty() {
+            println!(
+                "checked statically only, since the image's programs cannot run on this machine: {}; the machine's first boot checks them live before it seals",
+                ran.static_only.join(", ")
+            );
+        }
+        if ran.changes == 0 {
+            println!(
+                "nothing to change: the root already matches the user-data (instance {})",
+                ran.instance
+            );
+        } else {
+            println!(
+                "applied {} changes for instance {}; previous files are in {}, the journal in {}/{}.log",
+                ran.changes, ran.instance, ran.backup_dir, ran.journal_dir, ran.run_id
+            );
+        }
+        Ok(Code::Ok)
+    }
+
+    /// User-data from the metadata service; `None` when no provider is
+    /// recognised. On the live system the outcome is left in /run for
+    /// `status`.
+    fn fetch(&self) -> Result<Option<Found>, Failure> {
+        // A root that cannot be used is a usage error before any request.
+        let root = open_root(&self.root)?;
+        // GCE's keys name their user: only the image's default user's count.
+        let default_user = Distro::detect(&root, self.root.family)
+            .ok()
+            .and_then(|distro| accounts::image_default_user(&root, &distro, &mut Vec::new()).name);
+        let fetched = fetch_metadata(&self.metadata, default_user.as_deref());
+        if root.is_host() {
+            match &fetched {
+                Err(e) => write_run_file(METADATA_FAILURE, &e.to_string()),
+                Ok(_) => {
+                    let _ = std::fs::remove_file(METADATA_FAILURE);
+                }
+            }
+        }
+        fetched
+    }
+}

@@ -1,0 +1,173 @@
+//! `batten status`: batten's state, for people and for scripts.
+
+use clap::Args;
+use serde::Serialize;
+
+use super::{Format, RootArgs};
+use crate::exit::{Code, Failure};
+use crate::host::distro::Distro;
+use crate::host::root::Backup;
+use crate::input::meta;
+use crate::input::sources::{self, Host, InstanceId};
+use crate::pipeline::open_root;
+use crate::state::{METADATA_FAILURE, RunRecord, State};
+
+/// `batten status [--root DIR] [--format human|json]`
+#[derive(Debug, Args)]
+pub struct Status {
+    /// The system to report on.
+    #[command(flatten)]
+    pub root: RootArgs,
+    /// Output format: human lines or one JSON document.
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+}
+
+impl Status {
+    /// Print the state.
+    pub fn run(&self) -> Result<Code, Failure> {
+        status(&self.root, self.format)
+    }
+}
+
+#[derive(Serialize)]
+struct StatusReport {
+    root: String,
+    distro: Option<Distro>,
+    distro_error: Option<String>,
+    user_data: Option<String>,
+    user_data_source: Option<String>,
+    instance_id: Option<InstanceId>,
+    sealed: bool,
+    last_run: Option<RunRecord>,
+    /// Generated proxy passwords (root only), when there are any.
+    credentials: Option<String>,
+    /// Where the last run kept the files it replaced.
+    backups: Option<String>,
+    /// The cloud provider this machine looks like, and why (live only).
+    metadata_provider: Option<String>,
+    /// Why the metadata service gave nothing on this boot, if it did not.
+    metadata_failure: Option<String>,
+    /// Checks the image build could only make statically; the first
+    /// boot's verify makes them live before the seal.
+    static_only: Vec<String>,
+}
+
+/// Gather the state of `args`' root and print it in `format`.
+fn status(args: &RootArgs, format: Format) -> Result<Code, Failure> {
+    let root = open_root(args)?;
+    let host = Host::live();
+    let state = State::load(&root).map_err(|e| Failure::new(Code::ApplyFailed, e.to_string()))?;
+    let (distro, distro_error) = match Distro::detect(&root, args.family) {
+        Ok(d) => (Some(d), None),
+        Err(e) => (None, Some(e.to_string())),
+    };
+    let found = sources::find(&root, &host)
+        .map_err(|e| Failure::new(Code::InvalidUserData, e.to_string()))?;
+    let meta_id = found
+        .as_ref()
+        .and_then(|f| f.meta_data.as_ref())
+        .and_then(|(name, bytes)| meta::parse(name, bytes).ok())
+        .and_then(|m| m.instance_id);
+    let cmdline = sources::cmdline_for(&root, &host);
+    let report = StatusReport {
+        root: root.path().display().to_string(),
+        distro,
+        distro_error,
+        user_data: found.as_ref().map(|f| f.user_data_name.clone()),
+        user_data_source: found.as_ref().map(|f| f.source.clone()),
+        instance_id: sources::instance_id(&root, meta_id.as_deref(), cmdline.as_deref()),
+        sealed: state.sealed,
+        last_run: state.runs.last().cloned(),
+        credentials: root
+            .metadata(crate::concerns::proxy::htpasswd::CREDENTIALS)
+            .ok()
+            .flatten()
+            .map(|_| {
+                root.host_path(crate::concerns::proxy::htpasswd::CREDENTIALS)
+                    .display()
+                    .to_string()
+            }),
+        backups: state.runs.last().map(|r| {
+            root.host_path(&Backup::new(&r.id).dir())
+                .display()
+                .to_string()
+        }),
+        metadata_provider: root
+            .is_host()
+            .then(|| crate::metadata::detect(&crate::metadata::Machine::live(None)))
+            .flatten()
+            .map(|d| format!("{} ({})", d.kind.name(), d.why)),
+        metadata_failure: root
+            .is_host()
+            .then(|| std::fs::read_to_string(METADATA_FAILURE).ok())
+            .flatten(),
+        static_only: state.static_only.clone(),
+    };
+    match format {
+        Format::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&report).unwrap_or_default()
+        ),
+        Format::Human => {
+            println!("root:        {}", report.root);
+            match (&report.distro, &report.distro_error) {
+                (Some(d), _) => println!("distro:      {} ({:?} family)", d.pretty_name, d.family),
+                (None, Some(e)) => println!("distro:      unknown: {e}"),
+                _ => {}
+            }
+            match (&report.user_data, &report.user_data_source) {
+                (Some(f), Some(s)) => println!("user-data:   {f} ({s})"),
+                _ => println!("user-data:   none found"),
+            }
+            match &report.instance_id {
+                Some(i) => println!("instance-id: {} (from {})", i.id, i.origin),
+                None => println!("instance-id: unknown"),
+            }
+            println!(
+                "state:       {}",
+                if report.sealed {
+                    "sealed (batten will not run again for this instance)"
+                } else {
+                    "armed (batten runs at next boot)"
+                }
+            );
+            match &report.last_run {
+                Some(r) => println!(
+                    "last run:    {} {} ({} changes, {})",
+                    r.id, r.outcome, r.changes, r.source
+                ),
+                None => println!("last run:    never"),
+            }
+            if !report.static_only.is_empty() {
+                println!(
+                    "checked statically only when the image was built (its programs could not run there): {}; verify checks them live before the seal",
+                    report.static_only.join(", ")
+                );
+            }
+            if let Some(r) = &report.last_run {
+                for step in &r.steps {
+                    println!(
+                        "             {} {:>6} ms  {}",
+                        if step.ok { "ok  " } else { "FAIL" },
+                        step.millis,
+                        step.what
+                    );
+                }
+            }
+            if let Some(c) = &report.credentials {
+                println!("credentials: {c} (root only: generated proxy passwords)");
+            }
+            if let Some(b) = &report.backups {
+                println!("backups:     {b}");
+            }
+            if let Some(p) = &report.metadata_provider {
+                println!("provider:    {p}");
+            }
+            if let Some(f) = &report.metadata_failure {
+                println!("metadata:    FAILED this boot: {}", f.trim());
+            }
+        }
+    }
+    Ok(Code::Ok)
+}

@@ -1,0 +1,99 @@
+//! `batten verify`: check the result live and report it; `--seal` then
+//! switches the first boot off.
+
+use clap::Args;
+
+use super::{Format, RootArgs};
+use crate::exit::{Code, Failure};
+use crate::host::distro::Distro;
+use crate::host::exec::System;
+use crate::input;
+use crate::input::jinja::InstanceData;
+use crate::pipeline::sources::renderer;
+use crate::pipeline::{open_root, print_issues};
+use crate::state::{self, INSTANCE_DATA_COPY, SealError, USER_DATA_COPY};
+
+/// `batten verify [--root DIR] [--seal] [--format human|json]`
+#[derive(Debug, Args)]
+pub struct Verify {
+    /// The system to verify.
+    #[command(flatten)]
+    pub root: RootArgs,
+    /// Seal the instance when every check passes.
+    #[arg(long)]
+    pub seal: bool,
+    /// Output format: human lines or one JSON document.
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+}
+
+impl Verify {
+    /// Verify, report, and seal when asked and everything passed.
+    pub fn run(&self) -> Result<Code, Failure> {
+        verify(&self.root, self.seal, self.format)
+    }
+}
+
+/// Verify `args`' root against the user-data its last run acted on.
+fn verify(args: &RootArgs, seal: bool, format: Format) -> Result<Code, Failure> {
+    let root = open_root(args)?;
+    let distro =
+        Distro::detect(&root, args.family).map_err(|e| Failure::new(Code::Usage, e.to_string()))?;
+    // The intent is the user-data the last run acted on.
+    let copy = root
+        .read(USER_DATA_COPY)
+        .map_err(|e| Failure::new(Code::VerifyFailed, e.to_string()))?
+        .unwrap_or_default();
+    let instance_data = root
+        .read(INSTANCE_DATA_COPY)
+        .ok()
+        .flatten()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .map_or_else(|| InstanceData::placeholder(None), InstanceData::from_json)
+        .rendered_by(renderer());
+    let user_data = match input::load_with(USER_DATA_COPY, &copy, &instance_data) {
+        Ok(l) => l.user_data,
+        Err(invalid) => {
+            print_issues("error", &invalid.errors);
+            return Err(Failure::new(
+                Code::VerifyFailed,
+                format!("{USER_DATA_COPY} no longer validates; run batten again"),
+            ));
+        }
+    };
+    let report = crate::verify::verify(&crate::verify::Inputs {
+        root: &root,
+        distro: &distro,
+        user_data: &user_data,
+        runner: &System,
+    });
+    match format {
+        Format::Human => print!("{}", report.render()),
+        Format::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(
+                &serde_json::json!({ "ok": report.ok(), "checks": report.checks })
+            )
+            .unwrap_or_default()
+        ),
+    }
+    if !report.ok() {
+        if seal {
+            eprintln!(
+                "batten: not sealed: verification failed; the machine stays armed and batten runs at the next boot"
+            );
+        }
+        return Ok(Code::VerifyFailed);
+    }
+    if seal {
+        let instance = state::seal(&root).map_err(|e| match e {
+            SealError::StaticOnly(_) => Failure::new(Code::VerifyFailed, e.to_string()),
+            e => Failure::new(Code::ApplyFailed, e.to_string()),
+        })?;
+        eprintln!(
+            "sealed instance {}: batten will not run again for it (`batten rearm` undoes this)",
+            instance.as_deref().unwrap_or("(unknown)")
+        );
+    }
+    Ok(Code::Ok)
+}

@@ -1,0 +1,43 @@
+//! Sealing: after verify passed, the instance is recorded as done and the
+//! first-boot units are switched off, so batten does nothing on later
+//! boots of the same instance (`rearm` undoes it).
+
+use super::{State, StateError, UNITS};
+use crate::host::root::{Root, RootError};
+
+/// Why an instance was not sealed.
+#[derive(Debug, thiserror::Error)]
+pub enum SealError {
+    /// Checks the image build could only make statically are still to be
+    /// made live by the machine's own first boot.
+    #[error(
+        "not sealed: {} could only be checked statically here; the machine's first boot checks them live and seals",
+        .0.join(", ")
+    )]
+    StaticOnly(Vec<String>),
+    /// The state could not be read or written.
+    #[error(transparent)]
+    State(#[from] StateError),
+    /// A unit's enable link could not be removed.
+    #[error(transparent)]
+    Root(#[from] RootError),
+}
+
+/// Seal the root's instance; its id when sealed. Call only when verify
+/// passed.
+pub fn seal(root: &Root) -> Result<Option<String>, SealError> {
+    let mut state = State::load(root)?;
+    // A check the image build could make only statically is made live by
+    // the machine's own verify; an image's verify cannot stand in.
+    if !root.is_host() && !state.static_only.is_empty() {
+        return Err(SealError::StaticOnly(state.static_only));
+    }
+    // Made live now: nothing is left for later.
+    state.static_only.clear();
+    state.sealed = true;
+    state.save(root)?;
+    for (_, _, link) in UNITS {
+        root.remove_file(link, None)?;
+    }
+    Ok(state.instance_id)
+}
