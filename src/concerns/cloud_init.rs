@@ -15,6 +15,7 @@
 
 use crate::exit::{Code, Failure};
 use crate::host::root::{Root, RootError};
+use crate::input::validate::is_batten_module;
 use crate::input::yaml::{self, Node, Value};
 use crate::plan::Action;
 
@@ -23,19 +24,6 @@ pub const DROPIN: &str = "/etc/cloud/cloud.cfg.d/90-batten.cfg";
 
 /// The module lists batten rewrites (the final stage's modules only read).
 const LISTS: &[&str] = &["cloud_init_modules", "cloud_config_modules"];
-
-/// A module name as cloud-init compares them: `-` and `_` alike, `cc_` and
-/// `.py` dropped, lower case.
-pub fn module_key(name: &str) -> String {
-    let n = name.trim().to_ascii_lowercase().replace('-', "_");
-    let n = n.strip_prefix("cc_").unwrap_or(&n);
-    n.strip_suffix(".py").unwrap_or(n).to_string()
-}
-
-/// True for the modules batten takes over.
-pub fn is_batten_module(name: &str) -> bool {
-    matches!(module_key(name).as_str(), "ssh" | "set_passwords")
-}
 
 fn word_ok(s: &str) -> bool {
     !s.is_empty()
@@ -175,6 +163,7 @@ pub fn plan(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::input::validate::module_key;
 
     const DEBIAN_12: &str = "users:\n- default\ndisable_root: true\ncloud_init_modules:\n - migrator\n - seed_random\n - bootcmd\n - write-files\n - growpart\n - resizefs\n - disk_setup\n - mounts\n - set_hostname\n - update_hostname\n - update_etc_hosts\n - ca-certs\n - rsyslog\n - users-groups\n - ssh\ncloud_config_modules:\n - snap\n - ssh-import-id\n - keyboard\n - locale\n - set-passwords\n - grub-dpkg\n - apt-pipelining\n - apt-configure\n - ntp\n - timezone\n - disable-ec2-metadata\n - runcmd\n - byobu\ncloud_final_modules:\n - keys-to-console\n";
 

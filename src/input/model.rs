@@ -364,6 +364,19 @@ pub struct ProxySite {
     pub allow_from: Vec<Source>,
 }
 
+/// A site's name, used for its file names: `batten-8081`, or with the
+/// first server name `batten-8081-panel.example.org`. Part of what a site
+/// means, not only of nginx's text: validation refuses two sites with one
+/// name, since their files would overwrite each other.
+pub fn site_name(site: &ProxySite) -> String {
+    match site.server_names.first() {
+        Some(name) if name != "_" => {
+            format!("batten-{}-{}", site.listen, name.replace('*', "wildcard"))
+        }
+        _ => format!("batten-{}", site.listen),
+    }
+}
+
 /// Where nginx forwards requests: loopback only, by construction.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Upstream {

@@ -3,7 +3,7 @@
 //! Validation reports *every* problem in a document at once, each with its
 //! line and column. serde's derive stops at the first error, so the document
 //! is first read into this small tree (every node carrying its position) and
-//! the typed model is built from it by hand in `validate.rs`.
+//! the typed model is built from it by hand in `validate/`.
 //!
 //! Parsing is serde-saphyr's: it rejects duplicate keys, bounds nesting,
 //! node counts and alias expansion (so an alias bomb or a deeply nested

@@ -696,7 +696,7 @@ fn proxy(inp: &Inputs, r: &mut Report) {
     }
     config_check(inp, r, "proxy.config", Daemon::Nginx);
     for site in &inp.user_data.batten.proxy {
-        let name = crate::concerns::proxy::nginx::site_name(site);
+        let name = crate::input::model::site_name(site);
         let text = inp
             .root
             .read_following_within(&format!("/etc/nginx/sites-enabled/{name}"))

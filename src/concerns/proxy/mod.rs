@@ -14,7 +14,7 @@ use crate::exit::{Code, Failure};
 use crate::host::daemon::Daemon;
 use crate::host::distro::{Distro, Family};
 use crate::host::root::{Owner, Root, RootError};
-use crate::input::model::{Upstream, UserData};
+use crate::input::model::{Upstream, UserData, site_name};
 use crate::plan::Action;
 
 use htpasswd::Credential;
@@ -178,7 +178,7 @@ pub fn plan(
     )?);
 
     for site in &ud.batten.proxy {
-        let name = nginx::site_name(site);
+        let name = site_name(site);
         our_ports.push(site.listen);
         if site.tls.is_some() && site.listen != 80 {
             our_ports.push(80);
@@ -283,7 +283,7 @@ pub fn plan(
             htpasswd::CREDENTIALS
         ));
     }
-    let names: Vec<String> = ud.batten.proxy.iter().map(nginx::site_name).collect();
+    let names: Vec<String> = ud.batten.proxy.iter().map(site_name).collect();
     actions.extend(stale_sites(root, &l, &names)?);
     actions.extend(default_site_out_of_the_way(root, &l, &our_ports, notes)?);
     if !actions.is_empty() {

@@ -18,17 +18,6 @@ map $http_upgrade $batten_connection_upgrade {\n\
     ''      close;\n\
 }\n";
 
-/// A site's name, used for its file names: `batten-8081`, or with the
-/// first server name `batten-8081-panel.example.org`.
-pub fn site_name(site: &ProxySite) -> String {
-    match site.server_names.first() {
-        Some(name) if name != "_" => {
-            format!("batten-{}-{}", site.listen, name.replace('*', "wildcard"))
-        }
-        _ => format!("batten-{}", site.listen),
-    }
-}
-
 fn upstream_url(u: &Upstream) -> String {
     match u {
         Upstream::Loopback { address, port } if address.is_ipv6() => {
@@ -131,7 +120,7 @@ pub fn listen_ports(text: &str) -> Vec<u16> {
 mod tests {
     use super::*;
     use crate::input::grammar::source;
-    use crate::input::model::{ProxyUser, Tls};
+    use crate::input::model::{ProxyUser, Tls, site_name};
 
     fn site() -> ProxySite {
         ProxySite {
