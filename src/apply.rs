@@ -13,7 +13,7 @@ use crate::exit::{Code, Failure};
 use crate::host::exec::{self, ExecError, Runner, find_program};
 use crate::host::root::{Backup, Owner, Root};
 use crate::host::undo::{Undo, UndoLog};
-use crate::plan::{AccountStep, Action, Check, Plan};
+use crate::plan::{AccountStep, Action, Check, Plan, StepError};
 use crate::state::Journal;
 
 /// The Debian package that provides a program batten runs, for the
@@ -246,7 +246,7 @@ fn apply_one(
     backup: &Backup,
     runner: &dyn Runner,
     undo: &mut UndoLog,
-) -> Result<bool, String> {
+) -> Result<bool, StepError> {
     match action {
         Action::Write {
             path,
@@ -261,13 +261,10 @@ fn apply_one(
                 } else {
                     0o755
                 };
-                root.create_dir_all(&parent, crate::state::private_owner(mode))
-                    .map_err(|e| e.to_string())?;
+                root.create_dir_all(&parent, crate::state::private_owner(mode))?;
             }
-            let before = current(root, path)?;
-            let changed = root
-                .write_atomic(path, contents, *owner, Some(backup))
-                .map_err(|e| e.to_string())?;
+            let before = root.read_with_owner(path)?;
+            let changed = root.write_atomic(path, contents, *owner, Some(backup))?;
             if changed {
                 undo.file(path, before);
             }
@@ -300,9 +297,7 @@ fn apply_one(
                 gid: entry.gid,
                 mode: *mode,
             };
-            let made = root
-                .make_home(home, owner, skel.as_deref())
-                .map_err(|e| e.to_string())?;
+            let made = root.make_home(home, owner, skel.as_deref())?;
             if made {
                 undo.push(Undo::Home {
                     home: home.clone(),
@@ -315,13 +310,11 @@ fn apply_one(
         Action::Remove { path, .. } => {
             // A link (a site enabled in sites-enabled) is removed as a link;
             // its target is remembered, not read.
-            let (before, link) = match root.read_link(path).map_err(|e| e.to_string())? {
+            let (before, link) = match root.read_link(path)? {
                 Some(target) => (None, Some(target)),
-                None => (current(root, path)?, None),
+                None => (root.read_with_owner(path)?, None),
             };
-            let removed = root
-                .remove_file(path, Some(backup))
-                .map_err(|e| e.to_string())?;
+            let removed = root.remove_file(path, Some(backup))?;
             if removed {
                 undo.push(Undo::File {
                     path: path.clone(),
@@ -340,12 +333,9 @@ fn apply_one(
                         gid: 0,
                         mode: 0o755,
                     },
-                )
-                .map_err(|e| e.to_string())?;
+                )?;
             }
-            let made = root
-                .symlink(target, path, Some(backup))
-                .map_err(|e| e.to_string())?;
+            let made = root.symlink(target, path, Some(backup))?;
             if made {
                 undo.file(path, None);
             }
@@ -381,7 +371,7 @@ fn apply_one(
                 exec::static_only(&format!("{program} -t"), &why);
                 Ok(false)
             }
-            Err(e) => Err(e.to_string()),
+            Err(e) => Err(StepError::Failed(e.to_string())),
         },
         Action::ProveKeyLogin { accounts } => {
             crate::concerns::ssh::prove_key_login(runner, root, accounts).map(|()| false)
@@ -390,7 +380,7 @@ fn apply_one(
             if !root.is_host() || !crate::host::daemon::is_active(runner, unit) {
                 return Ok(false);
             }
-            crate::host::daemon::reload(runner, unit).map(|()| true)
+            Ok(crate::host::daemon::reload(runner, unit).map(|()| true)?)
         }
     }
 }
@@ -406,7 +396,7 @@ fn write_user_file(
     home: &str,
     path: &str,
     contents: &[u8],
-) -> Result<bool, String> {
+) -> Result<bool, StepError> {
     let accounts = crate::concerns::accounts::Accounts::load(root).map_err(|e| e.to_string())?;
     let entry = accounts.user(user).ok_or_else(|| {
         format!(
@@ -418,13 +408,12 @@ fn write_user_file(
     let inside_home = path.starts_with(&format!("{}/", home.trim_end_matches('/')));
     if inside_home {
         let meta = root
-            .metadata(home)
-            .map_err(|e| e.to_string())?
+            .metadata(home)?
             .ok_or_else(|| format!("{user}'s home {home} does not exist"))?;
         if meta.kind != crate::host::root::FileKind::Dir || meta.uid != uid {
             return Err(format!(
                 "{home} is not a directory owned by {user} (uid {uid}); batten writes a user's keys only into that user's own home"
-            ));
+            ).into());
         }
     }
     let parent = std::path::Path::new(path)
@@ -444,25 +433,18 @@ fn write_user_file(
             mode: 0o755,
         }
     };
-    root.create_dir_all(&parent, dir_owner)
-        .map_err(|e| e.to_string())?;
-    let before = current(root, path)?;
+    root.create_dir_all(&parent, dir_owner)?;
+    let before = root.read_with_owner(path)?;
     let owner = Owner {
         uid,
         gid,
         mode: 0o600,
     };
-    let changed = root
-        .write_atomic(path, contents, owner, Some(backup))
-        .map_err(|e| e.to_string())?;
+    let changed = root.write_atomic(path, contents, owner, Some(backup))?;
     if changed {
         undo.file(path, before);
     }
     Ok(changed)
-}
-
-fn current(root: &Root, path: &str) -> Result<Option<(Vec<u8>, Owner)>, String> {
-    root.read_with_owner(path).map_err(|e| e.to_string())
 }
 
 /// Check a file's new contents with its program before it is installed:
@@ -473,7 +455,7 @@ fn run_check(
     root: &Root,
     check: Check,
     contents: &[u8],
-) -> Result<(), String> {
+) -> Result<(), StepError> {
     match check {
         Check::Visudo => {
             let run = exec::Check {
@@ -489,9 +471,9 @@ fn run_check(
                     Ok(())
                 }
                 Err(ExecError::Refused(text)) => {
-                    Err(format!("visudo refused the sudo rules: {text}"))
+                    Err(format!("visudo refused the sudo rules: {text}").into())
                 }
-                Err(e) => Err(e.to_string()),
+                Err(e) => Err(StepError::Failed(e.to_string())),
             }
         }
     }

@@ -48,3 +48,17 @@ impl fmt::Display for Failure {
 }
 
 impl std::error::Error for Failure {}
+
+/// The exit code of each way planning can fail: the one place a plan's
+/// error becomes a code.
+impl From<crate::plan::PlanError> for Failure {
+    fn from(e: crate::plan::PlanError) -> Failure {
+        use crate::plan::PlanError;
+        let code = match &e {
+            PlanError::Refused(_) => Code::InvalidUserData,
+            PlanError::Missing(_) => Code::MissingProgram,
+            PlanError::Root(_) | PlanError::Failed(_) => Code::ApplyFailed,
+        };
+        Failure::new(code, e.to_string())
+    }
+}

@@ -13,11 +13,10 @@
 //! `password:` are not applied, datasource keys for providers batten does
 //! not know are not installed.
 
-use crate::exit::{Code, Failure};
 use crate::host::root::{Root, RootError};
 use crate::input::validate::is_batten_module;
 use crate::input::yaml::{self, Node, Value};
-use crate::plan::Action;
+use crate::plan::{Action, PlanError};
 
 /// batten's drop-in.
 pub const DROPIN: &str = "/etc/cloud/cloud.cfg.d/90-batten.cfg";
@@ -128,11 +127,8 @@ pub fn plan(
     root: &Root,
     ud: &crate::input::model::UserData,
     notes: &mut Vec<String>,
-) -> Result<Option<Action>, Failure> {
-    let fail = |e: crate::host::root::RootError| {
-        Failure::new(Code::ApplyFailed, format!("{e}; nothing was changed"))
-    };
-    if !present(root).map_err(fail)? {
+) -> Result<Option<Action>, PlanError> {
+    if !present(root)? {
         return Ok(None);
     }
     for key in ["password", "chpasswd"] {
@@ -142,7 +138,7 @@ pub fn plan(
             ));
         }
     }
-    let Some(text) = dropin_text(root, notes).map_err(fail)? else {
+    let Some(text) = dropin_text(root, notes)? else {
         return Ok(None);
     };
     Action::write_if_changed(
@@ -157,7 +153,7 @@ pub fn plan(
         false,
         "cloud-init leaves host keys, SSH keys and sshd's password setting to batten",
     )
-    .map_err(fail)
+    .map_err(PlanError::Root)
 }
 
 #[cfg(test)]

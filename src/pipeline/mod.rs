@@ -185,6 +185,7 @@ pub fn print_issues(kind: &str, issues: &[Issue]) {
 pub fn lock_for_changes(root: &Root) -> Result<RunLock, Failure> {
     let lock = RunLock::take(root).map_err(|e| Failure::new(Code::ApplyFailed, e))?;
     let backup = Backup::new(&state::new_run_id());
-    account_files::finish_pending(root, &backup).map_err(|e| Failure::new(Code::ApplyFailed, e))?;
+    account_files::finish_pending(root, &backup)
+        .map_err(|e| Failure::new(Code::ApplyFailed, e.to_string()))?;
     Ok(lock)
 }

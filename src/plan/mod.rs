@@ -6,6 +6,10 @@
 //! as a unified diff; `batten run` hands it to `apply`. Only changes are
 //! planned, so the plan of a machine batten already converged is empty.
 
+mod error;
+
+pub use error::{PlanError, StepError};
+
 use std::fmt::Write as _;
 
 use serde::Serialize;

@@ -21,7 +21,7 @@ use crate::concerns::accounts::set_shadow_field;
 use crate::host::exec::{Call, Runner};
 use crate::host::root::{Backup, Owner, Root};
 use crate::host::undo::UndoLog;
-use crate::plan::AccountStep;
+use crate::plan::{AccountStep, StepError};
 use crate::state::{STATE_DIR, private_owner};
 
 /// The files the steps change, in the order they are replaced: passwd last,
@@ -111,14 +111,14 @@ pub fn apply(
     runner: &dyn Runner,
     steps: &[AccountStep],
     undo: &mut UndoLog,
-) -> Result<bool, String> {
+) -> Result<bool, StepError> {
     let staging = Staging::new(root)?;
     let mut originals = Vec::new();
     for rel in ACCOUNT_FILES.iter().chain(SETTINGS) {
         let copy = staging.path(rel);
         std::fs::create_dir_all(copy.parent().unwrap_or(Path::new("/")))
             .map_err(|e| format!("cannot copy {rel}: {e}"))?;
-        let found = root.read_with_owner(rel).map_err(|e| e.to_string())?;
+        let found = root.read_with_owner(rel)?;
         if let Some((bytes, owner)) = &found {
             write_copy(&copy, bytes, *owner).map_err(|e| format!("cannot copy {rel}: {e}"))?;
         }
@@ -146,7 +146,8 @@ pub fn apply(
                         crate::plan::shell_words(argv),
                         ran.stderr.replace(&prefix, ""),
                         full_disk_hint(root)
-                    ));
+                    )
+                    .into());
                 }
             }
             AccountStep::SetPassword { user, field, .. } => {
@@ -171,7 +172,7 @@ pub fn apply(
             let old = if &name == rel {
                 before.as_ref().map(|(b, _)| b.clone())
             } else {
-                root.read(&name).map_err(|e| e.to_string())?
+                root.read(&name)?
             };
             if old.as_deref() == Some(after.as_slice()) {
                 continue;
@@ -210,9 +211,9 @@ pub fn apply(
 /// the account files. `Ok(false)` when there is none. A file that is
 /// neither as it was nor as it should become (someone edited it since) is
 /// not touched: the error says so, and the record stays for a person.
-pub fn finish_pending(root: &Root, backup: &Backup) -> Result<bool, String> {
+pub fn finish_pending(root: &Root, backup: &Backup) -> Result<bool, StepError> {
     Staging::sweep(root);
-    let Some(record) = root.read(PENDING).map_err(|e| e.to_string())? else {
+    let Some(record) = root.read(PENDING)? else {
         return Ok(false);
     };
     let shown = root.host_path(PENDING).display().to_string();
@@ -222,13 +223,13 @@ pub fn finish_pending(root: &Root, backup: &Backup) -> Result<bool, String> {
         )
     })?;
     for file in &pending.files {
-        let now = root.read(&file.path).map_err(|e| e.to_string())?;
+        let now = root.read(&file.path)?;
         let now = now.as_deref().map(encode);
         if now.as_deref() != Some(file.after.as_str()) && now != file.before {
             return Err(format!(
                 "{} changed since an interrupted run recorded its account changes in {shown}; check the account files, then remove {shown} and run again",
                 root.host_path(&file.path).display()
-            ));
+            ).into());
         }
     }
     info!("finishing the account changes an interrupted run left in {shown}");
@@ -242,7 +243,7 @@ fn replace(
     backup: Option<&Backup>,
     pending: &Pending,
     undo: &mut UndoLog,
-) -> Result<(), String> {
+) -> Result<(), StepError> {
     for file in &pending.files {
         let after = decode(&file.after)?;
         let owner = Owner {
@@ -250,13 +251,8 @@ fn replace(
             gid: file.gid,
             mode: file.mode,
         };
-        let before = root
-            .read_with_owner(&file.path)
-            .map_err(|e| e.to_string())?;
-        if root
-            .write_atomic(&file.path, &after, owner, backup)
-            .map_err(|e| e.to_string())?
-        {
+        let before = root.read_with_owner(&file.path)?;
+        if root.write_atomic(&file.path, &after, owner, backup)? {
             undo.file(&file.path, before);
         }
     }
@@ -345,7 +341,9 @@ mod tests {
     fn a_file_edited_since_is_left_alone_with_the_record() {
         let (_dir, root) = scratch_root(&[("/etc/group", "adm:x:4:edited\n")]);
         record(&root, "adm:x:4:\n", "adm:x:4:\nadmin:x:1000:\n");
-        let e = finish_pending(&root, &Backup::new("test-run")).unwrap_err();
+        let e = finish_pending(&root, &Backup::new("test-run"))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("changed since an interrupted run"), "{e}");
         assert_eq!(
             root.read_to_string("/etc/group").unwrap().unwrap(),

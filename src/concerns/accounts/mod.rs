@@ -7,12 +7,11 @@ pub mod files;
 
 use serde::Serialize;
 
-use crate::exit::{Code, Failure};
 use crate::host::distro::Distro;
 use crate::host::root::{FileKind, Owner, Root, RootError};
 use crate::input::model::{UserData, UserSpec};
 use crate::input::yaml;
-use crate::plan::{AccountStep, Action, Check, Secret};
+use crate::plan::{AccountStep, Action, Check, PlanError, Secret};
 
 /// One line of /etc/passwd.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -347,12 +346,9 @@ pub fn plan_users(
     accounts: &Accounts,
     root: &Root,
     notes: &mut Vec<String>,
-) -> Result<Vec<Action>, Failure> {
-    let root_err =
-        |e: RootError| Failure::new(Code::ApplyFailed, format!("{e}; nothing was changed"));
+) -> Result<Vec<Action>, PlanError> {
     let skel = root
-        .metadata("/etc/skel")
-        .map_err(root_err)?
+        .metadata("/etc/skel")?
         .is_some_and(|m| m.kind == FileKind::Dir)
         .then(|| "/etc/skel".to_string());
     let mut steps = Vec::new();
@@ -368,7 +364,7 @@ pub fn plan_users(
             // An account of the image, or one an earlier run made: its home
             // is made only where useradd would have put it.
             Some(entry) => {
-                if entry.home != home || root.metadata(&home).map_err(root_err)?.is_some() {
+                if entry.home != home || root.metadata(&home)?.is_some() {
                     continue;
                 }
             }
@@ -389,8 +385,8 @@ pub fn plan_users(
                 });
             }
         }
-        check_home(root, name).map_err(root_err)?;
-        if root.metadata(&home).map_err(root_err)?.is_none() {
+        check_home(root, name)?;
+        if root.metadata(&home)?.is_none() {
             homes.push(Action::MakeHome {
                 user: name.to_string(),
                 home,
@@ -419,9 +415,7 @@ pub fn plan_users(
         } else {
             accounts.shadow_field(name)
         };
-        if let Some(step) = plan_password(u, name, current, is_new)
-            .map_err(|e| Failure::new(Code::ApplyFailed, e))?
-        {
+        if let Some(step) = plan_password(u, name, current, is_new).map_err(PlanError::failed)? {
             steps.push(step);
         }
     }
@@ -438,13 +432,10 @@ pub fn plan_users(
             && !rules.is_empty()
             && let Err(why) = crate::input::grammar::sudoers_user(name)
         {
-            return Err(Failure::new(
-                Code::InvalidUserData,
-                format!("{why}; nothing was changed"),
-            ));
+            return Err(PlanError::refused(format!("{why}; nothing was changed")));
         }
     }
-    actions.extend(plan_sudoers(users, root, notes).map_err(root_err)?);
+    actions.extend(plan_sudoers(users, root, notes)?);
     Ok(actions)
 }
 

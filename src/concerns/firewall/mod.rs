@@ -16,12 +16,11 @@ pub use crate::plan::FirewallKind as Kind;
 pub use backend::{Backend, Persist};
 pub use rules::{Ruleset, split_by_family};
 
-use crate::exit::{Code, Failure};
 use crate::host::distro::Distro;
 use crate::host::exec::{self, ExecError, Runner};
 use crate::host::root::{Owner, Root};
 use crate::input::model::{FirewallBackend, UserData};
-use crate::plan::Action;
+use crate::plan::{Action, PlanError, StepError};
 
 /// The backend for `kind`: the one place the two are told apart.
 pub fn of(kind: Kind) -> &'static dyn Backend {
@@ -70,16 +69,13 @@ pub fn plan(
     distro: &Distro,
     ssh_ports: Vec<u16>,
     notes: &mut Vec<String>,
-) -> Result<Vec<Action>, Failure> {
+) -> Result<Vec<Action>, PlanError> {
     if !ud.batten.firewall.enabled {
         notes.push("WARNING: the firewall is off (batten.firewall.enabled: false): every listening port is reachable".into());
         return Ok(Vec::new());
     }
-    let fail = |e: crate::host::root::RootError| {
-        Failure::new(Code::ApplyFailed, format!("{e}; nothing was changed"))
-    };
     let (kind, persist) = backend(ud, root, distro)
-        .map_err(|e| Failure::new(Code::MissingProgram, format!("{e}; nothing was changed")))?;
+        .map_err(|e| PlanError::missing(format!("{e}; nothing was changed")))?;
     let rules = Ruleset::from_user_data(ud, ssh_ports.clone());
     let texts = of(kind).render(&rules);
     let mut actions = Vec::new();
@@ -92,24 +88,24 @@ pub fn plan(
             .unwrap_or_default();
         files.push(path.to_string());
         // The image's own file keeps its owner and mode.
-        let owner = root
-            .metadata(path)
-            .map_err(fail)?
-            .map(|m| m.owner())
-            .unwrap_or(Owner {
-                uid: 0,
-                gid: 0,
-                mode: 0o644,
-            });
+        let owner = root.metadata(path)?.map(|m| m.owner()).unwrap_or(Owner {
+            uid: 0,
+            gid: 0,
+            mode: 0o644,
+        });
         let why = format!(
             "default-deny firewall ({}), loaded at boot by {}",
             kind.name(),
             persist.unit
         );
-        actions.extend(
-            Action::write_if_changed(root, path, text.into_bytes(), owner, false, &why)
-                .map_err(fail)?,
-        );
+        actions.extend(Action::write_if_changed(
+            root,
+            path,
+            text.into_bytes(),
+            owner,
+            false,
+            &why,
+        )?);
     }
     // Load (or, for an image, check) whenever the file changed; on the live
     // system always, since the kernel may hold something else.
@@ -120,15 +116,15 @@ pub fn plan(
             ssh_ports,
         });
     }
-    match crate::host::systemd::find(root, persist.unit).map_err(fail)? {
+    match crate::host::systemd::find(root, persist.unit)? {
         None => notes.push(format!(
             "{} is not installed in the root, so nothing loads the firewall at later boots; install {}",
             persist.unit,
             of(kind).boot_package()
         )),
-        Some(unit) if !crate::host::systemd::is_enabled(root, &unit).map_err(fail)? => {
+        Some(unit) if !crate::host::systemd::is_enabled(root, &unit)? => {
             for (path, target) in crate::host::systemd::enable_links(&unit) {
-                if root.metadata(&path).map_err(fail)?.is_none() {
+                if root.metadata(&path)?.is_none() {
                     actions.push(Action::Symlink { path, target, why: format!("enable {} so the firewall loads at every boot", persist.unit) });
                 }
             }
@@ -148,13 +144,13 @@ pub fn apply(
     kind: Kind,
     files: &[String],
     ssh_ports: &[u16],
-) -> Result<bool, String> {
+) -> Result<bool, StepError> {
     let backend = of(kind);
     if !root.is_host() {
         return check(runner, root, backend, files).map(|()| false);
     }
     let paths: Vec<std::path::PathBuf> = files.iter().map(|f| root.host_path(f)).collect();
-    backend.load(runner, &paths, ssh_ports)
+    Ok(backend.load(runner, &paths, ssh_ports)?)
 }
 
 /// Check an image's files with its own tools, without loading them (see
@@ -166,11 +162,10 @@ fn check(
     root: &Root,
     backend: &dyn Backend,
     files: &[String],
-) -> Result<(), String> {
+) -> Result<(), StepError> {
     for ((program, args), file) in backend.image_checks().iter().zip(files) {
         let text = root
-            .read(file)
-            .map_err(|e| e.to_string())?
+            .read(file)?
             .ok_or_else(|| format!("{file} is missing after it was written"))?;
         let run = exec::Check {
             program,
@@ -183,7 +178,7 @@ fn check(
             Err(ExecError::Foreign { why, .. }) => {
                 exec::static_only(&format!("{program} {} < {file}", args.join(" ")), &why)
             }
-            Err(e) => return Err(format!("{file}: {e}")),
+            Err(e) => return Err(format!("{file}: {e}").into()),
         }
     }
     Ok(())

@@ -10,12 +10,11 @@ pub mod htpasswd;
 pub mod nginx;
 
 use crate::concerns::accounts::Accounts;
-use crate::exit::{Code, Failure};
 use crate::host::daemon::Daemon;
 use crate::host::distro::{Distro, Family};
-use crate::host::root::{Owner, Root, RootError};
+use crate::host::root::{Owner, Root};
 use crate::input::model::{Upstream, UserData, site_name};
-use crate::plan::Action;
+use crate::plan::{Action, PlanError};
 
 use htpasswd::Credential;
 
@@ -59,14 +58,10 @@ fn layout(distro: &Distro) -> Layout {
     }
 }
 
-fn fail(e: RootError) -> Failure {
-    Failure::new(Code::ApplyFailed, format!("{e}; nothing was changed"))
-}
-
 /// Validation knows only the SSH ports the user-data names; the image's
 /// sshd_config may move sshd elsewhere, and nginx on that port (or a panel
 /// bound there behind it) would lock the owner out.
-fn refuse_ssh_ports(ud: &UserData, ssh_ports: &[u16]) -> Result<(), Failure> {
+fn refuse_ssh_ports(ud: &UserData, ssh_ports: &[u16]) -> Result<(), PlanError> {
     for (i, site) in ud.batten.proxy.iter().enumerate() {
         let upstream = match site.upstream {
             Upstream::Loopback { port, .. } => Some(port),
@@ -81,12 +76,9 @@ fn refuse_ssh_ports(ud: &UserData, ssh_ports: &[u16]) -> Result<(), Failure> {
         ] {
             match port {
                 Some(port) if ssh_ports.contains(&port) => {
-                    return Err(Failure::new(
-                        Code::InvalidUserData,
-                        format!(
-                            "batten.proxy[{i}].{what}: port {port} is where sshd listens in this image (its sshd_config); pick another port for the proxy; nothing was changed"
-                        ),
-                    ));
+                    return Err(PlanError::refused(format!(
+                        "batten.proxy[{i}].{what}: port {port} is where sshd listens in this image (its sshd_config); pick another port for the proxy; nothing was changed"
+                    )));
                 }
                 _ => {}
             }
@@ -102,8 +94,8 @@ fn write_if_changed(
     owner: Owner,
     secret: bool,
     why: &str,
-) -> Result<Option<Action>, Failure> {
-    Action::write_if_changed(root, path, contents, owner, secret, why).map_err(fail)
+) -> Result<Option<Action>, PlanError> {
+    Action::write_if_changed(root, path, contents, owner, secret, why).map_err(PlanError::Root)
 }
 
 /// Plan the proxy: site files, enable links, htpasswd files, credentials,
@@ -117,12 +109,9 @@ pub fn plan(
     accounts: &Accounts,
     ssh_ports: &[u16],
     notes: &mut Vec<String>,
-) -> Result<Vec<Action>, Failure> {
+) -> Result<Vec<Action>, PlanError> {
     refuse_ssh_ports(ud, ssh_ports)?;
-    let nginx_installed = root
-        .metadata("/etc/nginx/nginx.conf")
-        .map_err(fail)?
-        .is_some();
+    let nginx_installed = root.metadata("/etc/nginx/nginx.conf")?.is_some();
     if ud.batten.proxy.is_empty() {
         // Sites batten made for a proxy the user-data no longer lists go.
         let mut actions = if nginx_installed {
@@ -141,22 +130,18 @@ pub fn plan(
         return Ok(actions);
     }
     if !nginx_installed {
-        return Err(Failure::new(
-            Code::MissingProgram,
+        return Err(PlanError::missing(
             "batten.proxy needs nginx, which is not installed in the root; install nginx in the image (the proxy must be in place before the network comes up); nothing was changed",
         ));
     }
     let l = layout(distro);
     let gid = accounts.group(l.group).map(|g| g.gid).ok_or_else(|| {
-        Failure::new(
-            Code::ApplyFailed,
-            format!("the group {} nginx runs as is not in /etc/group, so nginx could not read the password file; nothing was changed", l.group),
+        PlanError::failed(format!("the group {} nginx runs as is not in /etc/group, so nginx could not read the password file; nothing was changed", l.group),
         )
     })?;
     let mut actions = Vec::new();
     let old_credentials = root
-        .read_to_string(htpasswd::CREDENTIALS)
-        .map_err(fail)?
+        .read_to_string(htpasswd::CREDENTIALS)?
         .map(|t| htpasswd::parse_credentials(&t))
         .unwrap_or_default();
     let mut credentials: Vec<Credential> = old_credentials.clone();
@@ -184,10 +169,7 @@ pub fn plan(
             our_ports.push(80);
         }
         let htpasswd_path = format!("/etc/nginx/{name}.htpasswd");
-        let existing = root
-            .read_to_string(&htpasswd_path)
-            .map_err(fail)?
-            .unwrap_or_default();
+        let existing = root.read_to_string(&htpasswd_path)?.unwrap_or_default();
         let current = htpasswd::parse(&existing);
         let mut entries = Vec::new();
         for user in &site.users {
@@ -201,8 +183,7 @@ pub fn plan(
                     let password = match known {
                         Some(p) => p,
                         None => {
-                            let p = htpasswd::random_password()
-                                .map_err(|e| Failure::new(Code::ApplyFailed, e))?;
+                            let p = htpasswd::random_password().map_err(PlanError::failed)?;
                             credentials.push(Credential {
                                 site: name.clone(),
                                 user: user.name.clone(),
@@ -216,8 +197,7 @@ pub fn plan(
                     // second run changes nothing.
                     match current.iter().find(|(u, _)| *u == user.name) {
                         Some((_, h)) if crate::crypt::verifies(&password, h) => h.clone(),
-                        _ => crate::crypt::sha512_crypt(&password)
-                            .map_err(|e| Failure::new(Code::ApplyFailed, e))?,
+                        _ => crate::crypt::sha512_crypt(&password).map_err(PlanError::failed)?,
                     }
                 }
             };
@@ -251,7 +231,7 @@ pub fn plan(
         )?);
         if let Some(enabled) = l.enabled {
             let link = format!("{enabled}/{name}");
-            if root.metadata(&link).map_err(fail)?.is_none() {
+            if root.metadata(&link)?.is_none() {
                 actions.push(Action::Symlink {
                     path: link,
                     target: site_path.clone(),
@@ -269,7 +249,7 @@ pub fn plan(
                 path: htpasswd::CREDENTIALS.to_string(),
                 contents: htpasswd::render_credentials(&credentials).into_bytes(),
                 owner: crate::state::private_owner(0o600),
-                before: root.read_with_owner(htpasswd::CREDENTIALS).map_err(fail)?,
+                before: root.read_with_owner(htpasswd::CREDENTIALS)?,
                 secret: true,
                 check: None,
                 why: "generated proxy passwords, for root".to_string(),
@@ -300,7 +280,7 @@ pub fn plan(
 /// Site files, links and htpasswd files batten made for sites the
 /// user-data no longer has (a renamed server_name, a changed port): left
 /// in place they would go on proxying without anyone meaning them to.
-fn stale_sites(root: &Root, l: &Layout, current: &[String]) -> Result<Vec<Action>, Failure> {
+fn stale_sites(root: &Root, l: &Layout, current: &[String]) -> Result<Vec<Action>, PlanError> {
     let mut actions = Vec::new();
     let ours = |n: &str| n.starts_with("batten-") && n != "batten-websocket.conf";
     let mut dirs = vec![l.sites];
@@ -308,7 +288,7 @@ fn stale_sites(root: &Root, l: &Layout, current: &[String]) -> Result<Vec<Action
         dirs.push(enabled);
     }
     for dir in dirs {
-        for file in root.list_dir(dir).map_err(fail)?.unwrap_or_default() {
+        for file in root.list_dir(dir)?.unwrap_or_default() {
             let name = file.strip_suffix(l.extension).unwrap_or(&file);
             if !l.extension.is_empty() && !file.ends_with(l.extension) {
                 continue;
@@ -321,11 +301,7 @@ fn stale_sites(root: &Root, l: &Layout, current: &[String]) -> Result<Vec<Action
             }
         }
     }
-    for file in root
-        .list_dir("/etc/nginx")
-        .map_err(fail)?
-        .unwrap_or_default()
-    {
+    for file in root.list_dir("/etc/nginx")?.unwrap_or_default() {
         if let Some(name) = file.strip_suffix(".htpasswd")
             && ours(name)
             && !current.iter().any(|c| c == name)
@@ -352,7 +328,7 @@ fn default_site_out_of_the_way(
     l: &Layout,
     ports: &[u16],
     notes: &mut Vec<String>,
-) -> Result<Vec<Action>, Failure> {
+) -> Result<Vec<Action>, PlanError> {
     let Some(enabled) = l.enabled else {
         if ports.contains(&80) {
             notes.push("the distribution's nginx.conf may hold a default server on port 80; batten's site is chosen by server_name".into());
@@ -360,12 +336,11 @@ fn default_site_out_of_the_way(
         return Ok(Vec::new());
     };
     let link = format!("{enabled}/default");
-    if root.metadata(&link).map_err(fail)?.is_none() {
+    if root.metadata(&link)?.is_none() {
         return Ok(Vec::new());
     }
     let text = root
-        .read_following_within(&link)
-        .map_err(fail)?
+        .read_following_within(&link)?
         .map(|b| String::from_utf8_lossy(&b).into_owned())
         .unwrap_or_default();
     let clash: Vec<u16> = nginx::listen_ports(&text)

@@ -10,7 +10,6 @@ pub mod host_keys;
 pub mod sshd_config;
 
 use crate::concerns::accounts::Accounts;
-use crate::exit::{Code, Failure};
 use crate::host::distro::Distro;
 use crate::host::exec::Runner;
 use crate::host::root::{Backup, Owner, Root, RootError};
@@ -18,7 +17,7 @@ use crate::host::undo::UndoLog;
 use crate::input::model::{
     AuthorizedKey, HostKeyType, PasswordAuth, ProvidedHostKey, UserData, UserSpec,
 };
-use crate::plan::Action;
+use crate::plan::{Action, PlanError, StepError};
 
 use sshd_config::{Setting, SshdConfig};
 
@@ -40,8 +39,8 @@ pub struct Inputs<'a> {
     pub homes_made: &'a [String],
 }
 
-fn refuse(e: impl std::fmt::Display) -> Failure {
-    Failure::new(Code::ApplyFailed, format!("{e}; nothing was changed"))
+fn refuse(e: impl std::fmt::Display) -> PlanError {
+    PlanError::failed(format!("{e}; nothing was changed"))
 }
 
 /// Shells that let nobody in.
@@ -186,7 +185,7 @@ fn key_targets(inp: &Inputs) -> Vec<KeyTarget> {
 
 /// Plan everything SSH: sshd settings, authorized keys, host keys, the
 /// check, the reload and enabling the service.
-pub fn plan(inp: &Inputs, notes: &mut Vec<String>) -> Result<Vec<Action>, Failure> {
+pub fn plan(inp: &Inputs, notes: &mut Vec<String>) -> Result<Vec<Action>, PlanError> {
     let root = inp.root;
     let ud = inp.user_data;
     let config = SshdConfig::load(root).map_err(refuse)?;
@@ -209,22 +208,16 @@ pub fn plan(inp: &Inputs, notes: &mut Vec<String>) -> Result<Vec<Action>, Failur
             // No keys to install: nothing to write, and no key login.
             Err(_) if target.keys.is_empty() => continue,
             Err(authorized_keys::NoKeyFile::Disabled) => {
-                return Err(Failure::new(
-                    Code::InvalidUserData,
-                    format!(
-                        "sshd's AuthorizedKeysFile is `none`, so the keys for {} would never be read; set AuthorizedKeysFile in the image's sshd_config; nothing was changed",
-                        target.user
-                    ),
-                ));
+                return Err(PlanError::refused(format!(
+                    "sshd's AuthorizedKeysFile is `none`, so the keys for {} would never be read; set AuthorizedKeysFile in the image's sshd_config; nothing was changed",
+                    target.user
+                )));
             }
             Err(authorized_keys::NoKeyFile::UidUnknown) => {
-                return Err(Failure::new(
-                    Code::InvalidUserData,
-                    format!(
-                        "sshd's AuthorizedKeysFile uses %U, the uid of {}, which is only known once the account exists; run batten again after it is created, or use %u; nothing was changed",
-                        target.user
-                    ),
-                ));
+                return Err(PlanError::refused(format!(
+                    "sshd's AuthorizedKeysFile uses %U, the uid of {}, which is only known once the account exists; run batten again after it is created, or use %u; nothing was changed",
+                    target.user
+                )));
             }
         };
         if let Some(uid) = target.uid
@@ -318,7 +311,7 @@ pub fn plan(inp: &Inputs, notes: &mut Vec<String>) -> Result<Vec<Action>, Failur
 
 /// The ports sshd will listen on after this run: batten's `Port` when
 /// set, else what the root's effective configuration says (22 by default).
-pub fn listening_ports(root: &Root, ud: &UserData) -> Result<Vec<u16>, Failure> {
+pub fn listening_ports(root: &Root, ud: &UserData) -> Result<Vec<u16>, PlanError> {
     let config = SshdConfig::load(root).map_err(refuse)?;
     if ud.batten.ssh.ports.is_empty() {
         return Ok(config.ports());
@@ -356,30 +349,30 @@ fn check_home(
     uid: u32,
     home: &str,
     keys_path: &str,
-) -> Result<(), String> {
+) -> Result<(), StepError> {
     if !keys_path.starts_with(&format!("{}/", home.trim_end_matches('/'))) {
         return Ok(());
     }
-    match root.metadata(home).map_err(|e| e.to_string())? {
+    match root.metadata(home)? {
         None => Err(format!(
             "{user}'s home {home} does not exist, so batten has nowhere to put {user}'s keys; create it (owned by {user}) or fix the home in /etc/passwd"
-        )),
+        ).into()),
         Some(m) if m.kind == crate::host::root::FileKind::Symlink => {
             Err(RootError::SymlinkRefused {
                 path: keys_path.to_string(),
                 link: home.to_string(),
             }
-            .to_string())
+            .into())
         }
         Some(m) if m.kind != crate::host::root::FileKind::Dir || m.uid != uid => Err(format!(
             "{home} is not a directory owned by {user} (uid {uid}), so batten will not write {user}'s keys there; fix its owner (chown {user} {home})"
-        )),
+        ).into()),
         // sshd's StrictModes refuses keys under a home others can write to,
         // and so does batten's rooted writer: say so before changing anything.
         Some(m) if m.mode & 0o022 != 0 => Err(format!(
             "{home} can be written by others (mode {:04o}), so sshd would ignore {user}'s keys; chmod go-w {home}",
             m.mode
-        )),
+        ).into()),
         Some(_) => Ok(()),
     }
 }
@@ -421,7 +414,7 @@ fn interlock(
     config: &SshdConfig,
     settings: &[Setting],
     targets: &[(KeyTarget, usize, String)],
-) -> Result<Vec<String>, Failure> {
+) -> Result<Vec<String>, PlanError> {
     let words = |k: &str| -> Vec<String> {
         config
             .all(k)
@@ -518,20 +511,17 @@ fn interlock(
     } else {
         considered.join(", ")
     };
-    Err(Failure::new(
-        Code::InvalidUserData,
-        format!(
-            "refusing to turn SSH password login off: no account that sshd lets in would have a key, so nobody could log in. \
+    Err(PlanError::refused(format!(
+        "refusing to turn SSH password login off: no account that sshd lets in would have a key, so nobody could log in. \
              Accounts considered: {considered}. Add ssh_authorized_keys to a user (or the top level for the default user); \
              nothing was changed"
-        ),
-    ))
+    )))
 }
 
 /// Host keys of the wanted types the root lacks, and nothing else: what sshd
 /// needs to start at all, for a machine batten leaves otherwise untouched
 /// (no user-data, or user-data it refused). Existing keys are kept.
-pub fn plan_missing_host_keys(inp: &Inputs) -> Result<Option<Action>, Failure> {
+pub fn plan_missing_host_keys(inp: &Inputs) -> Result<Option<Action>, PlanError> {
     plan_host_keys(&Inputs {
         host_keys: HostKeysOwner::ThisInstance,
         ..*inp
@@ -539,7 +529,7 @@ pub fn plan_missing_host_keys(inp: &Inputs) -> Result<Option<Action>, Failure> {
 }
 
 /// The host key action, when this instance needs one.
-fn plan_host_keys(inp: &Inputs) -> Result<Option<Action>, Failure> {
+fn plan_host_keys(inp: &Inputs) -> Result<Option<Action>, PlanError> {
     let root = inp.root;
     let ud = inp.user_data;
     if root.metadata("/etc/ssh").map_err(refuse)?.is_none() {
@@ -692,7 +682,7 @@ pub fn prove_key_login(
     runner: &dyn Runner,
     root: &Root,
     accounts: &[(String, String)],
-) -> Result<(), String> {
+) -> Result<(), StepError> {
     let passwd = Accounts::load(root).map_err(|e| e.to_string())?;
     let mut reasons = Vec::new();
     let mut usable = false;
@@ -706,9 +696,9 @@ pub fn prove_key_login(
             Err(crate::host::daemon::CheckError::Foreign { why, .. }) => {
                 return Err(format!(
                     "the image's sshd cannot run on this machine ({why}), so no key login can be proven before password login goes off; register qemu-user-static for the image's architecture (apt-get install qemu-user-static binfmt-support) and run again, or give the user-data to the machine itself (a seed on the image) so that its first boot proves it"
-                ));
+                ).into());
             }
-            Err(e) => return Err(e.to_string()),
+            Err(e) => return Err(StepError::Failed(e.to_string())),
         };
         let get = |k: &str| {
             settings
@@ -722,7 +712,8 @@ pub fn prove_key_login(
                 return Err(format!(
                     "sshd -T says {k} is `{}` for {user}: passwords are not off",
                     get(k)
-                ));
+                )
+                .into());
             }
         }
         let entry = passwd.user(user);
@@ -776,7 +767,7 @@ pub fn prove_key_login(
         Err(format!(
             "sshd's effective configuration would let nobody in with a key ({}); the run is rolled back so passwords are not switched off",
             reasons.join("; ")
-        ))
+        ).into())
     }
 }
 
@@ -806,13 +797,10 @@ pub fn apply_host_keys(
     ssh_keys_gid: Option<u32>,
     quiet: bool,
     undo: &mut UndoLog,
-) -> Result<(), String> {
+) -> Result<(), StepError> {
     for path in remove {
-        let before = root.read_with_owner(path).map_err(|e| e.to_string())?;
-        if root
-            .remove_file(path, Some(backup))
-            .map_err(|e| e.to_string())?
-        {
+        let before = root.read_with_owner(path)?;
+        if root.remove_file(path, Some(backup))? {
             undo.file(path, before);
         }
     }
@@ -840,11 +828,8 @@ pub fn apply_host_keys(
                 .as_ref()
                 .map(|(path, text)| (path, *text, host_keys::public_owner())),
         ) {
-            let before = root.read_with_owner(path).map_err(|e| e.to_string())?;
-            if root
-                .write_atomic(path, text.as_bytes(), owner, Some(backup))
-                .map_err(|e| e.to_string())?
-            {
+            let before = root.read_with_owner(path)?;
+            if root.write_atomic(path, text.as_bytes(), owner, Some(backup))? {
                 undo.file(path, before);
             }
         }
