@@ -271,7 +271,7 @@ fn apply_one(
             Ok(changed)
         }
         Action::Accounts { steps } => {
-            crate::concerns::accounts::files::apply(root, backup, runner, steps, undo)
+            crate::concerns::accounts::apply::apply(root, backup, runner, steps, undo)
         }
         Action::UserFile {
             user,

@@ -5,6 +5,7 @@
 //! but never changes it; all it reads comes through the `Root` it is
 //! handed, so a plan is computed the same for a scratch root in a test.
 
+use crate::concerns::Planning;
 use crate::concerns::accounts::{self, Accounts};
 use crate::concerns::ssh::HostKeysOwner;
 use crate::exit::{Code, Failure};
@@ -44,36 +45,23 @@ pub fn build_plan(
         ));
     }
     let users = accounts::resolve_users(ud, root, distro, &mut notes);
-    let mut actions = accounts::plan_users(&users, accounts, root, &mut notes)?;
-    let homes_made: Vec<String> = actions
-        .iter()
-        .filter_map(|a| match a {
-            Action::MakeHome { home, .. } => Some(home.clone()),
-            _ => None,
-        })
-        .collect();
-    let ssh_inputs = crate::concerns::ssh::Inputs {
-        user_data: ud,
-        users: &users,
-        accounts,
-        root,
-        distro,
-        host_keys,
-        homes_made: &homes_made,
-    };
-    actions.extend(crate::concerns::ssh::plan(&ssh_inputs, &mut notes)?);
     let ssh_ports = crate::concerns::ssh::listening_ports(root, ud)?;
-    actions.extend(crate::concerns::firewall::plan(
-        ud,
-        root,
-        distro,
-        ssh_ports.clone(),
-        &mut notes,
-    )?);
-    actions.extend(crate::concerns::proxy::plan(
-        ud, root, distro, accounts, &ssh_ports, &mut notes,
-    )?);
-    actions.extend(crate::concerns::cloud_init::plan(root, ud, &mut notes)?);
+    let mut actions: Vec<Action> = Vec::new();
+    for concern in crate::concerns::ALL {
+        let cx = Planning {
+            user_data: ud,
+            users: &users,
+            accounts,
+            root,
+            distro,
+            host_keys: host_keys.clone(),
+            ssh_ports: &ssh_ports,
+            planned: &actions,
+        };
+        let planned = (concern.plan)(&cx, &mut notes)?;
+        log::debug!("{}: {} steps planned", concern.name, planned.len());
+        actions.extend(planned);
+    }
     actions.extend(
         Action::write_if_changed(
             root,

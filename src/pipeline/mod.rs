@@ -12,7 +12,7 @@ use log::info;
 
 use crate::cli::{RootArgs, SourceArgs};
 use crate::concerns::accounts::Accounts;
-use crate::concerns::accounts::files as account_files;
+use crate::concerns::accounts::apply as account_files;
 use crate::concerns::ssh::HostKeysOwner;
 use crate::exit::{Code, Failure};
 use crate::host::distro::Distro;

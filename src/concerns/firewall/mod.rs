@@ -7,20 +7,28 @@
 //! (safety rule 3) are dropped for everything but loopback, before any
 //! user rule is looked at.
 
+pub mod apply;
 pub mod backend;
+
 pub mod iptables;
+
 pub mod nftables;
+pub mod plan;
+
 pub mod rules;
+
+pub mod verify;
+
+pub use apply::apply;
+pub use plan::plan;
 
 pub use crate::plan::FirewallKind as Kind;
 pub use backend::{Backend, Persist};
 pub use rules::{Ruleset, split_by_family};
 
 use crate::host::distro::Distro;
-use crate::host::exec::{self, ExecError, Runner};
-use crate::host::root::{Owner, Root};
+use crate::host::root::Root;
 use crate::input::model::{FirewallBackend, UserData};
-use crate::plan::{Action, PlanError, StepError};
 
 /// The backend for `kind`: the one place the two are told apart.
 pub fn of(kind: Kind) -> &'static dyn Backend {
@@ -58,130 +66,6 @@ fn root_has(root: &Root, program: &str) -> bool {
 pub fn backend(ud: &UserData, root: &Root, distro: &Distro) -> Result<(Kind, Persist), String> {
     let kind = choose(ud.batten.firewall.backend, |p| root_has(root, p))?;
     Ok((kind, of(kind).persist(distro.family)))
-}
-
-/// Plan the firewall: its files where the distribution loads them at
-/// boot, the unit that loads them enabled, and the load itself (checked
-/// only, under `--root`).
-pub fn plan(
-    ud: &UserData,
-    root: &Root,
-    distro: &Distro,
-    ssh_ports: Vec<u16>,
-    notes: &mut Vec<String>,
-) -> Result<Vec<Action>, PlanError> {
-    if !ud.batten.firewall.enabled {
-        notes.push("WARNING: the firewall is off (batten.firewall.enabled: false): every listening port is reachable".into());
-        return Ok(Vec::new());
-    }
-    let (kind, persist) = backend(ud, root, distro)
-        .map_err(|e| PlanError::missing(format!("{e}; nothing was changed")))?;
-    let rules = Ruleset::from_user_data(ud, ssh_ports.clone());
-    let texts = of(kind).render(&rules);
-    let mut actions = Vec::new();
-    let mut files = Vec::new();
-    for (path, which) in &persist.files {
-        let text = texts
-            .iter()
-            .find(|(w, _)| w == which)
-            .map(|(_, t)| t.clone())
-            .unwrap_or_default();
-        files.push(path.to_string());
-        // The image's own file keeps its owner and mode.
-        let owner = root.metadata(path)?.map(|m| m.owner()).unwrap_or(Owner {
-            uid: 0,
-            gid: 0,
-            mode: 0o644,
-        });
-        let why = format!(
-            "default-deny firewall ({}), loaded at boot by {}",
-            kind.name(),
-            persist.unit
-        );
-        actions.extend(Action::write_if_changed(
-            root,
-            path,
-            text.into_bytes(),
-            owner,
-            false,
-            &why,
-        )?);
-    }
-    // Load (or, for an image, check) whenever the file changed; on the live
-    // system always, since the kernel may hold something else.
-    if !actions.is_empty() || root.is_host() {
-        actions.push(Action::Firewall {
-            kind,
-            files,
-            ssh_ports,
-        });
-    }
-    match crate::host::systemd::find(root, persist.unit)? {
-        None => notes.push(format!(
-            "{} is not installed in the root, so nothing loads the firewall at later boots; install {}",
-            persist.unit,
-            of(kind).boot_package()
-        )),
-        Some(unit) if !crate::host::systemd::is_enabled(root, &unit)? => {
-            for (path, target) in crate::host::systemd::enable_links(&unit) {
-                if root.metadata(&path)?.is_none() {
-                    actions.push(Action::Symlink { path, target, why: format!("enable {} so the firewall loads at every boot", persist.unit) });
-                }
-            }
-        }
-        Some(_) => {}
-    }
-    Ok(actions)
-}
-
-/// Carry out `Action::Firewall`: on the live system load the files with
-/// the previous ruleset kept, read the result back from the kernel, and put
-/// the previous one back unless every SSH port is accepted; for an image,
-/// check the files with the tools.
-pub fn apply(
-    runner: &dyn Runner,
-    root: &Root,
-    kind: Kind,
-    files: &[String],
-    ssh_ports: &[u16],
-) -> Result<bool, StepError> {
-    let backend = of(kind);
-    if !root.is_host() {
-        return check(runner, root, backend, files).map(|()| false);
-    }
-    let paths: Vec<std::path::PathBuf> = files.iter().map(|f| root.host_path(f)).collect();
-    Ok(backend.load(runner, &paths, ssh_ports)?)
-}
-
-/// Check an image's files with its own tools, without loading them (see
-/// `exec`): `nft -c`, `iptables-restore --test`. A tool that cannot run
-/// here leaves the check to the machine's first boot, which loads the files
-/// and reads the result back before anything is final.
-fn check(
-    runner: &dyn Runner,
-    root: &Root,
-    backend: &dyn Backend,
-    files: &[String],
-) -> Result<(), StepError> {
-    for ((program, args), file) in backend.image_checks().iter().zip(files) {
-        let text = root
-            .read(file)?
-            .ok_or_else(|| format!("{file} is missing after it was written"))?;
-        let run = exec::Check {
-            program,
-            args,
-            stdin: Some(&text),
-            config_dir: None,
-        };
-        match runner.check(root, &run) {
-            Ok(_) => {}
-            Err(ExecError::Foreign { why, .. }) => {
-                exec::static_only(&format!("{program} {} < {file}", args.join(" ")), &why)
-            }
-            Err(e) => return Err(format!("{file}: {e}").into()),
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]
