@@ -3,6 +3,7 @@
 //! run (`run`). The commands in `cli` call these and print the results.
 
 pub mod build;
+pub mod options;
 pub mod run;
 pub mod sources;
 
@@ -10,7 +11,6 @@ use std::path::Path;
 
 use log::info;
 
-use crate::cli::{RootArgs, SourceArgs};
 use crate::concerns::accounts::Accounts;
 use crate::concerns::accounts::apply as account_files;
 use crate::concerns::ssh::HostKeysOwner;
@@ -24,6 +24,7 @@ use crate::plan::Plan;
 use crate::state::LOCAL_USER_DATA_MARKER;
 use crate::state::{self, RunLock, State};
 use build::build_plan;
+use options::{RootArgs, SourceArgs};
 use sources::{instance_data, load_or_exit, locate, write_run_file};
 
 /// Everything the plan and run commands share: the root, what was found,

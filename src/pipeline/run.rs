@@ -7,9 +7,9 @@ use std::time::Instant;
 
 use log::{info, warn};
 
+use super::options::RootArgs;
 use super::{Prepared, lock_for_changes, open_root};
 use crate::apply;
-use crate::cli::RootArgs;
 use crate::concerns::accounts::Accounts;
 use crate::concerns::ssh::HostKeysOwner;
 use crate::exit::{Code, Failure};

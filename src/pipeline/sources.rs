@@ -8,8 +8,8 @@ use std::path::Path;
 
 use log::warn;
 
+use super::options::{MetadataArgs, SourceArgs};
 use super::print_issues;
-use crate::cli::{MetadataArgs, SourceArgs};
 use crate::exit::{Code, Failure};
 use crate::host::root::Root;
 use crate::input::decode::MAX_USER_DATA_BYTES;

@@ -328,8 +328,8 @@ impl Backend for Iptables {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::input::grammar::{PortRange, source};
-    use crate::input::model::{AllowRule, Protocol};
+    use crate::concerns::firewall::rules::allow;
+    use crate::input::model::Protocol;
 
     fn rules() -> Ruleset {
         Ruleset {
@@ -337,30 +337,13 @@ mod tests {
             proxy_ports: vec![(80, vec![])],
             upstream_ports: vec![8080],
             allow: vec![
-                AllowRule {
-                    ports: Some(PortRange {
-                        first: 5432,
-                        last: 5432,
-                    }),
-                    protocol: Protocol::Tcp,
-                    from: vec![source("203.0.113.10").unwrap()],
-                },
-                AllowRule {
-                    ports: Some(PortRange {
-                        first: 8000,
-                        last: 8010,
-                    }),
-                    protocol: Protocol::Udp,
-                    from: vec![],
-                },
-                AllowRule {
-                    ports: None,
-                    protocol: Protocol::Tcp,
-                    from: vec![
-                        source("198.51.100.10-198.51.100.20").unwrap(),
-                        source("2001:db8::/32").unwrap(),
-                    ],
-                },
+                allow(Some((5432, 5432)), Protocol::Tcp, &["203.0.113.10"]),
+                allow(Some((8000, 8010)), Protocol::Udp, &[]),
+                allow(
+                    None,
+                    Protocol::Tcp,
+                    &["198.51.100.10-198.51.100.20", "2001:db8::/32"],
+                ),
             ],
             log_drops: false,
             forward_drop: false,

@@ -14,8 +14,10 @@ use crate::host::distro::Family;
 use crate::host::exec::Runner;
 use crate::input::grammar::Source;
 
-/// The table batten owns.
-pub const TABLE: &str = "inet batten";
+/// The family of the table batten owns: one table for IPv4 and IPv6.
+const FAMILY: &str = "inet";
+/// The name of the table batten owns.
+const NAME: &str = "batten";
 
 fn set(sources: &[&Source]) -> String {
     let items: Vec<String> = sources.iter().map(|s| s.to_string()).collect();
@@ -62,11 +64,12 @@ pub fn render(r: &Ruleset) -> String {
     let mut out = String::from(
         "#!/usr/sbin/nft -f\n\
          # Written by batten from user-data: default deny in, IPv4 and IPv6.\n\
-         # Only batten's own table is replaced; other tables are left alone.\n\
-         table inet batten\n\
-         delete table inet batten\n\n\
-         table inet batten {\n\
-         \tchain input {\n\
+         # Only batten's own table is replaced; other tables are left alone.\n",
+    );
+    out.push_str(&replace_own_table());
+    out.push_str(&format!("\ntable {FAMILY} {NAME} {{\n"));
+    out.push_str(
+        "\tchain input {\n\
          \t\ttype filter hook input priority filter; policy drop;\n\
          \t\tiif \"lo\" accept comment \"loopback\"\n\
          \t\tct state established,related accept comment \"replies to our own traffic\"\n\
@@ -114,6 +117,12 @@ pub fn render(r: &Ruleset) -> String {
     out
 }
 
+/// The lines that make sure batten's table exists and then delete it, so
+/// that what follows in the same transaction replaces exactly that table.
+fn replace_own_table() -> String {
+    format!("table {FAMILY} {NAME}\ndelete table {FAMILY} {NAME}\n")
+}
+
 fn run(runner: &dyn Runner, args: &[&str], input: Option<&[u8]>) -> Result<String, String> {
     run_tool(runner, "nft", args, input, "nftables")
 }
@@ -125,7 +134,7 @@ pub fn load(runner: &dyn Runner, file: &Path) -> Result<(), String> {
 
 /// batten's table as loaded now, to restore it if a new one fails.
 pub fn current(runner: &dyn Runner) -> Result<Option<String>, String> {
-    match run(runner, &["list", "table", "inet", "batten"], None) {
+    match run(runner, &["list", "table", FAMILY, NAME], None) {
         Ok(text) => Ok(Some(text)),
         Err(e) if e.contains("No such file or directory") => Ok(None),
         Err(e) => Err(e),
@@ -135,8 +144,8 @@ pub fn current(runner: &dyn Runner) -> Result<Option<String>, String> {
 /// Put back what `current` returned (or remove batten's table).
 pub fn restore(runner: &dyn Runner, previous: Option<&str>) -> Result<(), String> {
     let text = match previous {
-        Some(t) => format!("table inet batten\ndelete table inet batten\n{t}"),
-        None => "table inet batten\ndelete table inet batten\n".to_string(),
+        Some(t) => format!("{}{t}", replace_own_table()),
+        None => replace_own_table(),
     };
     // Through standard input: no file anyone else could plant or swap.
     run(runner, &["-f", "-"], Some(text.as_bytes())).map(|_| ())
@@ -145,7 +154,7 @@ pub fn restore(runner: &dyn Runner, previous: Option<&str>) -> Result<(), String
 /// batten's table as the kernel holds it, read back as JSON (`nft -j`):
 /// what the kernel took, not what the file said.
 fn loaded_items(runner: &dyn Runner) -> Result<Vec<serde_json::Value>, String> {
-    let listed = run(runner, &["-j", "list", "table", "inet", "batten"], None)?;
+    let listed = run(runner, &["-j", "list", "table", FAMILY, NAME], None)?;
     let json: serde_json::Value = serde_json::from_str(&listed).map_err(|e| e.to_string())?;
     Ok(json["nftables"].as_array().cloned().unwrap_or_default())
 }
@@ -343,8 +352,9 @@ impl Backend for Nftables {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::input::grammar::{PortRange, source};
-    use crate::input::model::{AllowRule, Protocol};
+    use crate::concerns::firewall::rules::allow;
+    use crate::input::grammar::source;
+    use crate::input::model::Protocol;
 
     #[test]
     fn exact_text() {
@@ -362,30 +372,13 @@ mod tests {
             ],
             upstream_ports: vec![8080],
             allow: vec![
-                AllowRule {
-                    ports: Some(PortRange {
-                        first: 5432,
-                        last: 5432,
-                    }),
-                    protocol: Protocol::Tcp,
-                    from: vec![source("203.0.113.10").unwrap()],
-                },
-                AllowRule {
-                    ports: Some(PortRange {
-                        first: 60000,
-                        last: 61000,
-                    }),
-                    protocol: Protocol::Udp,
-                    from: vec![],
-                },
-                AllowRule {
-                    ports: None,
-                    protocol: Protocol::Tcp,
-                    from: vec![
-                        source("198.51.100.10-198.51.100.20").unwrap(),
-                        source("198.51.100.99").unwrap(),
-                    ],
-                },
+                allow(Some((5432, 5432)), Protocol::Tcp, &["203.0.113.10"]),
+                allow(Some((60000, 61000)), Protocol::Udp, &[]),
+                allow(
+                    None,
+                    Protocol::Tcp,
+                    &["198.51.100.10-198.51.100.20", "198.51.100.99"],
+                ),
             ],
             log_drops: true,
             forward_drop: true,
@@ -424,11 +417,7 @@ mod tests {
     fn no_forward_chain_by_default() {
         let r = Ruleset {
             ssh_ports: vec![22],
-            proxy_ports: vec![],
-            upstream_ports: vec![],
-            allow: vec![],
-            log_drops: false,
-            forward_drop: false,
+            ..Ruleset::default()
         };
         let text = render(&r);
         assert!(!text.contains("forward"));

@@ -6,7 +6,7 @@ use crate::input::grammar::{PortRange, Source};
 use crate::input::model::{AllowRule, Protocol, Upstream, UserData};
 
 /// Everything a ruleset says, independent of the tool that loads it.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Ruleset {
     /// Ports sshd listens on once batten is done: always accepted.
     pub ssh_ports: Vec<u16>,
@@ -90,5 +90,19 @@ pub fn proto_name(p: Protocol) -> &'static str {
     match p {
         Protocol::Tcp => "tcp",
         Protocol::Udp => "udp",
+    }
+}
+
+/// An allow rule as the backends' render tests write it: `ports` as
+/// (first, last), `from` as the user-data would give the sources.
+#[cfg(test)]
+pub fn allow(ports: Option<(u16, u16)>, protocol: Protocol, from: &[&str]) -> AllowRule {
+    AllowRule {
+        ports: ports.map(|(first, last)| PortRange { first, last }),
+        protocol,
+        from: from
+            .iter()
+            .map(|s| crate::input::grammar::source(s).expect("a valid source"))
+            .collect(),
     }
 }

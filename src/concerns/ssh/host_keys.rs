@@ -261,25 +261,6 @@ pub fn provided(key: &ProvidedHostKey) -> Result<HostKeyFiles, String> {
     })
 }
 
-/// Reads the text of an existing public key file and returns its size, its
-/// SHA-256 fingerprint and its type as `ssh-keygen -l` names it (`RSA`,
-/// `ECDSA`, `ED25519`, ...), for printing the fingerprints of keys batten
-/// kept. Blank lines and `#` comments before the key are skipped, as
-/// `ssh-keygen -l` does; `None` when no key can be read.
-pub fn describe_public(text: &str) -> Option<(u32, String, String)> {
-    let line = text
-        .lines()
-        .map(str::trim)
-        .find(|l| !l.is_empty() && !l.starts_with('#'))?;
-    let key = PublicKey::from_openssh(line).ok()?;
-    let data = key.key_data();
-    Some((
-        key_bits(data)?,
-        key.fingerprint(HashAlg::Sha256).to_string(),
-        key_data_label(data)?.to_string(),
-    ))
-}
-
 /// The fingerprint block cloud-init prints on the console, so that people
 /// (and scripts reading the serial console from a provider's API) can check
 /// the host key before their first login:
@@ -364,7 +345,8 @@ fn is_of_type(algorithm: &Algorithm, t: HostKeyType) -> bool {
 }
 
 /// `ssh-keygen`'s type word for any public key it can describe
-/// (`sshkey_type()` in OpenSSH).
+/// (`sshkey_type()` in OpenSSH), for the tests that compare with it.
+#[cfg(test)]
 fn key_data_label(data: &KeyData) -> Option<&'static str> {
     Some(match data {
         KeyData::Rsa(_) => "RSA",
@@ -412,6 +394,25 @@ fn with_newline(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    /// Reads the text of an existing public key file and returns its size, its
+    /// SHA-256 fingerprint and its type as `ssh-keygen -l` names it (`RSA`,
+    /// `ECDSA`, `ED25519`, ...), to check what
+    /// batten wrote against ssh-keygen. Blank lines and `#` comments before the key are skipped, as
+    /// `ssh-keygen -l` does; `None` when no key can be read.
+    fn describe_public(text: &str) -> Option<(u32, String, String)> {
+        let line = text
+            .lines()
+            .map(str::trim)
+            .find(|l| !l.is_empty() && !l.starts_with('#'))?;
+        let key = PublicKey::from_openssh(line).ok()?;
+        let data = key.key_data();
+        Some((
+            key_bits(data)?,
+            key.fingerprint(HashAlg::Sha256).to_string(),
+            key_data_label(data)?.to_string(),
+        ))
+    }
+
     use super::*;
     use std::fs;
     use std::os::unix::fs::PermissionsExt;
