@@ -2,6 +2,9 @@
 //! machine's own account and SSH files, a snapshot of a tree to prove
 //! "nothing changed", and the root/CI rule for privileged tests.
 
+// Each test binary compiles all of these helpers and uses a part of them,
+// so the lint would name in every binary what another one uses; every
+// helper here is used by some test.
 #![allow(dead_code)]
 
 pub mod net;
