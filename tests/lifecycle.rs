@@ -72,3 +72,51 @@ fn install_refuses_the_running_system() {
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(text(&out).contains("not on the running system"));
 }
+
+/// An image of another machine (a Pi's arm64 userland baked on this
+/// x86_64 laptop) never gets this machine's binary: with no build for it
+/// at hand, install refuses, names both machines and writes nothing; given
+/// the right build with --binary, that one goes in.
+#[test]
+fn install_puts_in_the_build_for_the_images_own_machine() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    // The first bytes of an aarch64 ELF program are all install reads.
+    let mut arm64 = b"\x7fELF\x02\x01\x01\x00".to_vec();
+    arm64.extend([0u8; 10]);
+    arm64.extend(183u16.to_le_bytes());
+    arm64.extend([0u8; 40]);
+    std::fs::create_dir_all(root.join("usr/bin")).unwrap();
+    std::fs::write(root.join("usr/bin/dash"), &arm64).unwrap();
+    std::os::unix::fs::symlink("dash", root.join("usr/bin/sh")).unwrap();
+    std::os::unix::fs::symlink("usr/bin", root.join("bin")).unwrap();
+    let root_arg = root.display().to_string();
+
+    // On an aarch64 machine this binary is the image's own.
+    if std::env::consts::ARCH != "aarch64" {
+        let out = run(&["install", "--root", &root_arg]);
+        assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+        let host = std::env::consts::ARCH;
+        assert!(
+            text(&out).contains("for aarch64") && text(&out).contains(host),
+            "{}",
+            text(&out)
+        );
+        assert!(!root.join("usr/local/sbin/batten").exists());
+    }
+
+    let build = dir.path().join("batten-aarch64-unknown-linux-musl");
+    std::fs::write(&build, &arm64).unwrap();
+    let out = run(&[
+        "install",
+        "--root",
+        &root_arg,
+        "--binary",
+        &build.display().to_string(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(
+        std::fs::read(root.join("usr/local/sbin/batten")).unwrap(),
+        arm64
+    );
+}

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::Args;
 
 use crate::exit::{Code, Failure};
-use crate::pipeline::open_path;
+use crate::pipeline::{binary, open_path};
 use crate::state;
 
 /// `batten install --root DIR [--generalize]`
@@ -17,6 +17,12 @@ pub struct Install {
     /// Also make the image generic for cloning.
     #[arg(long)]
     pub generalize: bool,
+    /// The batten binary to put in: by default this one when the image's
+    /// programs are for the same machine, else the `batten-<target>` build
+    /// beside it for the image's machine (a Raspberry Pi image baked on a
+    /// laptop gets the ARM build).
+    #[arg(long, value_name = "FILE")]
+    pub binary: Option<PathBuf>,
 }
 
 impl Install {
@@ -29,15 +35,27 @@ impl Install {
                 "install works on an image mounted elsewhere, not on the running system; pass --root /mnt/image",
             ));
         }
-        let exe = std::env::current_exe()
-            .and_then(std::fs::read)
-            .map_err(|e| {
-                Failure::new(
-                    Code::ApplyFailed,
-                    format!("cannot read the running batten binary: {e}"),
-                )
-            })?;
-        let mut done = state::install(&root, &exe, self.generalize)
+        let exe = std::env::current_exe().map_err(|e| {
+            Failure::new(
+                Code::ApplyFailed,
+                format!("cannot find the running batten binary: {e}"),
+            )
+        })?;
+        let bytes = std::fs::read(&exe).map_err(|e| {
+            Failure::new(
+                Code::ApplyFailed,
+                format!("cannot read the running batten binary: {e}"),
+            )
+        })?;
+        let chosen = binary::choose(&root, self.binary.as_deref(), (&exe, bytes))
+            .map_err(|e| Failure::new(Code::Usage, format!("{e}; nothing was installed")))?;
+        for note in &chosen.notes {
+            println!("note: {note}");
+        }
+        if chosen.path != exe {
+            println!("the image's build: {}", chosen.path.display());
+        }
+        let mut done = state::install(&root, &chosen.bytes, self.generalize)
             .map_err(|e| Failure::new(Code::ApplyFailed, e.to_string()))?;
         let page = super::manual::page()?;
         let installed = state::install_manual(&root, &page)

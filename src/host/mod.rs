@@ -4,6 +4,7 @@
 
 pub mod daemon;
 pub mod distro;
+pub mod elf;
 pub mod exec;
 pub mod root;
 pub mod systemd;

@@ -2,6 +2,7 @@
 //! validate it, plan from it and the root (`build`), apply and record the
 //! run (`run`). The commands in `cli` call these and print the results.
 
+pub mod binary;
 pub mod build;
 pub mod options;
 pub mod run;
