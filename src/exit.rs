@@ -29,6 +29,9 @@ pub struct Failure {
     pub code: Code,
     /// What went wrong and what to do, printed after `batten: `.
     pub message: String,
+    /// Each problem behind it, already printed on its own line (the
+    /// user-data's errors), for reports that are read elsewhere.
+    pub details: Vec<String>,
 }
 
 impl Failure {
@@ -37,7 +40,14 @@ impl Failure {
         Failure {
             code,
             message: message.into(),
+            details: Vec::new(),
         }
+    }
+
+    /// The same failure, with the problems behind it.
+    pub fn with_details(mut self, details: Vec<String>) -> Failure {
+        self.details = details;
+        self
     }
 }
 

@@ -821,3 +821,73 @@ fn validate_says_which_parts_are_not_batten_s() {
     );
     assert!(said.contains("valid, but it gives no SSH key"), "{said}");
 }
+
+/// A headless Pi's owner reads the first boot's outcome on the card: the
+/// seed's refusal with every error, or the host key fingerprints of a
+/// hardened Pi; never a password hash.
+#[test]
+fn a_pi_card_gets_the_status_file_refused_or_hardened() {
+    if !privileged("a_pi_card_gets_the_status_file_refused_or_hardened") {
+        return;
+    }
+    let scratch = Scratch::new();
+    std::fs::write(scratch.join("/boot/firmware/config.txt"), "arm_64bit=1\n").unwrap();
+    std::fs::write(
+        scratch.join("/boot/firmware/meta-data"),
+        "instance_id: rpi-imager-1732000000\n",
+    )
+    .unwrap();
+    let status_file = scratch.join("/boot/firmware/batten-status.txt");
+
+    std::fs::write(
+        scratch.join("/boot/firmware/user-data"),
+        "#cloud-config\nssh_pwauth: maybe\n",
+    )
+    .unwrap();
+    let out = run(&["run", "--root", &scratch.root_arg()]);
+    assert_eq!(out.status.code(), Some(65), "{}", text(&out));
+    let status = std::fs::read_to_string(&status_file).expect("the status file");
+    assert!(
+        status.starts_with("batten on this Raspberry Pi: refused\n"),
+        "{status}"
+    );
+    assert!(
+        status.contains("ssh_pwauth"),
+        "every error is there: {status}"
+    );
+
+    let example =
+        std::fs::read_to_string(repo().join("cloud-init/examples/raspberry-pi-imager.yaml"))
+            .unwrap();
+    std::fs::write(scratch.join("/boot/firmware/user-data"), &example).unwrap();
+    let out = run(&["run", "--root", &scratch.root_arg()]);
+    assert!(out.status.success(), "{}", text(&out));
+    let status = std::fs::read_to_string(&status_file).unwrap();
+    assert!(
+        status.starts_with("batten on this Raspberry Pi: hardened\n"),
+        "{status}"
+    );
+    assert!(
+        status.contains("instance-id: rpi-imager-1732000000"),
+        "{status}"
+    );
+    assert!(
+        status.contains("SHA256:"),
+        "the host keys' fingerprints: {status}"
+    );
+    let json = std::fs::read_to_string(scratch.join("/boot/firmware/batten-status.json")).unwrap();
+    for text in [&status, &json] {
+        assert!(!text.contains("$5$") && !text.contains("$6$") && !text.contains("$y$"));
+    }
+
+    // The first boot's verify says whether it sealed, and why not.
+    let out = run(&["verify", "--root", &scratch.root_arg(), "--seal"]);
+    let status = std::fs::read_to_string(&status_file).unwrap();
+    let word = if out.status.success() { "sealed" } else { "not-sealed" };
+    assert!(
+        status.starts_with(&format!("batten on this Raspberry Pi: {word}\n")),
+        "{status}\n{}",
+        text(&out)
+    );
+    assert!(status.contains("phase:       verify"), "{status}");
+}

@@ -8,10 +8,21 @@ use crate::concerns::accounts;
 use crate::exit::{Code, Failure};
 use crate::host::distro::Distro;
 use crate::input::sources::Found;
+use crate::pipeline::boot_status::{self, BootStatus};
 use crate::pipeline::run::{Started, baseline, carry_out};
 use crate::pipeline::sources::{fetch_metadata, nothing_found, write_run_file};
 use crate::pipeline::{Prepare, Purpose, open_root, prepare};
 use crate::state::METADATA_FAILURE;
+
+/// What a run came to, when it did not fail.
+enum Outcome {
+    /// The user-data was applied (or already was) for this instance.
+    Hardened(String),
+    /// No user-data: only the baseline.
+    Baseline,
+    /// Nothing was done: a sealed instance, or no metadata provider.
+    Nothing,
+}
 
 /// `batten run [--root DIR] [--user-data FILE] [--force] [--from-metadata]`
 #[derive(Debug, Args)]
@@ -31,12 +42,59 @@ pub struct Run {
 }
 
 impl Run {
-    /// Find, plan, apply, record; say what happened.
+    /// Find, plan, apply, record; say what happened, and on a Raspberry
+    /// Pi leave it on the boot partition too.
     pub fn run(&self) -> Result<Code, Failure> {
+        let result = self.harden();
+        match &result {
+            Ok(Outcome::Hardened(instance)) => {
+                self.tell_owner("hardened", Vec::new(), Some(instance))
+            }
+            Ok(Outcome::Baseline) => self.tell_owner(
+                "no-user-data",
+                vec![format!(
+                    "{}; only the baseline was applied (the firewall, and host keys sshd lacked)",
+                    nothing_found()
+                )],
+                None,
+            ),
+            Ok(Outcome::Nothing) => {}
+            Err(failure) => {
+                let word = if failure.code == Code::InvalidUserData {
+                    "refused"
+                } else {
+                    "failed"
+                };
+                let mut errors = vec![failure.message.clone()];
+                errors.extend(failure.details.iter().cloned());
+                self.tell_owner(word, errors, None);
+            }
+        }
+        result.map(|_| Code::Ok)
+    }
+
+    /// The status file for a headless owner, where the root has a Pi boot
+    /// partition.
+    fn tell_owner(&self, result: &str, errors: Vec<String>, instance: Option<&String>) {
+        // It tells of the first boot's own run: user-data given by hand is
+        // answered on the terminal, and changes nothing when refused.
+        if self.source.user_data.is_some() {
+            return;
+        }
+        let Ok(root) = open_root(&self.root) else {
+            return;
+        };
+        let mut status = BootStatus::new(&root, "run", result, errors);
+        status.instance_id = instance.cloned();
+        boot_status::record(&root, &status);
+    }
+
+    /// The run itself.
+    fn harden(&self) -> Result<Outcome, Failure> {
         let fetched = if self.metadata.from_metadata || self.metadata.provider.is_some() {
             match self.fetch()? {
                 Some(found) => Some(found),
-                None => return Ok(Code::Ok),
+                None => return Ok(Outcome::Nothing),
             }
         } else {
             None
@@ -47,13 +105,14 @@ impl Run {
             Ok(Prepare::Ready(prepared)) => prepared,
             Ok(Prepare::NothingFound) => {
                 warn!("{}", nothing_found());
-                return baseline(&self.root);
+                baseline(&self.root)?;
+                return Ok(Outcome::Baseline);
             }
             Ok(Prepare::Sealed(id)) => {
                 eprintln!(
                     "batten: instance {id} is sealed: batten already ran here; nothing to do (use --force to run again)"
                 );
-                return Ok(Code::Ok);
+                return Ok(Outcome::Nothing);
             }
             // User-data found at boot and refused: it changes nothing, but
             // the machine still gets what sshd needs to start and the
@@ -92,7 +151,7 @@ impl Run {
                 ran.changes, ran.instance, ran.backup_dir, ran.journal_dir, ran.run_id
             );
         }
-        Ok(Code::Ok)
+        Ok(Outcome::Hardened(ran.instance))
     }
 
     /// User-data from the metadata service; `None` when no provider is

@@ -9,9 +9,11 @@ use crate::host::distro::Distro;
 use crate::host::exec::System;
 use crate::input;
 use crate::input::jinja::InstanceData;
+use crate::pipeline::boot_status::{self, BootStatus};
 use crate::pipeline::sources::renderer;
 use crate::pipeline::{open_root, print_issues};
 use crate::state::{self, INSTANCE_DATA_COPY, SealError, USER_DATA_COPY};
+use crate::verify::Status;
 
 /// `batten verify [--root DIR] [--seal] [--format human|json]`
 #[derive(Debug, Args)]
@@ -77,23 +79,50 @@ fn verify(args: &RootArgs, seal: bool, format: Format) -> Result<Code, Failure> 
             .unwrap_or_default()
         ),
     }
-    if !report.ok() {
-        if seal {
-            eprintln!(
-                "batten: not sealed: verification failed; the machine stays armed and batten runs at the next boot"
-            );
-        }
-        return Ok(Code::VerifyFailed);
+    if !seal {
+        return Ok(if report.ok() {
+            Code::Ok
+        } else {
+            Code::VerifyFailed
+        });
     }
-    if seal {
-        let instance = state::seal(&root).map_err(|e| match e {
+    let failed: Vec<String> = report
+        .checks
+        .iter()
+        .filter(|c| c.status == Status::Fail)
+        .map(|c| format!("{}: {}: {}", c.id, c.what, c.why))
+        .collect();
+    let sealed = if failed.is_empty() {
+        state::seal(&root).map_err(|e| match e {
             SealError::StaticOnly(_) => Failure::new(Code::VerifyFailed, e.to_string()),
             e => Failure::new(Code::ApplyFailed, e.to_string()),
-        })?;
-        eprintln!(
-            "sealed instance {}: batten will not run again for it (`batten rearm` undoes this)",
-            instance.as_deref().unwrap_or("(unknown)")
-        );
+        })
+    } else {
+        Err(Failure::new(
+            Code::VerifyFailed,
+            "not sealed: verification failed; the machine stays armed and batten runs at the next boot",
+        ))
+    };
+    // The owner of a headless Pi reads the outcome on the card.
+    let (word, errors) = match &sealed {
+        Ok(_) => ("sealed", Vec::new()),
+        Err(failure) if failed.is_empty() => ("not-sealed", vec![failure.message.clone()]),
+        Err(_) => ("not-sealed", failed),
+    };
+    boot_status::record(&root, &BootStatus::new(&root, "verify", word, errors));
+    match sealed {
+        Ok(instance) => {
+            eprintln!(
+                "sealed instance {}: batten will not run again for it (`batten rearm` undoes this)",
+                instance.as_deref().unwrap_or("(unknown)")
+            );
+            Ok(Code::Ok)
+        }
+        // A failed check was reported above; it is exit 1, not an error.
+        Err(failure) if !report.ok() => {
+            eprintln!("batten: {failure}");
+            Ok(Code::VerifyFailed)
+        }
+        Err(failure) => Err(failure),
     }
-    Ok(Code::Ok)
 }

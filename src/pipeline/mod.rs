@@ -3,6 +3,7 @@
 //! run (`run`). The commands in `cli` call these and print the results.
 
 pub mod binary;
+pub mod boot_status;
 pub mod build;
 pub mod options;
 pub mod run;

@@ -201,7 +201,8 @@ pub fn load_or_exit(found: &Found, instance_data: &InstanceData) -> Result<Loade
                     found.user_data_name,
                     invalid.errors.len()
                 ),
-            ))
+            )
+            .with_details(invalid.errors.iter().map(|i| i.to_string()).collect()))
         }
     }
 }

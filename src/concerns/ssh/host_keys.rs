@@ -344,9 +344,27 @@ fn is_of_type(algorithm: &Algorithm, t: HostKeyType) -> bool {
     )
 }
 
+/// Reads the text of an existing public key file and returns its size, its
+/// SHA-256 fingerprint and its type as `ssh-keygen -l` names it (`RSA`,
+/// `ECDSA`, `ED25519`, ...), for the status file a
+/// headless owner reads before the first connection. Blank lines and `#` comments before the key are skipped, as
+/// `ssh-keygen -l` does; `None` when no key can be read.
+pub fn describe_public(text: &str) -> Option<(u32, String, String)> {
+    let line = text
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty() && !l.starts_with('#'))?;
+    let key = PublicKey::from_openssh(line).ok()?;
+    let data = key.key_data();
+    Some((
+        key_bits(data)?,
+        key.fingerprint(HashAlg::Sha256).to_string(),
+        key_data_label(data)?.to_string(),
+    ))
+}
+
 /// `ssh-keygen`'s type word for any public key it can describe
-/// (`sshkey_type()` in OpenSSH), for the tests that compare with it.
-#[cfg(test)]
+/// (`sshkey_type()` in OpenSSH).
 fn key_data_label(data: &KeyData) -> Option<&'static str> {
     Some(match data {
         KeyData::Rsa(_) => "RSA",
@@ -394,24 +412,6 @@ fn with_newline(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    /// Reads the text of an existing public key file and returns its size, its
-    /// SHA-256 fingerprint and its type as `ssh-keygen -l` names it (`RSA`,
-    /// `ECDSA`, `ED25519`, ...), to check what
-    /// batten wrote against ssh-keygen. Blank lines and `#` comments before the key are skipped, as
-    /// `ssh-keygen -l` does; `None` when no key can be read.
-    fn describe_public(text: &str) -> Option<(u32, String, String)> {
-        let line = text
-            .lines()
-            .map(str::trim)
-            .find(|l| !l.is_empty() && !l.starts_with('#'))?;
-        let key = PublicKey::from_openssh(line).ok()?;
-        let data = key.key_data();
-        Some((
-            key_bits(data)?,
-            key.fingerprint(HashAlg::Sha256).to_string(),
-            key_data_label(data)?.to_string(),
-        ))
-    }
 
     use super::*;
     use std::fs;
