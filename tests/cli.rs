@@ -839,6 +839,29 @@ fn a_pi_card_gets_the_status_file_refused_or_hardened() {
     .unwrap();
     let status_file = scratch.join("/boot/firmware/batten-status.txt");
 
+    // Bookworm's own headless files: left to Pi OS, and said so.
+    std::fs::write(
+        scratch.join("/boot/firmware/userconf.txt"),
+        "pi:$6$abcdefgh$hash\n",
+    )
+    .unwrap();
+    std::fs::write(scratch.join("/boot/firmware/ssh"), "").unwrap();
+    let out = run(&["run", "--root", &scratch.root_arg()]);
+    assert!(out.status.success(), "{}", text(&out));
+    let status = std::fs::read_to_string(&status_file).expect("the status file");
+    assert!(
+        status.starts_with("batten on this Raspberry Pi: no-user-data\n"),
+        "{status}"
+    );
+    assert!(status.contains("userconf.txt is left to Pi OS"), "{status}");
+    assert!(
+        status.contains("/boot/firmware/ssh is left to Pi OS"),
+        "{status}"
+    );
+    assert!(!status.contains("$6$"), "{status}");
+    std::fs::remove_file(scratch.join("/boot/firmware/userconf.txt")).unwrap();
+    std::fs::remove_file(scratch.join("/boot/firmware/ssh")).unwrap();
+
     std::fs::write(
         scratch.join("/boot/firmware/user-data"),
         "#cloud-config\nssh_pwauth: maybe\n",
@@ -883,7 +906,11 @@ fn a_pi_card_gets_the_status_file_refused_or_hardened() {
     // The first boot's verify says whether it sealed, and why not.
     let out = run(&["verify", "--root", &scratch.root_arg(), "--seal"]);
     let status = std::fs::read_to_string(&status_file).unwrap();
-    let word = if out.status.success() { "sealed" } else { "not-sealed" };
+    let word = if out.status.success() {
+        "sealed"
+    } else {
+        "not-sealed"
+    };
     assert!(
         status.starts_with(&format!("batten on this Raspberry Pi: {word}\n")),
         "{status}\n{}",

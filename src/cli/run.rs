@@ -16,10 +16,11 @@ use crate::state::METADATA_FAILURE;
 
 /// What a run came to, when it did not fail.
 enum Outcome {
-    /// The user-data was applied (or already was) for this instance.
-    Hardened(String),
-    /// No user-data: only the baseline.
-    Baseline,
+    /// The user-data was applied (or already was) for this instance;
+    /// the plan's notes.
+    Hardened(String, Vec<String>),
+    /// No user-data: only the baseline; what the owner should know.
+    Baseline(Vec<String>),
     /// Nothing was done: a sealed instance, or no metadata provider.
     Nothing,
 }
@@ -47,15 +48,16 @@ impl Run {
     pub fn run(&self) -> Result<Code, Failure> {
         let result = self.harden();
         match &result {
-            Ok(Outcome::Hardened(instance)) => {
-                self.tell_owner("hardened", Vec::new(), Some(instance))
+            Ok(Outcome::Hardened(instance, notes)) => {
+                self.tell_owner("hardened", Vec::new(), notes.clone(), Some(instance))
             }
-            Ok(Outcome::Baseline) => self.tell_owner(
+            Ok(Outcome::Baseline(notes)) => self.tell_owner(
                 "no-user-data",
                 vec![format!(
                     "{}; only the baseline was applied (the firewall, and host keys sshd lacked)",
                     nothing_found()
                 )],
+                notes.clone(),
                 None,
             ),
             Ok(Outcome::Nothing) => {}
@@ -67,7 +69,10 @@ impl Run {
                 };
                 let mut errors = vec![failure.message.clone()];
                 errors.extend(failure.details.iter().cloned());
-                self.tell_owner(word, errors, None);
+                let notes = open_root(&self.root)
+                    .map(|root| crate::input::pi_os::notes(&root))
+                    .unwrap_or_default();
+                self.tell_owner(word, errors, notes, None);
             }
         }
         result.map(|_| Code::Ok)
@@ -75,7 +80,13 @@ impl Run {
 
     /// The status file for a headless owner, where the root has a Pi boot
     /// partition.
-    fn tell_owner(&self, result: &str, errors: Vec<String>, instance: Option<&String>) {
+    fn tell_owner(
+        &self,
+        result: &str,
+        errors: Vec<String>,
+        notes: Vec<String>,
+        instance: Option<&String>,
+    ) {
         // It tells of the first boot's own run: user-data given by hand is
         // answered on the terminal, and changes nothing when refused.
         if self.source.user_data.is_some() {
@@ -86,6 +97,7 @@ impl Run {
         };
         let mut status = BootStatus::new(&root, "run", result, errors);
         status.instance_id = instance.cloned();
+        status.notes = notes;
         boot_status::record(&root, &status);
     }
 
@@ -105,8 +117,7 @@ impl Run {
             Ok(Prepare::Ready(prepared)) => prepared,
             Ok(Prepare::NothingFound) => {
                 warn!("{}", nothing_found());
-                baseline(&self.root)?;
-                return Ok(Outcome::Baseline);
+                return Ok(Outcome::Baseline(baseline(&self.root)?));
             }
             Ok(Prepare::Sealed(id)) => {
                 eprintln!(
@@ -133,6 +144,7 @@ impl Run {
         for note in &prepared.plan.notes {
             println!("note: {note}");
         }
+        let notes = prepared.plan.notes.clone();
         let ran = carry_out(*prepared, started, self.force)?;
         if !ran.static_only.is_empty() {
             println!(
@@ -151,7 +163,7 @@ impl Run {
                 ran.changes, ran.instance, ran.backup_dir, ran.journal_dir, ran.run_id
             );
         }
-        Ok(Outcome::Hardened(ran.instance))
+        Ok(Outcome::Hardened(ran.instance, notes))
     }
 
     /// User-data from the metadata service; `None` when no provider is

@@ -11,6 +11,7 @@ pub mod key_options;
 pub mod labels;
 pub mod meta;
 pub mod model;
+pub mod pi_os;
 pub mod schema;
 pub mod sources;
 pub mod validate;

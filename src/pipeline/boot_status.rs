@@ -32,6 +32,9 @@ pub struct BootStatus {
     pub result: String,
     /// What went wrong, in batten's words.
     pub errors: Vec<String>,
+    /// What the owner should know besides (files left to Pi OS, what was
+    /// left to cloud-init).
+    pub notes: Vec<String>,
     /// The instance the run was for, when known.
     pub instance_id: Option<String>,
     /// The SSH host keys now in the root: (type, bits, SHA-256 fingerprint).
@@ -51,6 +54,7 @@ impl BootStatus {
             phase: phase.to_string(),
             result: result.to_string(),
             errors,
+            notes: Vec::new(),
             instance_id: None,
             host_keys: host_keys(root),
             addresses: if root.is_host() {
@@ -79,6 +83,12 @@ impl BootStatus {
                     out.push_str(line);
                     out.push('\n');
                 }
+            }
+        }
+        if !self.notes.is_empty() {
+            out.push_str("\nnotes:\n");
+            for n in &self.notes {
+                out.push_str(&format!("  - {n}\n"));
             }
         }
         out.push_str("\nSSH host keys (compare with what ssh shows at the first connection):\n");

@@ -44,6 +44,7 @@ pub fn build_plan(
             loaded.other_parts.join(", ")
         ));
     }
+    notes.extend(crate::input::pi_os::notes(root));
     let users = accounts::resolve_users(ud, root, distro, &mut notes);
     let ssh_ports = crate::concerns::ssh::listening_ports(root, ud)?;
     let mut actions: Vec<Action> = Vec::new();

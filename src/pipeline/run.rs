@@ -81,17 +81,21 @@ fn apply_recording_keys(
 /// the user-data, and host keys of the types the root lacks (a generalized
 /// image has none, and sshd does not start without them). sshd's settings,
 /// accounts and everything else are left as the image has them, and a
-/// sealed machine is left alone.
-pub fn baseline(args: &RootArgs) -> Result<Code, Failure> {
+/// sealed machine is left alone. Returns what the owner should know.
+pub fn baseline(args: &RootArgs) -> Result<Vec<String>, Failure> {
     let root = open_root(args)?;
     let _lock = lock_for_changes(&root)?;
     let mut state =
         State::load(&root).map_err(|e| Failure::new(Code::ApplyFailed, e.to_string()))?;
     if state.sealed {
-        return Ok(Code::Ok);
+        return Ok(Vec::new());
     }
     let distro =
         Distro::detect(&root, args.family).map_err(|e| Failure::new(Code::Usage, e.to_string()))?;
+    let mut notes = crate::input::pi_os::notes(&root);
+    for note in &notes {
+        println!("note: {note}");
+    }
     // One ed25519 key is all sshd needs to start, and it takes milliseconds
     // where RSA takes a second (a minute under emulation): the run that
     // follows with user-data adds the types it asks for and keeps this one
@@ -107,7 +111,6 @@ pub fn baseline(args: &RootArgs) -> Result<Code, Failure> {
         )
     })?;
     let ud = &loaded.user_data;
-    let mut notes = Vec::new();
     let accounts =
         Accounts::load(&root).map_err(|e| Failure::new(Code::ApplyFailed, e.to_string()))?;
     let inputs = crate::concerns::ssh::Inputs {
@@ -127,12 +130,15 @@ pub fn baseline(args: &RootArgs) -> Result<Code, Failure> {
         ud, &root, &distro, ssh_ports, &mut notes,
     )?);
     if actions.is_empty() {
-        return Ok(Code::Ok);
+        return Ok(notes);
     }
     println!(
         "batten's baseline only: host keys sshd lacks, and the default firewall (SSH allowed, everything else dropped); nothing else is changed"
     );
-    let plan = Plan { actions, notes };
+    let plan = Plan {
+        actions,
+        notes: notes.clone(),
+    };
     apply::check_programs(&root, &plan)?;
     apply::check_space(&root, &plan)?;
     let run_id = state::new_run_id();
@@ -145,7 +151,7 @@ pub fn baseline(args: &RootArgs) -> Result<Code, Failure> {
         &mut state,
         &KeysFor::Boot,
     )?;
-    Ok(Code::Ok)
+    Ok(notes)
 }
 
 /// When a run began: the record's timestamp and the clock its duration

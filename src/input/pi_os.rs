@@ -1,0 +1,72 @@
+//! Raspberry Pi OS's own first-boot files on the boot partition:
+//! `userconf.txt` (one line `user:crypted-password`, read by Pi OS's
+//! userconfig service, which makes or renames the account and then
+//! deletes the file) and an empty `ssh` (or `ssh.txt`), which makes Pi OS
+//! enable sshd. batten leaves both to Pi OS, which acts on them at the
+//! same boot, and says so: they are never silently ignored.
+
+use crate::host::root::Root;
+
+/// Where Pi OS mounts the boot partition: Bookworm and later first.
+const BOOT_DIRS: &[&str] = &["/boot/firmware", "/boot"];
+
+/// What batten tells the owner about the Pi OS files the root holds.
+pub fn notes(root: &Root) -> Vec<String> {
+    let mut notes = Vec::new();
+    let exists = |path: &str| matches!(root.metadata(path), Ok(Some(_)));
+    for dir in BOOT_DIRS {
+        let userconf = format!("{dir}/userconf.txt");
+        if exists(&userconf) {
+            let user = root
+                .read_to_string(&userconf)
+                .ok()
+                .flatten()
+                .and_then(|text| {
+                    let line = text.lines().next()?.to_string();
+                    let (user, _) = line.split_once(':')?;
+                    crate::input::grammar::account_name(user).ok()?;
+                    Some(user.to_string())
+                });
+            notes.push(match user {
+                Some(user) => format!(
+                    "{userconf} is left to Pi OS's userconfig service: it sets up the account {user} with the password given there, then deletes the file; batten does not read it, and password login stays as the image has it unless the user-data turns it off"
+                ),
+                None => format!(
+                    "{userconf} is left to Pi OS's userconfig service, which reads and deletes it; its first line is not `user:crypted-password`, so Pi OS may refuse it"
+                ),
+            });
+        }
+        for name in ["ssh", "ssh.txt"] {
+            let path = format!("{dir}/{name}");
+            if exists(&path) {
+                notes.push(format!(
+                    "{path} is left to Pi OS, which enables sshd at this boot and deletes the file"
+                ));
+            }
+        }
+    }
+    notes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::host::root::scratch_root;
+
+    #[test]
+    fn userconf_and_ssh_are_named_never_ignored() {
+        let (_dir, root) = scratch_root(&[
+            ("/boot/firmware/userconf.txt", "pi:$6$salt$hash\n"),
+            ("/boot/firmware/ssh", ""),
+        ]);
+        let said = notes(&root);
+        assert_eq!(said.len(), 2, "{said:?}");
+        assert!(said[0].contains("account pi"), "{said:?}");
+        assert!(!said[0].contains("$6$"), "no hash in a note: {said:?}");
+        assert!(said[1].contains("enables sshd"), "{said:?}");
+        let (_dir, bad) = scratch_root(&[("/boot/userconf.txt", "no colon here\n")]);
+        assert!(notes(&bad)[0].contains("Pi OS may refuse it"));
+        let (_dir, none) = scratch_root(&[]);
+        assert!(notes(&none).is_empty());
+    }
+}
