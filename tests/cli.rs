@@ -902,6 +902,23 @@ fn a_pi_card_gets_the_status_file_refused_or_hardened() {
     for text in [&status, &json] {
         assert!(!text.contains("$5$") && !text.contains("$6$") && !text.contains("$y$"));
     }
+    // No hash left on the card; the original is kept, root only.
+    let seed = std::fs::read_to_string(scratch.join("/boot/firmware/user-data")).unwrap();
+    assert!(!seed.contains("$5$") && seed.contains("name: pi"), "{seed}");
+    assert!(
+        seed.contains("lock_passwd: false"),
+        "the rest stays: {seed}"
+    );
+    let kept = scratch.join("/var/lib/batten/user-data");
+    assert!(std::fs::read_to_string(&kept).unwrap().contains("$5$"));
+    let shadow = std::fs::read_to_string(scratch.join("/etc/shadow")).unwrap();
+    let pi_line = |s: &str| s.lines().find(|l| l.starts_with("pi:")).map(str::to_string);
+    assert!(pi_line(&shadow).unwrap().contains("$5$"));
+    // Run again from the scrubbed seed: pi's password stays as it was set.
+    let out = run(&["run", "--root", &scratch.root_arg()]);
+    assert!(out.status.success(), "{}", text(&out));
+    let again = std::fs::read_to_string(scratch.join("/etc/shadow")).unwrap();
+    assert_eq!(pi_line(&again), pi_line(&shadow));
 
     // The first boot's verify says whether it sealed, and why not.
     let out = run(&["verify", "--root", &scratch.root_arg(), "--seal"]);

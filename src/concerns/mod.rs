@@ -7,6 +7,7 @@
 //! plans every concern in that order, and `verify` checks every one.
 
 pub mod accounts;
+pub mod card;
 pub mod cloud_init;
 pub mod firewall;
 pub mod proxy;
@@ -16,6 +17,7 @@ pub mod ssh;
 use crate::host::distro::Distro;
 use crate::host::root::Root;
 use crate::input::model::{UserData, UserSpec};
+use crate::input::sources::Found;
 use crate::plan::{Action, PlanError};
 
 pub use report::{Inputs, Report};
@@ -41,6 +43,8 @@ pub struct Planning<'a> {
     /// What the concerns before this one planned (a home `useradd` makes
     /// may receive keys).
     pub planned: &'a [Action],
+    /// Where the user-data came from, and its bytes.
+    pub seed: &'a Found,
 }
 
 impl Planning<'_> {
@@ -111,5 +115,10 @@ pub const ALL: &[Concern] = &[
         },
         // Nothing to check live: cloud-init reads the drop-in at boot.
         verify: |_, _| {},
+    },
+    Concern {
+        name: "card",
+        plan: card::plan,
+        verify: card::verify,
     },
 ];

@@ -34,6 +34,9 @@ pub struct Found {
     /// `openstack`, `ec2`, ...; `unknown` for a file given by hand), for
     /// jinja templates' `v1.platform`.
     pub platform: &'static str,
+    /// The user-data file's path inside the root, when the seed is a file
+    /// of the root (a seed directory, the boot partition).
+    pub in_root: Option<String>,
 }
 
 impl std::fmt::Debug for Found {
@@ -216,6 +219,7 @@ pub fn find(root: &Root, host: &Host) -> Result<Option<Found>, SourceError> {
                 user_data: bytes,
                 meta_data: meta,
                 platform: "nocloud",
+                in_root: Some(ud),
             }));
         }
     }
@@ -241,6 +245,7 @@ pub fn find(root: &Root, host: &Host) -> Result<Option<Found>, SourceError> {
             user_data: bytes,
             meta_data: None,
             platform: "unknown",
+            in_root: None,
         }));
     }
     Ok(None)
@@ -361,6 +366,7 @@ fn from_label(host: &Host, label: &str, ud: &str, md: &str) -> Result<Option<Fou
         } else {
             "nocloud"
         },
+        in_root: None,
     }))
 }
 

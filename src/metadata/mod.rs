@@ -266,6 +266,7 @@ pub fn fetch(
         )),
         source,
         platform: provider.name(),
+        in_root: None,
     })
 }
 

@@ -58,6 +58,7 @@ pub fn build_plan(
             host_keys: host_keys.clone(),
             ssh_ports: &ssh_ports,
             planned: &actions,
+            seed: found,
         };
         let planned = (concern.plan)(&cx, &mut notes)?;
         log::debug!("{}: {} steps planned", concern.name, planned.len());

@@ -122,6 +122,7 @@ pub fn locate(root: &Root, source: &SourceArgs, host: &Host) -> Result<Option<Fo
                 user_data: bytes,
                 meta_data: None,
                 platform: "unknown",
+                in_root: None,
             })
         }
         None => sources::find(root, host)
