@@ -838,6 +838,8 @@ fn a_pi_card_gets_the_status_file_refused_or_hardened() {
     )
     .unwrap();
     let status_file = scratch.join("/boot/firmware/batten-status.txt");
+    let out = run(&["install", "--root", &scratch.root_arg()]);
+    assert!(out.status.success(), "{}", text(&out));
 
     // Bookworm's own headless files: left to Pi OS, and said so.
     std::fs::write(
@@ -920,18 +922,34 @@ fn a_pi_card_gets_the_status_file_refused_or_hardened() {
     let again = std::fs::read_to_string(scratch.join("/etc/shadow")).unwrap();
     assert_eq!(pi_line(&again), pi_line(&shadow));
 
-    // The first boot's verify says whether it sealed, and why not.
+    // The first boot's verify seals, and says so on the card.
     let out = run(&["verify", "--root", &scratch.root_arg(), "--seal"]);
+    assert!(out.status.success(), "{}", text(&out));
     let status = std::fs::read_to_string(&status_file).unwrap();
-    let word = if out.status.success() {
-        "sealed"
-    } else {
-        "not-sealed"
-    };
     assert!(
-        status.starts_with(&format!("batten on this Raspberry Pi: {word}\n")),
-        "{status}\n{}",
-        text(&out)
+        status.starts_with("batten on this Raspberry Pi: sealed\n"),
+        "{status}"
     );
     assert!(status.contains("phase:       verify"), "{status}");
+    // The card stays watched: the first-boot unit keeps its link.
+    let link = scratch.join("/etc/systemd/system/sysinit.target.wants/batten.service");
+    assert!(
+        link.symlink_metadata().is_ok(),
+        "batten.service stays enabled"
+    );
+    let out = run(&["run", "--root", &scratch.root_arg()]);
+    assert!(text(&out).contains("is sealed"), "{}", text(&out));
+
+    // Edited on a laptop: the next boot runs batten again with it.
+    let edited = format!("{seed}users:\n  - name: pi2\n    ssh_authorized_keys: [{KEY}]\n");
+    std::fs::write(scratch.join("/boot/firmware/user-data"), edited).unwrap();
+    let out = run(&["run", "--root", &scratch.root_arg()]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("edited on another computer"),
+        "{}",
+        text(&out)
+    );
+    let passwd = std::fs::read_to_string(scratch.join("/etc/passwd")).unwrap();
+    assert!(passwd.contains("\npi2:"), "{passwd}");
 }

@@ -39,6 +39,9 @@ struct StatusReport {
     user_data_source: Option<String>,
     instance_id: Option<InstanceId>,
     sealed: bool,
+    /// Sealed, with a seed on the boot partition that runs batten again
+    /// when edited.
+    watching_card: bool,
     last_run: Option<RunRecord>,
     /// Generated proxy passwords (root only), when there are any.
     credentials: Option<String>,
@@ -78,6 +81,7 @@ fn status(args: &RootArgs, format: Format) -> Result<Code, Failure> {
         user_data_source: found.as_ref().map(|f| f.source.clone()),
         instance_id: sources::instance_id(&root, meta_id.as_deref(), cmdline.as_deref()),
         sealed: state.sealed,
+        watching_card: state.sealed && state.seed_fingerprint.is_some(),
         last_run: state.runs.last().cloned(),
         credentials: root
             .metadata(crate::concerns::proxy::htpasswd::CREDENTIALS)
@@ -126,7 +130,9 @@ fn status(args: &RootArgs, format: Format) -> Result<Code, Failure> {
             }
             println!(
                 "state:       {}",
-                if report.sealed {
+                if report.sealed && report.watching_card {
+                    "sealed (batten runs again only if the seed on the boot partition is edited)"
+                } else if report.sealed {
                     "sealed (batten will not run again for this instance)"
                 } else {
                     "armed (batten runs at next boot)"

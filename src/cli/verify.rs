@@ -92,8 +92,15 @@ fn verify(args: &RootArgs, seal: bool, format: Format) -> Result<Code, Failure> 
         .filter(|c| c.status == Status::Fail)
         .map(|c| format!("{}: {}: {}", c.id, c.what, c.why))
         .collect();
+    // A seed on the Pi's boot partition is watched after the seal.
+    let card = crate::input::sources::find(&root, &crate::input::sources::Host::live())
+        .ok()
+        .flatten()
+        .filter(|found| found.on_boot_partition())
+        .map(|found| found.fingerprint());
+    let watch = card.is_some();
     let sealed = if failed.is_empty() {
-        state::seal(&root).map_err(|e| match e {
+        state::seal(&root, card).map_err(|e| match e {
             SealError::StaticOnly(_) => Failure::new(Code::VerifyFailed, e.to_string()),
             e => Failure::new(Code::ApplyFailed, e.to_string()),
         })
@@ -112,10 +119,16 @@ fn verify(args: &RootArgs, seal: bool, format: Format) -> Result<Code, Failure> 
     boot_status::record(&root, &BootStatus::new(&root, "verify", word, errors));
     match sealed {
         Ok(instance) => {
-            eprintln!(
-                "sealed instance {}: batten will not run again for it (`batten rearm` undoes this)",
-                instance.as_deref().unwrap_or("(unknown)")
-            );
+            let instance = instance.as_deref().unwrap_or("(unknown)");
+            if watch {
+                eprintln!(
+                    "sealed instance {instance}: batten runs again only if the seed on the boot partition is edited (`batten rearm` undoes the seal)"
+                );
+            } else {
+                eprintln!(
+                    "sealed instance {instance}: batten will not run again for it (`batten rearm` undoes this)"
+                );
+            }
             Ok(Code::Ok)
         }
         // A failed check was reported above; it is exit 1, not an error.

@@ -26,12 +26,14 @@ const TOP_SECRETS: &[&str] = &["password", "chpasswd", "ssh_keys"];
 /// The seed file rewritten without its secrets, when it is on a boot
 /// partition and has any.
 pub fn plan(cx: &Planning, notes: &mut Vec<String>) -> Result<Vec<Action>, PlanError> {
-    let Some(path) = cx.seed.in_root.as_deref() else {
+    let Some(path) = cx
+        .seed
+        .in_root
+        .as_deref()
+        .filter(|_| cx.seed.on_boot_partition())
+    else {
         return Ok(Vec::new());
     };
-    if !path.starts_with("/boot/") {
-        return Ok(Vec::new());
-    }
     let Some(text) = std::str::from_utf8(&cx.seed.user_data)
         .ok()
         .filter(|t| t.starts_with("#cloud-config"))

@@ -39,6 +39,30 @@ pub struct Found {
     pub in_root: Option<String>,
 }
 
+impl Found {
+    /// A digest of the user-data and meta-data as found: what the seal
+    /// records for a seed on the boot partition, so that a card edited on
+    /// another computer is noticed at the next boot.
+    pub fn fingerprint(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let mut hash = Sha256::new();
+        for part in [Some(&self.user_data), self.meta_data.as_ref().map(|m| &m.1)] {
+            let bytes = part.map_or(&[][..], Vec::as_slice);
+            hash.update((bytes.len() as u64).to_le_bytes());
+            hash.update(bytes);
+        }
+        hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// Whether the seed is a file on a boot partition (FAT, readable by
+    /// anyone holding the card, and edited on other computers).
+    pub fn on_boot_partition(&self) -> bool {
+        self.in_root
+            .as_deref()
+            .is_some_and(|p| p.starts_with("/boot/"))
+    }
+}
+
 impl std::fmt::Debug for Found {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Found")

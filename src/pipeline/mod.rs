@@ -131,11 +131,26 @@ pub fn prepare(
     let accounts =
         Accounts::load(&root).map_err(|e| Failure::new(Code::ApplyFailed, e.to_string()))?;
     let state = State::load(&root).map_err(|e| Failure::new(Code::ApplyFailed, e.to_string()))?;
+    let mut state = state;
+    let mut edited_card = None;
     if purpose == (Purpose::Run { force: false })
         && state.sealed
         && state.instance_id.as_deref() == Some(instance.id.as_str())
     {
-        return Ok(Prepare::Sealed(instance.id));
+        let edited = found.on_boot_partition()
+            && state
+                .seed_fingerprint
+                .as_ref()
+                .is_some_and(|sealed| *sealed != found.fingerprint());
+        if !edited {
+            return Ok(Prepare::Sealed(instance.id));
+        }
+        // The Pi's recovery path: the owner edited the card elsewhere.
+        edited_card = Some(format!(
+            "{} changed since instance {} was sealed (edited on another computer): batten runs again with it",
+            found.user_data_name, instance.id
+        ));
+        state.sealed = false;
     }
     let host_keys = match &state.host_keys_instance {
         Some(id) if *id == instance.id => HostKeysOwner::ThisInstance,
@@ -144,7 +159,7 @@ pub fn prepare(
         }
         _ => HostKeysOwner::Image,
     };
-    let plan = build_plan(
+    let mut plan = build_plan(
         &root,
         &distro,
         &accounts,
@@ -153,6 +168,7 @@ pub fn prepare(
         &instance_data,
         host_keys,
     )?;
+    plan.notes.splice(0..0, edited_card);
     Ok(Prepare::Ready(Box::new(Prepared {
         root,
         found,

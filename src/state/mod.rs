@@ -77,6 +77,10 @@ pub struct State {
     /// machine's first boot makes them live (verify) before the seal.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub static_only: Vec<String>,
+    /// For a seed on a boot partition: its digest when the instance was
+    /// sealed. A card edited since on another computer runs batten again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed_fingerprint: Option<String>,
     /// The most recent runs, oldest first, at most 20.
     pub runs: Vec<RunRecord>,
 }

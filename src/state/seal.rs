@@ -23,9 +23,16 @@ pub enum SealError {
     Root(#[from] RootError),
 }
 
+/// The unit that stays enabled on a sealed machine whose seed is on a boot
+/// partition: it checks the card at each boot (a sealed, unedited card
+/// costs a glance at state.json and the seed) and runs again when the
+/// owner edited the seed on another computer; verify then seals again.
+const CARD_WATCH: &[&str] = &["batten.service", "batten-verify.service"];
+
 /// Seal the root's instance; its id when sealed. Call only when verify
-/// passed.
-pub fn seal(root: &Root) -> Result<Option<String>, SealError> {
+/// passed. `card` is the digest of a seed on a boot partition, which keeps
+/// batten watching the card.
+pub fn seal(root: &Root, card: Option<String>) -> Result<Option<String>, SealError> {
     let mut state = State::load(root)?;
     // A check the image build could make only statically is made live by
     // the machine's own verify; an image's verify cannot stand in.
@@ -35,9 +42,14 @@ pub fn seal(root: &Root) -> Result<Option<String>, SealError> {
     // Made live now: nothing is left for later.
     state.static_only.clear();
     state.sealed = true;
+    let watch = card.is_some();
+    state.seed_fingerprint = card;
     state.save(root)?;
     for (_, _, link) in UNITS {
-        root.remove_file(link, None)?;
+        let unit = link.rsplit('/').next().unwrap_or(link);
+        if !(watch && CARD_WATCH.contains(&unit)) {
+            root.remove_file(link, None)?;
+        }
     }
     Ok(state.instance_id)
 }
