@@ -324,6 +324,16 @@ fn apply_one(
             }
             Ok(removed)
         }
+        Action::Wipe { path, .. } => {
+            // The old bytes go to the backup and the undo log first: the
+            // rollback puts them back from there.
+            let Some((bytes, owner)) = root.read_with_owner(path)? else {
+                return Ok(false);
+            };
+            root.keep_in_backup(path, backup)?;
+            undo.file(path, Some((bytes, owner)));
+            Ok(root.wipe(path)?)
+        }
         Action::Symlink { path, target, .. } => {
             if let Some(parent) = std::path::Path::new(path).parent() {
                 root.create_dir_all(
@@ -709,5 +719,42 @@ mod tests {
         );
         assert_eq!(text(&root, "/etc/nftables.conf").as_deref(), Some("old\n"));
         assert_eq!(runner.calls(), ["check nft -c -f -"]);
+    }
+
+    #[test]
+    fn a_wiped_seed_is_put_back_whole_when_a_later_step_fails() {
+        use std::os::unix::fs::MetadataExt as _;
+        let seed = "#cloud-config\nuser: {passwd: $y$secret}\n";
+        let (dir, root) = scratch_root(&[("/boot/firmware/user-data", seed)]);
+        let file = dir.path().join("boot/firmware/user-data");
+        let inode = std::fs::metadata(&file).unwrap().ino();
+        // Alone, the wipe overwrites the bytes where they lie.
+        assert!(root.wipe("/boot/firmware/user-data").unwrap());
+        let wiped = std::fs::read(&file).unwrap();
+        assert_eq!(wiped, vec![0u8; seed.len()]);
+        assert_eq!(std::fs::metadata(&file).unwrap().ino(), inode, "in place");
+        std::fs::write(&file, seed).unwrap();
+
+        let runner = refusing("check sshd -t");
+        let failure = run(
+            &root,
+            &runner,
+            vec![
+                Action::Wipe {
+                    path: "/boot/firmware/user-data".into(),
+                    why: "test".into(),
+                },
+                write("/boot/firmware/user-data", "#cloud-config\n"),
+                Action::CheckConfig(Daemon::Sshd),
+            ],
+        )
+        .unwrap_err();
+        assert!(
+            failure
+                .message
+                .contains("restored /boot/firmware/user-data"),
+            "{failure}"
+        );
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), seed);
     }
 }

@@ -65,16 +65,18 @@ pub fn plan(cx: &Planning, notes: &mut Vec<String>) -> Result<Vec<Action>, PlanE
             gid: 0,
             mode: 0o644,
         });
-    Ok(Action::write_if_changed(
-        cx.root,
-        path,
-        scrubbed.into_bytes(),
-        owner,
-        true,
-        "take the password hashes and private keys out of the seed on the boot partition, which anyone holding the card can read (batten keeps the original in /var/lib/batten/user-data, root only)",
-    )?
-    .into_iter()
-    .collect())
+    let why = "take the password hashes and private keys out of the seed on the boot partition, which anyone holding the card can read (batten keeps the original in /var/lib/batten/user-data, root only)";
+    let Some(write) =
+        Action::write_if_changed(cx.root, path, scrubbed.into_bytes(), owner, true, why)?
+    else {
+        return Ok(Vec::new());
+    };
+    // FAT rewrites into new clusters and leaves the old ones as they were.
+    let wipe = Action::Wipe {
+        path: path.to_string(),
+        why: "so the hashes are not left in the card's free space".into(),
+    };
+    Ok(vec![wipe, write])
 }
 
 /// Whether the seeds on the boot partitions are free of secrets: a warning

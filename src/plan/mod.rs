@@ -154,6 +154,16 @@ pub enum Action {
         /// The reason, in words.
         why: String,
     },
+    /// Overwrite a file's bytes with zeros where they lie, before it is
+    /// rewritten: on FAT (a Pi's boot partition) a rewrite leaves the old
+    /// bytes in freed clusters for anyone holding the card. The old file
+    /// is kept in the run's backup and put back if the run fails.
+    Wipe {
+        /// Root-relative path.
+        path: String,
+        /// The reason, in words.
+        why: String,
+    },
     /// Create a symlink, as `systemctl enable` does for a unit.
     Symlink {
         /// Root-relative path of the link.
@@ -314,6 +324,7 @@ impl Action {
             }
             Action::MakeHome { home, why, .. } => format!("make {home}: {why}"),
             Action::Remove { path, why } => format!("remove {path}: {why}"),
+            Action::Wipe { path, why } => format!("overwrite {path} with zeros in place: {why}"),
             Action::Symlink { path, target, why } => format!("link {path} -> {target}: {why}"),
             Action::HostKeys {
                 remove,
@@ -487,6 +498,12 @@ impl Plan {
                 }
                 Action::Remove { path, why } => {
                     let _ = writeln!(out, "# {why}\n- {path} (kept in the run's backup)");
+                }
+                Action::Wipe { path, why } => {
+                    let _ = writeln!(
+                        out,
+                        "# {why}\n~ {path}: old bytes overwritten with zeros where they lie (kept in the run's backup)"
+                    );
                 }
                 Action::Symlink { path, target, why } => {
                     let _ = writeln!(out, "# {why}\n+ {path} -> {target}");

@@ -150,6 +150,47 @@ impl Root {
         Ok(true)
     }
 
+    /// Overwrites a regular file's bytes with zeros where they lie, and
+    /// flushes them: on a file system that does not copy on write (FAT, a
+    /// Pi's boot partition) the old contents are then gone from the device,
+    /// not just unlinked. `Ok(false)` when there is no such file. A link is
+    /// refused, never followed.
+    pub fn wipe(&self, rel: &str) -> Result<bool, RootError> {
+        let path = RelPath::parse(rel)?;
+        let (parents, name) = path.split_last()?;
+        let Some(dir) = self.open_dir(parents, &path.shown)? else {
+            return Ok(false);
+        };
+        let Some(meta) = lstat_at(dir.as_fd(), name, &path.shown)? else {
+            return Ok(false);
+        };
+        if meta.kind != FileKind::File {
+            return Err(RootError::NotARegularFile {
+                path: path.shown.clone(),
+                kind: meta.kind,
+            });
+        }
+        let flags = OFlag::O_WRONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+        let fd = openat(dir.as_fd(), name, flags, Mode::empty())
+            .map_err(|err| io_error(&path.shown, "open to overwrite", err))?;
+        let mut file = std::fs::File::from(fd);
+        let len = file
+            .metadata()
+            .map_err(|err| io_error(&path.shown, "inspect", err))?
+            .len();
+        let zeros = vec![0u8; 64 * 1024];
+        let mut left = len;
+        while left > 0 {
+            let n = usize::try_from(left.min(zeros.len() as u64)).unwrap_or(zeros.len());
+            file.write_all(&zeros[..n])
+                .map_err(|err| io_error(&path.shown, "overwrite", err))?;
+            left -= n as u64;
+        }
+        file.sync_all()
+            .map_err(|err| io_error(&path.shown, "flush", err))?;
+        Ok(true)
+    }
+
     /// Makes `rel` a symbolic link to `target` (stored as text, never
     /// resolved). `Ok(false)` when it already points there. An existing link
     /// or regular file is replaced atomically (a temporary link renamed over
