@@ -18,7 +18,7 @@ use super::at::{
 };
 use super::backup::Backup;
 use super::error::{RootError, io_error};
-use super::meta::{FileKind, Owner};
+use super::meta::{FileKind, FileMeta, Owner};
 use super::temp::{
     create_temp_file, create_temp_link, sweep_stale_temps, temps_of, with_temp_name,
 };
@@ -112,10 +112,7 @@ impl Root {
     pub fn remove_file(&self, rel: &str, backup: Option<&Backup>) -> Result<bool, RootError> {
         let path = RelPath::parse(rel)?;
         let (parents, name) = path.split_last()?;
-        let Some(dir) = self.open_dir(parents, &path.shown)? else {
-            return Ok(false);
-        };
-        let Some(meta) = lstat_at(dir.as_fd(), name, &path.shown)? else {
+        let Some((dir, meta)) = self.entry(&path)? else {
             return Ok(false);
         };
         match meta.kind {
@@ -150,6 +147,16 @@ impl Root {
         Ok(true)
     }
 
+    /// The directory holding `path` and what `path` is in it, without
+    /// following a link; `None` when either is missing.
+    fn entry(&self, path: &RelPath) -> Result<Option<(OwnedFd, FileMeta)>, RootError> {
+        let (parents, name) = path.split_last()?;
+        let Some(dir) = self.open_dir(parents, &path.shown)? else {
+            return Ok(None);
+        };
+        Ok(lstat_at(dir.as_fd(), name, &path.shown)?.map(|meta| (dir, meta)))
+    }
+
     /// Overwrites a regular file's bytes with zeros where they lie, and
     /// flushes them: on a file system that does not copy on write (FAT, a
     /// Pi's boot partition) the old contents are then gone from the device,
@@ -157,11 +164,8 @@ impl Root {
     /// refused, never followed.
     pub fn wipe(&self, rel: &str) -> Result<bool, RootError> {
         let path = RelPath::parse(rel)?;
-        let (parents, name) = path.split_last()?;
-        let Some(dir) = self.open_dir(parents, &path.shown)? else {
-            return Ok(false);
-        };
-        let Some(meta) = lstat_at(dir.as_fd(), name, &path.shown)? else {
+        let (_, name) = path.split_last()?;
+        let Some((dir, meta)) = self.entry(&path)? else {
             return Ok(false);
         };
         if meta.kind != FileKind::File {
