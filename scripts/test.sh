@@ -27,6 +27,10 @@ cd "$top"
 #   nginx, curl    the proxy test (nginx runs only inside a test namespace)
 #   openssl        cross-checks batten's SHA-512 crypt hashes
 #   systemd        systemd-analyze verify of the unit batten installs
+#   fusefat, dosfstools, mtools, binfmt-support  the Raspberry Pi card test:
+#                  a FAT boot partition as an image file, mounted with FUSE
+#                  (this kernel has no vfat), and the arm64 root's programs
+#                  run through qemu-user
 #   debootstrap, qemu-system-x86, qemu-utils, genisoimage  the VM first-boot
 #                  test (the image is built once and cached outside the
 #                  checkout; Debian 12's qemu-system-x86 needs Debian 12's
@@ -36,7 +40,7 @@ cd "$top"
 #                  installed: it would run at this machine's next boot)
 packages=(passwd sudo e2fsprogs util-linux mount file qemu-user-static gcc-arm-linux-gnueabihf libc6-dev-armhf-cross
     openssh-server openssh-client sshpass iproute2 nftables iptables iputils-ping
-    nginx curl openssl systemd debootstrap genisoimage
+    nginx curl openssl systemd debootstrap genisoimage fusefat dosfstools mtools binfmt-support
     python3 python3-yaml python3-jsonschema python3-jinja2 python3-configobj python3-jsonpatch
     python3-requests python3-netifaces python3-oauthlib python3-serial)
 

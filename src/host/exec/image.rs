@@ -55,6 +55,10 @@ pub enum Found {
     Host(PathBuf),
     /// The image's own, at this path inside it, and it runs here.
     Image(String),
+    /// The image's own, for another machine, run through this machine's
+    /// emulator (a binfmt_misc handler such as qemu-user): it runs, but
+    /// not all of the kernel is there for it (no netlink).
+    Emulated(String),
     /// The image's own, which cannot run on this machine.
     Foreign {
         /// Its path inside the image.
@@ -78,6 +82,9 @@ pub fn locate(root: &Root, program: &str) -> Found {
             .is_some_and(|interp| !matches!(root.read_following_within(&interp), Ok(Some(_))));
         if !loader_missing {
             return match runs_here(root, &bytes) {
+                Ok(()) if elf_machine(&bytes).is_some_and(|m| Some(m) != host_machine()) => {
+                    Found::Emulated(path)
+                }
                 Ok(()) => Found::Image(path),
                 Err(why) => Found::Foreign { path, why },
             };
@@ -291,7 +298,7 @@ pub(super) fn run_check(root: &Root, check: &Check) -> Result<String, ExecError>
             why: why.clone(),
         }),
         Found::Host(program) => finish(check, &found, host_command(root, check, program)?),
-        Found::Image(path) => {
+        Found::Image(path) | Found::Emulated(path) => {
             log::debug!(
                 "{}: the image's own {path}, run inside the image",
                 check.program
@@ -380,9 +387,25 @@ fn finish(check: &Check, found: &Found, command: Command) -> Result<String, Exec
     if out.status.success() {
         return Ok(String::from_utf8_lossy(&out.stdout).into_owned());
     }
+    // qemu-user has no netlink: nft and iptables cannot open their socket,
+    // which says nothing about the rules. The check waits for the machine.
+    if let Found::Emulated(path) = found
+        && stderr.contains("Protocol not supported")
+    {
+        return Err(ExecError::Foreign {
+            program: check.program.to_string(),
+            why: format!(
+                "{path} in the image runs here only through an emulator, which lacks what it needs ({stderr})"
+            ),
+        });
+    }
+    let image_path = match found {
+        Found::Image(path) | Found::Emulated(path) => Some(path),
+        _ => None,
+    };
     // chroot could not start the image's program: another architecture
     // than runs_here could tell (a script whose interpreter is foreign).
-    if let Found::Image(path) = found
+    if let Some(path) = image_path
         && out.status.code() == Some(126)
         && stderr.contains("Exec format error")
     {
@@ -391,15 +414,13 @@ fn finish(check: &Check, found: &Found, command: Command) -> Result<String, Exec
             why: format!("{path} in the image is not a program this machine can run ({stderr})"),
         });
     }
-    if let Found::Image(_) = found
-        && out.status.code() == Some(111)
-    {
+    if image_path.is_some() && out.status.code() == Some(111) {
         return Err(ExecError::Io {
             program: check.program.to_string(),
             error: std::io::Error::other(stderr),
         });
     }
-    if let Found::Image(path) = found
+    if let Some(path) = image_path
         && out.status.code() == Some(127)
         && (stderr.starts_with("chroot:")
             || stderr.contains("error while loading shared libraries"))
@@ -408,9 +429,9 @@ fn finish(check: &Check, found: &Found, command: Command) -> Result<String, Exec
             "the image's {path} cannot start inside the image ({stderr})"
         )));
     }
-    let whose = match found {
-        Found::Image(path) => format!("the image's {path}"),
-        _ => check.program.to_string(),
+    let whose = match image_path {
+        Some(path) => format!("the image's {path}"),
+        None => check.program.to_string(),
     };
     Err(ExecError::Refused(format!(
         "{whose} {}: {stderr}",

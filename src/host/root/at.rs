@@ -228,16 +228,32 @@ pub(super) fn check_dir_owner(
 pub(super) fn apply_owner(fd: BorrowedFd<'_>, owner: Owner, shown: &str) -> Result<(), RootError> {
     let st = fstat(fd).map_err(|err| io_error(shown, "inspect", err))?;
     if st.st_uid != owner.uid || st.st_gid != owner.gid {
-        fchown(
+        let changed = fchown(
             fd,
             Some(Uid::from_raw(owner.uid)),
             Some(Gid::from_raw(owner.gid)),
-        )
-        .map_err(|err| io_error(shown, "change owner", err))?;
+        );
+        tolerate_no_owners(fd, changed).map_err(|err| io_error(shown, "change owner", err))?;
     }
-    fchmod(fd, Mode::from_bits_truncate(owner.mode & 0o7777))
-        .map_err(|err| io_error(shown, "change mode", err))?;
-    Ok(())
+    let changed = fchmod(fd, Mode::from_bits_truncate(owner.mode & 0o7777));
+    tolerate_no_owners(fd, changed).map_err(|err| io_error(shown, "change mode", err))
+}
+
+/// A file system without Unix owners and modes (FAT, a Raspberry Pi's boot
+/// partition; or a FUSE one that does not implement them) cannot be given
+/// any: the call's refusal there is no failure, since what every file of
+/// it shows is set by the mount, not by batten.
+fn tolerate_no_owners(fd: BorrowedFd<'_>, result: nix::Result<()>) -> nix::Result<()> {
+    match result {
+        Err(Errno::ENOSYS | Errno::EOPNOTSUPP) => Ok(()),
+        Err(Errno::EPERM)
+            if nix::sys::statfs::fstatfs(fd)
+                .is_ok_and(|fs| fs.filesystem_type() == nix::sys::statfs::MSDOS_SUPER_MAGIC) =>
+        {
+            Ok(())
+        }
+        other => other,
+    }
 }
 
 /// Gives an open file or directory its owner and then its mode (in that

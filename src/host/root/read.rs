@@ -205,9 +205,13 @@ impl Root {
             if let Some(dir) = self.open_dir(&comps, &path.shown)? {
                 let st = nix::sys::statvfs::fstatvfs(&dir)
                     .map_err(|err| io_error(&path.shown, "inspect the file system of", err))?;
-                let device = fstat(dir.as_fd())
-                    .map_err(|err| io_error(&path.shown, "inspect", err))?
-                    .st_dev;
+                let device = device_of(&dir, &path.shown)?;
+                // A file system that reports no size at all (some FUSE ones,
+                // such as fusefat) says nothing about its free space.
+                if st.blocks() == 0 {
+                    #[allow(clippy::useless_conversion)]
+                    return Ok((u64::from(device_of(&dir, &path.shown)?), u64::MAX));
+                }
                 // The fields are 32 bits on the 32-bit ARM target.
                 #[allow(clippy::useless_conversion)]
                 let (block, blocks) = (
@@ -226,6 +230,13 @@ impl Root {
             }
         }
     }
+}
+
+/// The device an open directory is on.
+fn device_of(dir: &std::os::fd::OwnedFd, shown: &str) -> Result<nix::libc::dev_t, RootError> {
+    Ok(fstat(dir.as_fd())
+        .map_err(|err| io_error(shown, "inspect", err))?
+        .st_dev)
 }
 
 #[cfg(test)]

@@ -1,0 +1,288 @@
+//! A Raspberry Pi card, end to end, on this x86_64 machine: an arm64
+//! Debian root shaped like Raspberry Pi OS (`images/pi-root.sh`: sshd
+//! installed but disabled, `pi` with the password `raspberry`), and its
+//! FAT boot partition as an image file (`images/pi-boot.sh`) mounted at
+//! `/boot/firmware` through FUSE (`fusefat`; this kernel has no vfat).
+//! The x86_64 batten bakes the aarch64 build in, and that build, run
+//! under qemu-user through binfmt_misc, does the whole first boot on the
+//! root: the image's own arm64 sshd checks the result.
+//!
+//! Everything runs on copies in temporary directories; the FUSE mount is
+//! undone when the test ends, whatever happened.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use common::*;
+
+/// `openssl passwd -6 -salt abcdefgh raspberry`: the hash Imager would
+/// write for the password `raspberry`.
+const HASH: &str = "$6$abcdefgh$4o4.L3tiGL1RD7BsjaaWYcCVs87zOlvZK7S6SXQETuFMA2ELLDwmf3YDHidZ3I4E/fXmmOOWhAJHUSMf.eA6c1";
+
+/// The instance Imager would have named.
+const INSTANCE: &str = "rpi-imager-1733300000";
+
+/// What Raspberry Pi Imager writes, with a key (and the keys batten makes
+/// limited to the fast ones: RSA under an emulator takes a minute).
+fn imager_user_data() -> String {
+    format!(
+        "#cloud-config\nhostname: raspberrypi\nuser:\n  name: pi\n  passwd: {HASH}\n  lock_passwd: false\n  ssh_authorized_keys:\n    - {KEY}\nssh_pwauth: false\nssh_genkeytypes: [ed25519, ecdsa]\nruncmd:\n  - systemctl enable ssh\n"
+    )
+}
+
+/// A copy of the cached Pi-shaped root with a boot partition mounted in.
+struct Card {
+    dir: tempfile::TempDir,
+    mounted: bool,
+}
+
+impl Card {
+    /// `files` go on the boot partition.
+    fn new(test: &str, files: &[(&str, String)]) -> Option<Card> {
+        if !privileged(test)
+            || !have("fusefat", test)
+            || !have("fusermount", test)
+            || !have("fsck.vfat", test)
+        {
+            return None;
+        }
+        let built = Command::new("bash")
+            .arg(repo().join("images/pi-root.sh"))
+            .output()
+            .expect("run images/pi-root.sh");
+        assert!(built.status.success(), "pi-root.sh: {}", text(&built));
+        let cached = String::from_utf8(built.stdout).unwrap().trim().to_string();
+        let dir = tempfile::tempdir().unwrap();
+        let copy = Command::new("cp")
+            .args(["-a", &cached])
+            .arg(dir.path().join("root"))
+            .output()
+            .unwrap();
+        assert!(copy.status.success(), "{}", text(&copy));
+        let seed = dir.path().join("seed");
+        std::fs::create_dir(&seed).unwrap();
+        for (name, body) in files {
+            std::fs::write(seed.join(name), body).unwrap();
+        }
+        let image = dir.path().join("boot.img");
+        let made = Command::new("bash")
+            .arg(repo().join("images/pi-boot.sh"))
+            .arg(&seed)
+            .arg(&image)
+            .output()
+            .unwrap();
+        assert!(made.status.success(), "pi-boot.sh: {}", text(&made));
+        let mut card = Card {
+            dir,
+            mounted: false,
+        };
+        let mount = Command::new("fusefat")
+            .args(["-o", "rw+"])
+            .arg(&image)
+            .arg(card.root().join("boot/firmware"))
+            .output()
+            .unwrap();
+        assert!(mount.status.success(), "fusefat: {}", text(&mount));
+        card.mounted = true;
+        Some(card)
+    }
+
+    fn root(&self) -> PathBuf {
+        self.dir.path().join("root")
+    }
+
+    fn root_arg(&self) -> String {
+        self.root().display().to_string()
+    }
+
+    fn boot(&self, name: &str) -> PathBuf {
+        self.root().join("boot/firmware").join(name)
+    }
+
+    /// The aarch64 batten installed in the root, run (through qemu-user)
+    /// on the root.
+    fn batten(&self, args: &[&str]) -> Output {
+        Command::new(self.root().join("usr/local/sbin/batten"))
+            .args(args)
+            .args(["--root", &self.root_arg()])
+            .output()
+            .expect("run the aarch64 batten through binfmt_misc")
+    }
+
+    /// Unmount the boot partition and return the image's bytes, checked
+    /// clean by fsck.vfat.
+    fn eject(&mut self) -> Vec<u8> {
+        self.unmount();
+        let image = self.dir.path().join("boot.img");
+        let fsck = Command::new("fsck.vfat")
+            .arg("-n")
+            .arg(&image)
+            .output()
+            .unwrap();
+        assert!(fsck.status.success(), "fsck.vfat -n: {}", text(&fsck));
+        std::fs::read(image).unwrap()
+    }
+
+    fn unmount(&mut self) {
+        if self.mounted {
+            let _ = Command::new("sync").status();
+            let out = Command::new("fusermount")
+                .arg("-u")
+                .arg(self.root().join("boot/firmware"))
+                .output();
+            self.mounted = !out.is_ok_and(|o| o.status.success());
+        }
+    }
+}
+
+impl Drop for Card {
+    fn drop(&mut self) {
+        self.unmount();
+    }
+}
+
+/// The aarch64 static build (`scripts/build-static.sh`), as the owner
+/// would have it beside the batten they run.
+fn aarch64_build() -> PathBuf {
+    let target = "aarch64-unknown-linux-musl";
+    let out = Command::new("bash")
+        .arg(repo().join("scripts/build-static.sh"))
+        .arg(target)
+        .current_dir(repo())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "build-static.sh: {}", text(&out));
+    let dir =
+        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| repo().join("target"), PathBuf::from);
+    let dir = if dir.is_absolute() {
+        dir
+    } else {
+        repo().join(dir)
+    };
+    dir.join("static").join(format!("batten-{target}"))
+}
+
+/// Whether `needle` is anywhere in `hay`.
+fn holds(hay: &[u8], needle: &str) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle.as_bytes())
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+#[test]
+fn an_imager_card_is_hardened_by_the_aarch64_build_and_left_without_secrets() {
+    const TEST: &str = "an_imager_card_is_hardened_by_the_aarch64_build_and_left_without_secrets";
+    let files = [
+        ("user-data", imager_user_data()),
+        ("meta-data", format!("instance-id: {INSTANCE}\n")),
+        ("config.txt", "arm_64bit=1\n".to_string()),
+        (
+            "cmdline.txt",
+            format!("console=serial0,115200 root=PARTUUID=1-02 rootwait ds=nocloud;i={INSTANCE}\n"),
+        ),
+    ];
+    let Some(mut card) = Card::new(TEST, &files) else {
+        return;
+    };
+    // Baked from this x86_64 machine: the image's own machine decides.
+    let build = aarch64_build();
+    let out = run(&["install", "--root", &card.root_arg()]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "not this machine's binary: {}",
+        text(&out)
+    );
+    let out = run(&[
+        "install",
+        "--root",
+        &card.root_arg(),
+        "--binary",
+        &build.display().to_string(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+
+    let out = card.batten(&["run"]);
+    assert!(out.status.success(), "the first boot's run: {}", text(&out));
+    let root = card.root();
+    assert!(read(&root.join("home/pi/.ssh/authorized_keys")).contains(KEY));
+    let wants = root.join("etc/systemd/system/multi-user.target.wants");
+    assert!(
+        ["ssh.service", "sshd.service"]
+            .iter()
+            .any(|u| wants.join(u).symlink_metadata().is_ok()),
+        "sshd, disabled as Pi OS ships it, is enabled once keys are in"
+    );
+    // The image's own arm64 sshd says passwords are off for pi.
+    let out = card.batten(&["verify"]);
+    assert!(out.status.success(), "verify: {}", text(&out));
+    let report = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(report.contains("sshd"), "{report}");
+    // qemu-user has no netlink: the image's nft waits for the Pi itself.
+    let state = read(&root.join("var/lib/batten/state.json"));
+    assert!(
+        state.contains("nft"),
+        "nft's check is left to the first boot: {state}"
+    );
+
+    let status = read(&card.boot("batten-status.txt"));
+    assert!(
+        status.starts_with("batten on this Raspberry Pi: hardened\n"),
+        "{status}"
+    );
+    assert!(status.contains("SHA256:"), "{status}");
+    assert!(
+        status.contains(&format!("instance-id: {INSTANCE}")),
+        "{status}"
+    );
+    let seed = read(&card.boot("user-data"));
+    assert!(!seed.contains("$6$") && seed.contains("name: pi"), "{seed}");
+    assert!(read(&root.join("var/lib/batten/user-data")).contains(HASH));
+
+    // Not a byte of the hash is left anywhere on the card, free space included.
+    let image = card.eject();
+    assert!(!holds(&image, HASH), "the hash is still on the card");
+    assert!(holds(&image, "batten on this Raspberry Pi: hardened"));
+}
+
+#[test]
+fn a_bookworm_userconf_card_is_left_to_pi_os_and_says_so() {
+    const TEST: &str = "a_bookworm_userconf_card_is_left_to_pi_os_and_says_so";
+    let files = [
+        ("userconf.txt", "pi:$6$abcdefgh$hash\n".to_string()),
+        ("ssh", String::new()),
+        ("config.txt", "arm_64bit=1\n".to_string()),
+    ];
+    let Some(card) = Card::new(TEST, &files) else {
+        return;
+    };
+    let out = run(&[
+        "install",
+        "--root",
+        &card.root_arg(),
+        "--binary",
+        &aarch64_build().display().to_string(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = card.batten(&["run"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let status = read(&card.boot("batten-status.txt"));
+    assert!(
+        status.starts_with("batten on this Raspberry Pi: no-user-data\n"),
+        "{status}"
+    );
+    assert!(status.contains("userconf.txt is left to Pi OS"), "{status}");
+    assert!(
+        status.contains("/boot/firmware/ssh is left to Pi OS"),
+        "{status}"
+    );
+    assert!(
+        status.contains("SHA256:"),
+        "the baseline's host key: {status}"
+    );
+    assert!(!status.contains("$6$"), "{status}");
+}
