@@ -5,8 +5,33 @@
 #
 #   x86_64-unknown-linux-musl       VPS and cloud images           default linker (cc)
 #   aarch64-unknown-linux-musl      Raspberry Pi 3/4/5, ARM VPS    rust-lld (from the rustup toolchain)
-#   armv7-unknown-linux-gnueabihf   32-bit Raspberry Pi OS         arm-linux-gnueabihf-gcc, +crt-static
-#                                   (stretch goal)
+#   arm-unknown-linux-gnueabi       every 32-bit Raspberry Pi,     arm-linux-gnueabi-gcc, +crt-static,
+#                                   Pi 1 and Zero (ARMv6) too      std rebuilt from rust-src
+#   armv7-unknown-linux-gnueabihf   32-bit Pi OS on Pi 2 and up    arm-linux-gnueabihf-gcc, +crt-static
+#                                   (stretch goal, kept for now)
+#
+# The 32-bit Pi binary is arm-unknown-linux-gnueabi. The Pi 1, Zero and
+# Zero W have an ARM1176 core, an ARMv6: it lacks the ARMv7 instructions
+# (Thumb-2 among them) that the armv7 binary and the glibc linked into it
+# are made of, so that one dies there of an illegal instruction. This
+# target's code is ARMv6 (and the glibc linked into it ARMv5TE), which
+# every later ARM core runs too in 32-bit mode, so one binary serves every
+# Pi that runs a 32-bit OS. Its calling convention passes floats in integer
+# registers (soft-float) while Raspberry Pi OS passes them in VFP registers
+# (hard-float); that only matters for calls into the OS's shared libraries,
+# and a fully static binary makes none. It talks to the kernel through the
+# same EABI system calls either way. batten does next to no floating point
+# (YAML numbers), so software floats cost it nothing that shows.
+#
+# No ready-made standard library for it is needed: cargo rebuilds std from
+# the toolchain's rust-src component (-Zbuild-std; a stable cargo accepts
+# that with RUSTC_BOOTSTRAP=1, which is set for this build only). That
+# keeps the build independent of which targets' std rustup serves; the
+# rustup of the project's machines serves none for the ARMv6 targets. The
+# C library is glibc from Debian's armel port (ARMv5TE, soft-float):
+# packages gcc-arm-linux-gnueabi and libc6-dev-armel-cross. Not musl: a
+# rebuilt std brings no musl C library or crt objects of its own (the
+# prebuilt rust-std does), and Debian has no cross package of musl for ARM.
 #
 # Each binary is copied to <target dir>/static/batten-<target> and checked
 # with file(1): it must be statically linked (or static-pie), stripped, and
@@ -16,7 +41,9 @@
 
 set -euo pipefail
 
-MAIN_TARGETS=(x86_64-unknown-linux-musl aarch64-unknown-linux-musl)
+ARMV6=arm-unknown-linux-gnueabi
+ARMV6_GCC=arm-linux-gnueabi-gcc
+MAIN_TARGETS=(x86_64-unknown-linux-musl aarch64-unknown-linux-musl "$ARMV6")
 ARMV7=armv7-unknown-linux-gnueabihf
 ARMV7_GCC=arm-linux-gnueabihf-gcc
 
@@ -31,11 +58,20 @@ Build stripped, fully static release binaries of batten and copy them to
 Targets:
   x86_64-unknown-linux-musl       (default)
   aarch64-unknown-linux-musl      (default; linked with rust-lld)
+  $ARMV6       (default; for every 32-bit Raspberry Pi,
+                                   Pi 1 and Zero included; linked with
+                                   $ARMV6_GCC, std rebuilt
+                                   from rust-src)
   armv7-unknown-linux-gnueabihf   (default only when $ARMV7_GCC exists or
                                    BATTEN_ARMV7=1; linked with $ARMV7_GCC)
 
 With no TARGET, builds the default targets. A failing armv7 build is only a
 warning when armv7 was included by default, and an error when named.
+
+The $ARMV6 build needs Debian's gcc-arm-linux-gnueabi and
+libc6-dev-armel-cross, and rustup's rust-src component (added if missing).
+Its code is ARMv6 with soft-float calls: as a fully static binary it runs on
+hard-float Raspberry Pi OS as well.
 
 Environment:
   CARGO_TARGET_DIR   cargo's target directory (default: target/ in the repo)
@@ -55,7 +91,7 @@ armv7_by_default=0  # 1 when armv7 was added implicitly (failures are soft)
 for arg in "$@"; do
     case "$arg" in
         -h | --help) usage; exit 0 ;;
-        x86_64-unknown-linux-musl | aarch64-unknown-linux-musl | "$ARMV7")
+        x86_64-unknown-linux-musl | aarch64-unknown-linux-musl | "$ARMV6" | "$ARMV7")
             targets+=("$arg") ;;
         -*) die "unknown option: $arg (see --help)" ;;
         *) die "unsupported target: $arg (see --help)" ;;
@@ -111,6 +147,23 @@ ensure_rust_target() {
     fi
 }
 
+# The ARMv6 build rebuilds std from source, which is the rust-src component.
+ensure_rust_src() {
+    [[ -f "$(rustc --print sysroot)/lib/rustlib/src/rust/library/Cargo.lock" ]] && return 0
+    command -v rustup >/dev/null 2>&1 || { echo "rust-src is missing and rustup not found"; return 1; }
+    say "adding rust component rust-src"
+    rustup component add rust-src >&2 || { echo "rustup component add rust-src failed"; return 1; }
+}
+
+# The ARMv6 linker and its static glibc come from Debian's
+# gcc-arm-linux-gnueabi and libc6-dev-armel-cross (scripts/test.sh installs
+# them). gcc names a library it cannot find without a directory.
+check_armv6_gcc() {
+    local pkgs="apt-get install gcc-arm-linux-gnueabi libc6-dev-armel-cross"
+    command -v "$ARMV6_GCC" >/dev/null 2>&1 || { echo "$ARMV6_GCC not found ($pkgs)"; return 1; }
+    [[ "$("$ARMV6_GCC" -print-file-name=libc.a)" == /* ]] || { echo "$ARMV6_GCC has no static glibc ($pkgs)"; return 1; }
+}
+
 # The armv7 linker comes from Debian's gcc-arm-linux-gnueabihf. Install it
 # only when asked to (BATTEN_ARMV7=1); otherwise just report what is missing.
 ensure_armv7_gcc() {
@@ -135,7 +188,7 @@ expected_machine() {
     case "$1" in
         x86_64-unknown-linux-musl) echo "x86-64" ;;
         aarch64-unknown-linux-musl) echo "ARM aarch64" ;;
-        "$ARMV7") echo "ARM, EABI5" ;;
+        "$ARMV6" | "$ARMV7") echo "ARM, EABI5" ;;
     esac
 }
 
@@ -154,6 +207,7 @@ build_one() {
     # Per-target settings are passed to cargo through env(1), so one
     # target's linker or flags never leak into another target's build.
     local envs=()
+    local cargo_flags=()
     local extra_rustflags=""
 
     case "$t" in
@@ -165,6 +219,18 @@ build_one() {
             [[ -x "$lld_dir/rust-lld" ]] || { echo "rust-lld not found in $lld_dir"; return 1; }
             envs+=("PATH=$lld_dir:$PATH")
             envs+=("CARGO_TARGET_AARCH64_UNKNOWN_LINUX_MUSL_LINKER=${CARGO_TARGET_AARCH64_UNKNOWN_LINUX_MUSL_LINKER:-rust-lld}")
+            ;;
+        "$ARMV6")
+            local why
+            why="$(check_armv6_gcc)" || { echo "$why"; return 1; }
+            why="$(ensure_rust_src)" || { echo "$why"; return 1; }
+            envs+=("CARGO_TARGET_ARM_UNKNOWN_LINUX_GNUEABI_LINKER=${CARGO_TARGET_ARM_UNKNOWN_LINUX_GNUEABI_LINKER:-$ARMV6_GCC}")
+            envs+=("CC_arm_unknown_linux_gnueabi=${CC_arm_unknown_linux_gnueabi:-$ARMV6_GCC}")
+            # std from source (see the top of this file); -Z flags need
+            # RUSTC_BOOTSTRAP on a stable toolchain.
+            envs+=("RUSTC_BOOTSTRAP=1")
+            cargo_flags+=("-Zbuild-std=std,panic_abort")
+            extra_rustflags="-C target-feature=+crt-static"
             ;;
         "$ARMV7")
             local why
@@ -184,10 +250,13 @@ build_one() {
         envs+=("RUSTFLAGS=${RUSTFLAGS:+$RUSTFLAGS }$extra_rustflags")
     fi
 
-    ensure_rust_target "$t" >&2 || { echo "rustup target add $t failed"; return 1; }
+    # The ARMv6 std is built from source, never added with rustup.
+    if [[ "$t" != "$ARMV6" ]]; then
+        ensure_rust_target "$t" >&2 || { echo "rustup target add $t failed"; return 1; }
+    fi
 
     say "building $t"
-    if ! env "${envs[@]}" cargo build --release --target "$t" --bin batten >&2; then
+    if ! env "${envs[@]}" cargo build --release --target "$t" "${cargo_flags[@]}" --bin batten >&2; then
         echo "cargo build --release --target $t failed"
         return 1
     fi

@@ -16,10 +16,14 @@ cd "$top"
 #   sudo           visudo -cf (sudo rules)
 #   e2fsprogs      mkfs.ext4 (a labelled seed disk), util-linux/mount: losetup
 #   file           checks the static binaries' format
-#   qemu-user-static  runs the aarch64 and armv7 binaries on this x86_64 machine
-#   gcc-arm-linux-gnueabihf, libc6-dev-armhf-cross  link the 32-bit Raspberry
-#                  Pi OS binary (the C library is only a recommendation of the
-#                  compiler, which --no-install-recommends leaves out)
+#   qemu-user-static  runs the aarch64, ARMv6 and armv7 binaries on this
+#                  x86_64 machine (the ARMv6 one on qemu's ARM1176, the Pi 1's CPU)
+#   gcc-arm-linux-gnueabi, libc6-dev-armel-cross  link the ARMv6 binary for
+#                  every 32-bit Raspberry Pi (soft-float glibc, static);
+#                  build-static.sh adds rustup's rust-src itself
+#   gcc-arm-linux-gnueabihf, libc6-dev-armhf-cross  link the armv7 binary
+#                  (each C library is only a recommendation of its compiler,
+#                  which --no-install-recommends leaves out)
 #   openssh-server, openssh-client, sshpass  the real sshd and ssh client
 #   iproute2       network namespaces for the live tests
 #   nftables, iptables, iputils-ping  the firewall tests (rules loaded only
@@ -38,7 +42,8 @@ cd "$top"
 #   python3-*      what Debian's cloud-init needs to run `cloud-init schema`
 #                  from an unpacked package (cloud-init itself is never
 #                  installed: it would run at this machine's next boot)
-packages=(passwd sudo e2fsprogs util-linux mount file qemu-user-static gcc-arm-linux-gnueabihf libc6-dev-armhf-cross
+packages=(passwd sudo e2fsprogs util-linux mount file qemu-user-static
+    gcc-arm-linux-gnueabi libc6-dev-armel-cross gcc-arm-linux-gnueabihf libc6-dev-armhf-cross
     openssh-server openssh-client sshpass iproute2 nftables iptables iputils-ping
     nginx curl openssl systemd debootstrap genisoimage fusefat dosfstools mtools binfmt-support
     python3 python3-yaml python3-jsonschema python3-jinja2 python3-configobj python3-jsonpatch

@@ -1,22 +1,32 @@
 //! The static release binaries (DESIGN.md, "Builds: one static binary per
 //! architecture") build, are really static, and run: the aarch64 one under
-//! `qemu-aarch64-static`, the x86_64 one natively.
+//! `qemu-aarch64-static`, the x86_64 one natively, the 32-bit ARM ones under
+//! `qemu-arm-static`. The ARMv6 one, for every 32-bit Raspberry Pi, runs on
+//! qemu's ARM1176 (the CPU of the Pi 1, Zero and Zero W), where the armv7
+//! one dies of an illegal instruction.
 //!
-//! Both tests run `scripts/build-static.sh <target>`, i.e. a full release
+//! Each test runs `scripts/build-static.sh <target>`, i.e. a full release
 //! build the first time, so they are slow; cargo's cache makes re-runs fast.
 //!
-//! If a needed tool (`file`, `qemu-aarch64-static`) is missing the test is
-//! skipped with a message on stderr, except under `CI=true`, where a skip
-//! counts as a failure.
+//! If a needed tool (`file`, `qemu-aarch64-static`, a cross gcc) is missing
+//! the test is skipped with a message on stderr, except under `CI=true`,
+//! where a skip counts as a failure.
 
 use std::ffi::OsStr;
+use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::Mutex;
 
-/// Serialises the script runs of the two tests: cargo would serialise the
+use nix::sys::signal::Signal;
+
+/// Serialises the script runs of the tests: cargo would serialise the
 /// builds anyway, but `rustup target add` is best not run twice at once.
 static BUILD_LOCK: Mutex<()> = Mutex::new(());
+
+/// qemu's model of the ARM1176JZF-S, the ARMv6 core of the Raspberry Pi 1,
+/// Zero and Zero W: the oldest CPU of any Raspberry Pi.
+const ARM1176: [&str; 2] = ["-cpu", "arm1176"];
 
 fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -47,8 +57,9 @@ fn require_tool(name: &str, fallback: &str, test: &str) -> Option<PathBuf> {
     if let Some(found) = on_path.or_else(|| Some(PathBuf::from(fallback)).filter(|p| p.is_file())) {
         return Some(found);
     }
-    let msg =
-        format!("{test}: `{name}` not found (Debian: apt-get install -y file qemu-user-static)");
+    let msg = format!(
+        "{test}: `{name}` not found (scripts/test.sh, run as root, installs what the tests need)"
+    );
     if under_ci() {
         panic!("{msg}; CI=true, so this is a failure, not a skip");
     }
@@ -138,15 +149,22 @@ fn example_configs() -> Vec<PathBuf> {
     files
 }
 
-/// Runs the binary, through `runner` (qemu) when given, with `args`.
-fn run(runner: Option<&Path>, binary: &Path, args: &[&OsStr]) -> Output {
+/// How a binary is started: natively, or by an emulator with its options.
+#[derive(Clone, Copy)]
+enum Runner<'a> {
+    Native,
+    Qemu(&'a Path, &'a [&'a str]),
+}
+
+/// Runs the binary through `runner` with `args`.
+fn run(runner: Runner, binary: &Path, args: &[&OsStr]) -> Output {
     let mut cmd = match runner {
-        Some(runner) => {
-            let mut cmd = Command::new(runner);
-            cmd.arg(binary);
+        Runner::Qemu(qemu, options) => {
+            let mut cmd = Command::new(qemu);
+            cmd.args(options).arg(binary);
             cmd
         }
-        None => Command::new(binary),
+        Runner::Native => Command::new(binary),
     };
     cmd.args(args)
         .current_dir(repo_root())
@@ -155,7 +173,7 @@ fn run(runner: Option<&Path>, binary: &Path, args: &[&OsStr]) -> Output {
 }
 
 /// `--version` prints `batten`, and `validate FILE` exits 0 for every example.
-fn check_runs(runner: Option<&Path>, binary: &Path) {
+fn check_runs(runner: Runner, binary: &Path) {
     let version = run(runner, binary, &[OsStr::new("--version")]);
     assert!(
         version.status.success(),
@@ -190,6 +208,15 @@ fn check_runs(runner: Option<&Path>, binary: &Path) {
     );
 }
 
+/// `file`, `qemu-arm-static` and the cross `gcc` that links a 32-bit ARM
+/// target; None (a skip) when one is missing.
+fn arm32_tools(test: &str, gcc: &str) -> Option<(PathBuf, PathBuf)> {
+    let file = require_tool("file", "/usr/bin/file", test)?;
+    let qemu = require_tool("qemu-arm-static", "/usr/bin/qemu-arm-static", test)?;
+    require_tool(gcc, &format!("/usr/bin/{gcc}"), test)?;
+    Some((file, qemu))
+}
+
 #[test]
 fn aarch64_musl_binary_is_static_and_runs_under_qemu() {
     const TEST: &str = "aarch64_musl_binary_is_static_and_runs_under_qemu";
@@ -202,7 +229,7 @@ fn aarch64_musl_binary_is_static_and_runs_under_qemu() {
     };
     let binary = build_static("aarch64-unknown-linux-musl");
     check_file_says_static(&file, &binary, "ARM aarch64");
-    check_runs(Some(&qemu), &binary);
+    check_runs(Runner::Qemu(&qemu, &[]), &binary);
 }
 
 #[test]
@@ -213,28 +240,45 @@ fn x86_64_musl_binary_is_static_and_runs() {
     };
     let binary = build_static("x86_64-unknown-linux-musl");
     check_file_says_static(&file, &binary, "x86-64");
-    check_runs(None, &binary);
+    check_runs(Runner::Native, &binary);
 }
 
+/// The binary for every 32-bit Raspberry Pi: validates the examples on the
+/// Pi 1 / Zero CPU.
+#[test]
+fn armv6_binary_runs_on_the_oldest_pi_cpu() {
+    const TEST: &str = "armv6_binary_runs_on_the_oldest_pi_cpu";
+    let Some((file, qemu)) = arm32_tools(TEST, "arm-linux-gnueabi-gcc") else {
+        return;
+    };
+    let binary = build_static("arm-unknown-linux-gnueabi");
+    check_file_says_static(&file, &binary, "ARM, EABI5");
+    check_runs(Runner::Qemu(&qemu, &ARM1176), &binary);
+}
+
+/// The armv7 binary runs on qemu's default (newer) ARM CPU, and dies of an
+/// illegal instruction on the Pi 1 / Zero CPU: the reason the ARMv6 binary
+/// exists.
 #[test]
 fn armv7_binary_is_static_and_runs_under_qemu() {
     const TEST: &str = "armv7_binary_is_static_and_runs_under_qemu";
-    let Some(file) = require_tool("file", "/usr/bin/file", TEST) else {
+    let Some((file, qemu)) = arm32_tools(TEST, "arm-linux-gnueabihf-gcc") else {
         return;
     };
-    let Some(qemu) = require_tool("qemu-arm-static", "/usr/bin/qemu-arm-static", TEST) else {
-        return;
-    };
-    if require_tool(
-        "arm-linux-gnueabihf-gcc",
-        "/usr/bin/arm-linux-gnueabihf-gcc",
-        TEST,
-    )
-    .is_none()
-    {
-        return;
-    }
     let binary = build_static("armv7-unknown-linux-gnueabihf");
     check_file_says_static(&file, &binary, "ARM, EABI5");
-    check_runs(Some(&qemu), &binary);
+    check_runs(Runner::Qemu(&qemu, &[]), &binary);
+
+    let on_armv6 = run(
+        Runner::Qemu(&qemu, &ARM1176),
+        &binary,
+        &[OsStr::new("--version")],
+    );
+    assert_eq!(
+        on_armv6.status.signal(),
+        Some(Signal::SIGILL as i32),
+        "{} on an ARM1176 (ARMv6) should die of an illegal instruction\n{}",
+        binary.display(),
+        show(&on_armv6)
+    );
 }
