@@ -197,13 +197,13 @@ mod tests {
         let builds = tempfile::tempdir().unwrap();
         for name in [
             "batten-armv7-unknown-linux-gnueabihf",
-            "batten-arm-unknown-linux-musleabi",
+            "batten-arm-unknown-linux-gnueabi",
         ] {
             std::fs::write(builds.path().join(name), elf(40, false)).unwrap();
         }
         let running = builds.path().join("batten");
         let chosen = choose(&root, None, (&running, elf(62, true))).unwrap();
-        assert!(chosen.path.ends_with("batten-arm-unknown-linux-musleabi"));
+        assert!(chosen.path.ends_with("batten-arm-unknown-linux-gnueabi"));
     }
 
     #[test]

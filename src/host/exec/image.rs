@@ -55,10 +55,6 @@ pub enum Found {
     Host(PathBuf),
     /// The image's own, at this path inside it, and it runs here.
     Image(String),
-    /// The image's own, for another machine, run through this machine's
-    /// emulator (a binfmt_misc handler such as qemu-user): it runs, but
-    /// not all of the kernel is there for it (no netlink).
-    Emulated(String),
     /// The image's own, which cannot run on this machine.
     Foreign {
         /// Its path inside the image.
@@ -82,9 +78,6 @@ pub fn locate(root: &Root, program: &str) -> Found {
             .is_some_and(|interp| !matches!(root.read_following_within(&interp), Ok(Some(_))));
         if !loader_missing {
             return match runs_here(root, &bytes) {
-                Ok(()) if elf_machine(&bytes).is_some_and(|m| Some(m) != host_machine()) => {
-                    Found::Emulated(path)
-                }
                 Ok(()) => Found::Image(path),
                 Err(why) => Found::Foreign { path, why },
             };
@@ -298,7 +291,7 @@ pub(super) fn run_check(root: &Root, check: &Check) -> Result<String, ExecError>
             why: why.clone(),
         }),
         Found::Host(program) => finish(check, &found, host_command(root, check, program)?),
-        Found::Image(path) | Found::Emulated(path) => {
+        Found::Image(path) => {
             log::debug!(
                 "{}: the image's own {path}, run inside the image",
                 check.program
@@ -387,22 +380,23 @@ fn finish(check: &Check, found: &Found, command: Command) -> Result<String, Exec
     if out.status.success() {
         return Ok(String::from_utf8_lossy(&out.stdout).into_owned());
     }
-    // qemu-user has no netlink: nft and iptables cannot open their socket,
-    // which says nothing about the rules. The check waits for the machine.
-    if let Found::Emulated(path) = found
+    let image_path = match found {
+        Found::Image(path) => Some(path),
+        _ => None,
+    };
+    // nft and iptables check rules through a netlink socket, which an
+    // emulator such as qemu-user (an arm64 image on an x86_64 laptop, or
+    // batten itself emulated) does not have: that says nothing about the
+    // rules, so the check waits for the machine's own first boot.
+    if let Some(path) = image_path
         && stderr.contains("Protocol not supported")
+        && (stderr.contains("Netlink") || stderr.contains("initialize nft"))
     {
         return Err(ExecError::Foreign {
             program: check.program.to_string(),
-            why: format!(
-                "{path} in the image runs here only through an emulator, which lacks what it needs ({stderr})"
-            ),
+            why: format!("{path} in the image cannot open its netlink socket here ({stderr})"),
         });
     }
-    let image_path = match found {
-        Found::Image(path) | Found::Emulated(path) => Some(path),
-        _ => None,
-    };
     // chroot could not start the image's program: another architecture
     // than runs_here could tell (a script whose interpreter is foreign).
     if let Some(path) = image_path
