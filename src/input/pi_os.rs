@@ -3,7 +3,9 @@
 //! userconfig service, which makes or renames the account and then
 //! deletes the file) and an empty `ssh` (or `ssh.txt`), which makes Pi OS
 //! enable sshd. batten leaves both to Pi OS, which acts on them at the
-//! same boot, and says so: they are never silently ignored.
+//! same boot, and says so: they are never silently ignored. Imager's
+//! `network-config` may hold a Wi-Fi password the OS needs at every boot:
+//! it stays, and is named.
 
 use crate::host::root::Root;
 
@@ -36,6 +38,18 @@ pub fn notes(root: &Root) -> Vec<String> {
                 ),
             });
         }
+        // Imager's netplan file: a Wi-Fi password Pi OS reads at every boot.
+        let network = format!("{dir}/network-config");
+        if root
+            .read_to_string(&network)
+            .ok()
+            .flatten()
+            .is_some_and(|text| text.contains("password:"))
+        {
+            notes.push(format!(
+                "{network} holds the Wi-Fi password, which the OS reads at every boot: it stays on the card, readable by anyone holding it"
+            ));
+        }
         for name in ["ssh", "ssh.txt"] {
             let path = format!("{dir}/{name}");
             if exists(&path) {
@@ -58,12 +72,18 @@ mod tests {
         let (_dir, root) = scratch_root(&[
             ("/boot/firmware/userconf.txt", "pi:$6$salt$hash\n"),
             ("/boot/firmware/ssh", ""),
+            (
+                "/boot/firmware/network-config",
+                "network:\n  wifis:\n    wlan0:\n      access-points:\n        home:\n          password: \"secret\"\n",
+            ),
         ]);
         let said = notes(&root);
-        assert_eq!(said.len(), 2, "{said:?}");
+        assert_eq!(said.len(), 3, "{said:?}");
         assert!(said[0].contains("account pi"), "{said:?}");
         assert!(!said[0].contains("$6$"), "no hash in a note: {said:?}");
-        assert!(said[1].contains("enables sshd"), "{said:?}");
+        assert!(said[1].contains("Wi-Fi password"), "{said:?}");
+        assert!(!said[1].contains("secret"), "{said:?}");
+        assert!(said[2].contains("enables sshd"), "{said:?}");
         let (_dir, bad) = scratch_root(&[("/boot/userconf.txt", "no colon here\n")]);
         assert!(notes(&bad)[0].contains("Pi OS may refuse it"));
         let (_dir, none) = scratch_root(&[]);
