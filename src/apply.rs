@@ -123,7 +123,9 @@ pub fn check_space(root: &Root, plan: &Plan) -> Result<(), Failure> {
     };
     for action in &plan.actions {
         match action {
-            Action::Write { path, contents, .. } | Action::UserFile { path, contents, .. } => {
+            Action::Write { path, contents, .. }
+            | Action::UserFile { path, contents, .. }
+            | Action::Scrub { path, contents, .. } => {
                 add(&parent(path), contents.len() as u64);
                 add(crate::state::STATE_DIR, contents.len() as u64);
             }
@@ -324,15 +326,18 @@ fn apply_one(
             }
             Ok(removed)
         }
-        Action::Wipe { path, .. } => {
-            // The old bytes go to the backup and the undo log first: the
-            // rollback puts them back from there.
-            let Some((bytes, owner)) = root.read_with_owner(path)? else {
-                return Ok(false);
-            };
-            root.keep_in_backup(path, backup)?;
-            undo.file(path, Some((bytes, owner)));
-            Ok(root.wipe(path)?)
+        Action::Scrub {
+            path,
+            contents,
+            owner,
+            ..
+        } => {
+            let before = root.read_with_owner(path)?;
+            let changed = root.rewrite_in_place(path, contents, b'\n', *owner, backup)?;
+            if changed {
+                undo.file(path, before);
+            }
+            Ok(changed)
         }
         Action::Symlink { path, target, .. } => {
             if let Some(parent) = std::path::Path::new(path).parent() {
@@ -722,31 +727,23 @@ mod tests {
     }
 
     #[test]
-    fn a_wiped_seed_is_put_back_whole_when_a_later_step_fails() {
+    fn a_scrubbed_seed_loses_its_old_bytes_and_comes_back_whole_on_failure() {
         use std::os::unix::fs::MetadataExt as _;
         let seed = "#cloud-config\nuser: {passwd: $y$secret}\n";
         let (dir, root) = scratch_root(&[("/boot/firmware/user-data", seed)]);
         let file = dir.path().join("boot/firmware/user-data");
-        let inode = std::fs::metadata(&file).unwrap().ino();
-        // Alone, the wipe overwrites the bytes where they lie.
-        assert!(root.wipe("/boot/firmware/user-data").unwrap());
-        let wiped = std::fs::read(&file).unwrap();
-        assert_eq!(wiped, vec![0u8; seed.len()]);
-        assert_eq!(std::fs::metadata(&file).unwrap().ino(), inode, "in place");
-        std::fs::write(&file, seed).unwrap();
-
+        let scrub = || Action::Scrub {
+            path: "/boot/firmware/user-data".into(),
+            contents: b"#cloud-config\n".to_vec(),
+            owner: mine(0o644),
+            why: "test".into(),
+        };
+        // A run that fails later puts the seed back whole.
         let runner = refusing("check sshd -t");
         let failure = run(
             &root,
             &runner,
-            vec![
-                Action::Wipe {
-                    path: "/boot/firmware/user-data".into(),
-                    why: "test".into(),
-                },
-                write("/boot/firmware/user-data", "#cloud-config\n"),
-                Action::CheckConfig(Daemon::Sshd),
-            ],
+            vec![scrub(), Action::CheckConfig(Daemon::Sshd)],
         )
         .unwrap_err();
         assert!(
@@ -756,5 +753,11 @@ mod tests {
             "{failure}"
         );
         assert_eq!(std::fs::read_to_string(&file).unwrap(), seed);
+        // One that succeeds rewrites the same file where it lies: no copy
+        // of the old bytes is left behind under another name.
+        let inode = std::fs::metadata(&file).unwrap().ino();
+        assert_eq!(run(&root, &Fake::agreeing(), vec![scrub()]).unwrap(), 1);
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), "#cloud-config\n");
+        assert_eq!(std::fs::metadata(&file).unwrap().ino(), inode, "in place");
     }
 }

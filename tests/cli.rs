@@ -952,4 +952,30 @@ fn a_pi_card_gets_the_status_file_refused_or_hardened() {
     );
     let passwd = std::fs::read_to_string(scratch.join("/etc/passwd")).unwrap();
     assert!(passwd.contains("\npi2:"), "{passwd}");
+    let out = run(&["verify", "--root", &scratch.root_arg(), "--seal"]);
+    assert!(out.status.success(), "{}", text(&out));
+
+    // An edit whose run is refused is never sealed over: the card says
+    // why, and the next boot tries again.
+    std::fs::write(
+        scratch.join("/boot/firmware/user-data"),
+        "#cloud-config\nssh_pwauth: maybe\n",
+    )
+    .unwrap();
+    let out = run(&["run", "--root", &scratch.root_arg()]);
+    assert_eq!(out.status.code(), Some(65), "{}", text(&out));
+    let out = run(&["verify", "--root", &scratch.root_arg(), "--seal"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("edited since batten last applied it"),
+        "{}",
+        text(&out)
+    );
+    let status = std::fs::read_to_string(&status_file).unwrap();
+    assert!(
+        status.starts_with("batten on this Raspberry Pi: not-sealed\n"),
+        "{status}"
+    );
+    let out = run(&["run", "--root", &scratch.root_arg()]);
+    assert_eq!(out.status.code(), Some(65), "tried again: {}", text(&out));
 }

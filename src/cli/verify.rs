@@ -86,6 +86,7 @@ fn verify(args: &RootArgs, seal: bool, format: Format) -> Result<Code, Failure> 
             Code::VerifyFailed
         });
     }
+    let was_sealed = state::State::load(&root).is_ok_and(|s| s.sealed);
     let failed: Vec<String> = report
         .checks
         .iter()
@@ -101,9 +102,16 @@ fn verify(args: &RootArgs, seal: bool, format: Format) -> Result<Code, Failure> 
     let watch = card.is_some();
     let sealed = if failed.is_empty() {
         state::seal(&root, card).map_err(|e| match e {
-            SealError::StaticOnly(_) => Failure::new(Code::VerifyFailed, e.to_string()),
+            SealError::StaticOnly(_) | SealError::CardNotApplied => {
+                Failure::new(Code::VerifyFailed, e.to_string())
+            }
             e => Failure::new(Code::ApplyFailed, e.to_string()),
         })
+    } else if was_sealed {
+        Err(Failure::new(
+            Code::VerifyFailed,
+            "verification failed on a sealed machine: batten does not run again by itself; fix what failed, or `batten rearm` makes the next boot run batten",
+        ))
     } else {
         Err(Failure::new(
             Code::VerifyFailed,
@@ -116,7 +124,12 @@ fn verify(args: &RootArgs, seal: bool, format: Format) -> Result<Code, Failure> 
         Err(failure) if failed.is_empty() => ("not-sealed", vec![failure.message.clone()]),
         Err(_) => ("not-sealed", failed),
     };
-    boot_status::record(&root, &BootStatus::new(&root, "verify", word, errors));
+    // The run's notes stay for the owner to read.
+    let mut status = BootStatus::new(&root, "verify", word, errors);
+    status.notes = boot_status::previous(&root)
+        .map(|p| p.notes)
+        .unwrap_or_default();
+    boot_status::record(&root, &status);
     match sealed {
         Ok(instance) => {
             let instance = instance.as_deref().unwrap_or("(unknown)");

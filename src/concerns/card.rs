@@ -1,7 +1,8 @@
 //! No secrets left on the card: a seed on the boot partition (FAT, which
 //! anyone holding the SD card, and every local user, can read) loses its
-//! password hashes, plain passwords, private keys and proxy password
-//! hashes once batten has applied them. The file keeps everything else,
+//! password hashes, plain passwords and private keys once batten has
+//! applied them. (A proxy user's `password_hash` stays, and is named: a
+//! later run without it would give the panel a new password.) The file keeps everything else,
 //! line for line (YAML 1.1 words such as `no` would change meaning if it
 //! were re-serialised), and the meta-data with its instance-id stays, so
 //! neither cloud-init nor batten runs again because of the rewrite. batten
@@ -50,9 +51,14 @@ pub fn plan(cx: &Planning, notes: &mut Vec<String>) -> Result<Vec<Action>, PlanE
     if secrets.is_empty() {
         return Ok(Vec::new());
     }
-    let Some(scrubbed) = without(text, &secrets) else {
+    if doc.get("batten").and_then(|b| b.get("proxy")).is_some() && text.contains("password_hash") {
         notes.push(format!(
-            "{path} keeps its password hashes: they are written inline (`{{...}}`), which batten does not rewrite; anyone holding the card can read them, so remove them by hand after the first boot"
+            "{path} keeps the proxy users' password_hash: a run without it would give the panel a new password; anyone holding the card can read it"
+        ));
+    }
+    let Some(scrubbed) = without(text, &secrets).filter(|out| clean(&doc, &secrets, out)) else {
+        notes.push(format!(
+            "{path} keeps its password hashes: they are written in a way batten does not rewrite line by line (inline `{{...}}`, an anchor); anyone holding the card can read them, so remove them by hand after the first boot"
         ));
         return Ok(Vec::new());
     };
@@ -65,18 +71,16 @@ pub fn plan(cx: &Planning, notes: &mut Vec<String>) -> Result<Vec<Action>, PlanE
             gid: 0,
             mode: 0o644,
         });
-    let why = "take the password hashes and private keys out of the seed on the boot partition, which anyone holding the card can read (batten keeps the original in /var/lib/batten/user-data, root only)";
-    let Some(write) =
-        Action::write_if_changed(cx.root, path, scrubbed.into_bytes(), owner, true, why)?
-    else {
+    let scrubbed = scrubbed.into_bytes();
+    if scrubbed == cx.seed.user_data {
         return Ok(Vec::new());
-    };
-    // FAT rewrites into new clusters and leaves the old ones as they were.
-    let wipe = Action::Wipe {
+    }
+    Ok(vec![Action::Scrub {
         path: path.to_string(),
-        why: "so the hashes are not left in the card's free space".into(),
-    };
-    Ok(vec![wipe, write])
+        contents: scrubbed,
+        owner,
+        why: "take the password hashes and private keys out of the seed on the boot partition, which anyone holding the card can read (batten keeps the original in /var/lib/batten/user-data, root only)".into(),
+    }])
 }
 
 /// Whether the seeds on the boot partitions are free of secrets: a warning
@@ -87,9 +91,20 @@ pub fn verify(inp: &Inputs, r: &mut Report) {
         let Ok(Some(text)) = inp.root.read_to_string(path) else {
             continue;
         };
-        let held = yaml::parse(&text)
-            .map(|doc| secret_entries(&doc).len())
-            .unwrap_or(0);
+        let held = text
+            .starts_with("#cloud-config")
+            .then(|| yaml::parse(&text).ok())
+            .flatten()
+            .map(|doc| secret_entries(&doc).len());
+        let Some(held) = held else {
+            r.add(
+                "card.secrets",
+                Status::Warn,
+                path,
+                "not a plain #cloud-config file batten can read: any password hash in it is readable by anyone holding the card",
+            );
+            continue;
+        };
         let (status, why) = if held == 0 {
             (Status::Pass, "no password hash or private key".to_string())
         } else {
@@ -112,7 +127,7 @@ fn secret_entries(doc: &Node) -> Vec<(u64, u64)> {
     };
     let mut users: Vec<&Node> = Vec::new();
     for (key, value) in top {
-        match key.scalar_text().as_deref() {
+        match key.scalar_text().map(|k| k.replace('-', "_")).as_deref() {
             Some(k) if TOP_SECRETS.contains(&k) => found.push((key.pos.line, key.pos.column)),
             Some("user") => users.push(value),
             Some("users") => {
@@ -120,15 +135,7 @@ fn secret_entries(doc: &Node) -> Vec<(u64, u64)> {
                     users.extend(items.iter());
                 }
             }
-            Some("batten") => {
-                // Proxy users' password hashes.
-                for site in value.get("proxy").map(seq).unwrap_or_default() {
-                    let auth_users = site.get("auth").and_then(|a| a.get("users"));
-                    for user in auth_users.map(seq).unwrap_or_default() {
-                        found.extend(keys_named(user, &["password_hash"]));
-                    }
-                }
-            }
+            Some("system_info") => users.extend(value.get("default_user")),
             _ => {}
         }
     }
@@ -139,20 +146,54 @@ fn secret_entries(doc: &Node) -> Vec<(u64, u64)> {
     found
 }
 
-fn seq(node: &Node) -> Vec<&Node> {
-    match &node.value {
-        Value::Seq(items) => items.iter().collect(),
-        _ => Vec::new(),
-    }
-}
-
 fn keys_named(map: &Node, names: &[&str]) -> Vec<(u64, u64)> {
     map.as_map()
         .unwrap_or_default()
         .iter()
-        .filter(|(k, _)| k.scalar_text().is_some_and(|k| names.contains(&k.as_str())))
+        // cloud-init reads `hashed-passwd` as `hashed_passwd`, and so does batten.
+        .filter(|(k, _)| {
+            k.scalar_text()
+                .is_some_and(|k| names.contains(&k.replace('-', "_").as_str()))
+        })
         .map(|(k, _)| (k.pos.line, k.pos.column))
         .collect()
+}
+
+/// Whether `out`, the document without the entries at `removed`, is
+/// still YAML, holds no secret key, and shows none of the removed values
+/// (an anchor elsewhere would).
+fn clean(doc: &Node, removed: &[(u64, u64)], out: &str) -> bool {
+    let Ok(after) = yaml::parse(out) else {
+        return false;
+    };
+    secret_entries(&after).is_empty()
+        && secret_values(doc, removed)
+            .iter()
+            .all(|value| !out.contains(value.as_str()))
+}
+
+/// The text of every scalar under the keys at `positions`.
+fn secret_values(doc: &Node, positions: &[(u64, u64)]) -> Vec<String> {
+    fn walk(node: &Node, positions: &[(u64, u64)], inside: bool, out: &mut Vec<String>) {
+        match &node.value {
+            Value::Map(entries) => {
+                for (k, v) in entries {
+                    let hit = inside || positions.contains(&(k.pos.line, k.pos.column));
+                    walk(v, positions, hit, out);
+                }
+            }
+            Value::Seq(items) => {
+                for item in items {
+                    walk(item, positions, inside, out);
+                }
+            }
+            _ if inside => out.extend(node.scalar_text().filter(|s| s.len() >= 6)),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    walk(doc, positions, false, &mut out);
+    out
 }
 
 /// `text` without the block-style entries whose keys start at `entries`:
@@ -182,7 +223,9 @@ fn without(text: &str, entries: &[(u64, u64)]) -> Option<String> {
         for (i, next) in lines.iter().enumerate().skip(index + 1) {
             let body = next.trim_end_matches(['\n', '\r']);
             let indent = body.len() - body.trim_start().len();
-            if !body.trim().is_empty() && indent <= start {
+            // A comment may sit at any indentation inside a value.
+            let comment = body.trim_start().starts_with('#');
+            if !body.trim().is_empty() && !comment && indent <= start {
                 break;
             }
             drop[i] = true;
@@ -207,6 +250,13 @@ fn without(text: &str, entries: &[(u64, u64)]) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn seq(node: &Node) -> Vec<&Node> {
+        match &node.value {
+            Value::Seq(items) => items.iter().collect(),
+            _ => Vec::new(),
+        }
+    }
 
     fn scrub(text: &str) -> Option<String> {
         let doc = yaml::parse(text).unwrap();
@@ -244,11 +294,23 @@ mod tests {
     }
 
     #[test]
-    fn proxy_password_hashes_go_too() {
-        let text = "#cloud-config\nbatten:\n  proxy:\n    - listen: 8443\n      auth:\n        users:\n          - name: admin\n            password_hash: $6$a$b\n";
+    fn spellings_defaults_comments_and_anchors() {
+        // cloud-init's hyphenated spelling and the default user of
+        // system_info hold passwords too.
+        let text = "#cloud-config\nsystem_info:\n  default_user:\n    name: pi\n    plain-text-passwd: raspberry\nusers:\n  - name: op\n    hashed-passwd: $6$x$y\n";
         assert_eq!(
             scrub(text).unwrap(),
-            "#cloud-config\nbatten:\n  proxy:\n    - listen: 8443\n      auth:\n        users:\n          - name: admin\n"
+            "#cloud-config\nsystem_info:\n  default_user:\n    name: pi\nusers:\n  - name: op\n"
         );
+        // A comment inside a value does not end it early.
+        let text = "#cloud-config\nuser:\n  name: pi\nssh_keys:\n  ed25519_public: ssh-ed25519 AAAA\n# the private half\n  ed25519_private: |\n    -----BEGIN-----\n";
+        let out = scrub(text).unwrap();
+        assert_eq!(out, "#cloud-config\nuser:\n  name: pi\n");
+        // An anchor would leave the hash elsewhere: not rewritten.
+        let text = "#cloud-config\nx: &pw $6$abcdefgh$hash\nuser:\n  name: pi\n  passwd: *pw\n";
+        let doc = yaml::parse(text).unwrap();
+        let secrets = secret_entries(&doc);
+        let out = without(text, &secrets).unwrap();
+        assert!(!clean(&doc, &secrets, &out), "{out}");
     }
 }

@@ -4,8 +4,8 @@
 //! deletes the file) and an empty `ssh` (or `ssh.txt`), which makes Pi OS
 //! enable sshd. batten leaves both to Pi OS, which acts on them at the
 //! same boot, and says so: they are never silently ignored. Imager's
-//! `network-config` may hold a Wi-Fi password the OS needs at every boot:
-//! it stays, and is named.
+//! `network-config` may hold a Wi-Fi password, which is not batten's to
+//! remove (the network is cloud-init's and the OS's): it stays, and is named.
 
 use crate::host::root::Root;
 
@@ -47,7 +47,7 @@ pub fn notes(root: &Root) -> Vec<String> {
             .is_some_and(|text| text.contains("password:"))
         {
             notes.push(format!(
-                "{network} holds the Wi-Fi password, which the OS reads at every boot: it stays on the card, readable by anyone holding it"
+                "{network} holds the Wi-Fi password: batten leaves the network to cloud-init and the OS, so it stays on the card, readable by anyone holding it; remove it once the Pi is on the network"
             ));
         }
         for name in ["ssh", "ssh.txt"] {

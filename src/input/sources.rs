@@ -44,14 +44,10 @@ impl Found {
     /// records for a seed on the boot partition, so that a card edited on
     /// another computer is noticed at the next boot.
     pub fn fingerprint(&self) -> String {
-        use sha2::{Digest, Sha256};
-        let mut hash = Sha256::new();
-        for part in [Some(&self.user_data), self.meta_data.as_ref().map(|m| &m.1)] {
-            let bytes = part.map_or(&[][..], Vec::as_slice);
-            hash.update((bytes.len() as u64).to_le_bytes());
-            hash.update(bytes);
-        }
-        hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
+        fingerprint_of(
+            &self.user_data,
+            self.meta_data.as_ref().map(|m| m.1.as_slice()),
+        )
     }
 
     /// Whether the seed is a file on a boot partition (FAT, readable by
@@ -61,6 +57,18 @@ impl Found {
             .as_deref()
             .is_some_and(|p| p.starts_with("/boot/"))
     }
+}
+
+/// The digest of a seed: its user-data and meta-data (see
+/// [`Found::fingerprint`]).
+pub fn fingerprint_of(user_data: &[u8], meta_data: Option<&[u8]>) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hash = Sha256::new();
+    for bytes in [user_data, meta_data.unwrap_or_default()] {
+        hash.update((bytes.len() as u64).to_le_bytes());
+        hash.update(bytes);
+    }
+    hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
 impl std::fmt::Debug for Found {

@@ -106,6 +106,11 @@ pub fn choose(
                     ));
                     (path.to_path_buf(), bytes)
                 }
+                // On 32-bit ARM a build beside this one may be the ARMv6 one,
+                // which runs on every Pi where this (ARMv7?) one may not.
+                Some(image) if image == (40, false) && beside(path, image).is_some() => {
+                    beside(path, image).unwrap_or((path.to_path_buf(), bytes))
+                }
                 Some(image) if this == Some(image) => (path.to_path_buf(), bytes),
                 Some(image) => beside(path, image).ok_or_else(|| ChooseError::NoneFor {
                     image: name(image),

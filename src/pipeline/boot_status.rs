@@ -9,7 +9,7 @@
 //! secret goes in: no password, no hash, no user-data; errors are batten's
 //! own messages, which never carry secrets.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::concerns::ssh::host_keys::{describe_public, public_path};
 use crate::host::root::{Owner, Root, RootError};
@@ -23,7 +23,7 @@ const BOOT_DIRS: &[&str] = &["/boot/firmware", "/boot"];
 const FIRMWARE_FILES: &[&str] = &["config.txt", "cmdline.txt"];
 
 /// What the status file says.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct BootStatus {
     /// Which step wrote it: `run` or `verify`.
     pub phase: String,
@@ -119,12 +119,34 @@ pub fn boot_partition(root: &Root) -> Option<&'static str> {
     })
 }
 
+/// What the status file said last, when there is one batten can read.
+pub fn previous(root: &Root) -> Option<BootStatus> {
+    let dir = boot_partition(root)?;
+    let bytes = root.read(&format!("{dir}/batten-status.json")).ok()??;
+    serde_json::from_slice(&bytes).ok()
+}
+
+impl BootStatus {
+    /// Whether `other` tells the owner the same (the time aside).
+    fn same_news(&self, other: &BootStatus) -> bool {
+        (&self.phase, &self.result, &self.errors, &self.notes)
+            == (&other.phase, &other.result, &other.errors, &other.notes)
+            && (&self.instance_id, &self.host_keys, &self.addresses)
+                == (&other.instance_id, &other.host_keys, &other.addresses)
+    }
+}
+
 /// Write `batten-status.txt` and `batten-status.json` on the root's Pi
-/// boot partition; `Ok(None)` when the root is not a Pi's.
+/// boot partition, unless they already say the same (a watched card is
+/// verified at every boot, and FAT is best written seldom); `Ok(None)`
+/// when the root is not a Pi's or nothing changed.
 pub fn write(root: &Root, status: &BootStatus) -> Result<Option<String>, RootError> {
     let Some(dir) = boot_partition(root) else {
         return Ok(None);
     };
+    if previous(root).is_some_and(|p| p.same_news(status)) {
+        return Ok(None);
+    }
     // FAT has no owners; these are what a vfat mount shows anyway.
     let owner = Owner {
         uid: 0,

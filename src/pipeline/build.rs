@@ -48,6 +48,19 @@ pub fn build_plan(
     let users = accounts::resolve_users(ud, root, distro, &mut notes);
     let ssh_ports = crate::concerns::ssh::listening_ports(root, ud)?;
     let mut actions: Vec<Action> = Vec::new();
+    // Kept first: the original, before the card concern takes the
+    // secrets out of a seed on the boot partition.
+    actions.extend(
+        Action::write_if_changed(
+            root,
+            USER_DATA_COPY,
+            found.user_data.clone(),
+            state::private_owner(0o600),
+            true,
+            "keep the user-data this run acted on, readable by root only",
+        )
+        .map_err(|e| Failure::new(Code::ApplyFailed, e.to_string()))?,
+    );
     for concern in crate::concerns::ALL {
         let cx = Planning {
             user_data: ud,
@@ -64,17 +77,7 @@ pub fn build_plan(
         log::debug!("{}: {} steps planned", concern.name, planned.len());
         actions.extend(planned);
     }
-    actions.extend(
-        Action::write_if_changed(
-            root,
-            USER_DATA_COPY,
-            found.user_data.clone(),
-            state::private_owner(0o600),
-            true,
-            "keep the user-data this run acted on, readable by root only",
-        )
-        .map_err(|e| Failure::new(Code::ApplyFailed, e.to_string()))?,
-    );
+
     if !loaded.rendered.is_empty() {
         notes.push(format!(
             "rendered the jinja template in {} with this instance's data",

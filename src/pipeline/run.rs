@@ -17,6 +17,7 @@ use crate::host::distro::Distro;
 use crate::host::exec::System;
 use crate::host::root::{Backup, Root};
 use crate::input;
+use crate::input::sources::fingerprint_of;
 use crate::plan::{Action, Plan};
 use crate::state::{self, Journal, KeysFor, RunRecord, State};
 
@@ -209,6 +210,20 @@ pub fn carry_out(prepared: Prepared, started: Started, force: bool) -> Result<Ra
         // Also when no step made keys: the keys there are this instance's.
         state.baseline_host_keys.clear();
         state.host_keys_instance = Some(instance.id.clone());
+        // The card as this run left it (its secrets taken out): the seal
+        // takes only a card a run applied.
+        if let Some(path) = found
+            .in_root
+            .as_deref()
+            .filter(|_| found.on_boot_partition())
+        {
+            let meta = found.meta_data.as_ref().map(|m| m.1.as_slice());
+            state.applied_seed = root
+                .read(path)
+                .ok()
+                .flatten()
+                .map(|now| fingerprint_of(&now, meta));
+        }
     }
     let (outcome, changes) = match &result {
         Ok(0) => ("unchanged", 0),

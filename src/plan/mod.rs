@@ -154,13 +154,19 @@ pub enum Action {
         /// The reason, in words.
         why: String,
     },
-    /// Overwrite a file's bytes with zeros where they lie, before it is
-    /// rewritten: on FAT (a Pi's boot partition) a rewrite leaves the old
-    /// bytes in freed clusters for anyone holding the card. The old file
-    /// is kept in the run's backup and put back if the run fails.
-    Wipe {
+    /// Rewrite a file holding secrets where its bytes lie: on FAT (a Pi's
+    /// boot partition) a replacement would leave the old bytes in freed
+    /// clusters for anyone holding the card. The new text goes over the
+    /// old, padded with blank lines, then the file is cut to length, so a
+    /// power cut leaves a readable file; the old one is kept in the run's
+    /// backup and put back if the run fails.
+    Scrub {
         /// Root-relative path.
         path: String,
+        /// The whole new file.
+        contents: Vec<u8>,
+        /// Owner and mode the file must end with.
+        owner: Owner,
         /// The reason, in words.
         why: String,
     },
@@ -324,7 +330,9 @@ impl Action {
             }
             Action::MakeHome { home, why, .. } => format!("make {home}: {why}"),
             Action::Remove { path, why } => format!("remove {path}: {why}"),
-            Action::Wipe { path, why } => format!("overwrite {path} with zeros in place: {why}"),
+            Action::Scrub { path, why, .. } => {
+                format!("rewrite {path} where its bytes lie: {why}")
+            }
             Action::Symlink { path, target, why } => format!("link {path} -> {target}: {why}"),
             Action::HostKeys {
                 remove,
@@ -499,10 +507,10 @@ impl Plan {
                 Action::Remove { path, why } => {
                     let _ = writeln!(out, "# {why}\n- {path} (kept in the run's backup)");
                 }
-                Action::Wipe { path, why } => {
+                Action::Scrub { path, why, .. } => {
                     let _ = writeln!(
                         out,
-                        "# {why}\n~ {path}: old bytes overwritten with zeros where they lie (kept in the run's backup)"
+                        "# {why}\n~ {path} (contents hidden; rewritten where its bytes lie, so no old byte stays on the device; kept in the run's backup)"
                     );
                 }
                 Action::Symlink { path, target, why } => {

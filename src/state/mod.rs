@@ -81,6 +81,11 @@ pub struct State {
     /// sealed. A card edited since on another computer runs batten again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seed_fingerprint: Option<String>,
+    /// For a seed on a boot partition: its digest as the last successful
+    /// run left it (after taking the secrets out). The seal takes only a
+    /// card that a run applied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub applied_seed: Option<String>,
     /// The most recent runs, oldest first, at most 20.
     pub runs: Vec<RunRecord>,
 }

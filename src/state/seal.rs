@@ -15,6 +15,12 @@ pub enum SealError {
         .0.join(", ")
     )]
     StaticOnly(Vec<String>),
+    /// The seed on the boot partition is not the one a run applied: it was
+    /// edited, and the run with it failed or was refused.
+    #[error(
+        "not sealed: the seed on the boot partition was edited since batten last applied it, and the run with it did not succeed (batten-status.txt and `batten status` say why); fix it, and the next boot runs batten again"
+    )]
+    CardNotApplied,
     /// The state could not be read or written.
     #[error(transparent)]
     State(#[from] StateError),
@@ -38,6 +44,15 @@ pub fn seal(root: &Root, card: Option<String>) -> Result<Option<String>, SealErr
     // the machine's own verify; an image's verify cannot stand in.
     if !root.is_host() && !state.static_only.is_empty() {
         return Err(SealError::StaticOnly(state.static_only));
+    }
+    if let Some(card) = &card
+        && state.applied_seed.as_ref() != Some(card)
+    {
+        return Err(SealError::CardNotApplied);
+    }
+    // A watched card seals again at every boot: nothing to write then.
+    if state.sealed && state.seed_fingerprint == card && state.static_only.is_empty() {
+        return Ok(state.instance_id);
     }
     // Made live now: nothing is left for later.
     state.static_only.clear();

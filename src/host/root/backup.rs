@@ -140,16 +140,6 @@ impl Root {
         )
     }
 
-    /// Keeps the current contents of `rel` in this run's backup, for a
-    /// file about to be changed in place rather than replaced.
-    pub fn keep_in_backup(&self, rel: &str, backup: &Backup) -> Result<(), RootError> {
-        let path = RelPath::parse(rel)?;
-        let (Some(meta), Some(old)) = (self.metadata(rel)?, self.read(rel)?) else {
-            return Ok(());
-        };
-        self.backup_file(backup, &path.shown, &old, &meta)
-    }
-
     /// Keeps the previous contents, owner and mode of a file about to be
     /// replaced or removed, unless this run already kept an older copy.
     pub(super) fn backup_file(

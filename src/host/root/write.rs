@@ -157,41 +157,49 @@ impl Root {
         Ok(lstat_at(dir.as_fd(), name, &path.shown)?.map(|meta| (dir, meta)))
     }
 
-    /// Overwrites a regular file's bytes with zeros where they lie, and
-    /// flushes them: on a file system that does not copy on write (FAT, a
-    /// Pi's boot partition) the old contents are then gone from the device,
-    /// not just unlinked. `Ok(false)` when there is no such file. A link is
-    /// refused, never followed.
-    pub fn wipe(&self, rel: &str) -> Result<bool, RootError> {
+    /// Rewrites a file where its bytes lie, so that none of the old bytes
+    /// stay on the device: on a file system that does not copy on write
+    /// (FAT, a Pi's boot partition) a rename would leave them in freed
+    /// clusters, and on a path-based FUSE one (fusefat) an old handle is
+    /// no way back to them. The new contents go in first, padded with
+    /// `pad` bytes to the old length and flushed (so every old byte is
+    /// overwritten, and a power cut leaves a readable file: the new text
+    /// and padding), then the file is cut to its new length and flushed.
+    /// The old file is kept in `backup`. `Ok(false)` when it already holds
+    /// `contents`; a missing file is written as `write_atomic` would.
+    pub fn rewrite_in_place(
+        &self,
+        rel: &str,
+        contents: &[u8],
+        pad: u8,
+        owner: Owner,
+        backup: &Backup,
+    ) -> Result<bool, RootError> {
+        use std::io::Write as _;
         let path = RelPath::parse(rel)?;
         let (_, name) = path.split_last()?;
-        let Some((dir, meta)) = self.entry(&path)? else {
-            return Ok(false);
+        let Some((dir, _)) = self.entry(&path)? else {
+            return self.write_atomic(rel, contents, owner, Some(backup));
         };
-        if meta.kind != FileKind::File {
-            return Err(RootError::NotARegularFile {
-                path: path.shown.clone(),
-                kind: meta.kind,
-            });
+        let Some((old, meta)) = read_at(dir.as_fd(), name, &path.shown)? else {
+            return self.write_atomic(rel, contents, owner, Some(backup));
+        };
+        if old == contents {
+            return Ok(false);
         }
+        self.backup_file(backup, &path.shown, &old, &meta)?;
         let flags = OFlag::O_WRONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
         let fd = openat(dir.as_fd(), name, flags, Mode::empty())
-            .map_err(|err| io_error(&path.shown, "open to overwrite", err))?;
-        let mut file = std::fs::File::from(fd);
-        let len = file
-            .metadata()
-            .map_err(|err| io_error(&path.shown, "inspect", err))?
-            .len();
-        let zeros = vec![0u8; 64 * 1024];
-        let mut left = len;
-        while left > 0 {
-            let n = usize::try_from(left.min(zeros.len() as u64)).unwrap_or(zeros.len());
-            file.write_all(&zeros[..n])
-                .map_err(|err| io_error(&path.shown, "overwrite", err))?;
-            left -= n as u64;
-        }
-        file.sync_all()
-            .map_err(|err| io_error(&path.shown, "flush", err))?;
+            .map_err(|err| io_error(&path.shown, "open to rewrite", err))?;
+        let mut file = File::from(fd);
+        let mut padded = contents.to_vec();
+        padded.resize(old.len().max(contents.len()), pad);
+        file.write_all(&padded)
+            .and_then(|()| file.sync_all())
+            .map_err(|err| io_error(&path.shown, "rewrite in place", err))?;
+        file.set_len(contents.len() as u64)
+            .and_then(|()| file.sync_all())
+            .map_err(|err| io_error(&path.shown, "cut to its new length", err))?;
         Ok(true)
     }
 
