@@ -271,15 +271,7 @@ fn a_bookworm_userconf_card_is_left_to_pi_os_and_says_so() {
     let out = card.batten(&["run"]);
     assert!(out.status.success(), "{}", text(&out));
     let status = read(&card.boot("batten-status.txt"));
-    assert!(
-        status.starts_with("batten on this Raspberry Pi: no-user-data\n"),
-        "{status}"
-    );
-    assert!(status.contains("userconf.txt is left to Pi OS"), "{status}");
-    assert!(
-        status.contains("/boot/firmware/ssh is left to Pi OS"),
-        "{status}"
-    );
+    assert_left_to_pi_os(&status);
     assert!(
         status.contains("SHA256:"),
         "the baseline's host key: {status}"

@@ -406,3 +406,17 @@ pub fn host_keys(root: &Path) -> BTreeMap<String, Vec<u8>> {
         })
         .collect()
 }
+
+/// A Pi card with only Pi OS's own `userconf.txt` and `ssh`: its status
+/// file says batten did its baseline and left both files to Pi OS.
+pub fn assert_left_to_pi_os(status: &str) {
+    assert!(
+        status.starts_with("batten on this Raspberry Pi: no-user-data\n"),
+        "{status}"
+    );
+    assert!(status.contains("userconf.txt is left to Pi OS"), "{status}");
+    assert!(
+        status.contains("/boot/firmware/ssh is left to Pi OS"),
+        "{status}"
+    );
+}
