@@ -29,7 +29,8 @@ cd "$top"
 #   nftables, iptables, iputils-ping  the firewall tests (rules loaded only
 #                  inside namespaces the tests create)
 #   nginx, curl    the proxy test (nginx runs only inside a test namespace)
-#   openssl        cross-checks batten's SHA-512 crypt hashes
+#   openssl, whois cross-check batten's password hashes (openssl passwd;
+#                  whois has mkpasswd, the one maker of yescrypt hashes)
 #   systemd        systemd-analyze verify of the unit batten installs
 #   fusefat, dosfstools, mtools, binfmt-support  the Raspberry Pi card test:
 #                  a FAT boot partition as an image file, mounted with FUSE
@@ -45,7 +46,7 @@ cd "$top"
 packages=(passwd sudo e2fsprogs util-linux mount file qemu-user-static
     gcc-arm-linux-gnueabi libc6-dev-armel-cross gcc-arm-linux-gnueabihf libc6-dev-armhf-cross
     openssh-server openssh-client sshpass iproute2 nftables iptables iputils-ping
-    nginx curl openssl systemd debootstrap genisoimage fusefat dosfstools mtools binfmt-support
+    nginx curl openssl whois systemd debootstrap genisoimage fusefat dosfstools mtools binfmt-support
     python3 python3-yaml python3-jsonschema python3-jinja2 python3-configobj python3-jsonpatch
     python3-requests python3-netifaces python3-oauthlib python3-serial)
 

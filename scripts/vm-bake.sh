@@ -4,6 +4,7 @@
 #   scripts/vm-bake.sh IMAGE_DIR OUT.raw [BATTEN] [--cloud-init]
 #   scripts/vm-bake.sh IMAGE_DIR OUT.raw none --cloud-init
 #   scripts/vm-bake.sh IMAGE_DIR OUT.raw none --bare USER KEY.pub
+#   scripts/vm-bake.sh IMAGE_DIR OUT.raw [BATTEN] --default-password USER
 #
 # - BATTEN (default target/debug/batten): `batten install --root ...
 #   --generalize` on the copy (binary, units, enable links; no host keys,
@@ -15,6 +16,9 @@
 #   make is put in offline instead, as an image builder injects it: ed25519
 #   host keys, USER with KEY.pub as its only authorized key and sudo, and
 #   password login off. The benchmark's baseline boot.
+# - --default-password USER plants an account USER whose password is its
+#   own name (a known default), hashed with yescrypt as Debian 12 does
+#   (`mkpasswd`, from Debian's whois): batten's first boot must lock it.
 #
 # IMAGE_DIR is what images/debian-vm.sh printed; OUT.raw becomes a sparse
 # copy of its rootfs.raw. The copy is loop-mounted inside a private mount
@@ -22,16 +26,17 @@
 # script even if it fails. Needs root.
 set -euo pipefail
 
-usage() { sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 [ $# -ge 2 ] || usage
 image=$1 out=$2
 shift 2
 batten=$(cd "$(dirname "$0")/.." && pwd)/target/debug/batten
 if [ $# -gt 0 ] && [ "${1#--}" = "$1" ]; then batten=$1; shift; fi
-mode=batten cloud_init=no user='' key=''
+mode=batten cloud_init=no user='' key='' planted='' planted_hash=''
 while [ $# -gt 0 ]; do
     case $1 in
         --cloud-init) cloud_init=yes; shift ;;
+        --default-password) [ $# -ge 2 ] || usage; planted=$2; shift 2 ;;
         --bare) [ $# -ge 3 ] || usage; mode=bare user=$2 key=$3; shift 3 ;;
         *) usage ;;
     esac
@@ -46,14 +51,22 @@ else
 fi
 case $user in *[!a-z0-9_-]*) echo "vm-bake: user name $user is not a plain name" >&2; exit 2 ;; esac
 [ "$mode" != bare ] || [ -s "$key" ] || { echo "vm-bake: no public key at $key" >&2; exit 2; }
+case $planted in *[!a-z0-9_-]*) echo "vm-bake: user name $planted is not a plain name" >&2; exit 2 ;; esac
+if [ -n "$planted" ]; then
+    command -v mkpasswd >/dev/null || { echo "vm-bake: --default-password needs mkpasswd (apt-get install whois)" >&2; exit 69; }
+    planted_hash=$(mkpasswd -m yescrypt "$planted")
+fi
 
 cp --sparse=always "$image/rootfs.raw" "$out"
 mnt=$(mktemp -d)
 trap 'rmdir "$mnt" 2>/dev/null || true' EXIT
-# shellcheck disable=SC2016 # the inner script takes its arguments as $1..$7
+# shellcheck disable=SC2016 # the inner script takes its arguments as $1..$9
 unshare --mount --propagation private sh -euc '
-    out=$1 mnt=$2 mode=$3 batten=$4 cloud_init=$5 user=$6 key=$7
+    out=$1 mnt=$2 mode=$3 batten=$4 cloud_init=$5 user=$6 key=$7 planted=$8 planted_hash=$9
     mount -o loop "$out" "$mnt"
+    if [ -n "$planted" ]; then
+        useradd --root "$mnt" --create-home --shell /bin/bash -p "$planted_hash" "$planted"
+    fi
     case $mode in
         batten) "$batten" install --root "$mnt" --generalize ;;
         bare)
@@ -70,4 +83,4 @@ unshare --mount --propagation private sh -euc '
     esac
     if [ "$cloud_init" = yes ]; then rm -f "$mnt/etc/cloud/cloud-init.disabled"; fi
     umount "$mnt"
-' vm-bake "$out" "$mnt" "$mode" "$batten" "$cloud_init" "$user" "$key"
+' vm-bake "$out" "$mnt" "$mode" "$batten" "$cloud_init" "$user" "$key" "$planted" "$planted_hash"

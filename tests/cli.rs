@@ -110,6 +110,12 @@ fn bad_input_changes_zero_bytes_in_the_root() {
             "inject.yaml",
             "#cloud-config\nusers:\n  - name: a\n    sudo: \"ALL\\nroot ALL=(ALL) ALL\"\n",
         ),
+        (
+            // Asking for the very hole batten closes: Pi OS's old default,
+            // hashed with yescrypt as Raspberry Pi Imager writes it.
+            "default-password.yaml",
+            "#cloud-config\nuser:\n  name: pi\n  passwd: $y$j9T$bueRBYFHX06XJDMnF8YUN1$we0SojwqKYp1AL5U.Vs4Ao4hfIjouUmD4qoYTlBQB94\n  lock_passwd: false\n",
+        ),
     ] {
         let ud = scratch.user_data(name, body);
         for cmd in ["plan", "run"] {
@@ -118,6 +124,109 @@ fn bad_input_changes_zero_bytes_in_the_root() {
         }
     }
     assert_unchanged(&before, scratch.path());
+}
+
+/// Known default passwords planted in an image, one per scheme Debian,
+/// Arch and older images use, and an empty one.
+const PLANTED: &[(&str, &str)] = &[
+    // Debian 12's `mkpasswd -m yescrypt raspberry`.
+    (
+        "pi",
+        "$y$j9T$bueRBYFHX06XJDMnF8YUN1$we0SojwqKYp1AL5U.Vs4Ao4hfIjouUmD4qoYTlBQB94",
+    ),
+    // `openssl passwd -1 -salt saltsalt alarm`.
+    ("alarm", "$1$saltsalt$1.d7sA/ak0vsOYulqpLmB0"),
+    ("guest", ""),
+];
+
+#[test]
+fn default_passwords_in_the_image_are_locked_named_and_reported() {
+    const TEST: &str = "default_passwords_in_the_image_are_locked_named_and_reported";
+    if !privileged(TEST) || !have("useradd", TEST) {
+        return;
+    }
+    let scratch = Scratch::new();
+    let append = |file: &str, line: String| {
+        let path = scratch.join(file);
+        let mut text = std::fs::read_to_string(&path).unwrap();
+        text.push_str(&line);
+        std::fs::write(path, text).unwrap();
+    };
+    for (i, (user, hash)) in PLANTED.iter().enumerate() {
+        let uid = 4000 + i;
+        append(
+            "/etc/passwd",
+            format!("{user}:x:{uid}:{uid}::/nonexistent:/bin/sh\n"),
+        );
+        append("/etc/group", format!("{user}:x:{uid}:\n"));
+        append("/etc/shadow", format!("{user}:{hash}:19000:0:99999:7:::\n"));
+    }
+    let ud = scratch.user_data("ud.yaml", &good_user_data());
+    let out = scratch.batten("plan", &ud, &[]);
+    let plan = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        plan.contains("# alarm's password was the known default password \"alarm\" (Arch Linux ARM images): locked"),
+        "{plan}"
+    );
+    let out = scratch.batten("run", &ud, &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    let console = String::from_utf8_lossy(&out.stdout).into_owned();
+    for user in ["pi", "alarm", "guest"] {
+        assert!(
+            console.contains(&format!("DEFAULT PASSWORD LOCKED: {user}'s password was")),
+            "{user} is named on the console: {console}"
+        );
+    }
+    let shadow = std::fs::read_to_string(scratch.join("/etc/shadow")).unwrap();
+    for (user, hash) in PLANTED {
+        assert!(
+            shadow.contains(&format!("\n{user}:!{hash}:19000:")),
+            "{user} is locked as passwd -l locks: {shadow}"
+        );
+    }
+    let out = run(&["status", "--root", &scratch.root_arg(), "--format", "json"]);
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let locked: Vec<&str> = status["default_passwords_locked"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["user"].as_str().unwrap())
+        .collect();
+    assert_eq!(locked, ["pi", "alarm", "guest"], "{status}");
+    let out = run(&["verify", "--root", &scratch.root_arg(), "--format", "json"]);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let check = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "passwords.defaults")
+        .unwrap_or_else(|| panic!("{report}"));
+    assert_eq!(check["status"], "pass", "{check}");
+    assert!(
+        check["why"]
+            .as_str()
+            .unwrap()
+            .ends_with("locked by batten: pi, alarm, guest"),
+        "{check}"
+    );
+    // Converged: the second run has nothing to lock.
+    let out = scratch.batten("run", &ud, &[]);
+    assert!(text(&out).contains("nothing to change"), "{}", text(&out));
+
+    // A default that comes back later is a failed check, named.
+    let unlocked = std::fs::read_to_string(scratch.join("/etc/shadow"))
+        .unwrap()
+        .replace("alarm:!$1$", "alarm:$1$");
+    std::fs::write(scratch.join("/etc/shadow"), unlocked).unwrap();
+    let out = run(&["verify", "--root", &scratch.root_arg()]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains(
+            "alarm (\"alarm\" (Arch Linux ARM images)) still open with a known default password"
+        ),
+        "{}",
+        text(&out)
+    );
 }
 
 #[test]

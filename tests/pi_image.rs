@@ -17,9 +17,14 @@ use std::process::{Command, Output};
 
 use common::*;
 
-/// `openssl passwd -6 -salt abcdefgh raspberry`: the hash Imager would
-/// write for the password `raspberry`.
-const HASH: &str = "$6$abcdefgh$4o4.L3tiGL1RD7BsjaaWYcCVs87zOlvZK7S6SXQETuFMA2ELLDwmf3YDHidZ3I4E/fXmmOOWhAJHUSMf.eA6c1";
+/// `openssl passwd -6 -salt abcdefgh 'correct horse battery'`: the hash
+/// Imager would write for the owner's password.
+const HASH: &str = "$6$abcdefgh$dTmIYmW/LpvGK/iiDSK9zlcKIRJ33.7YE9DETLAR1zX9/2./Fv6/8dFZ1tCs/Kfp//7QeoJfyRWP7XdDzP87j1";
+
+/// Debian 12's `mkpasswd -m yescrypt raspberry`: `pi`'s password as Pi OS
+/// itself stores it (yescrypt, Debian's default since 11).
+const DEFAULT_YESCRYPT: &str =
+    "$y$j9T$bueRBYFHX06XJDMnF8YUN1$we0SojwqKYp1AL5U.Vs4Ao4hfIjouUmD4qoYTlBQB94";
 
 /// The instance Imager would have named.
 const INSTANCE: &str = "rpi-imager-1733300000";
@@ -206,10 +211,37 @@ fn an_imager_card_is_hardened_by_the_aarch64_build_and_left_without_secrets() {
     ]);
     assert!(out.status.success(), "{}", text(&out));
 
+    // The image's `pi` has the old default password, hashed as Pi OS does.
+    let root = card.root();
+    let shadow = read(&root.join("etc/shadow"));
+    let planted: String = shadow
+        .lines()
+        .map(|l| match l.strip_prefix("pi:") {
+            Some(rest) => {
+                let after = rest.split_once(':').map_or("", |(_, a)| a);
+                format!("pi:{DEFAULT_YESCRYPT}:{after}\n")
+            }
+            None => format!("{l}\n"),
+        })
+        .collect();
+    assert_ne!(planted, shadow, "the Pi root has a pi account");
+    std::fs::write(root.join("etc/shadow"), planted).unwrap();
+
     let out = card.batten(&["run"]);
     assert!(out.status.success(), "the first boot's run: {}", text(&out));
-    let root = card.root();
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains(
+            "DEFAULT PASSWORD LOCKED: pi's password was the known default password \"raspberry\""
+        ),
+        "named loudly on the console: {}",
+        text(&out)
+    );
     assert!(read(&root.join("home/pi/.ssh/authorized_keys")).contains(KEY));
+    // Locked as `passwd -l` locks: the key still logs in.
+    assert!(
+        read(&root.join("etc/shadow")).contains(&format!("\npi:!{DEFAULT_YESCRYPT}:")),
+        "pi's default password is locked"
+    );
     let wants = root.join("etc/systemd/system/multi-user.target.wants");
     assert!(
         ["ssh.service", "sshd.service"]
@@ -222,6 +254,13 @@ fn an_imager_card_is_hardened_by_the_aarch64_build_and_left_without_secrets() {
     assert!(out.status.success(), "verify: {}", text(&out));
     let report = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(report.contains("sshd"), "{report}");
+    assert!(
+        report.contains("passwords.defaults") && report.contains("locked by batten: pi"),
+        "{report}"
+    );
+    let out = card.batten(&["status", "--format", "json"]);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("status json");
+    assert_eq!(json["default_passwords_locked"][0]["user"], "pi", "{json}");
     // qemu-user has no netlink: the image's nft waits for the Pi itself.
     let state = read(&root.join("var/lib/batten/state.json"));
     assert!(
@@ -235,6 +274,10 @@ fn an_imager_card_is_hardened_by_the_aarch64_build_and_left_without_secrets() {
         "{status}"
     );
     assert!(status.contains("SHA256:"), "{status}");
+    assert!(
+        status.contains("DEFAULT PASSWORD LOCKED: pi's password"),
+        "{status}"
+    );
     assert!(
         status.contains(&format!("instance-id: {INSTANCE}")),
         "{status}"
@@ -277,4 +320,14 @@ fn a_bookworm_userconf_card_is_left_to_pi_os_and_says_so() {
         "the baseline's host key: {status}"
     );
     assert!(!status.contains("$6$"), "{status}");
+    // Even without user-data, the image's pi/raspberry does not survive:
+    // the baseline locks it (Pi OS's userconf service then sets the
+    // owner's password from userconf.txt).
+    assert!(
+        status.contains(
+            "DEFAULT PASSWORD LOCKED: pi's password was the known default password \"raspberry\""
+        ),
+        "{status}"
+    );
+    assert!(read(&card.root().join("etc/shadow")).contains("\npi:!$6$"));
 }

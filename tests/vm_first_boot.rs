@@ -333,6 +333,10 @@ fn vm_ready(test: &str) -> bool {
 
 /// Build (or take from the cache) the image, and bake batten into a copy
 /// (with cloud-init switched on when asked).
+/// The account `vm-bake.sh` plants in every image with a known default
+/// password (its own name, yescrypt as Debian 12 hashes it).
+const PLANTED: &str = "debian";
+
 fn prepare(work: &Path, cloud_init: bool) -> (PathBuf, PathBuf) {
     let out = Command::new(repo().join("images/debian-vm.sh"))
         .stderr(Stdio::inherit())
@@ -346,6 +350,8 @@ fn prepare(work: &Path, cloud_init: bool) -> (PathBuf, PathBuf) {
         .arg(&baked)
         .arg(env!("CARGO_BIN_EXE_batten"))
         .args(cloud_init.then_some("--cloud-init"))
+        // An account whose password is its own name: a known default.
+        .args(["--default-password", PLANTED])
         .output()
         .unwrap();
     assert!(out.status.success(), "vm-bake: {}", text(&out));
@@ -448,6 +454,20 @@ fn first_boot_is_hardened_before_anyone_can_log_in() {
     wait_sealed(&vm, work);
     let out = ssh(work, "sudo batten verify");
     assert!(out.status.success(), "verify inside: {}", text(&out));
+    // The image's known default password did not survive the first boot:
+    // locked as `passwd -l` locks it, and named on the console.
+    let out = ssh(work, &format!("sudo grep '^{PLANTED}:' /etc/shadow"));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).starts_with(&format!("{PLANTED}:!$y$")),
+        "{}",
+        text(&out)
+    );
+    assert!(
+        vm.console()
+            .contains(&format!("DEFAULT PASSWORD LOCKED: {PLANTED}'s password")),
+        "{}",
+        vm.console()
+    );
     let out = ssh(
         work,
         "sudo systemctl is-enabled batten.service batten-verify.service",

@@ -54,6 +54,8 @@ struct StatusReport {
     /// Checks the image build could only make statically; the first
     /// boot's verify makes them live before the seal.
     static_only: Vec<String>,
+    /// Accounts whose known default password batten locked.
+    default_passwords_locked: Vec<crate::state::LockedDefault>,
 }
 
 /// Gather the state of `args`' root and print it in `format`.
@@ -107,6 +109,7 @@ fn status(args: &RootArgs, format: Format) -> Result<Code, Failure> {
             .then(|| std::fs::read_to_string(METADATA_FAILURE).ok())
             .flatten(),
         static_only: state.static_only.clone(),
+        default_passwords_locked: state.default_passwords_locked.clone(),
     };
     match format {
         Format::Json => println!(
@@ -160,6 +163,12 @@ fn status(args: &RootArgs, format: Format) -> Result<Code, Failure> {
                         step.what
                     );
                 }
+            }
+            for l in &report.default_passwords_locked {
+                println!(
+                    "locked:      {}'s password: it was {} (run {})",
+                    l.user, l.was, l.run
+                );
             }
             if let Some(c) = &report.credentials {
                 println!("credentials: {c} (root only: generated proxy passwords)");

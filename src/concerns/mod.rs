@@ -10,6 +10,7 @@ pub mod accounts;
 pub mod card;
 pub mod cloud_init;
 pub mod firewall;
+pub mod passwords;
 pub mod proxy;
 pub mod report;
 pub mod ssh;
@@ -73,7 +74,8 @@ pub struct Concern {
 
 /// Every concern, in the order the plan holds their steps: accounts first
 /// (a home must exist before keys go into it), the firewall before the
-/// proxy it opens ports for.
+/// proxy it opens ports for, the default passwords after the accounts'
+/// own passwords (which they leave alone).
 pub const ALL: &[Concern] = &[
     Concern {
         name: "accounts",
@@ -105,6 +107,11 @@ pub const ALL: &[Concern] = &[
             proxy::plan(ud, root, distro, cx.accounts, cx.ssh_ports, notes)
         },
         verify: proxy::verify::verify,
+    },
+    Concern {
+        name: "passwords",
+        plan: passwords::plan,
+        verify: passwords::verify::verify,
     },
     Concern {
         name: "cloud-init",

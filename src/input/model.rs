@@ -257,6 +257,17 @@ pub struct Batten {
     pub firewall: Firewall,
     /// `batten.proxy`: one entry per web panel published through nginx.
     pub proxy: Vec<ProxySite>,
+    /// `batten.passwords`: what batten does about known default passwords.
+    pub passwords: DefaultPasswords,
+}
+
+/// `batten.passwords`. Known default passwords (pi/raspberry and the
+/// like) are locked wherever found, and user-data asking for one is
+/// refused, unless a lab turns that off.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct DefaultPasswords {
+    /// `allow_defaults: true` leaves them as they are (warned everywhere).
+    pub allow_defaults: bool,
 }
 
 /// `batten.ssh`.

@@ -191,6 +191,14 @@ fn batten_def() -> Value {
                     }
                 }
             },
+            "passwords": {
+                "description": "Known default passwords (pi/raspberry and the like) are locked wherever found and refused in user-data; allow_defaults: true leaves them, for a lab.",
+                "type": "object",
+                "additionalProperties": false,
+                "properties": {
+                    "allow_defaults": { "$ref": "#/$defs/boolean", "default": false }
+                }
+            },
             "firewall": {
                 "type": "object",
                 "additionalProperties": false,

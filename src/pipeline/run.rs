@@ -18,8 +18,8 @@ use crate::host::exec::System;
 use crate::host::root::{Backup, Root};
 use crate::input;
 use crate::input::sources::fingerprint_of;
-use crate::plan::{Action, Plan};
-use crate::state::{self, Journal, KeysFor, RunRecord, State};
+use crate::plan::{AccountStep, Action, Plan};
+use crate::state::{self, Journal, KeysFor, LockedDefault, RunRecord, State};
 
 /// What a run did, for the command to tell.
 pub struct Ran {
@@ -130,11 +130,22 @@ pub fn baseline(args: &RootArgs) -> Result<Vec<String>, Failure> {
     actions.extend(crate::concerns::firewall::plan(
         ud, &root, &distro, ssh_ports, &mut notes,
     )?);
+    // Never a default password, not even until user-data comes.
+    let mut locks = Vec::new();
+    actions.extend(crate::concerns::passwords::plan_locks(
+        &accounts,
+        &[],
+        &mut locks,
+    ));
+    for note in &locks {
+        println!("note: {note}");
+    }
+    notes.extend(locks);
     if actions.is_empty() {
         return Ok(notes);
     }
     println!(
-        "batten's baseline only: host keys sshd lacks, and the default firewall (SSH allowed, everything else dropped); nothing else is changed"
+        "batten's baseline only: host keys sshd lacks, the default firewall (SSH allowed, everything else dropped) and known default passwords locked; nothing else is changed"
     );
     let plan = Plan {
         actions,
@@ -152,7 +163,31 @@ pub fn baseline(args: &RootArgs) -> Result<Vec<String>, Failure> {
         &mut state,
         &KeysFor::Boot,
     )?;
+    record_locked_defaults(&mut state, &plan, &run_id);
+    state
+        .save(&root)
+        .map_err(|e| Failure::new(Code::ApplyFailed, e.to_string()))?;
     Ok(notes)
+}
+
+/// Remember the accounts whose known default password `plan` locked (an
+/// account locked again replaces its older record).
+fn record_locked_defaults(state: &mut State, plan: &Plan, run_id: &str) {
+    for action in &plan.actions {
+        let Action::Accounts { steps } = action else {
+            continue;
+        };
+        for step in steps {
+            if let AccountStep::LockDefault { user, found, .. } = step {
+                state.default_passwords_locked.retain(|l| &l.user != user);
+                state.default_passwords_locked.push(LockedDefault {
+                    user: user.clone(),
+                    was: found.clone(),
+                    run: run_id.to_string(),
+                });
+            }
+        }
+    }
 }
 
 /// When a run began: the record's timestamp and the clock its duration
@@ -207,6 +242,7 @@ pub fn carry_out(prepared: Prepared, started: Started, force: bool) -> Result<Ra
         left
     };
     if result.is_ok() {
+        record_locked_defaults(&mut state, &plan, &run_id);
         // Also when no step made keys: the keys there are this instance's.
         state.baseline_host_keys.clear();
         state.host_keys_instance = Some(instance.id.clone());

@@ -72,6 +72,17 @@ pub enum AccountStep {
         /// The reason, in words, for the plan, the log and the journal.
         why: String,
     },
+    /// Lock a known default password found in the image (`!` before the
+    /// hash, as `passwd -l` does: keys still log in). Its own step, so the
+    /// run records which accounts it locked for status and the report.
+    LockDefault {
+        /// The account whose /etc/shadow line is edited.
+        user: String,
+        /// The whole new password field, `!`-prefixed.
+        field: Secret,
+        /// What the password was, in words (it is public knowledge).
+        found: String,
+    },
 }
 
 impl AccountStep {
@@ -81,6 +92,9 @@ impl AccountStep {
             AccountStep::Run { argv, why } => format!("run {}: {why}", shell_words(argv)),
             AccountStep::SetPassword { user, why, .. } => {
                 format!("set the password of {user}: {why}")
+            }
+            AccountStep::LockDefault { user, found, .. } => {
+                format!("lock the password of {user}: it was {found}")
             }
         }
     }
@@ -565,6 +579,12 @@ $ {0} -t",
                                 let _ = writeln!(
                                     out,
                                     "# {why}\n~ /etc/shadow: password field of {user} (hidden)"
+                                );
+                            }
+                            AccountStep::LockDefault { user, found, .. } => {
+                                let _ = writeln!(
+                                    out,
+                                    "# {user}'s password was {found}: locked (keys still log in)\n~ /etc/shadow: password field of {user} (hidden)"
                                 );
                             }
                         }

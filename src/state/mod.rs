@@ -86,8 +86,23 @@ pub struct State {
     /// card that a run applied.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub applied_seed: Option<String>,
+    /// Accounts whose known default password batten locked, with what the
+    /// password was, for `status` and verify's report.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub default_passwords_locked: Vec<LockedDefault>,
     /// The most recent runs, oldest first, at most 20.
     pub runs: Vec<RunRecord>,
+}
+
+/// One account batten locked because its password was a known default.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LockedDefault {
+    /// The account.
+    pub user: String,
+    /// What its password was, in words (public knowledge, never a secret).
+    pub was: String,
+    /// The run that locked it.
+    pub run: String,
 }
 
 /// One run of `batten run`.

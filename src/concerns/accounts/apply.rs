@@ -150,7 +150,8 @@ pub fn apply(
                     .into());
                 }
             }
-            AccountStep::SetPassword { user, field, .. } => {
+            AccountStep::SetPassword { user, field, .. }
+            | AccountStep::LockDefault { user, field, .. } => {
                 let shadow = staging.path("/etc/shadow");
                 let text = std::fs::read_to_string(&shadow)
                     .map_err(|_| format!("there is no /etc/shadow to set {user}'s password in"))?;

@@ -51,7 +51,7 @@ pub struct Accounts {
     /// Every /etc/group entry in file order; empty when the file is missing.
     pub groups: Vec<GroupEntry>,
     /// (name, password field) from /etc/shadow.
-    shadow: Vec<(String, String)>,
+    pub shadow: Vec<(String, String)>,
 }
 
 /// Why the account files could not be read.

@@ -13,6 +13,7 @@
 mod accounts;
 mod checker;
 mod firewall;
+mod passwords;
 mod proxy;
 mod ssh;
 mod values;
@@ -44,7 +45,7 @@ pub const HONOURED_KEYS: &[&str] = &[
     "batten",
 ];
 
-const BATTEN_KEYS: &[&str] = &["ssh", "firewall", "proxy"];
+const BATTEN_KEYS: &[&str] = &["ssh", "firewall", "proxy", "passwords"];
 
 /// A module name as cloud-init compares them: `-` and `_` alike, `cc_` and
 /// `.py` dropped, lower case.
@@ -135,6 +136,9 @@ pub fn validate(c: &mut Checker, doc: &Node) -> Option<UserData> {
     }
     users(c, users_node, user_node, &mut ud);
     check_proxy_ports(c, &ud, doc);
+    if !ud.batten.passwords.allow_defaults {
+        passwords::refuse_defaults(c, doc);
+    }
     // Report in file order, whatever order the keys were checked in.
     let order = |i: &Issue| (i.file.clone(), i.line, i.column);
     c.errors.sort_by_key(order);
@@ -150,6 +154,7 @@ fn batten(c: &mut Checker, node: &Node, path: &str) -> Batten {
     each_entry(c, node, path, BATTEN_KEYS, |c, key, v, p| match key {
         "ssh" => b.ssh = ssh_settings(c, v, &p),
         "firewall" => b.firewall = firewall(c, v, &p),
+        "passwords" => b.passwords = passwords::settings(c, v, &p),
         "proxy" => {
             b.proxy = match &v.value {
                 Value::Seq(items) => items

@@ -1,0 +1,12 @@
+//! Known default passwords: found behind the image's /etc/shadow hashes
+//! and locked, on every distribution, before sshd or a console asks for
+//! one. The list and the hash checks are `crypt::defaults`; this concern
+//! plans the locks and checks that none is left.
+//!
+//! Locking puts `!` before the hash, as `passwd -l` does: the password no
+//! longer opens the account, and its keys still do.
+
+pub mod plan;
+pub mod verify;
+
+pub use plan::{plan, plan_locks};

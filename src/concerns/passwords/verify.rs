@@ -1,0 +1,76 @@
+//! Checking that no account opens with a known default password, on the
+//! account files as they are now (something after batten may have set one).
+
+use crate::concerns::accounts::Accounts;
+use crate::concerns::report::{Inputs, Report, Status};
+use crate::crypt::defaults::{self, Verdict};
+use crate::state::State;
+
+const ID: &str = "passwords.defaults";
+const WHAT: &str = "no account has a known default password";
+
+/// The check of the passwords' part: every password field of /etc/shadow
+/// that is not locked, against its account's known defaults.
+pub fn verify(inp: &Inputs, r: &mut Report) {
+    if inp.user_data.batten.passwords.allow_defaults {
+        r.add(
+            ID,
+            Status::Warn,
+            WHAT,
+            "not checked: batten.passwords.allow_defaults is true (for a lab only)",
+        );
+        return;
+    }
+    let accounts = match Accounts::load(inp.root) {
+        Ok(a) => a,
+        Err(e) => return r.add(ID, Status::Fail, WHAT, e.to_string()),
+    };
+    let mut open = Vec::new();
+    let mut unchecked = Vec::new();
+    let mut checked = 0;
+    for (user, verdict) in defaults::check_all(&accounts.shadow) {
+        match verdict {
+            Verdict::Default(m) => open.push(format!("{user} ({})", m.describe())),
+            Verdict::Empty => open.push(format!("{user} (an empty password)")),
+            Verdict::Unchecked(s) => unchecked.push(format!("{user} ({})", s.name())),
+            Verdict::Clean => checked += 1,
+            Verdict::Locked => {}
+        }
+    }
+    let locked = State::load(inp.root)
+        .map(|s| {
+            s.default_passwords_locked
+                .iter()
+                .map(|l| l.user.clone())
+                .collect::<Vec<_>>()
+        })
+        .unwrap_or_default();
+    let locked = if locked.is_empty() {
+        String::new()
+    } else {
+        format!("; locked by batten: {}", locked.join(", "))
+    };
+    let (status, why) = if !open.is_empty() {
+        (
+            Status::Fail,
+            format!(
+                "{} still open with a known default password; `batten run --force` locks it",
+                open.join(", ")
+            ),
+        )
+    } else if !unchecked.is_empty() {
+        (
+            Status::Warn,
+            format!(
+                "hashes of a scheme batten cannot check: {}{locked}",
+                unchecked.join(", ")
+            ),
+        )
+    } else {
+        (
+            Status::Pass,
+            format!("{checked} password(s) checked, none a known default{locked}"),
+        )
+    };
+    r.add(ID, status, WHAT, why);
+}
