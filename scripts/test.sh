@@ -40,6 +40,7 @@ cd "$top"
 #                  test (the image is built once and cached outside the
 #                  checkout; Debian 12's qemu-system-x86 needs Debian 12's
 #                  qemu-utils, so a newer one is replaced by it)
+#   python3-venv   a virtual environment for ssh-audit (PyPI, below)
 #   python3-*      what Debian's cloud-init needs to run `cloud-init schema`
 #                  from an unpacked package (cloud-init itself is never
 #                  installed: it would run at this machine's next boot)
@@ -47,7 +48,7 @@ packages=(passwd sudo e2fsprogs util-linux mount file qemu-user-static
     gcc-arm-linux-gnueabi libc6-dev-armel-cross gcc-arm-linux-gnueabihf libc6-dev-armhf-cross
     openssh-server openssh-client sshpass iproute2 nftables iptables iputils-ping
     nginx curl openssl whois systemd debootstrap genisoimage fusefat dosfstools mtools binfmt-support
-    python3 python3-yaml python3-jsonschema python3-jinja2 python3-configobj python3-jsonpatch
+    python3 python3-venv python3-yaml python3-jsonschema python3-jinja2 python3-configobj python3-jsonpatch
     python3-requests python3-netifaces python3-oauthlib python3-serial)
 
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
@@ -89,6 +90,22 @@ if command -v apt-get >/dev/null; then
         export BATTEN_CLOUD_INIT="$cache"
     fi
 fi
+
+# ssh-audit, pinned, from PyPI into a virtual environment in the same
+# cache: Debian 12's own (2.5) predates the "Hardened Debian 12" policy
+# the VM test checks batten's sshd against from outside.
+ssh_audit_version=3.9.0
+venv="${XDG_CACHE_HOME:-$HOME/.cache}/batten/ssh-audit-$ssh_audit_version"
+if [ ! -e "$venv/.complete" ] && command -v python3 >/dev/null; then
+    rm -rf "$venv"
+    if python3 -m venv "$venv" && "$venv/bin/pip" install -q "ssh-audit==$ssh_audit_version" >&2; then
+        touch "$venv/.complete"
+    else
+        echo "test.sh: could not install ssh-audit $ssh_audit_version from PyPI" >&2
+        rm -rf "$venv"
+    fi
+fi
+[ -e "$venv/.complete" ] && export BATTEN_SSH_AUDIT="$venv/bin/ssh-audit"
 
 # shellcheck source=scripts/find-cargo.sh
 . "$top/scripts/find-cargo.sh"

@@ -705,6 +705,34 @@ fn with_no_user_data_only_the_default_firewall_is_put_in_place() {
     assert_unchanged(&again, scratch.path());
 }
 
+/// A card whose Pi OS `userconf.txt` asks for pi/raspberry, and no
+/// user-data: the baseline removes the file, since Pi OS would set the
+/// default password after batten, and names it on the console.
+#[test]
+fn a_userconf_with_the_default_password_is_removed_even_without_user_data() {
+    const T: &str = "a_userconf_with_the_default_password_is_removed_even_without_user_data";
+    if !have("nft", T) {
+        return;
+    }
+    let scratch = Scratch::new();
+    // `openssl passwd -6 -salt abcdefgh raspberry`.
+    let userconf = scratch.join("/boot/firmware/userconf.txt");
+    std::fs::write(
+        &userconf,
+        "pi:$6$abcdefgh$4o4.L3tiGL1RD7BsjaaWYcCVs87zOlvZK7S6SXQETuFMA2ELLDwmf3YDHidZ3I4E/fXmmOOWhAJHUSMf.eA6c1\n",
+    )
+    .unwrap();
+    let out = run(&["run", "--root", &scratch.root_arg()]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("DEFAULT PASSWORD REFUSED: /boot/firmware/userconf.txt asks Pi OS to give pi the known default password \"raspberry\""),
+        "{}",
+        text(&out)
+    );
+    assert!(!text(&out).contains("left to Pi OS's userconfig"), "{}", text(&out));
+    assert!(!userconf.exists(), "userconf.txt is still there");
+}
+
 /// The README's first command: the sample user-data against a copy of the
 /// cached real Debian root, applied, then applied again with nothing to do,
 /// then verified. It must work on a machine without nft, nginx, sshd or

@@ -10,7 +10,7 @@
 use crate::host::root::Root;
 
 /// Where Pi OS mounts the boot partition: Bookworm and later first.
-const BOOT_DIRS: &[&str] = &["/boot/firmware", "/boot"];
+pub const BOOT_DIRS: &[&str] = &["/boot/firmware", "/boot"];
 
 /// What batten tells the owner about the Pi OS files the root holds.
 pub fn notes(root: &Root) -> Vec<String> {
@@ -19,24 +19,32 @@ pub fn notes(root: &Root) -> Vec<String> {
     for dir in BOOT_DIRS {
         let userconf = format!("{dir}/userconf.txt");
         if exists(&userconf) {
-            let user = root
+            let first = root
                 .read_to_string(&userconf)
                 .ok()
                 .flatten()
-                .and_then(|text| {
-                    let line = text.lines().next()?.to_string();
-                    let (user, _) = line.split_once(':')?;
-                    crate::input::grammar::account_name(user).ok()?;
-                    Some(user.to_string())
-                });
-            notes.push(match user {
-                Some(user) => format!(
-                    "{userconf} is left to Pi OS's userconfig service: it sets up the account {user} with the password given there, then deletes the file; batten does not read it, and password login stays as the image has it unless the user-data turns it off"
-                ),
-                None => format!(
-                    "{userconf} is left to Pi OS's userconfig service, which reads and deletes it; its first line is not `user:crypted-password`, so Pi OS may refuse it"
-                ),
+                .and_then(|text| text.lines().next().map(str::to_string));
+            let pair = first.as_deref().and_then(|l| l.split_once(':'));
+            // A known default is not left to Pi OS: the passwords concern
+            // removes the file and says so.
+            let known_default = pair.is_some_and(|(user, hash)| {
+                matches!(
+                    crate::crypt::defaults::check(user, hash.trim()),
+                    crate::crypt::defaults::Verdict::Default(_)
+                )
             });
+            let user = pair
+                .map(|(user, _)| user)
+                .filter(|user| crate::input::grammar::account_name(user).is_ok());
+            match user {
+                _ if known_default => {}
+                Some(user) => notes.push(format!(
+                    "{userconf} is left to Pi OS's userconfig service: it sets up the account {user} with the password given there, then deletes the file; batten does not read it, and password login stays as the image has it unless the user-data turns it off"
+                )),
+                None => notes.push(format!(
+                    "{userconf} is left to Pi OS's userconfig service, which reads and deletes it; its first line is not `user:crypted-password`, so Pi OS may refuse it"
+                )),
+            }
         }
         // Imager's netplan file: a Wi-Fi password Pi OS reads at every boot.
         let network = format!("{dir}/network-config");

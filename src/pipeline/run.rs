@@ -137,6 +137,9 @@ pub fn baseline(args: &RootArgs) -> Result<Vec<String>, Failure> {
         &[],
         &mut locks,
     ));
+    actions.extend(crate::concerns::passwords::plan::plan_userconf(
+        &root, &mut locks,
+    )?);
     for note in &locks {
         println!("note: {note}");
     }

@@ -7,6 +7,7 @@ use log::{info, warn};
 use crate::concerns::Planning;
 use crate::concerns::accounts::Accounts;
 use crate::crypt::defaults::{self, Verdict};
+use crate::host::root::Root;
 use crate::plan::{AccountStep, Action, PlanError, Secret};
 
 /// The passwords' part of the plan. Accounts whose password an earlier
@@ -30,7 +31,43 @@ pub fn plan(cx: &Planning, notes: &mut Vec<String>) -> Result<Vec<Action>, PlanE
             _ => None,
         })
         .collect();
-    Ok(plan_locks(cx.accounts, &set_by_user_data, notes))
+    let mut actions = plan_locks(cx.accounts, &set_by_user_data, notes);
+    actions.extend(plan_userconf(cx.root, notes)?);
+    Ok(actions)
+}
+
+/// Raspberry Pi OS's `userconf.txt` asking for a known default password
+/// (`pi:` and the hash of `raspberry`, as old guides write it): Pi OS's
+/// userconfig service would set it after batten has run, so the file is
+/// removed, loudly. Pi OS then asks for a user on the console, and the
+/// owner can give a password or a key in the user-data instead.
+pub fn plan_userconf(root: &Root, notes: &mut Vec<String>) -> Result<Vec<Action>, PlanError> {
+    let mut actions = Vec::new();
+    for dir in crate::input::pi_os::BOOT_DIRS {
+        let path = format!("{dir}/userconf.txt");
+        let Some(text) = root.read_to_string(&path)? else {
+            continue;
+        };
+        let Some((user, hash)) = text.lines().next().and_then(|l| l.split_once(':')) else {
+            continue;
+        };
+        if let Verdict::Default(m) = defaults::check(user, hash.trim()) {
+            let note = format!(
+                "DEFAULT PASSWORD REFUSED: {path} asks Pi OS to give {user} the known default password {}; batten removed the file so that Pi OS never sets it. Give {user} a password or a key in the user-data, or write userconf.txt again with another password",
+                m.describe()
+            );
+            warn!("{note}");
+            notes.push(note);
+            actions.push(Action::Remove {
+                path,
+                why: format!(
+                    "it would give {user} the known default password {:?}",
+                    m.password
+                ),
+            });
+        }
+    }
+    Ok(actions)
 }
 
 /// Lock every account of `accounts` (but those in `skip`) whose password is
@@ -87,6 +124,24 @@ pub fn plan_locks(accounts: &Accounts, skip: &[&str], notes: &mut Vec<String>) -
 mod tests {
     use super::*;
     use crate::concerns::accounts::parse_shadow;
+    use crate::host::root::scratch_root;
+
+    #[test]
+    fn a_userconf_with_a_default_password_is_removed_another_is_left_to_pi_os() {
+        // `openssl passwd -6 -salt abcdefgh raspberry`, and `... 'correct horse battery'`.
+        let default = "pi:$6$abcdefgh$4o4.L3tiGL1RD7BsjaaWYcCVs87zOlvZK7S6SXQETuFMA2ELLDwmf3YDHidZ3I4E/fXmmOOWhAJHUSMf.eA6c1\n";
+        let own = "pi:$6$abcdefgh$dTmIYmW/LpvGK/iiDSK9zlcKIRJ33.7YE9DETLAR1zX9/2./Fv6/8dFZ1tCs/Kfp//7QeoJfyRWP7XdDzP87j1\n";
+        let (_dir, root) = scratch_root(&[("/boot/firmware/userconf.txt", default)]);
+        let mut notes = Vec::new();
+        let actions = plan_userconf(&root, &mut notes).unwrap();
+        assert!(
+            matches!(actions.as_slice(), [Action::Remove { path, .. }] if path == "/boot/firmware/userconf.txt"),
+            "{actions:?}"
+        );
+        assert!(notes[0].starts_with("DEFAULT PASSWORD REFUSED: /boot/firmware/userconf.txt asks Pi OS to give pi the known default password \"raspberry\""), "{notes:?}");
+        let (_dir, root) = scratch_root(&[("/boot/firmware/userconf.txt", own)]);
+        assert!(plan_userconf(&root, &mut Vec::new()).unwrap().is_empty());
+    }
 
     fn accounts(shadow: &str) -> Accounts {
         Accounts {
