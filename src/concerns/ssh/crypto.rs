@@ -250,9 +250,16 @@ fn major_minor(text: &str) -> Option<(u32, u32)> {
 /// The first `OpenSSH_X.Y` in a program's bytes (its version banner).
 pub fn version_in_program(bytes: &[u8]) -> Option<(u32, u32)> {
     const TAG: &[u8] = b"OpenSSH_";
-    let at = bytes
-        .windows(TAG.len() + 1)
-        .position(|w| w.starts_with(TAG) && w[TAG.len()].is_ascii_digit())?;
+    // A plain byte search: the program is a megabyte or more.
+    let mut from = 0;
+    let at = loop {
+        let at = from + bytes.get(from..)?.iter().position(|&b| b == b'O')?;
+        let after = bytes.get(at + TAG.len()).copied().unwrap_or(0);
+        if bytes[at..].starts_with(TAG) && after.is_ascii_digit() {
+            break at;
+        }
+        from = at + 1;
+    };
     let rest: String = bytes[at + TAG.len()..]
         .iter()
         .take(8)
