@@ -359,6 +359,7 @@ fn apply_one(
         Action::HostKeys {
             remove,
             generate,
+            rsa_bits,
             provided,
             comment,
             ssh_keys_gid,
@@ -368,6 +369,7 @@ fn apply_one(
             backup,
             remove,
             generate,
+            *rsa_bits,
             provided,
             comment,
             *ssh_keys_gid,

@@ -128,6 +128,63 @@ fn matrix(pair: &Pair) -> Vec<String> {
     wrong
 }
 
+/// How many of `count` TCP connections opened at once from `src` to
+/// port 22 were established within `wait` seconds.
+fn burst(pair: &Pair, src: &str, dst: &str, count: u32, wait: &str) -> u32 {
+    let out = pair
+        .in_client(20, "/usr/bin/python3")
+        .arg(repo().join("tests/fixtures/netprobe.py"))
+        .args(["burst", src, dst, "22", &count.to_string(), wait])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+}
+
+/// The per-source limit on new SSH connections, in the kernel: a burst of
+/// 30 from one address gets about 10 in and the rest dropped, in both
+/// families, while another address is not held back; after the window a
+/// new connection from the same address works again. Bounded: one burst
+/// per family at once, then one 11 s wait.
+fn ssh_burst_is_limited(pair: &Pair) {
+    let bursts = [
+        ("198.51.100.40", net::SERVER_V4),
+        ("2001:db8:42::40", net::SERVER_V6),
+    ];
+    for (src, _) in bursts {
+        pair.add_address(
+            false,
+            &format!("{src}/{}", if src.contains(':') { 64 } else { 24 }),
+        );
+    }
+    let got: Vec<u32> = std::thread::scope(|scope| {
+        let workers: Vec<_> = bursts
+            .iter()
+            .map(|(src, dst)| scope.spawn(move || burst(pair, src, dst, 30, "0.8")))
+            .collect();
+        workers.into_iter().map(|w| w.join().unwrap()).collect()
+    });
+    for ((src, _), n) in bursts.iter().zip(&got) {
+        eprintln!("a burst of 30 new SSH connections from {src}: {n} got in");
+        assert!(
+            (8..=13).contains(n),
+            "{n} of 30 new connections from {src} got in; the limit lets about 10 through"
+        );
+    }
+    assert!(
+        probe(pair, "tcp", net::CLIENT_V4, net::SERVER_V4, 22),
+        "another address is not held back by {}'s burst",
+        bursts[0].0
+    );
+    std::thread::sleep(Duration::from_secs(11));
+    for (src, dst) in bursts {
+        assert!(
+            probe(pair, "tcp", src, dst, 22),
+            "{src} gets in again once its burst is over"
+        );
+    }
+}
+
 fn in_server(pair: &Pair, program: &str, args: &[&str]) -> String {
     let out = pair.in_server(20, program).args(args).output().unwrap();
     assert!(out.status.success(), "{program} {args:?}: {}", text(&out));
@@ -180,6 +237,7 @@ fn nftables_matrix_both_families() {
     assert!(first.contains("table inet docker-like"), "{first}");
     let wrong = matrix(&pair);
     assert!(wrong.is_empty(), "{wrong:#?}\n{first}");
+    ssh_burst_is_limited(&pair);
 }
 
 #[test]
@@ -219,6 +277,7 @@ fn iptables_matrix_both_families() {
     assert_eq!(first, saved(&pair), "loading twice changed the rules");
     let wrong = matrix(&pair);
     assert!(wrong.is_empty(), "{wrong:#?}\n{first}");
+    ssh_burst_is_limited(&pair);
 }
 
 /// batten on a live system (here: inside the server namespace, with /etc

@@ -813,7 +813,9 @@ fn a_full_disk_and_a_read_only_root_stop_the_run_with_previous_files_intact() {
 
     // The disk fills up while batten runs (another writer takes the last
     // blocks after a delay): a run that fails part-way must be undone.
-    for delay_ms in [0u64, 10, 30, 60, 100, 150] {
+    // batten asks the root's OpenSSH what it supports (a few ssh -Q runs)
+    // before it plans, so the later delays still land after its space check.
+    for delay_ms in [0u64, 10, 30, 60, 100, 150, 250, 400] {
         let fs = Tmpfs::new("8m");
         let root = scratch_on(&fs);
         let mut before = snapshot(&root);

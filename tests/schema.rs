@@ -45,6 +45,7 @@ fn schema_refuses_what_batten_refuses_by_shape() {
         "ssh_pwauth: maybe-not-a-bool\ndisable_root: y\n",
         "ssh_pwauth: unchanged\n",
         "batten:\n  proxy:\n    - {upstream: 127.0.0.1:8080}\n",
+        "batten:\n  ssh: {crypto: modren}\n",
     ] {
         assert!(
             !validator.is_valid(&doc(bad)),
@@ -76,7 +77,7 @@ ssh_deletekeys: true
 ssh_quiet_keygen: false
 ssh_genkeytypes: [ed25519]
 batten:
-  ssh: {port: 22, permit_root_login: "no"}
+  ssh: {port: 22, permit_root_login: "no", crypto: modern}
   firewall:
     enabled: true
     backend: auto

@@ -80,7 +80,9 @@ impl Client<'_> {
             }
             None => {
                 let mut c = self.pair.in_client(20, "ssh");
+                // Only this key: MaxAuthTries 3 counts every key offered.
                 c.args(["-i", &self.key.display().to_string(), "-o", "BatchMode=yes"]);
+                c.args(["-o", "IdentitiesOnly=yes"]);
                 c
             }
         };
@@ -119,16 +121,27 @@ fn keys_get_in_and_passwords_do_not() {
         return;
     }
     let work = tempfile::tempdir().unwrap();
-    let key = work.path().join("id_ed25519");
-    assert!(
-        Command::new("ssh-keygen")
-            .args(["-q", "-t", "ed25519", "-N", "", "-f"])
-            .arg(&key)
-            .status()
-            .unwrap()
-            .success()
-    );
-    let public = std::fs::read_to_string(key.with_extension("pub")).unwrap();
+    // Safety rule 7 under the default (modern) crypto policy: an ECDSA key
+    // (what a phone makes) and a 2048-bit RSA key get in as well as the
+    // ed25519 one, though the policy itself names neither.
+    let keygen = |name: &str, args: &[&str]| {
+        let key = work.path().join(name);
+        assert!(
+            Command::new("ssh-keygen")
+                .args(["-q", "-N", "", "-C", name])
+                .args(args)
+                .arg("-f")
+                .arg(&key)
+                .status()
+                .unwrap()
+                .success()
+        );
+        let public = std::fs::read_to_string(key.with_extension("pub")).unwrap();
+        (key, public.trim().to_string())
+    };
+    let (key, public) = keygen("id_ed25519", &["-t", "ed25519"]);
+    let (ecdsa_key, ecdsa_public) = keygen("id_ecdsa", &["-t", "ecdsa", "-b", "256"]);
+    let (rsa_key, rsa_public) = keygen("id_rsa", &["-t", "rsa", "-b", "2048"]);
 
     let scratch = Scratch::new();
     // What a careless image ships: a cloud-init drop-in allowing passwords,
@@ -143,8 +156,7 @@ fn keys_get_in_and_passwords_do_not() {
     let shadow = batten::concerns::accounts::set_shadow_field(&shadow, "root", HASH).unwrap();
     std::fs::write(scratch.join("/etc/shadow"), shadow).unwrap();
     let ud = scratch.user_data("ud.yaml", &format!(
-            "#cloud-config\nusers:\n  - name: alice\n    shell: /bin/bash\n    lock_passwd: false\n    hashed_passwd: \"{HASH}\"\n    ssh_authorized_keys: [\"{}\"]\nssh_pwauth: false\ndisable_root: false\n",
-            public.trim()
+            "#cloud-config\nusers:\n  - name: alice\n    shell: /bin/bash\n    lock_passwd: false\n    hashed_passwd: \"{HASH}\"\n    ssh_authorized_keys: [\"{public}\", \"{ecdsa_public}\", \"{rsa_public}\"]\nssh_pwauth: false\ndisable_root: false\n",
         ));
     let out = scratch.batten("run", &ud, &[]);
     assert!(out.status.success(), "{}", text(&out));
@@ -209,14 +221,27 @@ fn keys_get_in_and_passwords_do_not() {
     };
     let sshd_log = || std::fs::read_to_string(&log).unwrap_or_default();
 
-    let ok = client.ssh("alice", 22, &[], None);
+    for (kind, key) in [
+        ("ed25519", &key),
+        ("ECDSA", &ecdsa_key),
+        ("RSA 2048", &rsa_key),
+    ] {
+        let with = Client { key, ..client };
+        let ok = with.ssh("alice", 22, &[], None);
+        assert!(
+            ok.status.success(),
+            "{kind} key login failed under the modern policy: {}\nsshd: {}",
+            text(&ok),
+            sshd_log()
+        );
+        assert_eq!(String::from_utf8_lossy(&ok.stdout).trim(), "alice");
+    }
+    // LogLevel VERBOSE: each login's key is in sshd's log.
     assert!(
-        ok.status.success(),
-        "key login failed: {}\nsshd: {}",
-        text(&ok),
+        sshd_log().contains("Accepted key ECDSA SHA256:"),
+        "{}",
         sshd_log()
     );
-    assert_eq!(String::from_utf8_lossy(&ok.stdout).trim(), "alice");
 
     let control = client.ssh("alice", 2222, &password_only(), Some(PASSWORD));
     assert!(
@@ -266,6 +291,25 @@ fn keys_get_in_and_passwords_do_not() {
         "permitemptypasswords no",
         "pubkeyauthentication yes",
         "permitrootlogin without-password",
+        // The modern crypto policy, cut down to this sshd's lists.
+        "kexalgorithms sntrup761x25519-sha512,sntrup761x25519-sha512@openssh.com,curve25519-sha256,curve25519-sha256@libssh.org,diffie-hellman-group18-sha512,diffie-hellman-group-exchange-sha256,diffie-hellman-group16-sha512",
+        "ciphers chacha20-poly1305@openssh.com,aes256-gcm@openssh.com,aes256-ctr,aes192-ctr,aes128-gcm@openssh.com,aes128-ctr",
+        "macs hmac-sha2-512-etm@openssh.com,hmac-sha2-256-etm@openssh.com,umac-128-etm@openssh.com",
+        "hostkeyalgorithms sk-ssh-ed25519-cert-v01@openssh.com,ssh-ed25519-cert-v01@openssh.com,rsa-sha2-512-cert-v01@openssh.com,rsa-sha2-256-cert-v01@openssh.com,sk-ssh-ed25519@openssh.com,ssh-ed25519,rsa-sha2-512,rsa-sha2-256",
+        // ... with the ECDSA user key's algorithm added (safety rule 7).
+        "pubkeyacceptedalgorithms sk-ssh-ed25519-cert-v01@openssh.com,ssh-ed25519-cert-v01@openssh.com,rsa-sha2-512-cert-v01@openssh.com,rsa-sha2-256-cert-v01@openssh.com,sk-ssh-ed25519@openssh.com,ssh-ed25519,rsa-sha2-512,rsa-sha2-256,ecdsa-sha2-nistp256",
+        // The 2048-bit key sets the floor rather than being locked out.
+        "requiredrsasize 2048",
+        "loglevel VERBOSE",
+        "maxauthtries 3",
+        "logingracetime 30",
+        "x11forwarding no",
+        "permituserenvironment no",
+        "clientaliveinterval 300",
+        "clientalivecountmax 2",
+        "maxstartups 10:30:60",
+        "hostkey /etc/ssh/ssh_host_rsa_key",
+        "hostkey /etc/ssh/ssh_host_ed25519_key",
     ] {
         assert!(
             effective.lines().any(|l| l == line),
@@ -273,6 +317,36 @@ fn keys_get_in_and_passwords_do_not() {
             text(&t)
         );
     }
+    assert!(
+        !effective.contains("ecdsa_key"),
+        "no ECDSA host key is served:\n{effective}"
+    );
+    assert!(
+        !scratch.join("/etc/ssh/ssh_host_ecdsa_key").exists(),
+        "no ECDSA host key is made under the modern policy"
+    );
+    let rsa_host = Command::new("ssh-keygen")
+        .arg("-l")
+        .arg("-f")
+        .arg(scratch.join("/etc/ssh/ssh_host_rsa_key.pub"))
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&rsa_host.stdout).starts_with("4096 "),
+        "{}",
+        text(&rsa_host)
+    );
+    let moduli = std::fs::read_to_string(scratch.join("/etc/ssh/moduli")).unwrap();
+    assert!(
+        moduli.lines().filter(|l| !l.starts_with('#')).all(|l| l
+            .split_whitespace()
+            .nth(4)
+            .unwrap()
+            .parse::<u32>()
+            .unwrap()
+            >= 3071),
+        "moduli under 3072 bits are gone"
+    );
     let cloud =
         std::fs::read_to_string(scratch.join("/etc/ssh/sshd_config.d/50-cloud-init.conf")).unwrap();
     assert_eq!(cloud, "# disabled by batten: PasswordAuthentication yes\n");

@@ -46,6 +46,9 @@ pub struct Planning<'a> {
     pub planned: &'a [Action],
     /// Where the user-data came from, and its bytes.
     pub seed: &'a Found,
+    /// What the image's sshd supports (asked before planning, so the plan
+    /// itself runs nothing).
+    pub sshd: &'a ssh::crypto::SshdFacts,
 }
 
 impl Planning<'_> {

@@ -278,6 +278,21 @@ pub struct SshSettings {
     /// `permit_root_login`; `None` when unset. `yes` is refused when the
     /// document is validated.
     pub permit_root_login: Option<RootLogin>,
+    /// `crypto`: which algorithms sshd offers; `modern` unless set.
+    pub crypto: CryptoPolicy,
+}
+
+/// `batten.ssh.crypto`: the key exchange, ciphers, MACs and key algorithms
+/// sshd offers.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum CryptoPolicy {
+    /// ssh-audit's hardening guide, limited to what the image's sshd knows.
+    #[default]
+    Modern,
+    /// A wider list for older clients: still no SHA-1, CBC or arcfour.
+    Compatible,
+    /// The image's own defaults: batten writes no algorithm settings.
+    Image,
 }
 
 /// sshd's `PermitRootLogin` values batten accepts.

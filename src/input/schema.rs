@@ -188,6 +188,11 @@ fn batten_def() -> Value {
                     },
                     "permit_root_login": {
                         "enum": ["no", false, "prohibit-password", "without-password", "forced-commands-only"]
+                    },
+                    "crypto": {
+                        "description": "Key exchange, ciphers, MACs and key algorithms sshd offers: modern (ssh-audit's hardening guide), compatible (adds NIST curves and SHA-2 MACs for older clients), image (the image's own). Always limited to what the image's OpenSSH knows, and always accepting the keys the user-data installs.",
+                        "enum": ["modern", "compatible", "image"],
+                        "default": "modern"
                     }
                 }
             },

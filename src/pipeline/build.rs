@@ -8,6 +8,7 @@
 use crate::concerns::Planning;
 use crate::concerns::accounts::{self, Accounts};
 use crate::concerns::ssh::HostKeysOwner;
+use crate::concerns::ssh::crypto::SshdFacts;
 use crate::exit::{Code, Failure};
 use crate::host::distro::Distro;
 use crate::host::root::Root;
@@ -17,7 +18,9 @@ use crate::input::sources::Found;
 use crate::plan::{Action, Plan};
 use crate::state::{self, INSTANCE_DATA_COPY, USER_DATA_COPY};
 
-/// The plan: pure computation from the validated user-data and the root.
+/// The plan: pure computation from the validated user-data and the root
+/// (and what the root's sshd was found to support, asked beforehand).
+#[allow(clippy::too_many_arguments)]
 pub fn build_plan(
     root: &Root,
     distro: &Distro,
@@ -26,6 +29,7 @@ pub fn build_plan(
     found: &Found,
     instance_data: &InstanceData,
     host_keys: HostKeysOwner,
+    sshd: &SshdFacts,
 ) -> Result<Plan, Failure> {
     let ud = &loaded.user_data;
     let mut notes = vec![format!(
@@ -72,6 +76,7 @@ pub fn build_plan(
             ssh_ports: &ssh_ports,
             planned: &actions,
             seed: found,
+            sshd,
         };
         let planned = (concern.plan)(&cx, &mut notes)?;
         log::debug!("{}: {} steps planned", concern.name, planned.len());

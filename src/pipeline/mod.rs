@@ -159,6 +159,9 @@ pub fn prepare(
         }
         _ => HostKeysOwner::Image,
     };
+    // The one question planning asks a program: what the image's OpenSSH
+    // supports (read-only, inside the image), for the crypto policy.
+    let sshd = crate::concerns::ssh::crypto::SshdFacts::probe(&crate::host::exec::System, &root);
     let mut plan = build_plan(
         &root,
         &distro,
@@ -167,6 +170,7 @@ pub fn prepare(
         &found,
         &instance_data,
         host_keys,
+        &sshd,
     )?;
     plan.notes.splice(0..0, edited_card);
     Ok(Prepare::Ready(Box::new(Prepared {

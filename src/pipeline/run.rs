@@ -122,6 +122,8 @@ pub fn baseline(args: &RootArgs) -> Result<Vec<String>, Failure> {
         distro: &distro,
         host_keys: HostKeysOwner::ThisInstance,
         homes_made: &[],
+        // Host keys only: the crypto policy is not planned here.
+        sshd: &Default::default(),
     };
     let mut actions: Vec<Action> = crate::concerns::ssh::plan_missing_host_keys(&inputs)?
         .into_iter()

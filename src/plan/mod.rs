@@ -200,6 +200,8 @@ pub enum Action {
         remove: Vec<String>,
         /// Types to generate.
         generate: Vec<crate::input::model::HostKeyType>,
+        /// Size of a generated RSA key (4096 under the modern crypto policy).
+        rsa_bits: usize,
         /// Key pairs from user-data to install instead of generating.
         provided: Vec<crate::input::model::ProvidedHostKey>,
         /// The comment in the `.pub` files (`root@HOSTNAME`).

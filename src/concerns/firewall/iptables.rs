@@ -11,7 +11,9 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use super::backend::{Backend, Persist, run_tool};
-use super::rules::{Ruleset, ports_text, proto_name, split_by_family};
+use super::rules::{
+    Ruleset, SSH_BURST, SSH_LIMIT_COMMENT, ports_text, proto_name, split_by_family,
+};
 use crate::host::distro::Family;
 use crate::host::exec::Runner;
 use crate::input::grammar::Source;
@@ -94,6 +96,14 @@ pub fn render(r: &Ruleset, v6: bool) -> String {
                 "-A INPUT -p icmp -m icmp --icmp-type {t} -m comment --comment \"IPv4 errors\" -j ACCEPT"
             );
         }
+    }
+    // Per source address (hashlimit's table, one per port: its name holds
+    // at most 15 characters), new connections only.
+    for port in &r.ssh_ports {
+        let _ = writeln!(
+            out,
+            "-A INPUT -p tcp -m tcp --dport {port} -m conntrack --ctstate NEW -m hashlimit --hashlimit-above 1/sec --hashlimit-burst {SSH_BURST} --hashlimit-mode srcip --hashlimit-name batten-ssh{port} -m comment --comment \"{SSH_LIMIT_COMMENT}\" -j DROP"
+        );
     }
     for port in &r.ssh_ports {
         let _ = writeln!(
@@ -359,7 +369,8 @@ mod tests {
             .collect();
         assert_eq!(
             tail.join("\n"),
-            "-A INPUT -p tcp -m tcp --dport 22 -m comment --comment \"ssh: always accepted\" -j ACCEPT\n\
+            "-A INPUT -p tcp -m tcp --dport 22 -m conntrack --ctstate NEW -m hashlimit --hashlimit-above 1/sec --hashlimit-burst 10 --hashlimit-mode srcip --hashlimit-name batten-ssh22 -m comment --comment \"ssh: over 10 new connections in 10 s from one address\" -j DROP\n\
+             -A INPUT -p tcp -m tcp --dport 22 -m comment --comment \"ssh: always accepted\" -j ACCEPT\n\
              -A INPUT -p tcp -m tcp --dport 8080 -m comment --comment \"proxy upstream: loopback only (nginx in front has the password)\" -j DROP\n\
              -A INPUT -p tcp -m tcp --dport 80 -m comment --comment \"proxy\" -j ACCEPT\n\
              -A INPUT -s 203.0.113.10 -p tcp -m tcp --dport 5432 -m comment --comment \"allow[0]\" -j ACCEPT\n\

@@ -9,7 +9,9 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use super::backend::{Backend, Persist, run_tool};
-use super::rules::{Ruleset, ports_text, proto_name, split_by_family};
+use super::rules::{
+    Ruleset, SSH_BURST, SSH_LIMIT_COMMENT, ports_text, proto_name, split_by_family,
+};
 use crate::host::distro::Family;
 use crate::host::exec::Runner;
 use crate::input::grammar::Source;
@@ -68,6 +70,17 @@ pub fn render(r: &Ruleset) -> String {
     );
     out.push_str(&replace_own_table());
     out.push_str(&format!("\ntable {FAMILY} {NAME} {{\n"));
+    // One entry per source address that opened an SSH connection lately,
+    // each with its own token bucket; bounded, and forgotten after a
+    // minute of quiet.
+    if !r.ssh_ports.is_empty() {
+        for (set, kind) in [("ssh_rate_v4", "ipv4_addr"), ("ssh_rate_v6", "ipv6_addr")] {
+            let _ = writeln!(
+                out,
+                "\tset {set} {{\n\t\ttype {kind}\n\t\tsize 65535\n\t\tflags dynamic,timeout\n\t\ttimeout 1m\n\t}}\n"
+            );
+        }
+    }
     out.push_str(
         "\tchain input {\n\
          \t\ttype filter hook input priority filter; policy drop;\n\
@@ -79,6 +92,20 @@ pub fn render(r: &Ruleset) -> String {
          \t\ticmpv6 type echo-request limit rate 10/second accept comment \"ping, rate-limited\"\n\
          \t\ticmpv6 type { destination-unreachable, packet-too-big, time-exceeded, parameter-problem, nd-router-advert, nd-neighbor-solicit, nd-neighbor-advert, mld-listener-query } accept comment \"IPv6 cannot work without these\"\n",
     );
+    if !r.ssh_ports.is_empty() {
+        let ports: Vec<String> = r.ssh_ports.iter().map(u16::to_string).collect();
+        let ports = if ports.len() == 1 {
+            ports[0].clone()
+        } else {
+            format!("{{ {} }}", ports.join(", "))
+        };
+        for (set, saddr) in [("ssh_rate_v4", "ip saddr"), ("ssh_rate_v6", "ip6 saddr")] {
+            let _ = writeln!(
+                out,
+                "\t\ttcp dport {ports} ct state new update @{set} {{ {saddr} limit rate over 1/second burst {SSH_BURST} packets }} drop comment \"{SSH_LIMIT_COMMENT}\""
+            );
+        }
+    }
     for port in &r.ssh_ports {
         let _ = writeln!(
             out,
@@ -390,7 +417,9 @@ mod tests {
             .collect();
         assert_eq!(
             body.join("\n"),
-            "\t\ttcp dport 22 accept comment \"ssh: always accepted\"\n\
+            "\t\ttcp dport 22 ct state new update @ssh_rate_v4 { ip saddr limit rate over 1/second burst 10 packets } drop comment \"ssh: over 10 new connections in 10 s from one address\"\n\
+             \t\ttcp dport 22 ct state new update @ssh_rate_v6 { ip6 saddr limit rate over 1/second burst 10 packets } drop comment \"ssh: over 10 new connections in 10 s from one address\"\n\
+             \t\ttcp dport 22 accept comment \"ssh: always accepted\"\n\
              \t\ttcp dport 8080 drop comment \"proxy upstream: loopback only (nginx in front has the password)\"\n\
              \t\ttcp dport 80 accept comment \"proxy\"\n\
              \t\tip saddr 203.0.113.0/24 tcp dport 443 accept comment \"proxy\"\n\
@@ -411,6 +440,17 @@ mod tests {
         assert!(text.contains("table inet batten\ndelete table inet batten\n"));
         assert!(text.contains("policy drop;"));
         assert!(!text.contains("flush ruleset"), "other tables must survive");
+        assert!(text.contains(
+            "\tset ssh_rate_v6 {\n\t\ttype ipv6_addr\n\t\tsize 65535\n\t\tflags dynamic,timeout\n\t\ttimeout 1m\n\t}\n"
+        ));
+        // Established traffic is accepted before anything is counted.
+        let established = text.find("ct state established,related accept").unwrap();
+        assert!(established < text.find("update @ssh_rate_v4").unwrap());
+        let two = render(&Ruleset {
+            ssh_ports: vec![22, 2222],
+            ..Ruleset::default()
+        });
+        assert!(two.contains("tcp dport { 22, 2222 } ct state new update @ssh_rate_v4"));
     }
 
     #[test]

@@ -67,6 +67,16 @@ impl Ruleset {
     }
 }
 
+/// New SSH connections one source address may open: a burst of this many,
+/// then one a second (about 10 per 10 s), as ssh-audit's guide throttles
+/// them against DHEat and password guessing. Replies and established
+/// sessions are never counted; a client within the limit is always let in
+/// (safety rule 2).
+pub const SSH_BURST: u32 = 10;
+
+/// The comment on the rate limit's rules, in both backends.
+pub const SSH_LIMIT_COMMENT: &str = "ssh: over 10 new connections in 10 s from one address";
+
 /// Sources of one family, for rules that must be written per family.
 pub fn split_by_family(sources: &[Source]) -> (Vec<&Source>, Vec<&Source>) {
     sources.iter().partition(|s| match s {

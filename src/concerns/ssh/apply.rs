@@ -128,6 +128,7 @@ pub fn apply_host_keys(
     backup: &Backup,
     remove: &[String],
     generate: &[HostKeyType],
+    rsa_bits: usize,
     provided: &[ProvidedHostKey],
     comment: &str,
     ssh_keys_gid: Option<u32>,
@@ -140,7 +141,7 @@ pub fn apply_host_keys(
             undo.file(path, before);
         }
     }
-    let mut files = host_keys::generate(generate, comment)?;
+    let mut files = host_keys::generate(generate, rsa_bits, comment)?;
     for key in provided {
         files.push(host_keys::provided(key)?);
     }

@@ -35,8 +35,10 @@ use ssh_key::{Algorithm, EcdsaCurve, HashAlg, LineEnding, Mpint, PrivateKey, Pub
 use crate::host::root::Owner;
 use crate::input::model::{HostKeyType, ProvidedHostKey};
 
-/// Size of generated RSA keys. 3072 bits is what `ssh-keygen` has chosen by
-/// default since OpenSSH 8.0, and what NIST rates as good beyond 2030.
+/// Size of generated RSA keys unless the crypto policy asks for more: 3072
+/// bits is what `ssh-keygen` has chosen by default since OpenSSH 8.0, and
+/// what NIST rates as good beyond 2030.
+#[cfg(test)]
 const RSA_BITS: usize = 3072;
 
 /// The line of `#` cloud-init's `write-ssh-key-fingerprints` prints around
@@ -131,13 +133,17 @@ pub fn certificate_path(t: HostKeyType) -> String {
 /// `ssh-keygen -C` does; cloud-init and the distributions' own first-boot
 /// scripts use `root@<hostname>`. The result is in the order of `types`.
 /// An error names the key type and what failed.
-pub fn generate(types: &[HostKeyType], comment: &str) -> Result<Vec<HostKeyFiles>, String> {
+pub fn generate(
+    types: &[HostKeyType],
+    rsa_bits: usize,
+    comment: &str,
+) -> Result<Vec<HostKeyFiles>, String> {
     std::thread::scope(|scope| {
         let mut workers = Vec::with_capacity(types.len());
         for &t in types {
             let worker = std::thread::Builder::new()
                 .name(format!("hostkey-{}", t.name()))
-                .spawn_scoped(scope, move || generate_one(t, comment))
+                .spawn_scoped(scope, move || generate_one(t, rsa_bits, comment))
                 .map_err(|e| {
                     format!(
                         "generating the {} host key: cannot start a thread: {e}",
@@ -165,14 +171,12 @@ pub fn generate(types: &[HostKeyType], comment: &str) -> Result<Vec<HostKeyFiles
 }
 
 /// Makes one key pair of type `t`; runs on a worker thread of [`generate`].
-fn generate_one(t: HostKeyType, comment: &str) -> Result<HostKeyFiles, String> {
+fn generate_one(t: HostKeyType, rsa_bits: usize, comment: &str) -> Result<HostKeyFiles, String> {
     let failed = |e: ssh_key::Error| format!("generating the {} host key: {e}", t.name());
     let mut rng = OsRng;
     let key = match t {
-        // `PrivateKey::random` would pick 4096 bits for RSA; ask for the size
-        // ssh-keygen uses instead.
         HostKeyType::Rsa => {
-            let pair = RsaKeypair::random(&mut rng, RSA_BITS).map_err(failed)?;
+            let pair = RsaKeypair::random(&mut rng, rsa_bits).map_err(failed)?;
             PrivateKey::new(KeypairData::from(pair), comment).map_err(failed)?
         }
         HostKeyType::Ecdsa => {
@@ -427,7 +431,9 @@ mod tests {
     /// seconds in a debug build, so make it once.
     fn keys() -> &'static [HostKeyFiles] {
         static KEYS: OnceLock<Vec<HostKeyFiles>> = OnceLock::new();
-        KEYS.get_or_init(|| generate(&HostKeyType::defaults(), COMMENT).expect("generate"))
+        KEYS.get_or_init(|| {
+            generate(&HostKeyType::defaults(), RSA_BITS, COMMENT).expect("generate")
+        })
     }
 
     /// Whether the real `ssh-keygen` can be run; a missing one skips the
@@ -568,7 +574,7 @@ mod tests {
     fn parallel_generation_takes_about_as_long_as_rsa_alone() {
         let time = |types: &[HostKeyType]| {
             let start = Instant::now();
-            let keys = generate(types, COMMENT).expect("generate");
+            let keys = generate(types, RSA_BITS, COMMENT).expect("generate");
             assert_eq!(keys.len(), types.len());
             start.elapsed()
         };

@@ -7,6 +7,7 @@
 
 pub mod apply;
 pub mod authorized_keys;
+pub mod crypto;
 
 pub mod host_keys;
 pub mod plan;
@@ -40,6 +41,8 @@ pub struct Inputs<'a> {
     pub host_keys: HostKeysOwner,
     /// Homes an earlier step of the plan makes, so keys may go there.
     pub homes_made: &'a [String],
+    /// What the image's sshd supports, for the crypto policy.
+    pub sshd: &'a crypto::SshdFacts,
 }
 
 /// Whose the SSH host keys in the root are. Keys baked into an image are
@@ -67,6 +70,7 @@ pub fn plan_part(cx: &super::Planning, notes: &mut Vec<String>) -> Result<Vec<Ac
         distro: cx.distro,
         host_keys: cx.host_keys.clone(),
         homes_made: &homes_made,
+        sshd: cx.sshd,
     };
     plan(&inputs, notes)
 }

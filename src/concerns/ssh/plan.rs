@@ -50,6 +50,34 @@ pub fn settings(ud: &UserData, old_sshd: bool) -> Vec<Setting> {
     for port in &ud.batten.ssh.ports {
         set(&mut s, "Port", &port.to_string());
     }
+    // What Lynis (test SSH-7408) and the CIS benchmark look for, none of
+    // which costs a user anything. `AllowTcpForwarding` and the like do
+    // cost (`ssh -L` to a panel on loopback) and stay as the image has them.
+    for (keyword, value) in [
+        // SSH-7408 LogLevel: VERBOSE logs the fingerprint of the key each
+        // login used, so a leaked key can be told from its owner.
+        ("LogLevel", "VERBOSE"),
+        // SSH-7408 MaxAuthTries: 3 keys or attempts per connection; a
+        // client with more keys in its agent names one with -i.
+        ("MaxAuthTries", "3"),
+        // SSH-7408 LoginGraceTime: an unauthenticated connection is
+        // dropped after 30 s (OpenSSH's default is 120).
+        ("LoginGraceTime", "30"),
+        // SSH-7408 X11Forwarding: a server has no display to forward.
+        ("X11Forwarding", "no"),
+        // SSH-7408 PermitUserEnvironment: no LD_PRELOAD from ~/.ssh/environment.
+        ("PermitUserEnvironment", "no"),
+        // SSH-7408 ClientAliveInterval/CountMax: a client that has not
+        // answered sshd's keepalive for 2 x 300 s (its network is gone) is
+        // dropped; a live but idle session answers and is kept.
+        ("ClientAliveInterval", "300"),
+        ("ClientAliveCountMax", "2"),
+        // SSH-7408 MaxStartups: past 10 unauthenticated connections sshd
+        // refuses 30 % of new ones, rising to all at 60 (DHEat, brute force).
+        ("MaxStartups", "10:30:60"),
+    ] {
+        set(&mut s, keyword, value);
+    }
     // Paths batten makes from the key type, never text from user-data.
     for key in ud.ssh_keys.iter().filter(|k| k.certificate.is_some()) {
         set(
@@ -166,7 +194,7 @@ pub fn plan(inp: &Inputs, notes: &mut Vec<String>) -> Result<Vec<Action>, PlanEr
     let mut actions = Vec::new();
     let mut sshd_changed = false;
 
-    let settings = settings(ud, sshd_is_old(root));
+    let mut settings = settings(ud, sshd_is_old(root));
     if ud.ssh_pwauth == PasswordAuth::Allow {
         notes.push("WARNING: ssh_pwauth is true, so SSH still accepts passwords; anyone can try to guess them".into());
     }
@@ -213,6 +241,17 @@ pub fn plan(inp: &Inputs, notes: &mut Vec<String>) -> Result<Vec<Action>, PlanEr
             });
         }
         key_files.push((target, present, path));
+    }
+
+    settings.extend(super::crypto::settings(
+        ud.batten.ssh.crypto,
+        inp.sshd,
+        &crypto_needs(inp, &key_files),
+        notes,
+    ));
+    if sshd_installed && let Some(action) = plan_moduli(inp, notes).map_err(refuse)? {
+        actions.push(action);
+        sshd_changed = true;
     }
 
     let usable = if password_off && sshd_installed {
@@ -280,6 +319,106 @@ pub fn plan(inp: &Inputs, notes: &mut Vec<String>) -> Result<Vec<Action>, PlanEr
         actions.extend(enable_ssh(root, inp.distro, notes).map_err(refuse)?);
     }
     Ok(actions)
+}
+
+/// What the crypto policy must make room for (safety rule 7): the type of
+/// every key the user-data installs and of those already in the files
+/// batten adds to, the smallest RSA key among them, and the host keys
+/// sshd will serve.
+fn crypto_needs(inp: &Inputs, key_files: &[(KeyTarget, usize, String)]) -> super::crypto::Needs {
+    use crate::input::validate::rsa_bits_of_line;
+    let ud = inp.user_data;
+    let mut needs = super::crypto::Needs::default();
+    let mut note_rsa = |bits: Option<u32>| {
+        if let Some(b) = bits {
+            needs.smallest_rsa = Some(needs.smallest_rsa.map_or(b, |s: u32| s.min(b)));
+        }
+    };
+    let mut user_keys = Vec::new();
+    for (target, _, path) in key_files {
+        for k in &target.keys {
+            note_rsa(rsa_bits_of_line(&k.algorithm, &k.base64));
+            let name = if k.comment.is_empty() {
+                k.fingerprint.clone()
+            } else {
+                format!("{:?} ({})", k.comment, k.fingerprint)
+            };
+            user_keys.push((name, k.algorithm.clone()));
+        }
+        // Keys already in the file stay usable too.
+        let existing = inp
+            .root
+            .read_user_text(path, target.uid)
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        for line in existing.lines() {
+            if let Ok(k) = crate::input::validate::parse_authorized_key(line.trim()) {
+                note_rsa(rsa_bits_of_line(&k.algorithm, &k.base64));
+                user_keys.push((format!("in {}'s key file", target.user), k.algorithm));
+            }
+        }
+    }
+    needs.user_keys = user_keys;
+    let served: Vec<HostKeyType> = if ud.ssh_keys.is_empty() {
+        ud.ssh_genkeytypes.clone()
+    } else {
+        ud.ssh_keys.iter().map(|k| k.key_type).collect()
+    };
+    for t in served {
+        let given = ud.ssh_keys.iter().find(|k| k.key_type == t);
+        let algorithm = match (t, given) {
+            (_, Some(k)) => k.public.split_whitespace().next().unwrap_or("").to_string(),
+            (HostKeyType::Rsa, None) => "ssh-rsa".into(),
+            (HostKeyType::Ecdsa, None) => "ecdsa-sha2-nistp256".into(),
+            (HostKeyType::Ed25519, None) => "ssh-ed25519".into(),
+        };
+        if given.is_some_and(|k| k.certificate.is_some()) {
+            needs.certified.push(t);
+        }
+        needs.host_keys.push((t, algorithm));
+    }
+    needs
+}
+
+/// `/etc/ssh/moduli` without the Diffie-Hellman groups under 3072 bits
+/// (ssh-audit's guide), under the modern policy and only when that changes
+/// it. A file left without any group would make sshd fall back to its
+/// built-in groups silently: then the image's file stays, with a note.
+fn plan_moduli(inp: &Inputs, notes: &mut Vec<String>) -> Result<Option<Action>, RootError> {
+    const MODULI: &str = "/etc/ssh/moduli";
+    if inp.user_data.batten.ssh.crypto != crate::input::model::CryptoPolicy::Modern {
+        return Ok(None);
+    }
+    let Some(text) = inp.root.read_to_string(MODULI)? else {
+        return Ok(None);
+    };
+    let Some(filtered) = super::crypto::filter_moduli(&text) else {
+        return Ok(None);
+    };
+    if !super::crypto::has_groups(&filtered) {
+        notes.push(format!(
+            "{MODULI} has no Diffie-Hellman group of 3072 bits or more, so batten keeps it as it is rather than leave it empty; regenerate it with ssh-keygen -M generate -O bits=3072"
+        ));
+        return Ok(None);
+    }
+    let owner = inp
+        .root
+        .metadata(MODULI)?
+        .map(|m| m.owner())
+        .unwrap_or(Owner {
+            uid: 0,
+            gid: 0,
+            mode: 0o644,
+        });
+    Action::write_if_changed(
+        inp.root,
+        MODULI,
+        filtered.into_bytes(),
+        owner,
+        false,
+        "Diffie-Hellman groups under 3072 bits removed (ssh-audit's hardening guide)",
+    )
 }
 
 /// The ports sshd will listen on after this run: batten's `Port` when
@@ -583,6 +722,7 @@ fn plan_host_keys(inp: &Inputs) -> Result<Option<Action>, PlanError> {
     Ok(Some(Action::HostKeys {
         remove,
         generate,
+        rsa_bits: super::crypto::rsa_host_key_bits(ud.batten.ssh.crypto),
         provided,
         comment: format!("root@{hostname}"),
         ssh_keys_gid: inp.accounts.group("ssh_keys").map(|g| g.gid),
@@ -670,6 +810,18 @@ mod tests {
         assert!(pattern_matches("?i", "pi"));
     }
 
+    /// The settings that cost nothing (Lynis SSH-7408), in every plan.
+    const LYNIS: [&str; 8] = [
+        "LogLevel VERBOSE",
+        "MaxAuthTries 3",
+        "LoginGraceTime 30",
+        "X11Forwarding no",
+        "PermitUserEnvironment no",
+        "ClientAliveInterval 300",
+        "ClientAliveCountMax 2",
+        "MaxStartups 10:30:60",
+    ];
+
     #[test]
     fn settings_follow_ssh_pwauth_and_disable_root() {
         let mut ud = UserData {
@@ -684,12 +836,16 @@ mod tests {
         assert_eq!(
             text(settings(&ud, false)),
             [
-                "PasswordAuthentication no",
-                "KbdInteractiveAuthentication no",
-                "PermitEmptyPasswords no",
-                "PubkeyAuthentication yes",
-                "PermitRootLogin no"
+                &[
+                    "PasswordAuthentication no",
+                    "KbdInteractiveAuthentication no",
+                    "PermitEmptyPasswords no",
+                    "PubkeyAuthentication yes",
+                    "PermitRootLogin no",
+                ][..],
+                &LYNIS[..]
             ]
+            .concat()
         );
         ud.disable_root = false;
         ud.ssh_pwauth = PasswordAuth::Allow;
@@ -697,13 +853,16 @@ mod tests {
         assert_eq!(
             text(settings(&ud, true)),
             [
-                "PasswordAuthentication yes",
-                "PermitEmptyPasswords no",
-                "PubkeyAuthentication yes",
-                "PermitRootLogin prohibit-password",
-                "Port 22",
-                "Port 2222"
+                &[
+                    "PasswordAuthentication yes",
+                    "PermitEmptyPasswords no",
+                    "PubkeyAuthentication yes",
+                    "PermitRootLogin prohibit-password",
+                ][..],
+                &["Port 22", "Port 2222"][..],
+                &LYNIS[..]
             ]
+            .concat()
         );
         ud.ssh_pwauth = PasswordAuth::Deny;
         assert!(

@@ -317,6 +317,8 @@ pub struct FileEdit {
 pub fn canonical(keyword: &str) -> String {
     match keyword.to_ascii_lowercase().as_str() {
         "challengeresponseauthentication" => "kbdinteractiveauthentication".to_string(),
+        // Renamed in OpenSSH 8.5; the old name still works.
+        "pubkeyacceptedkeytypes" => "pubkeyacceptedalgorithms".to_string(),
         k => k.to_string(),
     }
 }
@@ -337,7 +339,7 @@ fn root_login_rank(value: &str) -> u8 {
 fn is_list(keyword: &str) -> bool {
     matches!(
         keyword.to_ascii_lowercase().as_str(),
-        "port" | "hostcertificate"
+        "port" | "hostcertificate" | "hostkey"
     )
 }
 

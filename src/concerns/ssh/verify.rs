@@ -73,6 +73,7 @@ fn sshd(inp: &Inputs, r: &mut Report) {
             format!("pubkeyauthentication `{pubkey}`"),
         );
         if user == "root" {
+            hardening(ud, &key_file_algorithms(inp), &get, r);
             let wanted = crate::concerns::ssh::root_login(ud);
             let got = get("permitrootlogin");
             let same =
@@ -85,6 +86,157 @@ fn sshd(inp: &Inputs, r: &mut Report) {
             );
         }
     }
+}
+
+/// The effective crypto lists hold nothing outside the policy (plus the
+/// algorithms of the keys the user-data installs), and the settings that
+/// cost nothing (Lynis SSH-7408) are in effect.
+fn hardening(
+    ud: &crate::input::model::UserData,
+    in_files: &[String],
+    get: &dyn Fn(&str) -> String,
+    r: &mut Report,
+) {
+    use crate::concerns::ssh::crypto;
+    let user_algorithms: Vec<String> = ud
+        .users
+        .iter()
+        .flat_map(|u| &u.ssh_authorized_keys)
+        .chain(&ud.ssh_authorized_keys)
+        .flat_map(|k| crypto::algorithms_for_key(&k.algorithm))
+        .collect();
+    // Keys already in the accounts' files were made room for too.
+    let accepted_extra: Vec<String> = user_algorithms.iter().chain(in_files).cloned().collect();
+    let host_algorithms: Vec<String> = ud
+        .ssh_keys
+        .iter()
+        .filter_map(|k| k.public.split_whitespace().next())
+        .flat_map(|a| {
+            let plain = crypto::algorithms_for_key(a);
+            let certs: Vec<String> = plain
+                .iter()
+                .map(|p| format!("{p}-cert-v01@openssh.com"))
+                .collect();
+            plain.into_iter().chain(certs)
+        })
+        .chain(
+            ud.ssh_genkeytypes
+                .iter()
+                .filter(|t| **t == crate::input::model::HostKeyType::Ecdsa)
+                .map(|_| "ecdsa-sha2-nistp256".to_string()),
+        )
+        .collect();
+    let pubkey = if get("pubkeyacceptedalgorithms").is_empty() {
+        "pubkeyacceptedkeytypes"
+    } else {
+        "pubkeyacceptedalgorithms"
+    };
+    for (keyword, extra) in [
+        ("kexalgorithms", &Vec::new()),
+        ("ciphers", &Vec::new()),
+        ("macs", &Vec::new()),
+        ("hostkeyalgorithms", &host_algorithms),
+        (pubkey, &accepted_extra),
+    ] {
+        let Some(allowed) = crypto::allowed(ud.batten.ssh.crypto, keyword, extra) else {
+            continue;
+        };
+        let effective = get(keyword);
+        let outside: Vec<&str> = effective
+            .split(',')
+            .filter(|a| !a.is_empty() && !allowed.iter().any(|x| x == a))
+            .collect();
+        let missing = user_algorithms
+            .iter()
+            .filter(|a| keyword == pubkey && !effective.split(',').any(|e| e == a.as_str()))
+            .count();
+        let (status, why) = if effective.is_empty() {
+            (Status::Fail, "sshd -T does not say".to_string())
+        } else if !outside.is_empty() {
+            (
+                Status::Fail,
+                format!("outside the crypto policy: {}", outside.join(", ")),
+            )
+        } else if missing > 0 {
+            // Safety rule 7: a key the user gave would be locked out.
+            (
+                Status::Fail,
+                format!("{missing} algorithm(s) of keys from user-data not accepted"),
+            )
+        } else {
+            (Status::Pass, format!("`{effective}`"))
+        };
+        r.add(
+            &format!("sshd.crypto.{keyword}"),
+            status,
+            format!("{keyword} (sshd -T)"),
+            why,
+        );
+    }
+    // Lynis SSH-7408: sshd -T spells values in lower case, times in seconds.
+    for (keyword, wanted) in [
+        ("loglevel", "VERBOSE"),
+        ("maxauthtries", "3"),
+        ("logingracetime", "30"),
+        ("x11forwarding", "no"),
+        ("permituserenvironment", "no"),
+        ("clientaliveinterval", "300"),
+        ("clientalivecountmax", "2"),
+        ("maxstartups", "10:30:60"),
+    ] {
+        let got = get(keyword);
+        r.add(
+            &format!("sshd.{keyword}"),
+            if got.eq_ignore_ascii_case(wanted) {
+                Status::Pass
+            } else {
+                Status::Fail
+            },
+            format!("{keyword} (sshd -T; Lynis SSH-7408)"),
+            format!("`{got}`, batten wants `{wanted}`"),
+        );
+    }
+}
+
+/// The algorithms of every key in the key files of the accounts batten
+/// manages (and root's), which the crypto policy keeps accepting.
+fn key_file_algorithms(inp: &Inputs) -> Vec<String> {
+    let (Ok(accounts), Ok(config)) = (Accounts::load(inp.root), SshdConfig::load(inp.root)) else {
+        return Vec::new();
+    };
+    let users = accounts::resolve_users(inp.user_data, inp.root, inp.distro, &mut Vec::new());
+    let mut names: Vec<String> = users.iter().filter_map(|u| u.name.clone()).collect();
+    names.push("root".into());
+    let mut out = Vec::new();
+    for name in names {
+        let Some(path) = accounts
+            .user(&name)
+            .and_then(|entry| keys_path(&config, &name, entry))
+        else {
+            continue;
+        };
+        let text = inp
+            .root
+            .read_to_string(&path)
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        for line in text.lines() {
+            if let Ok(k) = crate::input::validate::parse_authorized_key(line.trim()) {
+                out.extend(crate::concerns::ssh::crypto::algorithms_for_key(
+                    &k.algorithm,
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// The key file sshd reads for an account, if its AuthorizedKeysFile
+/// names one.
+fn keys_path(config: &SshdConfig, name: &str, entry: &accounts::PasswdEntry) -> Option<String> {
+    crate::concerns::ssh::authorized_keys::keys_file(config, name, Some(entry.uid), &entry.home)
+        .ok()
 }
 
 fn host_keys(inp: &Inputs, r: &mut Report) {
@@ -192,12 +344,7 @@ fn authorized_keys(inp: &Inputs, r: &mut Report) {
             );
             continue;
         };
-        let Ok(path) = crate::concerns::ssh::authorized_keys::keys_file(
-            &config,
-            &name,
-            Some(entry.uid),
-            &entry.home,
-        ) else {
+        let Some(path) = keys_path(&config, &name, entry) else {
             r.add(
                 &format!("keys.{name}"),
                 Status::Fail,

@@ -6,11 +6,11 @@ use super::checker::Checker;
 use super::values::{bool_word, each_entry, item_path, join, one_or_many, port, some_of, string};
 use crate::input::grammar;
 use crate::input::model::{
-    AuthorizedKey, HostKeyType, PasswordAuth, ProvidedHostKey, RootLogin, SshSettings,
+    AuthorizedKey, CryptoPolicy, HostKeyType, PasswordAuth, ProvidedHostKey, RootLogin, SshSettings,
 };
 use crate::input::yaml::{Node, Value};
 
-const SSH_KEYS: &[&str] = &["port", "permit_root_login"];
+const SSH_KEYS: &[&str] = &["port", "permit_root_login", "crypto"];
 
 /// `ssh_pwauth` is the one setting that can leave SSH's door open, so only
 /// a value batten reads for certain is taken: a boolean (YAML 1.1 words
@@ -85,20 +85,63 @@ pub fn parse_authorized_key(line: &str) -> Result<AuthorizedKey, String> {
     let mut parts = openssh.splitn(3, ' ');
     let algorithm = parts.next().unwrap_or_default().to_string();
     let base64 = parts.next().unwrap_or_default().to_string();
-    if matches!(algorithm.as_str(), "ssh-dss") {
-        return Err("DSA keys are refused by current OpenSSH; use an ed25519 key".into());
-    }
     let comment = key.comment().to_string();
     if comment.chars().any(|ch| ch.is_control()) {
         return Err("the key's comment contains control characters".into());
+    }
+    let fingerprint = key.fingerprint(ssh_key::HashAlg::Sha256).to_string();
+    // Safety rule 7: the crypto policy never locks out a key the user
+    // gives, so a key too weak to trust is refused here, named, before
+    // anything changes, instead of being quietly locked out later.
+    let named = || {
+        if comment.is_empty() {
+            fingerprint.clone()
+        } else {
+            format!("{comment:?} ({fingerprint})")
+        }
+    };
+    if algorithm == "ssh-dss" {
+        return Err(format!(
+            "the DSA key {} is too weak to trust and current OpenSSH refuses it; make an ed25519 key (ssh-keygen -t ed25519) and give that",
+            named()
+        ));
+    }
+    if let Some(bits) = rsa_bits(&key)
+        && bits < MIN_RSA_BITS
+    {
+        return Err(format!(
+            "the {bits}-bit RSA key {} is too weak to trust (RSA keys need at least {MIN_RSA_BITS} bits); make an ed25519 key (ssh-keygen -t ed25519) or a 4096-bit RSA key and give that",
+            named()
+        ));
     }
     Ok(AuthorizedKey {
         options: options.to_string(),
         algorithm,
         base64,
         comment,
-        fingerprint: key.fingerprint(ssh_key::HashAlg::Sha256).to_string(),
+        fingerprint,
     })
+}
+
+/// RSA keys under this size are refused: NIST has not counted them safe
+/// since 2015, and OpenSSH 9.1's own `RequiredRSASize` default is close.
+pub const MIN_RSA_BITS: u32 = 2048;
+
+/// The modulus size of an RSA key (certificates included), as
+/// `ssh-keygen -l` counts it; `None` for other key types.
+pub fn rsa_bits(key: &ssh_key::PublicKey) -> Option<u32> {
+    let n = &key.key_data().rsa()?.n;
+    let bytes = n.as_positive_bytes()?;
+    let first = bytes.first()?;
+    Some((bytes.len() as u32 - 1) * 8 + (8 - first.leading_zeros()))
+}
+
+/// The size of an RSA public key line (`ssh-rsa AAAA...`), for the crypto
+/// policy's `RequiredRSASize`; `None` for other keys or text that is not
+/// a key.
+pub fn rsa_bits_of_line(algorithm: &str, base64: &str) -> Option<u32> {
+    let key = ssh_key::PublicKey::from_openssh(&format!("{algorithm} {base64}")).ok()?;
+    rsa_bits(&key)
 }
 
 /// `ssh_authorized_keys` (top level or a user's): one key or a list, each
@@ -361,6 +404,30 @@ pub(super) fn ssh_settings(c: &mut Checker, node: &Node, path: &str) -> SshSetti
                 }
             }
         }
+        "crypto" => {
+            const POLICIES: [&str; 3] = ["modern", "compatible", "image"];
+            s.crypto = match &v.value {
+                Value::Str(x) if x == "modern" => CryptoPolicy::Modern,
+                Value::Str(x) if x == "compatible" => CryptoPolicy::Compatible,
+                Value::Str(x) if x == "image" => CryptoPolicy::Image,
+                // A typo must not leave the image's algorithms in place.
+                Value::Str(other) => {
+                    let hint = grammar::suggest(other, &POLICIES)
+                        .map(|s| format!("; did you mean {s:?}?"))
+                        .unwrap_or_default();
+                    c.error(
+                        v.pos,
+                        &p,
+                        format!("{other:?} is not a crypto policy: use modern, compatible or image{hint}"),
+                    );
+                    CryptoPolicy::Modern
+                }
+                _ => {
+                    c.expected(v, &p, "modern, compatible or image");
+                    CryptoPolicy::Modern
+                }
+            }
+        }
         _ => {} // each_entry hands over listed keys only
     });
     s
@@ -407,6 +474,90 @@ mod tests {
         let (ud, _, _) = run("disable_root: off\nssh_quiet_keygen: ON\n");
         let ud = ud.unwrap();
         assert!(!ud.disable_root && ud.ssh_quiet_keygen);
+    }
+
+    /// Made with `ssh-keygen -t dsa`, `-t rsa -b 1024` and `-t rsa -b 2048`.
+    const DSA: &str = concat!(
+        "ssh-dss AAAAB3NzaC1kc3MAAACBAKSTBvLqkvW696sB438I2Cq1Rq349VCBPJGMnEUcjSWVUzVPICIZ",
+        "iOP+oz1uXh0bkj3pWwUX4+8s3zZpON4Sgy0eOkKGv9D7CZ9JxcSZwtaTtCMFdB8YPHO3BId9lcdvracq",
+        "0pO07ZMZ8NMSfkv26b4SD1cNx5AEK9HCHD4KEHM9AAAAFQCt5LarYVcasc8GI0SPUas93yzp0wAAAIEA",
+        "n5npqFhHaS8lTcU1BMuXzYWvhfzv2WMl1B9jwN8JmYaTJKQ/ZDaDAHrgnMCxvBmUgX3EMLjEkrxXxrd4",
+        "kxM90Lr/j72eaVDOeG8YGu2E0ECE0oTqN29YgXn6RIgHevAaapPkNZ5fVgXFuHOPBqIdutnY42kyh/IQ",
+        "U3hmm8rC744AAACANh1rYXTqVHe3hbTL9YkNkzHExG1rEKuRPscOB3jneB0P1bZzBQX151mTDWWCjd6P",
+        "t/kaXOSnCMXWurmcqwtHxXDQLivTpjoE/F9/5LyCRx7WAQSe5bKCETLmi4ZVGWcDOLCnjIe2aUoVNrQq",
+        "c7F8qw4A/oEjIh6lZzBqs6C9OzM= old@dsa"
+    );
+    const RSA_1024: &str = concat!(
+        "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAAAgQC4+Ngv/7oaE6lW+Rtz5DFQj5lAQJs1zGu0v2G3V6Ew",
+        "uJaiXdWZ2xuEj5831wyMr8YUoF2oz0yq8V7jqUxSW/xpvVzSXoaN70nuKSi6bC1KMqQZ9H5GCEZJe9Ha",
+        "6i+H+XmV0PR6/rNJ284m0t49OjDfiPTWjdSeZVXlHFvxJPqTbQ== old@rsa1024"
+    );
+    const RSA_2048: &str = concat!(
+        "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQCjIO/bteSN+jyGsD8ZTS8tYdGNG2lW8RS9OzitlHip",
+        "lFlXzbwwOrFtKPBsalnlHtSF/NAFsljWGUKGC8FNYnmu7NV2FAKpeNI1qTiE5FQ8VuHaux8rZNKo61ta",
+        "HGoVxCfqVQpcHetuyd9NmNQYfVM00zJdbFF2YN/PHeOuT+m7mDP2DmnAxUMWK2drbKXAXXPV153o0HXM",
+        "fHrNdoKLsq4SZCULjfRWfE1mraiY44ciyN2CEjFgys4sX1A9XjUpEiohbx/vBEFwuhzROTztz9DZDdZt",
+        "hOSvwuPD0QV7hPHp0HFVf4O+eXkNKqiB5RhfzFx2L5t1Ow2LNE2I2e+aoz+1 ok@rsa2048"
+    );
+
+    #[test]
+    fn keys_too_weak_to_trust_are_refused_by_name_and_place() {
+        let text = format!(
+            "users:\n  - name: admin\n    ssh_authorized_keys:\n      - {KEY}\n      - {DSA}\nssh_authorized_keys:\n  - {RSA_2048}\n  - {RSA_1024}\n"
+        );
+        let (ud, e, _) = run(&text);
+        assert!(ud.is_none());
+        assert_eq!(e.len(), 2, "{e:?}");
+        assert!(
+            e.iter()
+                .any(|e| e.contains("users[0].ssh_authorized_keys[1]")
+                    && e.contains("DSA key \"old@dsa\" (SHA256:")),
+            "{e:?}"
+        );
+        assert!(
+            e.iter().any(|e| e.contains("ssh_authorized_keys[1]")
+                && e.contains("1024-bit RSA key \"old@rsa1024\" (SHA256:")
+                && e.contains("at least 2048 bits")),
+            "{e:?}"
+        );
+        // 2048 bits is weak-ish but trusted: it stays, and the crypto
+        // policy makes room for it.
+        let (ud, e, _) = run(&format!("ssh_authorized_keys: [\"{RSA_2048}\"]\n"));
+        assert!(e.is_empty(), "{e:?}");
+        let k = &ud.unwrap().ssh_authorized_keys[0];
+        assert_eq!(rsa_bits_of_line(&k.algorithm, &k.base64), Some(2048));
+        assert_eq!(
+            rsa_bits_of_line("ssh-ed25519", KEY.split(' ').nth(1).unwrap()),
+            None
+        );
+    }
+
+    #[test]
+    fn crypto_policy_words() {
+        for (word, want) in [
+            ("modern", CryptoPolicy::Modern),
+            ("compatible", CryptoPolicy::Compatible),
+            ("image", CryptoPolicy::Image),
+        ] {
+            let (ud, e, _) = run(&format!("batten:\n  ssh: {{crypto: {word}}}\n"));
+            assert!(e.is_empty(), "{e:?}");
+            assert_eq!(ud.unwrap().batten.ssh.crypto, want);
+        }
+        let (ud, _, _) = run("ssh_pwauth: false\n");
+        assert_eq!(ud.unwrap().batten.ssh.crypto, CryptoPolicy::Modern);
+        for bad in ["modren", "legacy", "true", "{}"] {
+            let (ud, e, _) = run(&format!("batten:\n  ssh: {{crypto: {bad}}}\n"));
+            assert!(ud.is_none() && e.len() == 1, "{bad}: {e:?}");
+            assert!(e[0].contains("batten.ssh.crypto"), "{e:?}");
+        }
+        // An explicit ssh_genkeytypes is honoured under modern.
+        let (ud, _, _) = run("ssh_genkeytypes: [ecdsa, ed25519]\n");
+        assert_eq!(
+            ud.unwrap().ssh_genkeytypes,
+            [HostKeyType::Ecdsa, HostKeyType::Ed25519]
+        );
+        let (ud, _, _) = run("batten:\n  ssh: {crypto: compatible}\n");
+        assert_eq!(ud.unwrap().ssh_genkeytypes, HostKeyType::defaults());
     }
 
     #[test]
