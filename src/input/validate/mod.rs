@@ -7,14 +7,17 @@
 //! Warnings (things accepted but worth knowing) are collected the same way.
 //!
 //! One file per part of the document: `values` holds the readers every
-//! part shares, `ssh`, `accounts`, `firewall` and `proxy` read their keys,
-//! and this file walks the top level and `batten:`.
+//! part shares, `ssh`, `accounts`, `firewall`, `proxy`, `updates` and
+//! `kernel` read their keys, and this file walks the top level and
+//! `batten:`.
 
 mod accounts;
 mod checker;
 mod firewall;
+mod kernel;
 mod proxy;
 mod ssh;
+mod updates;
 mod values;
 
 pub use accounts::default_user_entry;
@@ -44,7 +47,7 @@ pub const HONOURED_KEYS: &[&str] = &[
     "batten",
 ];
 
-const BATTEN_KEYS: &[&str] = &["ssh", "firewall", "proxy"];
+const BATTEN_KEYS: &[&str] = &["ssh", "firewall", "proxy", "updates", "kernel"];
 
 /// A module name as cloud-init compares them: `-` and `_` alike, `cc_` and
 /// `.py` dropped, lower case.
@@ -150,6 +153,8 @@ fn batten(c: &mut Checker, node: &Node, path: &str) -> Batten {
     each_entry(c, node, path, BATTEN_KEYS, |c, key, v, p| match key {
         "ssh" => b.ssh = ssh_settings(c, v, &p),
         "firewall" => b.firewall = firewall(c, v, &p),
+        "updates" => b.updates = updates::updates(c, v, &p),
+        "kernel" => b.kernel = kernel::kernel(c, v, &p),
         "proxy" => {
             b.proxy = match &v.value {
                 Value::Seq(items) => items
