@@ -10,9 +10,11 @@ pub mod accounts;
 pub mod card;
 pub mod cloud_init;
 pub mod firewall;
+pub mod kernel;
 pub mod proxy;
 pub mod report;
 pub mod ssh;
+pub mod updates;
 
 use crate::host::distro::Distro;
 use crate::host::root::Root;
@@ -99,12 +101,22 @@ pub const ALL: &[Concern] = &[
         verify: firewall::verify::verify,
     },
     Concern {
+        name: "kernel",
+        plan: |cx, notes| kernel::plan(cx.user_data, cx.root, notes),
+        verify: kernel::verify::verify,
+    },
+    Concern {
         name: "proxy",
         plan: |cx, notes| {
             let (ud, root, distro) = (cx.user_data, cx.root, cx.distro);
             proxy::plan(ud, root, distro, cx.accounts, cx.ssh_ports, notes)
         },
         verify: proxy::verify::verify,
+    },
+    Concern {
+        name: "updates",
+        plan: |cx, notes| updates::plan(cx.user_data, cx.root, cx.distro, notes),
+        verify: updates::verify::verify,
     },
     Concern {
         name: "cloud-init",
