@@ -1,4 +1,6 @@
-//! Automatic updates (issue 17, part 2), by the distribution's own tool:
+//! Automatic updates (issue 17, part 2; Lynis PKGS-7420, which looks for
+//! `/usr/bin/unattended-upgrade` or `/usr/bin/dnf-automatic`), by the
+//! distribution's own tool:
 //!
 //! - Debian family: unattended-upgrades, switched on by
 //!   `/etc/apt/apt.conf.d/20auto-upgrades` and run by apt's two timers
