@@ -410,8 +410,17 @@ fn apply_one(
             if !root.is_host() {
                 return Ok(false);
             }
+            // Best effort: the enable links already start them at the next
+            // boot, and a machine whose PID 1 is not systemd cannot start
+            // them now; neither is a reason to undo the run.
             let names: Vec<&str> = units.iter().map(String::as_str).collect();
-            Ok(crate::host::daemon::start_now(runner, &names).map(|()| true)?)
+            match crate::host::daemon::start_now(runner, &names) {
+                Ok(()) => Ok(true),
+                Err(e) => {
+                    warn!("{e}; {} start at the next boot", names.join(" "));
+                    Ok(false)
+                }
+            }
         }
     }
 }

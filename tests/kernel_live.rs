@@ -8,7 +8,9 @@
 //! proven by the render tests (the text) and the image test (the file in
 //! place) instead. `net.core.bpf_jit_harden` exists only in the first
 //! network namespace, so the namespace also proves a key the kernel lacks
-//! is reported, not fatal.
+//! is reported, not fatal. The same thread then runs batten's own step
+//! (`Action::LoadSysctl` on the running system), which sees it is not in
+//! PID 1's network namespace and sets the net.* settings only.
 
 mod common;
 
@@ -23,6 +25,10 @@ fn net_settings_load_in_a_namespace_and_this_machine_keeps_its_own() {
     if !privileged(T) || !have("sysctl", T) {
         return;
     }
+    assert!(
+        apply::own_machine(),
+        "the test itself runs in the machine's own namespace"
+    );
     let net: Vec<_> = SETTINGS
         .iter()
         .copied()
@@ -57,6 +63,7 @@ fn net_settings_load_in_a_namespace_and_this_machine_keeps_its_own() {
             .collect()
     };
     let before = host(&net);
+    let all_before = host(SETTINGS);
 
     let inside = std::thread::spawn({
         let net = net.clone();
@@ -65,7 +72,24 @@ fn net_settings_load_in_a_namespace_and_this_machine_keeps_its_own() {
                 .expect("a network namespace of its own");
             let fresh = verify::compare(proc_sys, &net);
             let loaded = apply::load_file(&batten::host::exec::System, &file).expect("sysctl runs");
-            (fresh, loaded, verify::compare(proc_sys, &net))
+            let after_file = verify::compare(proc_sys, &net);
+            // Again from a fresh namespace, through batten's step on "/".
+            nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).expect("another one");
+            assert!(!apply::own_machine());
+            assert!(!verify::compare(proc_sys, &net).0.is_empty());
+            let root = batten::host::root::Root::open(Path::new("/")).unwrap();
+            assert!(root.is_host());
+            let step = apply::load(
+                &batten::host::exec::System,
+                &root,
+                batten::concerns::kernel::SYSCTL_FILE,
+            );
+            assert!(matches!(step, Ok(true)), "{step:?}");
+            assert!(
+                verify::compare(proc_sys, &net).0.is_empty(),
+                "batten's step set them"
+            );
+            (fresh, loaded, after_file)
         }
     })
     .join()
@@ -84,4 +108,9 @@ fn net_settings_load_in_a_namespace_and_this_machine_keeps_its_own() {
     assert_eq!(missing, ["net.core.bpf_jit_harden"]);
 
     assert_eq!(before, host(&net), "this machine's own settings changed");
+    assert_eq!(
+        all_before,
+        host(SETTINGS),
+        "this machine's kernel.* or fs.* changed"
+    );
 }

@@ -9,11 +9,19 @@
 //! the boot's systemd-sysctl skips it the same way. A key the kernel
 //! refuses is reported too, and verify, which reads every value back, says
 //! which ones are not as batten wants.
+//!
+//! Only `net.*` settings belong to a network namespace; `kernel.*` and
+//! `fs.*` are the one kernel's that everything on the machine runs on. A
+//! run whose network namespace is not PID 1's (`ip netns exec`, a test
+//! harness, a container inside a host's namespaces) therefore sets only
+//! the `net.*` ones, with `sysctl -w`, and leaves the rest to the machine
+//! the kernel belongs to.
 
 use std::path::Path;
 
 use log::{info, warn};
 
+use super::{SETTINGS, Setting};
 use crate::host::exec::{Call, ExecError, Runner};
 use crate::host::root::Root;
 use crate::plan::StepError;
@@ -44,13 +52,62 @@ impl Loaded {
     }
 }
 
+/// Whether this thread (sysctl is its child) is in the machine's first
+/// network namespace, where every setting is batten's to load:
+///
+/// 1. its namespace's inode is `PROC_NET_INIT_INO` (0xEFFFFFF9), which
+///    kernels that fix the first namespace's number give it, and which no
+///    other namespace can have (theirs are allocated from 0xF0000000 up);
+/// 2. else it is PID 1's, when PID 1's can be read (a sandbox may refuse);
+/// 3. else `net.core.message_cost` is visible: the kernel registers it for
+///    the first namespace only.
+pub fn own_machine() -> bool {
+    let ns = |path: &str| {
+        std::fs::read_link(path)
+            .ok()
+            .map(|l| l.to_string_lossy().into_owned())
+    };
+    let mine = ns("/proc/thread-self/ns/net");
+    if mine.as_deref() == Some("net:[4026531833]") {
+        return true;
+    }
+    if let (Some(mine), Some(init)) = (&mine, ns("/proc/1/ns/net")) {
+        return *mine == init;
+    }
+    Path::new("/proc/sys/net/core/message_cost").exists()
+}
+
+/// The settings that belong to a network namespace.
+pub fn namespaced() -> Vec<Setting> {
+    SETTINGS
+        .iter()
+        .copied()
+        .filter(|s| s.key.starts_with("net."))
+        .collect()
+}
+
 /// `sysctl -p FILE` (a host path) through `runner`. `Err` only when sysctl
 /// could not run at all.
 pub fn load_file(runner: &dyn Runner, file: &Path) -> Result<Loaded, ExecError> {
     let file = file.to_string_lossy();
+    sysctl(runner, &["-p", &file])
+}
+
+/// `sysctl -w KEY=VALUE...` for `settings`, through `runner`.
+pub fn load_settings(runner: &dyn Runner, settings: &[Setting]) -> Result<Loaded, ExecError> {
+    let pairs: Vec<String> = settings
+        .iter()
+        .map(|s| format!("{}={}", s.key, s.value))
+        .collect();
+    let mut args = vec!["-w"];
+    args.extend(pairs.iter().map(String::as_str));
+    sysctl(runner, &args)
+}
+
+fn sysctl(runner: &dyn Runner, args: &[&str]) -> Result<Loaded, ExecError> {
     let call = Call {
         program: "sysctl",
-        args: &["-p", &file],
+        args,
         stdin: None,
     };
     let out = runner.run(&call)?;
@@ -70,7 +127,16 @@ pub fn load(runner: &dyn Runner, root: &Root, path: &str) -> Result<bool, StepEr
     if !root.is_host() {
         return Ok(false);
     }
-    let loaded = match load_file(runner, &root.host_path(path)) {
+    let own = own_machine();
+    let loaded = if own {
+        load_file(runner, &root.host_path(path))
+    } else {
+        info!(
+            "this run is in a network namespace of its own: only the net.* settings are loaded; kernel.* and fs.* belong to the machine's own kernel"
+        );
+        load_settings(runner, &namespaced())
+    };
+    let loaded = match loaded {
         Ok(loaded) => loaded,
         Err(ExecError::Missing(_)) => {
             warn!(

@@ -190,18 +190,14 @@ fn installing(inp: &Inputs, r: &mut Report, tool: Tool) {
         );
         return;
     }
-    let props = unit_properties(
-        inp.runner,
-        installer::UNIT,
-        &["ActiveState", "SubState", "Result", "NRestarts"],
-    );
+    let props = unit_properties(inp.runner, installer::UNIT, INSTALLER_PROPS);
     let Some(props) = props else {
         r.add(
             "updates.installed",
-            Status::Fail,
+            Status::Warn,
             what,
             format!(
-                "not installed, and systemctl could not say how {} is doing",
+                "not installed, and systemctl could not say how {} is doing (is systemd running here?)",
                 installer::UNIT
             ),
         );
@@ -251,6 +247,47 @@ fn installer_status(props: &[(String, String)]) -> (Status, String) {
         ),
     }
 }
+
+/// One line for `batten status`: the tool installed, or how its
+/// installation goes (the installer unit's state, on the running system).
+pub fn summary(
+    root: &crate::host::root::Root,
+    distro: &crate::host::distro::Distro,
+    runner: &dyn crate::host::exec::Runner,
+) -> String {
+    let tool = match Tool::of(root, distro) {
+        Ok(Ok(tool)) => tool,
+        Ok(Err(why)) => return why,
+        Err(e) => return e.to_string(),
+    };
+    match tool.installed(root) {
+        Ok(true) => format!("{} installed", tool.package()),
+        Ok(false) if root.metadata(installer::PATH).ok().flatten().is_none() => {
+            format!("{} not installed", tool.package())
+        }
+        Ok(false) if !root.is_host() => format!(
+            "{} not in the image: {} installs it at first boot",
+            tool.package(),
+            installer::UNIT
+        ),
+        Ok(false) => match unit_properties(runner, installer::UNIT, INSTALLER_PROPS) {
+            Some(props) => format!(
+                "{} not installed yet: {}",
+                tool.package(),
+                installer_status(&props).1
+            ),
+            None => format!(
+                "{} not installed; {} cannot be asked",
+                tool.package(),
+                installer::UNIT
+            ),
+        },
+        Err(e) => e.to_string(),
+    }
+}
+
+/// What `systemctl show` is asked about the installer.
+const INSTALLER_PROPS: &[&str] = &["ActiveState", "SubState", "Result", "NRestarts"];
 
 /// When the tool last ran: its own log (apt), else the timer's last
 /// trigger on the running system; "not run yet" is no failure.
