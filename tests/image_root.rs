@@ -384,6 +384,18 @@ fn updates_and_kernel_settings_are_written_and_nothing_is_loaded() {
     assert_eq!(status("updates.last-run"), ["skip"], "{report:#}");
     assert_eq!(status("kernel.file"), ["pass"; 4], "{report:#}");
     assert_eq!(status("kernel.sysctl"), ["skip"], "{report:#}");
+    let out = batten()
+        .env("PATH", &path)
+        .args(["status", "--format", "json", "--root"])
+        .arg(&root)
+        .output()
+        .unwrap();
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        status["updates"],
+        "unattended-upgrades not in the image: batten-updates.service installs it at first boot",
+        "{status:#}"
+    );
     assert!(
         !calls.exists(),
         "verify --root ran {:?}",

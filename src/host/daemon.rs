@@ -180,3 +180,40 @@ pub fn unit_properties(
             .collect(),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::host::exec::fake::Fake;
+
+    #[test]
+    fn units_start_after_a_reload_without_waiting() {
+        let fake = Fake::agreeing();
+        start_now(&fake, &["apt-daily.timer", "batten-updates.service"]).unwrap();
+        assert_eq!(
+            fake.calls(),
+            [
+                "systemctl daemon-reload",
+                "systemctl start --no-block apt-daily.timer batten-updates.service"
+            ]
+        );
+        let fake = Fake::new(|l| match l {
+            "systemctl show -p ActiveState,Result batten-updates.service" => {
+                Ok("ActiveState=failed\nResult=exit-code\n".into())
+            }
+            _ => Err("no".into()),
+        });
+        assert_eq!(
+            unit_properties(&fake, "batten-updates.service", &["ActiveState", "Result"]),
+            Some(vec![
+                ("ActiveState".into(), "failed".into()),
+                ("Result".into(), "exit-code".into())
+            ])
+        );
+        assert!(
+            start_now(&fake, &["x.timer"])
+                .unwrap_err()
+                .contains("systemctl daemon-reload failed: no")
+        );
+    }
+}

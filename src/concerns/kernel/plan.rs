@@ -203,6 +203,31 @@ mod tests {
     }
 
     #[test]
+    fn the_running_system_loads_the_file_last() {
+        // Planning only reads: the running system's root is safe to plan for.
+        let root = Root::open(std::path::Path::new("/")).unwrap();
+        assert!(root.is_host());
+        let actions = plan(&ud("#cloud-config\n"), &root, &mut Vec::new()).unwrap();
+        assert_eq!(
+            actions.last(),
+            Some(&Action::LoadSysctl {
+                path: SYSCTL_FILE.to_string()
+            })
+        );
+        let text = crate::plan::Plan {
+            actions,
+            notes: Vec::new(),
+        }
+        .render();
+        assert!(
+            text.contains(
+                "$ sysctl -p /etc/sysctl.d/zz-batten.conf   (only on the running system)\n"
+            ),
+            "{text}"
+        );
+    }
+
+    #[test]
     fn off_is_a_warning_and_nothing() {
         let (_d, root) = scratch_root(&[("/etc/os-release", "ID=debian\n")]);
         let mut notes = Vec::new();

@@ -5,9 +5,9 @@
 //! dnf 4's dnf-automatic reads only that file (its package ships it whole);
 //! dnf5's plugin reads its defaults from
 //! `/usr/share/dnf5/dnf5-plugins/automatic.conf` and then that file's
-//! overrides. `reboot` and `reboot_command` (dnf 4.10 and later, and dnf5)
-//! are written only when the user-data asks for a reboot time, so an older
-//! dnf-automatic never meets a key it does not know.
+//! overrides. `reboot` and `reboot_command` (dnf5, and the dnf 4 releases
+//! that document them) are written only when the user-data asks for a
+//! reboot time, so an older dnf-automatic never meets them otherwise.
 
 use crate::input::model::{UpdatePackages, Updates};
 
