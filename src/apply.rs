@@ -223,6 +223,12 @@ pub fn apply(
                 changes += usize::from(changed);
                 match action {
                     Action::Reload { unit } if changed => ran.push(format!("reloaded {unit}")),
+                    Action::LoadSysctl { path } if changed => {
+                        ran.push(format!("loaded {path} into the running kernel"))
+                    }
+                    Action::StartUnits { units, .. } if changed => {
+                        ran.push(format!("started {}", units.join(" ")))
+                    }
                     _ => {}
                 }
             }
@@ -263,7 +269,7 @@ fn apply_one(
                 } else {
                     0o755
                 };
-                root.create_dir_all(&parent, crate::state::private_owner(mode))?;
+                make_parents(root, &parent, crate::state::private_owner(mode), undo)?;
             }
             let before = root.read_with_owner(path)?;
             let changed = root.write_atomic(path, contents, *owner, Some(backup))?;
@@ -341,13 +347,15 @@ fn apply_one(
         }
         Action::Symlink { path, target, .. } => {
             if let Some(parent) = std::path::Path::new(path).parent() {
-                root.create_dir_all(
+                make_parents(
+                    root,
                     &parent.to_string_lossy(),
                     Owner {
                         uid: 0,
                         gid: 0,
                         mode: 0o755,
                     },
+                    undo,
                 )?;
             }
             let made = root.symlink(target, path, Some(backup))?;
@@ -399,7 +407,45 @@ fn apply_one(
             }
             Ok(crate::host::daemon::reload(runner, unit).map(|()| true)?)
         }
+        Action::LoadSysctl { path } => crate::concerns::kernel::apply::load(runner, root, path),
+        Action::StartUnits { units, .. } => {
+            if !root.is_host() {
+                return Ok(false);
+            }
+            // Best effort: the enable links already start them at the next
+            // boot, and a machine whose PID 1 is not systemd cannot start
+            // them now; neither is a reason to undo the run.
+            let names: Vec<&str> = units.iter().map(String::as_str).collect();
+            match crate::host::daemon::start_now(runner, &names) {
+                Ok(()) => Ok(true),
+                Err(e) => {
+                    warn!("{e}; {} start at the next boot", names.join(" "));
+                    Ok(false)
+                }
+            }
+        }
     }
+}
+
+/// Make `dir` and its missing parents, each recorded in the undo log so
+/// that a rollback removes them again (a new `/etc/modprobe.d` in an image
+/// without one must not outlive a failed run).
+fn make_parents(root: &Root, dir: &str, owner: Owner, undo: &mut UndoLog) -> Result<(), StepError> {
+    let mut missing = Vec::new();
+    let mut at = String::new();
+    for part in dir.split('/').filter(|p| !p.is_empty()) {
+        at.push('/');
+        at.push_str(part);
+        if missing.is_empty() && root.metadata(&at)?.is_some() {
+            continue;
+        }
+        missing.push(at.clone());
+    }
+    root.create_dir_all(dir, owner)?;
+    for path in missing {
+        undo.push(Undo::Dir { path });
+    }
+    Ok(())
 }
 
 /// Write a file owned by `user`, looked up in the root's own /etc/passwd

@@ -95,6 +95,64 @@ fn invalid_user_data_exits_65_with_every_error_positioned() {
     assert_eq!(v["files"][0]["errors"][0]["path"], "users[0].name");
 }
 
+/// `batten validate FILE` exits 65; its error lines.
+fn refused(ud: &str) -> Vec<String> {
+    let out = run(&["validate", ud]);
+    assert_eq!(out.status.code(), Some(65), "{}", text(&out));
+    String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .filter(|l| l.starts_with("error: "))
+        .map(str::to_string)
+        .collect()
+}
+
+/// `batten.updates` and `batten.kernel`: a reboot time that is not HH:MM
+/// (it would reach apt's and dnf's files), an unknown update set and an
+/// unknown key are errors, exit 65; off is a warning, exit 0.
+#[test]
+fn updates_and_kernel_sections_are_checked_like_the_rest() {
+    let scratch = Scratch::new();
+    let ud = scratch.user_data(
+        "bad.yaml",
+        "#cloud-config\nbatten:\n  updates:\n    packages: everything\n    reboot: \"3:30;reboot\"\n  kernel: {enable: false}\n",
+    );
+    let errors = refused(&ud);
+    assert_eq!(errors.len(), 3, "{errors:#?}");
+    assert!(
+        errors[0].contains(":4:15: batten.updates.packages: \"everything\" is not an update set"),
+        "{}",
+        errors[0]
+    );
+    assert!(
+        errors[1].contains(":5:13: batten.updates.reboot: \"3:30;reboot\" is not a time"),
+        "{}",
+        errors[1]
+    );
+    assert!(
+        errors[2].contains(
+            ":6:12: batten.kernel.enable: unknown key \"enable\"; did you mean \"enabled\"?"
+        ),
+        "{}",
+        errors[2]
+    );
+
+    let ud = scratch.user_data(
+        "off.yaml",
+        "#cloud-config\nbatten:\n  updates: false\n  kernel: {enabled: false}\n",
+    );
+    let out = run(&["validate", &ud]);
+    assert!(out.status.success(), "{}", text(&out));
+    let said = text(&out);
+    assert!(
+        said.contains("batten.updates: automatic updates are off"),
+        "{said}"
+    );
+    assert!(
+        said.contains("batten.kernel.enabled: the kernel settings are off"),
+        "{said}"
+    );
+}
+
 #[test]
 fn bad_input_changes_zero_bytes_in_the_root() {
     let scratch = Scratch::new();
@@ -729,7 +787,11 @@ fn a_userconf_with_the_default_password_is_removed_even_without_user_data() {
         "{}",
         text(&out)
     );
-    assert!(!text(&out).contains("left to Pi OS's userconfig"), "{}", text(&out));
+    assert!(
+        !text(&out).contains("left to Pi OS's userconfig"),
+        "{}",
+        text(&out)
+    );
     assert!(!userconf.exists(), "userconf.txt is still there");
 }
 

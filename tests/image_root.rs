@@ -207,3 +207,198 @@ fn password_login_never_goes_off_unproven() {
         changed(&before, &after)
     );
 }
+
+/// The updates and kernel concerns on the real Debian 12 root, which has
+/// apt and its timers but not unattended-upgrades: the configuration is
+/// written (root-owned, 0644), the timers enabled as `systemctl enable`
+/// would, the installer unit written and enabled for the first boot; the
+/// sysctl, modprobe and limits files are in place. `--root` never loads
+/// anything into the running kernel nor starts a unit: `sysctl` and
+/// `systemctl` first on PATH only record that they were called, and this
+/// machine's own values stay as they were.
+#[test]
+fn updates_and_kernel_settings_are_written_and_nothing_is_loaded() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    const T: &str = "updates_and_kernel_settings_are_written_and_nothing_is_loaded";
+    let Some(cached) = debian_root(T) else {
+        return;
+    };
+    let (dir, root) = copy_of(&cached);
+    let example =
+        std::fs::read_to_string(repo().join("cloud-init/examples/vps-proxy-firewall.yaml"))
+            .unwrap();
+    let ud = example.replace(
+        "\nbatten:\n",
+        "\nbatten:\n  updates: { packages: all, reboot: \"03:30\" }\n",
+    );
+    assert_ne!(ud, example);
+    let ud_path = dir.path().join("user-data");
+    std::fs::write(&ud_path, ud).unwrap();
+    std::fs::write(
+        dir.path().join("meta-data"),
+        "instance-id: updates-kernel\n",
+    )
+    .unwrap();
+    // Programs that must not run for an image: they record any call.
+    let bin = dir.path().join("bin");
+    let calls = dir.path().join("calls");
+    std::fs::create_dir(&bin).unwrap();
+    for program in ["sysctl", "systemctl"] {
+        let path = bin.join(program);
+        std::fs::write(
+            &path,
+            format!(
+                "#!/bin/sh\necho \"{program} $*\" >> {}\nexit 1\n",
+                calls.display()
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let host_values = || {
+        [
+            "kernel/kptr_restrict",
+            "fs/protected_fifos",
+            "net/ipv4/conf/all/log_martians",
+            "net/ipv4/conf/all/accept_redirects",
+        ]
+        .map(|k| std::fs::read_to_string(Path::new("/proc/sys").join(k)).unwrap())
+    };
+    let live = host_values();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+
+    let out = batten()
+        .env("RUST_LOG", "debug")
+        .env("PATH", &path)
+        .args(["run", "--root"])
+        .arg(&root)
+        .arg("--user-data")
+        .arg(&ud_path)
+        .arg("--meta-data")
+        .arg(dir.path().join("meta-data"))
+        .output()
+        .unwrap();
+    let said = text(&out);
+    assert!(out.status.success(), "{said}");
+    assert!(
+        !calls.exists(),
+        "--root ran {:?}",
+        std::fs::read_to_string(&calls)
+    );
+    assert_eq!(
+        live,
+        host_values(),
+        "this machine's kernel settings changed"
+    );
+    assert!(
+        said.contains(
+            "unattended-upgrades is not installed in the root: batten-updates.service installs it"
+        ),
+        "{said}"
+    );
+
+    let file = |rel: &str| {
+        let p = root.join(rel.trim_start_matches('/'));
+        let m = std::fs::symlink_metadata(&p).unwrap_or_else(|e| panic!("{rel}: {e}\n{said}"));
+        assert_eq!(
+            (m.uid(), m.gid(), m.mode() & 0o7777),
+            (0, 0, 0o644),
+            "{rel}"
+        );
+        std::fs::read_to_string(p).unwrap()
+    };
+    let periodic = file("/etc/apt/apt.conf.d/20auto-upgrades");
+    assert!(
+        periodic.contains("APT::Periodic::Unattended-Upgrade \"1\";"),
+        "{periodic}"
+    );
+    let options = file("/etc/apt/apt.conf.d/52batten-unattended-upgrades");
+    assert!(
+        options.contains("Unattended-Upgrade::Origins-Pattern { \"origin=*\"; };"),
+        "{options}"
+    );
+    assert!(
+        options.contains("Unattended-Upgrade::Automatic-Reboot-Time \"03:30\";"),
+        "{options}"
+    );
+    let unit = file("/etc/systemd/system/batten-updates.service");
+    assert!(
+        unit.contains("After=network-online.target") && !unit.contains("Before="),
+        "{unit}"
+    );
+    let sysctl = file("/etc/sysctl.d/zz-batten.conf");
+    assert!(
+        sysctl.contains("# KRNL-6000: only root reads the kernel log\nkernel.dmesg_restrict = 1\n"),
+        "{sysctl}"
+    );
+    assert!(file("/etc/modprobe.d/60-batten.conf").contains("install tipc /bin/false\n"));
+    assert!(file("/etc/security/limits.d/60-batten.conf").contains("* hard core 0\n"));
+    for (link, target) in [
+        (
+            "etc/systemd/system/multi-user.target.wants/batten-updates.service",
+            "/etc/systemd/system/batten-updates.service",
+        ),
+        (
+            "etc/systemd/system/timers.target.wants/apt-daily.timer",
+            "/lib/systemd/system/apt-daily.timer",
+        ),
+        (
+            "etc/systemd/system/timers.target.wants/apt-daily-upgrade.timer",
+            "/lib/systemd/system/apt-daily-upgrade.timer",
+        ),
+    ] {
+        assert_eq!(
+            std::fs::read_link(root.join(link)).unwrap(),
+            Path::new(target),
+            "{link}"
+        );
+    }
+
+    // verify --root: the files pass, the package is on its way, nothing
+    // has run yet, and the live kernel is not this image's.
+    let out = batten()
+        .env("PATH", &path)
+        .args(["verify", "--format", "json", "--root"])
+        .arg(&root)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let status = |id: &str| -> Vec<String> {
+        report["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["id"] == id)
+            .map(|c| c["status"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(status("updates.config"), ["pass"], "{report:#}");
+    assert_eq!(status("updates.options"), ["pass"], "{report:#}");
+    assert_eq!(status("updates.installed"), ["warn"], "{report:#}");
+    assert_eq!(status("updates.timer"), ["pass", "pass"], "{report:#}");
+    assert_eq!(status("updates.last-run"), ["skip"], "{report:#}");
+    assert_eq!(status("kernel.file"), ["pass"; 4], "{report:#}");
+    assert_eq!(status("kernel.sysctl"), ["skip"], "{report:#}");
+    let out = batten()
+        .env("PATH", &path)
+        .args(["status", "--format", "json", "--root"])
+        .arg(&root)
+        .output()
+        .unwrap();
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        status["updates"],
+        "unattended-upgrades not in the image: batten-updates.service installs it at first boot",
+        "{status:#}"
+    );
+    assert!(
+        !calls.exists(),
+        "verify --root ran {:?}",
+        std::fs::read_to_string(&calls)
+    );
+}

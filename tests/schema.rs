@@ -46,6 +46,11 @@ fn schema_refuses_what_batten_refuses_by_shape() {
         "ssh_pwauth: unchanged\n",
         "batten:\n  proxy:\n    - {upstream: 127.0.0.1:8080}\n",
         "batten:\n  ssh: {crypto: modren}\n",
+        "batten:\n  updates: {packges: all}\n",
+        "batten:\n  updates: {packages: some}\n",
+        "batten:\n  updates: {reboot: \"3:30\"}\n",
+        "batten:\n  updates: {reboot: true}\n",
+        "batten:\n  kernel: {enable: true}\n",
     ] {
         assert!(
             !validator.is_valid(&doc(bad)),
@@ -55,6 +60,8 @@ fn schema_refuses_what_batten_refuses_by_shape() {
     for good in [
         "users:\n  - default\n  - name: a\n    lock-passwd: false\n",
         "ssh_pwauth: Off\ndisable_root: Off\npackages: [nginx]\n",
+        "batten:\n  updates: {packages: all, reboot: \"03:30\"}\n  kernel: false\n",
+        "batten:\n  updates: false\n  kernel: {enabled: true}\n",
     ] {
         let errors: Vec<String> = validator
             .iter_errors(&doc(good))

@@ -51,6 +51,9 @@ struct StatusReport {
     metadata_provider: Option<String>,
     /// Why the metadata service gave nothing on this boot, if it did not.
     metadata_failure: Option<String>,
+    /// Automatic updates: the tool installed, or how batten-updates.service
+    /// is doing at installing it (its state, live).
+    updates: Option<String>,
     /// Checks the image build could only make statically; the first
     /// boot's verify makes them live before the seal.
     static_only: Vec<String>,
@@ -75,6 +78,9 @@ fn status(args: &RootArgs, format: Format) -> Result<Code, Failure> {
         .and_then(|(name, bytes)| meta::parse(name, bytes).ok())
         .and_then(|m| m.instance_id);
     let cmdline = sources::cmdline_for(&root, &host);
+    let updates = distro
+        .as_ref()
+        .map(|d| crate::concerns::updates::verify::summary(&root, d, &crate::host::exec::System));
     let report = StatusReport {
         root: root.path().display().to_string(),
         distro,
@@ -108,6 +114,7 @@ fn status(args: &RootArgs, format: Format) -> Result<Code, Failure> {
             .is_host()
             .then(|| std::fs::read_to_string(METADATA_FAILURE).ok())
             .flatten(),
+        updates,
         static_only: state.static_only.clone(),
         default_passwords_locked: state.default_passwords_locked.clone(),
     };
@@ -169,6 +176,9 @@ fn status(args: &RootArgs, format: Format) -> Result<Code, Failure> {
                     "locked:      {}'s password: it was {} (run {})",
                     l.user, l.was, l.run
                 );
+            }
+            if let Some(u) = &report.updates {
+                println!("updates:     {u}");
             }
             if let Some(c) = &report.credentials {
                 println!("credentials: {c} (root only: generated proxy passwords)");

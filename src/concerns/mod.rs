@@ -10,10 +10,12 @@ pub mod accounts;
 pub mod card;
 pub mod cloud_init;
 pub mod firewall;
+pub mod kernel;
 pub mod passwords;
 pub mod proxy;
 pub mod report;
 pub mod ssh;
+pub mod updates;
 
 use crate::host::distro::Distro;
 use crate::host::root::Root;
@@ -104,6 +106,11 @@ pub const ALL: &[Concern] = &[
         verify: firewall::verify::verify,
     },
     Concern {
+        name: "kernel",
+        plan: |cx, notes| kernel::plan(cx.user_data, cx.root, notes),
+        verify: kernel::verify::verify,
+    },
+    Concern {
         name: "proxy",
         plan: |cx, notes| {
             let (ud, root, distro) = (cx.user_data, cx.root, cx.distro);
@@ -115,6 +122,11 @@ pub const ALL: &[Concern] = &[
         name: "passwords",
         plan: passwords::plan,
         verify: passwords::verify::verify,
+    },
+    Concern {
+        name: "updates",
+        plan: |cx, notes| updates::plan(cx.user_data, cx.root, cx.distro, notes),
+        verify: updates::verify::verify,
     },
     Concern {
         name: "cloud-init",

@@ -137,3 +137,83 @@ pub fn reload(runner: &dyn Runner, unit: &str) -> Result<(), String> {
         Err(format!("systemctl reload {unit} failed: {}", out.stderr))
     }
 }
+
+/// `systemctl daemon-reload`, then `systemctl start --no-block UNITS`: the
+/// units (enabled by links just written) start in this boot without
+/// batten waiting for them, whatever they are ordered after.
+pub fn start_now(runner: &dyn Runner, units: &[&str]) -> Result<(), String> {
+    let mut start = vec!["start", "--no-block"];
+    start.extend_from_slice(units);
+    for args in [&["daemon-reload"][..], &start] {
+        let call = Call {
+            program: "systemctl",
+            args,
+            stdin: None,
+        };
+        let out = runner.run(&call).map_err(|e| e.to_string())?;
+        if !out.success {
+            return Err(format!("{} failed: {}", call.line(), out.stderr));
+        }
+    }
+    Ok(())
+}
+
+/// Properties of a unit on the live system (`systemctl show -p ...`):
+/// name -> value; `None` when systemctl cannot be asked.
+pub fn unit_properties(
+    runner: &dyn Runner,
+    unit: &str,
+    names: &[&str],
+) -> Option<Vec<(String, String)>> {
+    let props = names.join(",");
+    let call = Call {
+        program: "systemctl",
+        args: &["show", "-p", &props, unit],
+        stdin: None,
+    };
+    let out = runner.run(&call).ok().filter(|o| o.success)?;
+    Some(
+        out.stdout
+            .lines()
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::host::exec::fake::Fake;
+
+    #[test]
+    fn units_start_after_a_reload_without_waiting() {
+        let fake = Fake::agreeing();
+        start_now(&fake, &["apt-daily.timer", "batten-updates.service"]).unwrap();
+        assert_eq!(
+            fake.calls(),
+            [
+                "systemctl daemon-reload",
+                "systemctl start --no-block apt-daily.timer batten-updates.service"
+            ]
+        );
+        let fake = Fake::new(|l| match l {
+            "systemctl show -p ActiveState,Result batten-updates.service" => {
+                Ok("ActiveState=failed\nResult=exit-code\n".into())
+            }
+            _ => Err("no".into()),
+        });
+        assert_eq!(
+            unit_properties(&fake, "batten-updates.service", &["ActiveState", "Result"]),
+            Some(vec![
+                ("ActiveState".into(), "failed".into()),
+                ("Result".into(), "exit-code".into())
+            ])
+        );
+        assert!(
+            start_now(&fake, &["x.timer"])
+                .unwrap_err()
+                .contains("systemctl daemon-reload failed: no")
+        );
+    }
+}

@@ -1,5 +1,6 @@
 //! The undo log: what a run changed on the machine, newest last, so that a
-//! failed step puts every file back and removes every home it made.
+//! failed step puts every file back and removes every home and directory
+//! it made.
 //!
 //! One log for the whole run: the interpreter in `apply` and the concerns'
 //! own apply steps (the account files, the host keys) add to the same log
@@ -21,6 +22,12 @@ pub enum Undo {
         before: Option<(Vec<u8>, Owner)>,
         /// When the path was a symlink: its target, to make it again.
         link: Option<String>,
+    },
+    /// A directory this run made to hold a file (removed again only while
+    /// it is empty).
+    Dir {
+        /// Root-relative path.
+        path: String,
     },
     /// A home this run made from the skeleton.
     Home {
@@ -80,6 +87,11 @@ impl UndoLog {
                         Err(e) => format!("could NOT remove {home}, made by this run: {e}"),
                     }
                 }
+                Undo::Dir { path } => match root.remove_empty_dir(&path) {
+                    Ok(true) => format!("removed {path}, made by this run"),
+                    Ok(false) => format!("kept {path}, made by this run: not empty"),
+                    Err(e) => format!("could NOT remove {path}, made by this run: {e}"),
+                },
                 Undo::File { path, before, link } => {
                     match put_back(root, backup, &path, before, link) {
                         Ok(()) => format!("restored {path}"),

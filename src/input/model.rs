@@ -259,6 +259,10 @@ pub struct Batten {
     pub proxy: Vec<ProxySite>,
     /// `batten.passwords`: what batten does about known default passwords.
     pub passwords: DefaultPasswords,
+    /// `batten.updates`; on even when the section is absent.
+    pub updates: Updates,
+    /// `batten.kernel`; on even when the section is absent.
+    pub kernel: Kernel,
 }
 
 /// `batten.passwords`. Known default passwords (pi/raspberry and the
@@ -449,4 +453,66 @@ pub struct Tls {
     pub certificate: String,
     /// Absolute path of its private key on the target system.
     pub key: String,
+}
+
+/// `batten.updates`: automatic updates by the distribution's own tool.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Updates {
+    /// On unless the user turns it off; off is warned about in run and verify.
+    pub enabled: bool,
+    /// `packages`: security updates only (the default) or every update.
+    pub packages: UpdatePackages,
+    /// `reboot`: when the tool may reboot after an update that needs it;
+    /// `None` (the default) never reboots.
+    pub reboot: Option<RebootTime>,
+}
+
+impl Default for Updates {
+    fn default() -> Self {
+        Updates {
+            enabled: true,
+            packages: UpdatePackages::Security,
+            reboot: None,
+        }
+    }
+}
+
+/// Which updates install themselves.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum UpdatePackages {
+    /// `security`: what the distribution publishes as security updates.
+    #[default]
+    Security,
+    /// `all`: every update the configured repositories offer.
+    All,
+}
+
+/// A time of day, `HH:MM`, 24-hour clock. Made only from two numbers in
+/// range, so its text (which reaches apt's and dnf's configuration) is
+/// always two digits, a colon and two digits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RebootTime {
+    /// 0 to 23.
+    pub hour: u8,
+    /// 0 to 59.
+    pub minute: u8,
+}
+
+impl std::fmt::Display for RebootTime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:02}:{:02}", self.hour, self.minute)
+    }
+}
+
+/// `batten.kernel`: the kernel settings that cost a server nothing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Kernel {
+    /// On unless the user turns it off; off is warned about in run and verify.
+    pub enabled: bool,
+}
+
+impl Default for Kernel {
+    fn default() -> Self {
+        Kernel { enabled: true }
+    }
 }

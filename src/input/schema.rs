@@ -283,6 +283,40 @@ fn batten_def() -> Value {
                         "allow_from": { "$ref": "#/$defs/sources" }
                     }
                 }
+            },
+            "updates": {
+                "description": "Automatic updates by the distribution's tool (unattended-upgrades, dnf-automatic); on by default, false turns them off (warned).",
+                "anyOf": [
+                    { "$ref": "#/$defs/boolean" },
+                    {
+                        "type": "object",
+                        "additionalProperties": false,
+                        "properties": {
+                            "enabled": { "$ref": "#/$defs/boolean", "default": true },
+                            "packages": { "enum": ["security", "all"], "default": "security" },
+                            "reboot": {
+                                "description": "When an update needs a reboot, reboot at this time (24-hour HH:MM); false (the default) never reboots.",
+                                "anyOf": [
+                                    { "type": "string", "pattern": "^([01][0-9]|2[0-3]):[0-5][0-9]$" },
+                                    { "const": false }
+                                ]
+                            }
+                        }
+                    }
+                ]
+            },
+            "kernel": {
+                "description": "Kernel settings that cost a server nothing (sysctl, uncommon protocols, setuid core dumps); on by default, false turns them off (warned).",
+                "anyOf": [
+                    { "$ref": "#/$defs/boolean" },
+                    {
+                        "type": "object",
+                        "additionalProperties": false,
+                        "properties": {
+                            "enabled": { "$ref": "#/$defs/boolean", "default": true }
+                        }
+                    }
+                ]
             }
         }
     })

@@ -104,10 +104,11 @@ pub fn build_plan(
     }
     // Every file first; then the daemons' own checks (the firewall already
     // accepts sshd's new port); the reloads last of all, so nothing that
-    // could still fail comes after a daemon took the new settings.
+    // could still fail comes after a daemon took the new settings (the
+    // kernel's sysctls and units started now are such steps too).
     actions.sort_by_key(|a| match a {
         Action::CheckConfig(_) | Action::ProveKeyLogin { .. } => 1,
-        Action::Reload { .. } => 2,
+        Action::Reload { .. } | Action::LoadSysctl { .. } | Action::StartUnits { .. } => 2,
         _ => 0,
     });
     Ok(Plan { actions, notes })

@@ -236,6 +236,23 @@ pub enum Action {
         /// The systemd unit.
         unit: String,
     },
+    /// Load a sysctl file into the running kernel with `sysctl -p` (live
+    /// system only: an image's kernel is not this one, and its boot loads
+    /// the file). Keys the kernel lacks are reported, not fatal.
+    LoadSysctl {
+        /// Root-relative path of the file.
+        path: String,
+    },
+    /// Start units now, without waiting for them (live system only): after
+    /// `systemctl daemon-reload`, `systemctl start --no-block`. The enable
+    /// links planned beside it take effect at the next boot; this is the
+    /// `--now` of `systemctl enable --now` for the boot under way.
+    StartUnits {
+        /// The systemd units.
+        units: Vec<String>,
+        /// The reason, in words.
+        why: String,
+    },
 }
 
 impl std::fmt::Debug for Action {
@@ -393,6 +410,12 @@ impl Action {
                     .join(" or ")
             ),
             Action::Reload { unit } => format!("reload {unit} if it is running"),
+            Action::LoadSysctl { path } => {
+                format!("load {path} into the running kernel (not for an image)")
+            }
+            Action::StartUnits { units, why } => {
+                format!("start {} now (not for an image): {why}", units.join(" "))
+            }
         }
     }
 }
@@ -565,6 +588,19 @@ $ {0} -t",
                     let _ = writeln!(
                         out,
                         "# a reload keeps existing SSH sessions\n$ systemctl reload {unit}   (only if it is running)"
+                    );
+                }
+                Action::LoadSysctl { path } => {
+                    let _ = writeln!(
+                        out,
+                        "# the running kernel takes the settings now; the boot loads them later\n$ sysctl -p {path}   (only on the running system)"
+                    );
+                }
+                Action::StartUnits { units, why } => {
+                    let _ = writeln!(
+                        out,
+                        "# {why}\n$ systemctl start --no-block {}   (only on the running system)",
+                        units.join(" ")
                     );
                 }
                 Action::Accounts { steps } => {

@@ -147,6 +147,28 @@ impl Root {
         Ok(true)
     }
 
+    /// Removes a directory this run made, if it is still empty (never
+    /// following a link); `Ok(false)` when it is gone or not empty, since a
+    /// rollback must not take what someone else put there.
+    pub fn remove_empty_dir(&self, rel: &str) -> Result<bool, RootError> {
+        let path = RelPath::parse(rel)?;
+        let (parents, name) = path.split_last()?;
+        let Some((dir, meta)) = self.entry(&path)? else {
+            return Ok(false);
+        };
+        if meta.kind != FileKind::Dir {
+            return Ok(false);
+        }
+        match unlinkat(dir.as_fd(), name, UnlinkatFlags::RemoveDir) {
+            Ok(()) => {}
+            Err(Errno::ENOENT | Errno::ENOTEMPTY | Errno::EEXIST) => return Ok(false),
+            Err(err) => return Err(io_error(&path.shown, "remove directory", err)),
+        }
+        sync_dir(dir.as_fd(), &show(parents))?;
+        log::debug!("removed directory {}", path.shown);
+        Ok(true)
+    }
+
     /// The directory holding `path` and what `path` is in it, without
     /// following a link; `None` when either is missing.
     fn entry(&self, path: &RelPath) -> Result<Option<(OwnedFd, FileMeta)>, RootError> {

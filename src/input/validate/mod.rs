@@ -7,15 +7,18 @@
 //! Warnings (things accepted but worth knowing) are collected the same way.
 //!
 //! One file per part of the document: `values` holds the readers every
-//! part shares, `ssh`, `accounts`, `firewall` and `proxy` read their keys,
-//! and this file walks the top level and `batten:`.
+//! part shares, `ssh`, `accounts`, `firewall`, `proxy`, `updates` and
+//! `kernel` read their keys, and this file walks the top level and
+//! `batten:`.
 
 mod accounts;
 mod checker;
 mod firewall;
+mod kernel;
 mod passwords;
 mod proxy;
 mod ssh;
+mod updates;
 mod values;
 
 pub use accounts::default_user_entry;
@@ -45,7 +48,7 @@ pub const HONOURED_KEYS: &[&str] = &[
     "batten",
 ];
 
-const BATTEN_KEYS: &[&str] = &["ssh", "firewall", "proxy", "passwords"];
+const BATTEN_KEYS: &[&str] = &["ssh", "firewall", "proxy", "passwords", "updates", "kernel"];
 
 /// A module name as cloud-init compares them: `-` and `_` alike, `cc_` and
 /// `.py` dropped, lower case.
@@ -160,6 +163,8 @@ fn batten(c: &mut Checker, node: &Node, path: &str) -> Batten {
         "ssh" => b.ssh = ssh_settings(c, v, &p),
         "firewall" => b.firewall = firewall(c, v, &p),
         "passwords" => b.passwords = passwords::settings(c, v, &p),
+        "updates" => b.updates = updates::updates(c, v, &p),
+        "kernel" => b.kernel = kernel::kernel(c, v, &p),
         "proxy" => {
             b.proxy = match &v.value {
                 Value::Seq(items) => items
