@@ -345,9 +345,13 @@ pub fn sudo_rule(s: &str) -> Result<&str, String> {
         )
     };
     let (hosts, rest) = s.split_once('=').ok_or_else(shape)?;
+    // A host starting with ':' would read as sudoers' separator of host
+    // specifications (`alice :=...` is no rule); write an IPv6 address in
+    // full (`0:0:0:0:0:0:0:1`) or by name.
     let host_ok = |h: &str| {
         let h = h.trim().strip_prefix('!').unwrap_or(h.trim());
         !h.is_empty()
+            && !h.starts_with(':')
             && h.chars().all(|c| {
                 c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-' | '*' | '/' | ':' | '+')
             })
@@ -708,6 +712,9 @@ mod tests {
         );
         assert!(sudo_rule("ALL ALL=(ALL) ALL").is_err());
         assert!(sudo_rule("ALL=(ALL) ALL \\").is_err());
+        // Found by the property test: a host list of ':' alone.
+        assert!(sudo_rule(":=A").is_err());
+        assert!(sudo_rule("::1=(ALL) ALL").is_err());
         assert!(sudo_rule("NOPASSWD:ALL").is_err());
         assert!(instance_id("i-0abc123").is_ok());
         assert!(instance_id("a b").is_err());
