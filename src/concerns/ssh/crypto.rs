@@ -28,17 +28,19 @@ use crate::host::exec::{self, Check, ExecError, Runner};
 use crate::host::root::Root;
 use crate::input::model::{CryptoPolicy, HostKeyType};
 
-/// Key exchanges, most preferred first: ssh-audit's server guides, with
-/// OpenSSH 9.9's post-quantum ML-KEM hybrid and standard sntrup name ahead.
+/// Key exchanges, most preferred first: ssh-audit's Debian 12 server guide
+/// in its order (its built-in policy compares the lists in order), with
+/// OpenSSH 9.9's post-quantum ML-KEM hybrid and standard sntrup name ahead
+/// where the image has them.
 const MODERN_KEX: &[&str] = &[
     "mlkem768x25519-sha256",
     "sntrup761x25519-sha512",
     "sntrup761x25519-sha512@openssh.com",
     "curve25519-sha256",
     "curve25519-sha256@libssh.org",
+    "diffie-hellman-group16-sha512",
     "diffie-hellman-group18-sha512",
     "diffie-hellman-group-exchange-sha256",
-    "diffie-hellman-group16-sha512",
 ];
 
 /// Ciphers: AEAD and counter modes only.
@@ -51,10 +53,11 @@ const MODERN_CIPHERS: &[&str] = &[
     "aes128-ctr",
 ];
 
-/// MACs: encrypt-then-MAC with SHA-2 or UMAC-128 only.
+/// MACs: encrypt-then-MAC with SHA-2 or UMAC-128 only, in the Debian 12
+/// guide's order.
 const MODERN_MACS: &[&str] = &[
-    "hmac-sha2-512-etm@openssh.com",
     "hmac-sha2-256-etm@openssh.com",
+    "hmac-sha2-512-etm@openssh.com",
     "umac-128-etm@openssh.com",
 ];
 
@@ -478,8 +481,15 @@ pub fn settings(
         notes,
     );
     // One HostKey line per key sshd serves: no ECDSA key under `modern`
-    // unless the user-data asked for one.
-    for (t, _) in &needs.host_keys {
+    // unless the user-data asked for one. sshd offers host key algorithms
+    // in the order of these lines: Ed25519 first, as the guide has it.
+    let mut served: Vec<HostKeyType> = needs.host_keys.iter().map(|(t, _)| *t).collect();
+    served.sort_by_key(|t| match t {
+        HostKeyType::Ed25519 => 0,
+        HostKeyType::Rsa => 1,
+        HostKeyType::Ecdsa => 2,
+    });
+    for t in &served {
         out.push(Setting {
             keyword: "HostKey",
             value: super::host_keys::private_path(*t),

@@ -61,7 +61,7 @@ fn debian_12_gets_the_guides_lists() {
     assert_eq!(
         value(&s, "KexAlgorithms"),
         Some(
-            "sntrup761x25519-sha512,sntrup761x25519-sha512@openssh.com,curve25519-sha256,curve25519-sha256@libssh.org,diffie-hellman-group18-sha512,diffie-hellman-group-exchange-sha256,diffie-hellman-group16-sha512"
+            "sntrup761x25519-sha512,sntrup761x25519-sha512@openssh.com,curve25519-sha256,curve25519-sha256@libssh.org,diffie-hellman-group16-sha512,diffie-hellman-group18-sha512,diffie-hellman-group-exchange-sha256"
         )
     );
     assert_eq!(
@@ -73,7 +73,7 @@ fn debian_12_gets_the_guides_lists() {
     assert_eq!(
         value(&s, "MACs"),
         Some(
-            "hmac-sha2-512-etm@openssh.com,hmac-sha2-256-etm@openssh.com,umac-128-etm@openssh.com"
+            "hmac-sha2-256-etm@openssh.com,hmac-sha2-512-etm@openssh.com,umac-128-etm@openssh.com"
         )
     );
     let keys = "sk-ssh-ed25519-cert-v01@openssh.com,ssh-ed25519-cert-v01@openssh.com,rsa-sha2-512-cert-v01@openssh.com,rsa-sha2-256-cert-v01@openssh.com,sk-ssh-ed25519@openssh.com,ssh-ed25519,rsa-sha2-512,rsa-sha2-256";
@@ -87,7 +87,8 @@ fn debian_12_gets_the_guides_lists() {
         .collect();
     assert_eq!(
         host,
-        ["/etc/ssh/ssh_host_rsa_key", "/etc/ssh/ssh_host_ed25519_key"]
+        ["/etc/ssh/ssh_host_ed25519_key", "/etc/ssh/ssh_host_rsa_key"],
+        "Ed25519 first: sshd offers host keys in this order, as the guide has it"
     );
     // No SHA-1, CBC, NIST curve or arcfour anywhere.
     for x in &s {
@@ -250,7 +251,7 @@ fn without_ssh_q_the_version_decides() {
     assert_eq!(
         value(&s, "KexAlgorithms"),
         Some(
-            "curve25519-sha256,curve25519-sha256@libssh.org,diffie-hellman-group18-sha512,diffie-hellman-group-exchange-sha256,diffie-hellman-group16-sha512"
+            "curve25519-sha256,curve25519-sha256@libssh.org,diffie-hellman-group16-sha512,diffie-hellman-group18-sha512,diffie-hellman-group-exchange-sha256"
         )
     );
     // Every name the fallback gives is one the real 8.4 lists.
