@@ -91,6 +91,7 @@ pub fn plan_locks(accounts: &Accounts, skip: &[&str], notes: &mut Vec<String>) -
     for ((user, field), (_, verdict)) in fields.iter().zip(verdicts) {
         let found = match verdict {
             Verdict::Default(m) => format!("the known default password {}", m.describe()),
+            // Lynis AUTH-9283 (accounts without a password).
             Verdict::Empty => "empty (no password was asked at all)".to_string(),
             Verdict::Unchecked(scheme) => {
                 let prefix: String = field.chars().take(4).collect();
