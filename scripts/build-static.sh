@@ -265,7 +265,10 @@ build_one() {
     local out="$static_dir/batten-$t"
     [[ -f "$built" ]] || { echo "cargo reported success but $built is missing"; return 1; }
     # (set -e does not apply inside a function called from `if`: check by hand.)
-    if ! { cp -f "$built" "$out.tmp" && mv -f "$out.tmp" "$out"; }; then
+    # A temporary name of this process's own: two builds at once (tests
+    # run in parallel) must not move each other's copy away.
+    if ! { cp -f "$built" "$out.tmp.$$" && mv -f "$out.tmp.$$" "$out"; }; then
+        rm -f "$out.tmp.$$"
         echo "cannot copy $built to $out"
         return 1
     fi
