@@ -5,6 +5,7 @@
 #   scripts/vm-bake.sh IMAGE_DIR OUT.raw none --cloud-init
 #   scripts/vm-bake.sh IMAGE_DIR OUT.raw none --bare USER KEY.pub
 #   scripts/vm-bake.sh IMAGE_DIR OUT.raw [BATTEN] --default-password USER
+#   scripts/vm-bake.sh IMAGE_DIR OUT.raw [BATTEN] --add-deb FILE.deb
 #
 # - BATTEN (default target/debug/batten): `batten install --root ...
 #   --generalize` on the copy (binary, units, enable links; no host keys,
@@ -19,6 +20,10 @@
 # - --default-password USER plants an account USER whose password is its
 #   own name (a known default), hashed with yescrypt as Debian 12 does
 #   (`mkpasswd`, from Debian's whois): batten's first boot must lock it.
+# - --add-deb FILE.deb (may be repeated) installs a Debian package into the
+#   copy offline, with the image's own dpkg in a chroot: the VM needs no
+#   network for it (the benchmark's Lynis audit). Its dependencies must
+#   already be in the image; dpkg refuses it otherwise.
 #
 # IMAGE_DIR is what images/debian-vm.sh printed; OUT.raw becomes a sparse
 # copy of its rootfs.raw. The copy is loop-mounted inside a private mount
@@ -26,18 +31,22 @@
 # script even if it fails. Needs root.
 set -euo pipefail
 
-usage() { sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 [ $# -ge 2 ] || usage
 image=$1 out=$2
 shift 2
 batten=$(cd "$(dirname "$0")/.." && pwd)/target/debug/batten
 if [ $# -gt 0 ] && [ "${1#--}" = "$1" ]; then batten=$1; shift; fi
-mode=batten cloud_init=no user='' key='' planted='' planted_hash=''
+mode=batten cloud_init=no user='' key='' planted='' planted_hash='' debs=()
 while [ $# -gt 0 ]; do
     case $1 in
         --cloud-init) cloud_init=yes; shift ;;
         --default-password) [ $# -ge 2 ] || usage; planted=$2; shift 2 ;;
         --bare) [ $# -ge 3 ] || usage; mode=bare user=$2 key=$3; shift 3 ;;
+        --add-deb)
+            [ $# -ge 2 ] || usage
+            [ -s "$2" ] && [ "${2%.deb}" != "$2" ] || { echo "vm-bake: no .deb file at $2" >&2; exit 2; }
+            debs+=("$(readlink -f "$2")"); shift 2 ;;
         *) usage ;;
     esac
 done
@@ -60,10 +69,17 @@ fi
 cp --sparse=always "$image/rootfs.raw" "$out"
 mnt=$(mktemp -d)
 trap 'rmdir "$mnt" 2>/dev/null || true' EXIT
-# shellcheck disable=SC2016 # the inner script takes its arguments as $1..$9
+# shellcheck disable=SC2016 # the inner script takes its arguments as $1..$9 and the .debs after
 unshare --mount --propagation private sh -euc '
     out=$1 mnt=$2 mode=$3 batten=$4 cloud_init=$5 user=$6 key=$7 planted=$8 planted_hash=$9
+    shift 9
     mount -o loop "$out" "$mnt"
+    for deb in "$@"; do
+        # The dpkg of the image itself writes its database, whatever the host runs.
+        cp "$deb" "$mnt/tmp/vm-bake.deb"
+        chroot "$mnt" dpkg -i /tmp/vm-bake.deb >&2
+        rm -f "$mnt/tmp/vm-bake.deb"
+    done
     if [ -n "$planted" ]; then
         useradd --root "$mnt" --create-home --shell /bin/bash -p "$planted_hash" "$planted"
     fi
@@ -83,4 +99,4 @@ unshare --mount --propagation private sh -euc '
     esac
     if [ "$cloud_init" = yes ]; then rm -f "$mnt/etc/cloud/cloud-init.disabled"; fi
     umount "$mnt"
-' vm-bake "$out" "$mnt" "$mode" "$batten" "$cloud_init" "$user" "$key" "$planted" "$planted_hash"
+' vm-bake "$out" "$mnt" "$mode" "$batten" "$cloud_init" "$user" "$key" "$planted" "$planted_hash" ${debs[@]+"${debs[@]}"}

@@ -748,9 +748,16 @@ fn with_no_user_data_only_the_default_firewall_is_put_in_place() {
         .into_iter()
         .filter(|p| !p.starts_with("var/lib"))
         .collect();
+    // The firewall's modprobe file keeps the legacy ip_tables module,
+    // unused beside nftables, from loading at boot (Lynis FIRE-4512).
     assert_eq!(
         touched,
-        [std::path::PathBuf::from("etc"), "etc/nftables.conf".into()],
+        [
+            std::path::PathBuf::from("etc"),
+            "etc/modprobe.d".into(),
+            "etc/modprobe.d/60-batten-firewall.conf".into(),
+            "etc/nftables.conf".into()
+        ],
         "only the firewall (and batten's own journal) changed"
     );
     // A second run changes nothing.

@@ -47,6 +47,13 @@ pub trait Backend: Sync {
     /// Whether the loaded rules drop every proxy upstream port (safety
     /// rule 3).
     fn loaded_drops(&self, runner: &dyn Runner, ports: &[u16]) -> Result<bool, String>;
+    /// Modules of the other packet filter that this backend never uses but
+    /// the boot loads anyway: kept from loading at boot
+    /// ([`super::plan::modprobe_text`]) and unloaded after a load when
+    /// nothing holds them, so the kernel carries only the firewall that is
+    /// really there, and an auditor sees that one (Lynis FIRE-4502,
+    /// FIRE-4512).
+    fn unused_modules(&self) -> &'static [&'static str];
 }
 
 /// Run a firewall tool of this machine's with `input` on its standard

@@ -333,6 +333,11 @@ impl Backend for Iptables {
     fn loaded_drops(&self, runner: &dyn Runner, ports: &[u16]) -> Result<bool, String> {
         Ok(drops(&current(runner, false)?, ports) && drops(&current(runner, true)?, ports))
     }
+
+    /// iptables-legacy needs `ip_tables`; iptables-nft loads what it uses.
+    fn unused_modules(&self) -> &'static [&'static str] {
+        &[]
+    }
 }
 
 #[cfg(test)]

@@ -374,6 +374,16 @@ impl Backend for Nftables {
     fn loaded_drops(&self, runner: &dyn Runner, ports: &[u16]) -> Result<bool, String> {
         Ok(drops(&loaded_items(runner)?, ports))
     }
+
+    /// systemd 252 (Debian 12), built with libiptc, loads the legacy
+    /// `ip_tables` module at every boot, before any unit runs. Beside
+    /// nftables it holds no rule, and Lynis takes it for the firewall:
+    /// FIRE-4502 sees the module, FIRE-4512 counts `iptables --list` (the
+    /// empty `ip filter` table, through iptables-nft) and warns "iptables
+    /// module(s) loaded, but no rules active".
+    fn unused_modules(&self) -> &'static [&'static str] {
+        &["ip_tables"]
+    }
 }
 
 #[cfg(test)]
