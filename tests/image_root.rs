@@ -335,7 +335,7 @@ fn updates_and_kernel_settings_are_written_and_nothing_is_loaded() {
         sysctl.contains("# KRNL-6000: only root reads the kernel log\nkernel.dmesg_restrict = 1\n"),
         "{sysctl}"
     );
-    assert!(file("/etc/modprobe.d/60-batten.conf").contains("install tipc /bin/false\n"));
+    assert!(file("/etc/modprobe.d/60-batten.conf").contains("install tipc /bin/true\n"));
     assert!(file("/etc/security/limits.d/60-batten.conf").contains("* hard core 0\n"));
     for (link, target) in [
         (

@@ -3,7 +3,7 @@
 //! a thread that entered a network namespace of its own, where every
 //! `net.ipv4` / `net.ipv6` setting (and `net.ipv4.tcp_syncookies`) is the
 //! namespace's, and `sysctl` started from that thread inherits it. The
-//! `kernel.*` and `fs.*` settings have no namespace: loading them would
+//! `kernel.*`, `fs.*` and `dev.*` settings have no namespace: loading them would
 //! change this machine, so they are left out of the file loaded here and
 //! proven by the render tests (the text) and the image test (the file in
 //! place) instead. `net.core.bpf_jit_harden` exists only in the first
@@ -38,8 +38,14 @@ fn net_settings_load_in_a_namespace_and_this_machine_keeps_its_own() {
     // The file as batten renders it, its net lines only (and their comments).
     let text: String = plan::sysctl_text()
         .split("\n\n")
+        // Only blocks whose every setting is a net.* one: anything else
+        // (kernel.*, fs.*, dev.*) is the machine's own.
         .filter(|block| {
-            block.starts_with('#') && !block.contains("\nkernel.") && !block.contains("\nfs.")
+            block.starts_with('#')
+                && block.lines().any(|l| l.starts_with("net."))
+                && block
+                    .lines()
+                    .all(|l| l.is_empty() || l.starts_with('#') || l.starts_with("net."))
         })
         .collect::<Vec<_>>()
         .join("\n\n");
@@ -48,7 +54,8 @@ fn net_settings_load_in_a_namespace_and_this_machine_keeps_its_own() {
         "{text}"
     );
     assert!(
-        !text.contains("\nkernel.") && !text.contains("\nfs."),
+        text.lines()
+            .all(|l| l.is_empty() || l.starts_with('#') || l.starts_with("net.")),
         "{text}"
     );
     let dir = tempfile::tempdir().unwrap();
@@ -111,6 +118,6 @@ fn net_settings_load_in_a_namespace_and_this_machine_keeps_its_own() {
     assert_eq!(
         all_before,
         host(SETTINGS),
-        "this machine's kernel.* or fs.* changed"
+        "this machine's kernel.*, fs.* or dev.* changed"
     );
 }

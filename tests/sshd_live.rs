@@ -351,6 +351,8 @@ fn keys_get_in_and_passwords_do_not() {
         "clientaliveinterval 300",
         "clientalivecountmax 2",
         "maxstartups 10:30:60",
+        "compression no",
+        "tcpkeepalive no",
         "hostkey /etc/ssh/ssh_host_ed25519_key",
         "hostkey /etc/ssh/ssh_host_rsa_key",
     ] {

@@ -10,8 +10,9 @@
 //! refuses is reported too, and verify, which reads every value back, says
 //! which ones are not as batten wants.
 //!
-//! Only `net.*` settings belong to a network namespace; `kernel.*` and
-//! `fs.*` are the one kernel's that everything on the machine runs on. A
+//! Only `net.*` settings belong to a network namespace; the others
+//! (`kernel.*`, `fs.*`, `dev.*`) are the one kernel's that everything on
+//! the machine runs on. A
 //! run whose network namespace is not PID 1's (`ip netns exec`, a test
 //! harness, a container inside a host's namespaces) therefore sets only
 //! the `net.*` ones, with `sysctl -w`, and leaves the rest to the machine
@@ -132,7 +133,7 @@ pub fn load(runner: &dyn Runner, root: &Root, path: &str) -> Result<bool, StepEr
         load_file(runner, &root.host_path(path))
     } else {
         info!(
-            "this run is in a network namespace of its own: only the net.* settings are loaded; kernel.* and fs.* belong to the machine's own kernel"
+            "this run is in a network namespace of its own: only the net.* settings are loaded; the others (kernel.*, fs.*, dev.*) belong to the machine's own kernel"
         );
         load_settings(runner, &namespaced())
     };

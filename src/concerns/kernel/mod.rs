@@ -11,7 +11,7 @@
 //!   `kernel.sysrq` (the console's emergency keys on a VPS) and
 //!   `kernel.modules_disabled` (the firewall loads modules).
 //! - the uncommon network protocols dccp, sctp, rds and tipc are never
-//!   loaded (NETW-3200, which reads `install X /bin/true|false` in
+//!   loaded (NETW-3200, which reads `install X /bin/true` in
 //!   `/etc/modprobe.d`);
 //! - no core dumps of setuid programs (KRNL-5820: `* hard core 0` in
 //!   `/etc/security/limits.d`, and systemd-coredump storing none).
@@ -175,6 +175,12 @@ pub const SETTINGS: &[Setting] = &[
         "2",
         "KRNL-6000",
         "kernel addresses are hidden, even from root's /proc reads",
+    ),
+    s(
+        "dev.tty.ldisc_autoload",
+        "0",
+        "KRNL-6000",
+        "TTY line disciplines load only when root asks, not on any user's ioctl",
     ),
     s(
         "kernel.dmesg_restrict",

@@ -30,7 +30,8 @@ pub fn sysctl_text() -> String {
 }
 
 /// The modprobe file: the uncommon protocols are never loaded, in the form
-/// Lynis NETW-3200 reads (`install X /bin/false`), and blacklisted so no
+/// Lynis NETW-3200 reads (`install X /bin/true`, exactly: 3.0.8 credits no
+/// other command there), and blacklisted so no
 /// alias loads them either.
 pub fn modprobe_text() -> String {
     let mut out = String::from(
@@ -38,7 +39,7 @@ pub fn modprobe_text() -> String {
          # use are never loaded (Lynis NETW-3200).\n",
     );
     for p in PROTOCOLS {
-        out.push_str(&format!("install {p} /bin/false\nblacklist {p}\n"));
+        out.push_str(&format!("install {p} /bin/true\nblacklist {p}\n"));
     }
     out
 }
@@ -172,7 +173,7 @@ mod tests {
         let m = modprobe_text();
         for p in ["dccp", "sctp", "rds", "tipc"] {
             assert!(
-                m.contains(&format!("\ninstall {p} /bin/false\nblacklist {p}\n")),
+                m.contains(&format!("\ninstall {p} /bin/true\nblacklist {p}\n")),
                 "{m}"
             );
         }

@@ -75,6 +75,12 @@ pub fn settings(ud: &UserData, old_sshd: bool) -> Vec<Setting> {
         // SSH-7408 MaxStartups: past 10 unauthenticated connections sshd
         // refuses 30 % of new ones, rising to all at 60 (DHEat, brute force).
         ("MaxStartups", "10:30:60"),
+        // SSH-7408 Compression: no compression state for an unauthenticated
+        // peer to work on; what a server sends is rarely worth compressing.
+        ("Compression", "no"),
+        // SSH-7408 TCPKeepAlive: the encrypted ClientAlive messages above
+        // find a dead client; TCP's own spoofable keepalive adds nothing.
+        ("TCPKeepAlive", "no"),
     ] {
         set(&mut s, keyword, value);
     }
@@ -811,7 +817,7 @@ mod tests {
     }
 
     /// The settings that cost nothing (Lynis SSH-7408), in every plan.
-    const LYNIS: [&str; 8] = [
+    const LYNIS: [&str; 10] = [
         "LogLevel VERBOSE",
         "MaxAuthTries 3",
         "LoginGraceTime 30",
@@ -820,6 +826,8 @@ mod tests {
         "ClientAliveInterval 300",
         "ClientAliveCountMax 2",
         "MaxStartups 10:30:60",
+        "Compression no",
+        "TCPKeepAlive no",
     ];
 
     #[test]

@@ -183,6 +183,8 @@ fn hardening(
         ("clientaliveinterval", "300"),
         ("clientalivecountmax", "2"),
         ("maxstartups", "10:30:60"),
+        ("compression", "no"),
+        ("tcpkeepalive", "no"),
     ] {
         let got = get(keyword);
         r.add(
