@@ -314,6 +314,18 @@ fn live_run_replaces_only_its_table_and_keeps_ssh_open() {
         "the old ruleset lets 9999 in"
     );
 
+    // The machine's kernel modules are the machine's: a run in a namespace
+    // of its own must not unload the legacy ip_tables it does not use.
+    let modules = || {
+        std::fs::read_to_string("/proc/modules")
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.split_whitespace().next())
+            .filter(|m| m.starts_with("ip") && m.ends_with("_tables"))
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    let modules_before = modules();
     let script = "set -e
 W=\"$1\"; shift
 mount -t overlay batten-test-etc -o lowerdir=/etc,upperdir=\"$W/upper\",workdir=\"$W/work\" /etc
@@ -333,6 +345,7 @@ exec \"$B\" verify --format json";
     // verify ran live in the same namespace: sshd -T, the loaded ruleset,
     // and the socket census (the test's listeners are public).
     assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(modules(), modules_before, "this machine's modules changed");
     let report: serde_json::Value =
         serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{}", text(&out)));
     let check = |id: &str| {

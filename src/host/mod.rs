@@ -6,6 +6,7 @@ pub mod daemon;
 pub mod distro;
 pub mod elf;
 pub mod exec;
+pub mod netns;
 pub mod root;
 pub mod systemd;
 pub mod undo;

@@ -25,7 +25,15 @@ pub fn apply(
     }
     let paths: Vec<std::path::PathBuf> = files.iter().map(|f| root.host_path(f)).collect();
     let changed = backend.load(runner, &paths, ssh_ports)?;
-    unload_unused(runner, backend);
+    // Modules are the whole machine's: a run in a network namespace of its
+    // own (a test harness, a container) leaves them alone.
+    if crate::host::netns::first_network_namespace() {
+        unload_unused(runner, backend);
+    } else {
+        log::info!(
+            "in a network namespace of its own: the kernel's modules are the machine's, none is unloaded"
+        );
+    }
     Ok(changed)
 }
 

@@ -54,28 +54,10 @@ impl Loaded {
 }
 
 /// Whether this thread (sysctl is its child) is in the machine's first
-/// network namespace, where every setting is batten's to load:
-///
-/// 1. its namespace's inode is `PROC_NET_INIT_INO` (0xEFFFFFF9), which
-///    kernels that fix the first namespace's number give it, and which no
-///    other namespace can have (theirs are allocated from 0xF0000000 up);
-/// 2. else it is PID 1's, when PID 1's can be read (a sandbox may refuse);
-/// 3. else `net.core.message_cost` is visible: the kernel registers it for
-///    the first namespace only.
+/// network namespace, where every setting is batten's to load; see
+/// [`crate::host::netns::first_network_namespace`].
 pub fn own_machine() -> bool {
-    let ns = |path: &str| {
-        std::fs::read_link(path)
-            .ok()
-            .map(|l| l.to_string_lossy().into_owned())
-    };
-    let mine = ns("/proc/thread-self/ns/net");
-    if mine.as_deref() == Some("net:[4026531833]") {
-        return true;
-    }
-    if let (Some(mine), Some(init)) = (&mine, ns("/proc/1/ns/net")) {
-        return *mine == init;
-    }
-    Path::new("/proc/sys/net/core/message_cost").exists()
+    crate::host::netns::first_network_namespace()
 }
 
 /// The settings that belong to a network namespace.
