@@ -47,15 +47,6 @@ fn start_sshd(pair: &Pair, scratch: &Scratch, extra: &[&str], log: &Path) -> Dae
     Daemon(child)
 }
 
-/// ssh-audit: where test.sh installed it (`BATTEN_SSH_AUDIT`), else on
-/// the PATH; `None` (a failure under CI) when there is none.
-fn ssh_audit(test: &str) -> Option<String> {
-    match std::env::var("BATTEN_SSH_AUDIT") {
-        Ok(path) if Path::new(&path).exists() => Some(path),
-        _ => have("ssh-audit", test).then(|| "ssh-audit".to_string()),
-    }
-}
-
 struct Client<'a> {
     pair: &'a Pair,
     key: &'a Path,

@@ -349,10 +349,8 @@ fn given_host_keys(work: &Path) -> String {
 /// waits out the firewall's per-source limit (10 new SSH connections per
 /// 10 s) first.
 fn scanned_from_outside(test: &str) {
-    let audit = match std::env::var("BATTEN_SSH_AUDIT") {
-        Ok(path) if Path::new(&path).exists() => path,
-        _ if have("ssh-audit", test) => "ssh-audit".to_string(),
-        _ => return,
+    let Some(audit) = ssh_audit(test) else {
+        return;
     };
     let scan = |args: &[&str]| {
         std::thread::sleep(Duration::from_secs(11));

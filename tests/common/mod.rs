@@ -420,3 +420,12 @@ pub fn assert_left_to_pi_os(status: &str) {
         "{status}"
     );
 }
+
+/// ssh-audit: where test.sh installed it (`BATTEN_SSH_AUDIT`), else on
+/// the PATH; `None` (a failure under CI) when there is none.
+pub fn ssh_audit(test: &str) -> Option<String> {
+    match std::env::var("BATTEN_SSH_AUDIT") {
+        Ok(path) if Path::new(&path).exists() => Some(path),
+        _ => have("ssh-audit", test).then(|| "ssh-audit".to_string()),
+    }
+}

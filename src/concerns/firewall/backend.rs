@@ -49,7 +49,7 @@ pub trait Backend: Sync {
     fn loaded_drops(&self, runner: &dyn Runner, ports: &[u16]) -> Result<bool, String>;
     /// Modules of the other packet filter that this backend never uses but
     /// the boot loads anyway: kept from loading at boot
-    /// ([`super::plan::modprobe_text`]) and unloaded after a load when
+    /// (the plan's `modprobe_text`) and unloaded after a load when
     /// nothing holds them, so the kernel carries only the firewall that is
     /// really there, and an auditor sees that one (Lynis FIRE-4502,
     /// FIRE-4512).
