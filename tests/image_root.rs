@@ -335,7 +335,21 @@ fn updates_and_kernel_settings_are_written_and_nothing_is_loaded() {
         sysctl.contains("# KRNL-6000: only root reads the kernel log\nkernel.dmesg_restrict = 1\n"),
         "{sysctl}"
     );
-    assert!(file("/etc/modprobe.d/60-batten.conf").contains("install tipc /bin/true\n"));
+    let modprobe = file("/etc/modprobe.d/60-batten.conf");
+    for kept_out in ["tipc", "firewire-core", "cramfs", "hfsplus"] {
+        assert!(
+            modprobe.contains(&format!("install {kept_out} /bin/true\n")),
+            "{modprobe}"
+        );
+    }
+    // An image's hardware is unknown: a disk on USB must stay bootable.
+    assert!(!modprobe.contains("usb-storage"), "{modprobe}");
+    let login_defs = file("/etc/login.defs");
+    assert!(
+        login_defs.contains("ENCRYPT_METHOD SHA512\n")
+            && login_defs.ends_with("\nSHA_CRYPT_MIN_ROUNDS 65536\nSHA_CRYPT_MAX_ROUNDS 65536\n"),
+        "{login_defs}"
+    );
     assert!(file("/etc/security/limits.d/60-batten.conf").contains("* hard core 0\n"));
     for (link, target) in [
         (
@@ -384,6 +398,7 @@ fn updates_and_kernel_settings_are_written_and_nothing_is_loaded() {
     assert_eq!(status("updates.last-run"), ["skip"], "{report:#}");
     assert_eq!(status("kernel.file"), ["pass"; 4], "{report:#}");
     assert_eq!(status("kernel.sysctl"), ["skip"], "{report:#}");
+    assert_eq!(status("passwords.rounds"), ["pass"], "{report:#}");
     let out = batten()
         .env("PATH", &path)
         .args(["status", "--format", "json", "--root"])

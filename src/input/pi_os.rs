@@ -12,6 +12,21 @@ use crate::host::root::Root;
 /// Where Pi OS mounts the boot partition: Bookworm and later first.
 pub const BOOT_DIRS: &[&str] = &["/boot/firmware", "/boot"];
 
+/// The files only a Raspberry Pi's boot partition holds.
+const FIRMWARE_FILES: &[&str] = &["config.txt", "cmdline.txt"];
+
+/// The boot partition of a Raspberry Pi root: the first of the usual
+/// mount points that holds the firmware's own files. It tells a Pi from
+/// other machines, which several concerns need (the status file, USB
+/// storage that a Pi may boot from).
+pub fn boot_partition(root: &Root) -> Option<&'static str> {
+    BOOT_DIRS.iter().copied().find(|dir| {
+        FIRMWARE_FILES
+            .iter()
+            .any(|f| matches!(root.metadata(&format!("{dir}/{f}")), Ok(Some(_))))
+    })
+}
+
 /// What batten tells the owner about the Pi OS files the root holds.
 pub fn notes(root: &Root) -> Vec<String> {
     let mut notes = Vec::new();

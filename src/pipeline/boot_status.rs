@@ -14,13 +14,8 @@ use serde::{Deserialize, Serialize};
 use crate::concerns::ssh::host_keys::{describe_public, public_path};
 use crate::host::root::{Owner, Root, RootError};
 use crate::input::model::HostKeyType;
+use crate::input::pi_os::boot_partition;
 use crate::state::now_utc;
-
-/// Where a Pi's firmware partition is mounted: Bookworm and later first.
-const BOOT_DIRS: &[&str] = &["/boot/firmware", "/boot"];
-
-/// The files only a Raspberry Pi's boot partition holds.
-const FIRMWARE_FILES: &[&str] = &["config.txt", "cmdline.txt"];
 
 /// What the status file says.
 #[derive(Debug, Serialize, Deserialize)]
@@ -107,16 +102,6 @@ impl BootStatus {
         }
         out
     }
-}
-
-/// The boot partition of a Raspberry Pi root: the first of the usual
-/// mount points that holds the firmware's own files.
-pub fn boot_partition(root: &Root) -> Option<&'static str> {
-    BOOT_DIRS.iter().copied().find(|dir| {
-        FIRMWARE_FILES
-            .iter()
-            .any(|f| matches!(root.metadata(&format!("{dir}/{f}")), Ok(Some(_))))
-    })
 }
 
 /// What the status file said last, when there is one batten can read.

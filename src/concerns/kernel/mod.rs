@@ -12,7 +12,12 @@
 //!   `kernel.modules_disabled` (the firewall loads modules).
 //! - the uncommon network protocols dccp, sctp, rds and tipc are never
 //!   loaded (NETW-3200, which reads `install X /bin/true` in
-//!   `/etc/modprobe.d`);
+//!   `/etc/modprobe.d`), nor FireWire (STRG-1846: its DMA reaches all of
+//!   memory), nor the filesystems a server never mounts (FILE-6430:
+//!   cramfs, freevxfs, hfs, hfsplus, jffs2; squashfs and udf stay, since
+//!   snaps, ISO images and some clouds' provisioning media use them), nor
+//!   USB storage (USB-1000) on a machine that has none attached when batten
+//!   runs and is not a Raspberry Pi, which may boot from a USB disk;
 //! - no core dumps of setuid programs (KRNL-5820: `* hard core 0` in
 //!   `/etc/security/limits.d`, and systemd-coredump storing none).
 //!
@@ -258,3 +263,19 @@ pub const SETTINGS: &[Setting] = &[
 
 /// The protocols NETW-3200 calls uncommon.
 pub const PROTOCOLS: &[&str] = &["dccp", "sctp", "rds", "tipc"];
+
+/// FireWire's drivers, in the names STRG-1846 reads. A FireWire port gives
+/// a device direct access to memory; no server needs one.
+pub const FIREWIRE: &[&str] = &["firewire-core", "firewire-ohci", "firewire-sbp2"];
+
+/// The filesystems FILE-6430 lists that a server never mounts. Its list
+/// also has squashfs and udf, which stay: snaps and live images are
+/// squashfs, and ISO 9660/UDF media carry some clouds' provisioning data.
+pub const FILESYSTEMS: &[&str] = &["cramfs", "freevxfs", "hfs", "hfsplus", "jffs2"];
+
+/// USB storage's driver (USB-1000). Only kept out where no disk is on USB
+/// when batten runs and the machine is not a Raspberry Pi: a Pi or a small
+/// server may boot from a USB disk, and a module kept out of the next
+/// initramfs would leave it unbootable. `uas` needs it, so one line covers
+/// both.
+pub const USB_STORAGE: &str = "usb-storage";

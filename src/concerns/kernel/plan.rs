@@ -1,7 +1,14 @@
 //! The kernel settings' plan: four small files, rendered by pure
 //! functions, and the sysctl file loaded on the running system.
 
-use super::{COREDUMP_FILE, LIMITS_FILE, MODPROBE_FILE, PROTOCOLS, SETTINGS, SYSCTL_FILE};
+use std::path::Path;
+
+use log::info;
+
+use super::{
+    COREDUMP_FILE, FILESYSTEMS, FIREWIRE, LIMITS_FILE, MODPROBE_FILE, PROTOCOLS, SETTINGS,
+    SYSCTL_FILE, USB_STORAGE,
+};
 use crate::host::root::{Owner, Root};
 use crate::input::model::UserData;
 use crate::plan::{Action, PlanError};
@@ -29,19 +36,79 @@ pub fn sysctl_text() -> String {
     out
 }
 
-/// The modprobe file: the uncommon protocols are never loaded, in the form
-/// Lynis NETW-3200 reads (`install X /bin/true`, exactly: 3.0.8 credits no
-/// other command there), and blacklisted so no
-/// alias loads them either.
-pub fn modprobe_text() -> String {
+/// The modprobe file: what a server never loads, each module as
+/// `install X /bin/true` (exactly: Lynis 3.0.8 credits no other command
+/// there, and `modprobe -n -v` then names no `.ko`, which FILE-6430 reads)
+/// and blacklisted so no alias loads it either. `usb_storage` adds USB
+/// storage (USB-1000), which only [`usb_storage_unused`] decides.
+pub fn modprobe_text(usb_storage: bool) -> String {
     let mut out = String::from(
-        "# Written by batten (batten.kernel): network protocols a server does not\n\
-         # use are never loaded (Lynis NETW-3200).\n",
+        "# Written by batten (batten.kernel): modules a server does not use are\n\
+         # never loaded. Lynis NETW-3200: uncommon network protocols; STRG-1846:\n\
+         # FireWire (its DMA reaches all memory); FILE-6430: filesystems a server\n\
+         # never mounts (squashfs and udf stay for snaps and provisioning media);\n\
+         # USB-1000: USB storage, only where no disk was on USB and not on a Pi.\n",
     );
-    for p in PROTOCOLS {
-        out.push_str(&format!("install {p} /bin/true\nblacklist {p}\n"));
+    let usb: &[&str] = if usb_storage { &[USB_STORAGE] } else { &[] };
+    for (lynis, modules) in [
+        ("NETW-3200", PROTOCOLS),
+        ("STRG-1846", FIREWIRE),
+        ("FILE-6430", FILESYSTEMS),
+        ("USB-1000", usb),
+    ] {
+        if modules.is_empty() {
+            continue;
+        }
+        out.push_str(&format!("\n# {lynis}\n"));
+        for m in modules {
+            out.push_str(&format!("install {m} /bin/true\nblacklist {m}\n"));
+        }
     }
     out
+}
+
+/// The block devices under `sys_class_block` (`/sys/class/block` on the
+/// machine) that sit on a USB bus, by name.
+pub fn usb_block_devices(sys_class_block: &Path) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(sys_class_block) else {
+        return Vec::new();
+    };
+    let mut found: Vec<String> = entries
+        .flatten()
+        .filter(|e| {
+            std::fs::canonicalize(e.path()).is_ok_and(|p| {
+                p.components()
+                    .any(|c| c.as_os_str().to_string_lossy().starts_with("usb"))
+            })
+        })
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    found.sort();
+    found
+}
+
+/// Whether USB storage can be kept out: only on the running system (an
+/// image's hardware is not known), not on a Raspberry Pi, and only when no
+/// disk is on USB now. The reason it stays is logged.
+pub fn usb_storage_unused(root: &Root) -> bool {
+    if !root.is_host() {
+        return false;
+    }
+    if crate::input::pi_os::boot_partition(root).is_some() {
+        info!(
+            "USB storage stays loadable: a Raspberry Pi may boot from a USB disk (Lynis USB-1000 not kept)"
+        );
+        return false;
+    }
+    let on_usb = usb_block_devices(Path::new("/sys/class/block"));
+    if !on_usb.is_empty() {
+        info!(
+            "USB storage stays loadable: {} is on USB (Lynis USB-1000 not kept)",
+            on_usb.join(", ")
+        );
+        return false;
+    }
+    true
 }
 
 /// The limits file: no core files for anyone (Lynis KRNL-5820 reads
@@ -80,8 +147,8 @@ pub fn plan(ud: &UserData, root: &Root, notes: &mut Vec<String>) -> Result<Vec<A
         ),
         (
             MODPROBE_FILE,
-            modprobe_text(),
-            "uncommon network protocols never loaded (Lynis NETW-3200)",
+            modprobe_text(usb_storage_unused(root)),
+            "modules a server never uses not loaded (Lynis NETW-3200, STRG-1846, FILE-6430, USB-1000)",
         ),
         (
             LIMITS_FILE,
@@ -170,13 +237,33 @@ mod tests {
 
     #[test]
     fn the_other_files_in_the_forms_lynis_reads() {
-        let m = modprobe_text();
-        for p in ["dccp", "sctp", "rds", "tipc"] {
+        let m = modprobe_text(false);
+        for p in [
+            "dccp",
+            "sctp",
+            "rds",
+            "tipc",
+            "firewire-core",
+            "firewire-ohci",
+            "cramfs",
+            "freevxfs",
+            "hfs",
+            "hfsplus",
+            "jffs2",
+        ] {
             assert!(
                 m.contains(&format!("\ninstall {p} /bin/true\nblacklist {p}\n")),
                 "{m}"
             );
         }
+        for kept in ["squashfs", "udf", "usb-storage", "usb_storage", "uas"] {
+            assert!(!m.contains(&format!("install {kept} ")), "{kept}: {m}");
+        }
+        let with_usb = modprobe_text(true);
+        assert!(
+            with_usb
+                .ends_with("\n# USB-1000\ninstall usb-storage /bin/true\nblacklist usb-storage\n")
+        );
         assert!(limits_text().contains("\n* hard core 0\n"));
         assert!(coredump_text().contains("[Coredump]\nStorage=none\nProcessSizeMax=0\n"));
     }
@@ -201,6 +288,45 @@ mod tests {
             [SYSCTL_FILE, MODPROBE_FILE, LIMITS_FILE, COREDUMP_FILE]
         );
         assert!(notes.is_empty());
+    }
+
+    #[test]
+    fn usb_disks_are_found_by_their_bus() {
+        let dir = tempfile::tempdir().unwrap();
+        let devices = dir.path().join("devices");
+        let class = dir.path().join("class");
+        std::fs::create_dir_all(&class).unwrap();
+        for (name, bus) in [
+            (
+                "sda",
+                "pci0000:00/0000:00:14.0/usb2/2-1/2-1:1.0/host0/target0:0:0/0:0:0:0/block/sda",
+            ),
+            ("vda", "pci0000:00/0000:00:04.0/virtio1/block/vda"),
+            (
+                "mmcblk0",
+                "platform/emmc2bus/fe340000.mmc/mmc_host/mmc0/mmc0:aaaa/block/mmcblk0",
+            ),
+        ] {
+            let target = devices.join(bus);
+            std::fs::create_dir_all(&target).unwrap();
+            std::os::unix::fs::symlink(&target, class.join(name)).unwrap();
+        }
+        assert_eq!(usb_block_devices(&class), ["sda"]);
+        std::fs::remove_file(class.join("sda")).unwrap();
+        assert!(usb_block_devices(&class).is_empty());
+        assert!(usb_block_devices(&dir.path().join("absent")).is_empty());
+    }
+
+    #[test]
+    fn an_image_or_a_pi_keeps_usb_storage() {
+        let (_d, root) = scratch_root(&[("/etc/os-release", "ID=debian\n")]);
+        assert!(!usb_storage_unused(&root), "an image's hardware is unknown");
+        let actions = plan(&ud("#cloud-config\n"), &root, &mut Vec::new()).unwrap();
+        let written = actions.iter().find_map(|a| match a {
+            Action::Write { path, contents, .. } if path == MODPROBE_FILE => Some(contents.clone()),
+            _ => None,
+        });
+        assert_eq!(written, Some(modprobe_text(false).into_bytes()));
     }
 
     #[test]

@@ -5,7 +5,11 @@
 //!
 //! Locking puts `!` before the hash, as `passwd -l` does: the password no
 //! longer opens the account, and its keys still do.
+//!
+//! The same concern raises SHA-512 crypt's rounds in `/etc/login.defs`
+//! (`login_defs`), since a password set later is its business too.
 
+pub mod login_defs;
 pub mod plan;
 pub mod verify;
 

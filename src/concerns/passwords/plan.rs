@@ -14,9 +14,10 @@ use crate::plan::{AccountStep, Action, PlanError, Secret};
 /// step sets from the user-data are left out: validation already refused
 /// a known default there.
 pub fn plan(cx: &Planning, notes: &mut Vec<String>) -> Result<Vec<Action>, PlanError> {
+    let mut actions = super::login_defs::plan(cx.root)?;
     if cx.user_data.batten.passwords.allow_defaults {
         notes.push("batten.passwords.allow_defaults is true: known default passwords are not looked for, and stay where the image has them".into());
-        return Ok(Vec::new());
+        return Ok(actions);
     }
     let set_by_user_data: Vec<&str> = cx
         .planned
@@ -31,7 +32,7 @@ pub fn plan(cx: &Planning, notes: &mut Vec<String>) -> Result<Vec<Action>, PlanE
             _ => None,
         })
         .collect();
-    let mut actions = plan_locks(cx.accounts, &set_by_user_data, notes);
+    actions.extend(plan_locks(cx.accounts, &set_by_user_data, notes));
     actions.extend(plan_userconf(cx.root, notes)?);
     Ok(actions)
 }

@@ -12,6 +12,7 @@ const WHAT: &str = "no account has a known default password";
 /// The check of the passwords' part: every password field of /etc/shadow
 /// that is not locked, against its account's known defaults.
 pub fn verify(inp: &Inputs, r: &mut Report) {
+    verify_rounds(inp, r);
     if inp.user_data.batten.passwords.allow_defaults {
         r.add(
             ID,
@@ -73,4 +74,18 @@ pub fn verify(inp: &Inputs, r: &mut Report) {
         )
     };
     r.add(ID, status, WHAT, why);
+}
+
+/// SHA-512 crypt's rounds for chpasswd and newusers (Lynis AUTH-9230).
+fn verify_rounds(inp: &Inputs, r: &mut Report) {
+    const ID: &str = "passwords.rounds";
+    const WHAT: &str = "SHA-512 crypt rounds in /etc/login.defs";
+    match inp.root.read_to_string(super::login_defs::LOGIN_DEFS) {
+        Ok(None) => r.add(ID, Status::Skip, WHAT, "this root has no /etc/login.defs"),
+        Ok(Some(text)) => match super::login_defs::shortfall(&text) {
+            None => r.add(ID, Status::Pass, WHAT, "at least 5000 (Lynis AUTH-9230)"),
+            Some(why) => r.add(ID, Status::Warn, WHAT, format!("{why} (Lynis AUTH-9230)")),
+        },
+        Err(e) => r.add(ID, Status::Fail, WHAT, e.to_string()),
+    }
 }
