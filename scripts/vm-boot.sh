@@ -7,7 +7,9 @@
 #   WORK_DIR over BAKED.raw, which stays untouched;
 # - SEED.iso (a NoCloud seed, volume label cidata) is attached when given;
 # - user-mode networking with restrict=on: the guest reaches nothing
-#   outside, and the host reaches its SSH on 127.0.0.1:SSH_PORT only;
+#   outside, and the host reaches its SSH on 127.0.0.1:SSH_PORT, and its
+#   ports 80, 8080 and 443 on SSH_PORT+1, +2 and +3 (the proxy, a panel
+#   behind it, the proxy's HTTPS);
 # - the serial console goes to WORK_DIR/console.log;
 # - qemu is stopped after SECONDS whatever happens (timeout), and the
 #   caller kills this script's process group when it is done earlier;
@@ -62,7 +64,7 @@ exec timeout "$seconds" qemu-system-x86_64 "${cpu[@]}" -smp 2 -m 1024 \
     -kernel "$image/vmlinuz" -initrd "$image/initrd.img" \
     -append "root=/dev/vda rw console=ttyS0 net.ifnames=0" \
     "${drives[@]}" \
-    -netdev "user,id=net0,restrict=on,hostfwd=tcp:127.0.0.1:$port-:22,hostfwd=tcp:127.0.0.1:$((port + 1))-:80,hostfwd=tcp:127.0.0.1:$((port + 2))-:8080$guestfwd" \
+    -netdev "user,id=net0,restrict=on,hostfwd=tcp:127.0.0.1:$port-:22,hostfwd=tcp:127.0.0.1:$((port + 1))-:80,hostfwd=tcp:127.0.0.1:$((port + 2))-:8080,hostfwd=tcp:127.0.0.1:$((port + 3))-:443$guestfwd" \
     -device virtio-net-pci,netdev=net0 \
     -serial "file:$work/console.log" \
     "$@"

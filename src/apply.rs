@@ -525,7 +525,7 @@ fn run_check(
                 program: "visudo",
                 args: &["-cf", "-"],
                 stdin: Some(contents),
-                config_dir: None,
+                config_dirs: &[],
             };
             match runner.check(root, &run) {
                 Ok(_) => Ok(()),

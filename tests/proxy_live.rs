@@ -1,8 +1,10 @@
 //! The real nginx on the site batten wrote, in a network namespace, in
 //! front of a small backend on 127.0.0.1:8080: no password, no entry; the
-//! generated and the given passwords get through with the usual headers.
-//! nginx runs in a private mount namespace where the scratch root's
-//! /etc/nginx is the one it reads and its logs go to a tmpfs.
+//! generated and the given passwords get through with the usual headers,
+//! over HTTPS with the certificate batten made and printed (`tls: auto`),
+//! while plain HTTP on 80 only redirects. nginx runs in a private mount
+//! namespace where the scratch root's /etc/nginx and /etc/ssl are the ones
+//! it reads and its logs go to a tmpfs.
 
 mod common;
 
@@ -19,17 +21,24 @@ const HASH: &str = "$6$5pQ2vA9xKq$epS4X.7G3HpDOM7J4ecJlex5bWIQRNZ8N3EabU1Ee0fF1D
 const IN_SCRATCH: &str = "set -e
 R=\"$1\"; shift
 mount --bind \"$R/etc/nginx\" /etc/nginx
+mount --bind \"$R/etc/ssl\" /etc/ssl
 mount -t tmpfs batten-test-run /run
 mount -t tmpfs batten-test-log /var/log/nginx
 exec \"$@\"";
 
-fn curl(pair: &Pair, auth: Option<&str>) -> Output {
+/// `curl -i` from the client namespace: `https` with the site's key pinned
+/// (the certificate is self-signed, so only the pin vouches for it), or
+/// plain `http`.
+fn curl(pair: &Pair, url: &str, pin: Option<&str>, auth: Option<&str>) -> Output {
     let mut c = pair.in_client(20, "curl");
     c.args(["-s", "-i", "--max-time", "5"]);
+    if let Some(pin) = pin {
+        c.args(["--insecure", "--pinnedpubkey", pin]);
+    }
     if let Some(a) = auth {
         c.args(["-u", a]);
     }
-    c.arg(format!("http://{}:8081/panel", net::SERVER_V4));
+    c.arg(url);
     c.output().unwrap()
 }
 
@@ -54,7 +63,7 @@ fn basic_auth_in_front_of_the_panel() {
     let ud = scratch.user_data(
         "proxy.yaml",
         &format!(
-            "#cloud-config\nusers: []\nssh_pwauth: true\nbatten:\n  proxy:\n    - listen: 8081\n      upstream: 127.0.0.1:8080\n      auth:\n        realm: Admin panel\n        users:\n          - {{name: admin}}\n          - {{name: ops, password_hash: \"{HASH}\"}}\n"
+            "#cloud-config\nusers: []\nssh_pwauth: true\nbatten:\n  proxy:\n    - listen: 80\n      upstream: 127.0.0.1:8080\n      auth:\n        realm: Admin panel\n        users:\n          - {{name: admin}}\n          - {{name: ops, password_hash: \"{HASH}\"}}\n"
         ),
     );
     let out = scratch.batten("run", &ud, &[]);
@@ -65,9 +74,33 @@ fn basic_auth_in_front_of_the_panel() {
         text(&out)
     );
     assert!(!text(&out).contains(HASH), "a hash reached the output");
+    // The certificate's fingerprint and pin, printed for the owner.
+    let said = text(&out);
+    let line = said
+        .lines()
+        .skip_while(|l| *l != "-----BEGIN HTTPS CERTIFICATE FINGERPRINTS-----")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no certificate block:\n{said}"))
+        .to_string();
+    assert!(line.starts_with("batten-80 SHA256 "), "{line}");
+    assert!(line.contains("(self-signed, for "), "{line}");
+    let pin = line
+        .rsplit_once("--pinnedpubkey ")
+        .map(|(_, p)| p.trim_end_matches(')').to_string())
+        .unwrap_or_else(|| panic!("no pin in {line}"));
+    assert!(pin.starts_with("sha256//"), "{pin}");
+    let key = std::fs::metadata(scratch.join("/etc/ssl/batten/batten-80.key")).unwrap();
+    assert_eq!((key.mode() & 0o7777, key.uid(), key.gid()), (0o600, 0, 0));
+    let crt = std::fs::metadata(scratch.join("/etc/ssl/batten/batten-80.crt")).unwrap();
+    assert_eq!((crt.mode() & 0o7777, crt.uid()), (0o644, 0));
+    let key_text = std::fs::read_to_string(scratch.join("/etc/ssl/batten/batten-80.key")).unwrap();
+    assert!(
+        !said.contains(key_text.lines().nth(1).unwrap()),
+        "the key reached the output"
+    );
 
     // Files, modes, owners.
-    let htpasswd = scratch.join("/etc/nginx/batten-8081.htpasswd");
+    let htpasswd = scratch.join("/etc/nginx/batten-80.htpasswd");
     let meta = std::fs::metadata(&htpasswd).unwrap();
     let group = std::fs::read_to_string(scratch.join("/etc/group")).unwrap();
     let www: u32 = group
@@ -93,7 +126,7 @@ fn basic_auth_in_front_of_the_panel() {
     );
     let password = credentials
         .lines()
-        .find(|l| l.starts_with("batten-8081 admin "))
+        .find(|l| l.starts_with("batten-80 admin "))
         .and_then(|l| l.split_whitespace().nth(2))
         .expect("admin's generated password is recorded")
         .to_string();
@@ -110,7 +143,11 @@ fn basic_auth_in_front_of_the_panel() {
     );
     assert!(!status.contains(&password), "status shows a password");
     assert!(
-        std::fs::symlink_metadata(scratch.join("/etc/nginx/sites-enabled/batten-8081"))
+        status.contains("https:       batten-80 SHA256 ") && status.contains(&pin),
+        "{status}"
+    );
+    assert!(
+        std::fs::symlink_metadata(scratch.join("/etc/nginx/sites-enabled/batten-80"))
             .unwrap()
             .file_type()
             .is_symlink()
@@ -136,21 +173,55 @@ fn basic_auth_in_front_of_the_panel() {
         .spawn()
         .unwrap();
     let _nginx = Daemon(nginx);
-    net::wait_for_port(&pair, net::SERVER_V4, 8081, Duration::from_secs(20));
+    net::wait_for_port(&pair, net::SERVER_V4, 443, Duration::from_secs(20));
     let nginx_log = || std::fs::read_to_string(log.path()).unwrap_or_default();
+    let https = format!("https://{}/panel", net::SERVER_V4);
+    let curl_https = |auth: Option<&str>| {
+        String::from_utf8_lossy(&curl(&pair, &https, Some(&pin), auth).stdout).to_string()
+    };
 
-    let none = String::from_utf8_lossy(&curl(&pair, None).stdout).to_string();
+    // Plain HTTP only redirects: no password prompt, nothing proxied.
+    let plain = String::from_utf8_lossy(
+        &curl(
+            &pair,
+            &format!("http://{}/panel", net::SERVER_V4),
+            None,
+            Some("admin:x"),
+        )
+        .stdout,
+    )
+    .to_string();
+    assert!(
+        plain.starts_with("HTTP/1.1 301"),
+        "{plain}\n{}",
+        nginx_log()
+    );
+    assert!(
+        plain.contains(&format!("Location: https://{}/panel", net::SERVER_V4)),
+        "{plain}"
+    );
+    assert!(
+        !plain.contains("WWW-Authenticate") && !plain.contains("backend saw"),
+        "{plain}"
+    );
+    // Another key than the one batten printed: curl refuses the server.
+    let other = curl(
+        &pair,
+        &https,
+        Some("sha256//AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="),
+        None,
+    );
+    assert_eq!(other.status.code(), Some(90), "{}", text(&other));
+
+    let none = curl_https(None);
     assert!(none.starts_with("HTTP/1.1 401"), "{none}\n{}", nginx_log());
     assert!(
         none.contains("WWW-Authenticate: Basic realm=\"Admin panel\""),
         "{none}"
     );
-    let wrong =
-        String::from_utf8_lossy(&curl(&pair, Some("admin:not-the-password")).stdout).to_string();
+    let wrong = curl_https(Some("admin:not-the-password"));
     assert!(wrong.starts_with("HTTP/1.1 401"), "{wrong}");
-    let generated =
-        String::from_utf8_lossy(&curl(&pair, Some(&format!("admin:{password}"))).stdout)
-            .to_string();
+    let generated = curl_https(Some(&format!("admin:{password}")));
     assert!(
         generated.starts_with("HTTP/1.1 200"),
         "{generated}\n{}",
@@ -160,7 +231,7 @@ fn basic_auth_in_front_of_the_panel() {
     for header in [
         format!("x-real-ip: {}", net::CLIENT_V4),
         format!("x-forwarded-for: {}", net::CLIENT_V4),
-        "x-forwarded-proto: http".to_string(),
+        "x-forwarded-proto: https".to_string(),
         format!("host: {}", net::SERVER_V4),
     ] {
         assert!(
@@ -168,7 +239,7 @@ fn basic_auth_in_front_of_the_panel() {
             "the backend did not see `{header}`:\n{generated}"
         );
     }
-    let given = String::from_utf8_lossy(&curl(&pair, Some("ops:Tr0ub4dor&3")).stdout).to_string();
+    let given = curl_https(Some("ops:Tr0ub4dor&3"));
     assert!(given.starts_with("HTTP/1.1 200"), "{given}");
 
     // batten verify, live in the same network namespace (/etc an overlay,
@@ -182,6 +253,7 @@ fn basic_auth_in_front_of_the_panel() {
 W=\"$1\"; R=\"$2\"; shift 2
 mount -t overlay batten-test-etc -o lowerdir=/etc,upperdir=\"$W/upper\",workdir=\"$W/work\" /etc
 mount --bind \"$R/etc/nginx\" /etc/nginx
+mount --bind \"$R/etc/ssl\" /etc/ssl
 mount --bind \"$R/var/lib\" /var/lib
 exec \"$@\"";
     // The firewall batten wrote, loaded where nginx runs: verify reads the
@@ -217,8 +289,13 @@ exec \"$@\"";
     let (verify, report) = verify_live();
     let status = |id: &str| status_in(&report, id);
     assert_eq!(status("firewall.upstream"), "pass", "{report:#}");
-    assert_eq!(status("proxy.batten-8081.http"), "pass", "{report:#}");
-    assert_eq!(status("proxy.batten-8081.login"), "pass", "{report:#}");
+    for check in ["certificate", "https", "login", "redirect"] {
+        assert_eq!(
+            status(&format!("proxy.batten-80.{check}")),
+            "pass",
+            "{report:#}"
+        );
+    }
     assert_eq!(
         status("sockets.tcp.127.0.0.1:8080"),
         "pass",
@@ -295,9 +372,12 @@ fn a_site_no_longer_listed_is_removed() {
     let second = scratch.user_data("b.yaml", &site(8082));
     let out = scratch.batten("run", &second, &["--force"]);
     assert!(out.status.success(), "{}", text(&out));
+    assert!(scratch.join("/etc/ssl/batten/batten-8082.key").exists());
     for gone in [
         "/etc/nginx/sites-available/batten-8081",
         "/etc/nginx/batten-8081.htpasswd",
+        "/etc/ssl/batten/batten-8081.crt",
+        "/etc/ssl/batten/batten-8081.key",
     ] {
         assert!(!scratch.join(gone).exists(), "{gone} is still there");
     }

@@ -331,7 +331,20 @@ fn nginx_agrees(tools: &Tools, site: &ProxySite) -> Result<(), TestCaseError> {
     let prefix = tools.dir.path().join("nginx");
     std::fs::create_dir_all(prefix.join("logs")).unwrap();
     let htpasswd = tools.file("site.htpasswd", &format!("admin:{PASSWORD_HASH}\n"));
-    let site_text = nginx::render(site, &htpasswd.display().to_string());
+    // The site serves HTTPS (tls: auto) with a certificate made as batten
+    // makes it; curl is told to accept it (-k), since the names are random.
+    let made = batten::concerns::proxy::certificate::self_signed(&["localhost".to_string()])
+        .expect("a certificate");
+    let tls = site.tls.is_on().then(|| nginx::TlsFiles {
+        certificate: tools
+            .file("site.crt", &made.certificate_pem)
+            .display()
+            .to_string(),
+        key: tools.file("site.key", &made.key_pem).display().to_string(),
+        acme_webroot: None,
+    });
+    let site_text = nginx::render(site, &htpasswd.display().to_string(), tls.as_ref());
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let site_file = tools.file("site.conf", &site_text);
     let conf = tools.file(
         "nginx.conf",
@@ -348,9 +361,9 @@ fn nginx_agrees(tools: &Tools, site: &ProxySite) -> Result<(), TestCaseError> {
     let (ok, said) = in_netns(&format!(
         "{nginx} -t || exit 1; {nginx} -g 'daemon off;' & pid=$!; \
          for i in $(seq 50); do \
-         curl -s -o /dev/null -D - --max-time 5 http://127.0.0.1:{}/ && break; sleep 0.1; \
+         curl -s -k -o /dev/null -D - --max-time 5 {scheme}://127.0.0.1:{}/ && break; sleep 0.1; \
          done; kill $pid; wait $pid; true",
-        site.listen
+        site.serving_port()
     ));
     prop_assert!(ok, "nginx refused:\n{site_text}\n{said}");
     if loopback_allowed(site) {

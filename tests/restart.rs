@@ -1,7 +1,8 @@
 //! A run killed with SIGKILL at any moment converges when started again: the
 //! scratch root ends byte for byte as after one uninterrupted run, except
-//! for what is random by nature (host keys, generated passwords and their
-//! hashes) and batten's own per-run records. Host keys a killed run already
+//! for what is random by nature (host keys, the proxy's made TLS keys and
+//! certificates, generated passwords and their hashes) and batten's own
+//! per-run records. Host keys a killed run already
 //! made and recorded are kept by the next run, not made again. The kill
 //! takes batten's whole process group, as systemd stopping the unit or a
 //! power cut would, so useradd and the config checks die with it.

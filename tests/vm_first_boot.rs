@@ -230,18 +230,36 @@ fn scanned_fingerprint() -> String {
 }
 
 /// The HTTP status a guest port forwarded to the host's `host_port`
-/// answers with, or 000 when nothing answers; bounded to 10 s.
-fn http_status(host_port: u16, credentials: Option<&str>) -> String {
+/// answers with, or 000 when nothing answers; bounded to 10 s. With `pin`,
+/// over HTTPS with the server's key pinned (its certificate is
+/// self-signed: the pin is what vouches for it).
+fn http_status(host_port: u16, pin: Option<&str>, credentials: Option<&str>) -> String {
     let mut c = Command::new("curl");
     c.args(CURL_STATUS).args(["--max-time", "10"]);
     if let Some(user_password) = credentials {
         c.args(["-u", user_password]);
     }
-    let out = c
-        .arg(format!("http://127.0.0.1:{host_port}/"))
-        .output()
-        .unwrap();
+    let url = match pin {
+        Some(pin) => {
+            c.args(["--insecure", "--pinnedpubkey", pin]);
+            format!("https://127.0.0.1:{host_port}/")
+        }
+        None => format!("http://127.0.0.1:{host_port}/"),
+    };
+    let out = c.arg(url).output().unwrap();
     String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// The pin of the proxy's certificate, from the block batten printed on
+/// the console at the first boot.
+fn printed_pin(console: &str) -> String {
+    console
+        .lines()
+        .skip_while(|l| !l.contains("-----BEGIN HTTPS CERTIFICATE FINGERPRINTS-----"))
+        .nth(1)
+        .and_then(|l| l.rsplit_once("--pinnedpubkey "))
+        .map(|(_, pin)| pin.trim().trim_end_matches(')').to_string())
+        .unwrap_or_else(|| panic!("no HTTPS certificate block on the console:\n{console}"))
 }
 
 /// The panel behind the proxy: a web server on the guest's 8080 (on every
@@ -548,22 +566,30 @@ fn first_boot_is_hardened_before_anyone_can_log_in() {
         text(&out)
     );
 
-    // The panel behind the proxy: 401 without the password, the panel's
-    // page with it; its own port (listening on every address) is not
-    // reachable from outside, though it answers inside.
+    // The panel behind the proxy, over HTTPS on 443 with the certificate
+    // whose pin batten printed on the console: 401 without the password,
+    // the panel's page with it. Plain HTTP on 80 only redirects, even with
+    // the password. The panel's own port (listening on every address) is
+    // not reachable from outside, though it answers inside.
     start_panel(&vm, work);
+    let pin = printed_pin(&vm.console());
     assert_eq!(
-        http_status(PORT + 1, None),
+        http_status(PORT + 3, Some(&pin), None),
         "401",
         "the proxy without a password"
     );
     assert_eq!(
-        http_status(PORT + 1, Some(&format!("admin:{PASSWORD}"))),
+        http_status(PORT + 3, Some(&pin), Some(&format!("admin:{PASSWORD}"))),
         "200",
         "the proxy with the password"
     );
     assert_eq!(
-        http_status(PORT + 2, None),
+        http_status(PORT + 1, None, Some(&format!("admin:{PASSWORD}"))),
+        "301",
+        "plain HTTP on 80 answered something else than a redirect"
+    );
+    assert_eq!(
+        http_status(PORT + 2, None, None),
         "000",
         "the panel's own port answered from outside"
     );

@@ -59,6 +59,9 @@ struct StatusReport {
     static_only: Vec<String>,
     /// Accounts whose known default password batten locked.
     default_passwords_locked: Vec<crate::state::LockedDefault>,
+    /// The certificates the proxy's HTTPS sites serve: what to check the
+    /// first connection against.
+    certificates: Vec<crate::state::SiteCertificate>,
 }
 
 /// Gather the state of `args`' root and print it in `format`.
@@ -117,6 +120,7 @@ fn status(args: &RootArgs, format: Format) -> Result<Code, Failure> {
         updates,
         static_only: state.static_only.clone(),
         default_passwords_locked: state.default_passwords_locked.clone(),
+        certificates: state.certificates.clone(),
     };
     match format {
         Format::Json => println!(
@@ -175,6 +179,21 @@ fn status(args: &RootArgs, format: Format) -> Result<Code, Failure> {
                 println!(
                     "locked:      {}'s password: it was {} (run {})",
                     l.user, l.was, l.run
+                );
+            }
+            for c in &report.certificates {
+                println!(
+                    "https:       {} SHA256 {} ({}, for {}, until {}; curl --pinnedpubkey {})",
+                    c.site,
+                    c.fingerprint,
+                    if c.self_signed {
+                        "self-signed"
+                    } else {
+                        "issued by a CA"
+                    },
+                    c.names.join(" "),
+                    crate::state::format_utc(c.not_after),
+                    c.pin
                 );
             }
             if let Some(u) = &report.updates {

@@ -28,11 +28,12 @@ impl Daemon {
         }
     }
 
-    /// The configuration directory bound from the root for a check.
-    fn config_dir(self) -> &'static str {
+    /// The configuration directories bound from the root for a check, its
+    /// own first (nginx also reads the proxy's certificates in /etc/ssl).
+    fn config_dirs(self) -> &'static [&'static str] {
         match self {
-            Daemon::Sshd => "/etc/ssh",
-            Daemon::Nginx => "/etc/nginx",
+            Daemon::Sshd => &["/etc/ssh"],
+            Daemon::Nginx => &["/etc/nginx", "/etc/ssl"],
         }
     }
 }
@@ -74,7 +75,7 @@ fn run_in_root(
         program: daemon.program(),
         args,
         stdin: None,
-        config_dir: Some(daemon.config_dir()),
+        config_dirs: daemon.config_dirs(),
     };
     runner.check(root, &check).map_err(|e| match e {
         ExecError::Missing(p) => CheckError::Missing(p),

@@ -387,8 +387,8 @@ pub struct ProxySite {
     pub realm: String,
     /// `auth.users`: who may log in; never empty.
     pub users: Vec<ProxyUser>,
-    /// `tls`: serve HTTPS with these files; `None` for plain HTTP.
-    pub tls: Option<Tls>,
+    /// `tls`: how the site serves HTTPS; `auto` unless the user-data says.
+    pub tls: Tls,
     /// `allow_from`: the only sources that may reach the site; empty means
     /// anywhere.
     pub allow_from: Vec<Source>,
@@ -446,13 +446,77 @@ impl std::fmt::Debug for ProxyUser {
     }
 }
 
-/// Certificate and key for `listen 443 ssl`.
+/// How a proxy site serves HTTPS (safety rule 10: a password never
+/// travels in clear unless the user-data says `tls: off`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Tls {
+    /// `auto`, the default: a key and a self-signed certificate batten
+    /// makes at first boot, checked by the fingerprint it shows.
+    #[default]
+    Auto,
+    /// `off`: plain HTTP, the password in clear; every report warns.
+    Off,
+    /// `{certificate, key}`: files the image has.
+    Files {
+        /// Absolute path of the certificate (chain) file on the target system.
+        certificate: String,
+        /// Absolute path of its private key on the target system.
+        key: String,
+    },
+    /// `{acme: ...}`: a certificate from an ACME CA once the network is up,
+    /// the self-signed one until then.
+    Acme(Acme),
+}
+
+impl Tls {
+    /// Whether the site serves HTTPS.
+    pub fn is_on(&self) -> bool {
+        !matches!(self, Tls::Off)
+    }
+}
+
+/// Let's Encrypt's production directory, the default ACME server.
+pub const LETS_ENCRYPT: &str = "https://acme-v02.api.letsencrypt.org/directory";
+
+/// `tls.acme`: what to ask an ACME CA for.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Tls {
-    /// Absolute path of the certificate (chain) file on the target system.
-    pub certificate: String,
-    /// Absolute path of its private key on the target system.
-    pub key: String,
+pub struct Acme {
+    /// The name the certificate is for; it must resolve to this machine.
+    pub domain: String,
+    /// The account's contact address; `None` registers without one.
+    pub email: Option<String>,
+    /// The CA's directory URL; Let's Encrypt's unless set.
+    pub server: String,
+    /// A CA file to trust for the directory's own HTTPS (a private ACME CA).
+    pub server_ca: Option<String>,
+}
+
+impl ProxySite {
+    /// The port the site itself is served on: with TLS, `listen: 80` means
+    /// HTTPS on 443 (80 then only redirects); any other port serves HTTPS
+    /// there. With `tls: off`, plain HTTP on `listen`.
+    pub fn serving_port(&self) -> u16 {
+        if self.tls.is_on() && self.listen == 80 {
+            443
+        } else {
+            self.listen
+        }
+    }
+
+    /// The plain-HTTP port that only redirects to HTTPS (and answers ACME
+    /// challenges): 80 for a TLS site that asked for 80, and for every
+    /// ACME site, since HTTP-01 validation always comes to port 80.
+    pub fn redirect_port(&self) -> Option<u16> {
+        let acme = matches!(self.tls, Tls::Acme(_));
+        (self.tls.is_on() && (self.listen == 80 || acme) && self.serving_port() != 80).then_some(80)
+    }
+
+    /// Every port the site makes nginx listen on.
+    pub fn ports(&self) -> Vec<u16> {
+        let mut ports = vec![self.serving_port()];
+        ports.extend(self.redirect_port());
+        ports
+    }
 }
 
 /// `batten.updates`: automatic updates by the distribution's own tool.

@@ -271,15 +271,7 @@ fn batten_def() -> Value {
                                 }
                             }
                         },
-                        "tls": {
-                            "type": "object",
-                            "additionalProperties": false,
-                            "required": ["certificate", "key"],
-                            "properties": {
-                                "certificate": { "type": "string", "pattern": "^/" },
-                                "key": { "type": "string", "pattern": "^/" }
-                            }
-                        },
+                        "tls": tls(),
                         "allow_from": { "$ref": "#/$defs/sources" }
                     }
                 }
@@ -319,6 +311,46 @@ fn batten_def() -> Value {
                 ]
             }
         }
+    })
+}
+
+/// A proxy site's `tls`: its own function, as serde_json's macro has a
+/// recursion limit.
+fn tls() -> Value {
+    json!({
+        "description": "HTTPS for the site: auto (the default; a self-signed certificate made at first boot, checked by its fingerprint), off (plain HTTP: the password travels in clear; warned), files the image has, or a certificate from an ACME CA.",
+        "default": "auto",
+        "anyOf": [
+            { "enum": ["auto", "off"] },
+            { "type": "boolean" },
+            {
+                "type": "object",
+                "additionalProperties": false,
+                "required": ["certificate", "key"],
+                "properties": {
+                    "certificate": { "type": "string", "pattern": "^/" },
+                    "key": { "type": "string", "pattern": "^/" }
+                }
+            },
+            {
+                "type": "object",
+                "additionalProperties": false,
+                "required": ["acme"],
+                "properties": {
+                    "acme": {
+                        "type": "object",
+                        "additionalProperties": false,
+                        "required": ["domain"],
+                        "properties": {
+                            "domain": { "type": "string", "pattern": "^[A-Za-z0-9-]+(\\.[A-Za-z0-9-]+)+$" },
+                            "email": { "type": "string", "pattern": "^[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\\.[A-Za-z0-9-]+)+$" },
+                            "server": { "type": "string", "pattern": "^https://", "default": "https://acme-v02.api.letsencrypt.org/directory" },
+                            "server_ca": { "type": "string", "pattern": "^/" }
+                        }
+                    }
+                }
+            }
+        ]
     })
 }
 

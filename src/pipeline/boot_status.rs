@@ -34,6 +34,10 @@ pub struct BootStatus {
     pub instance_id: Option<String>,
     /// The SSH host keys now in the root: (type, bits, SHA-256 fingerprint).
     pub host_keys: Vec<(String, u32, String)>,
+    /// The proxy's HTTPS certificates as batten recorded them: (site,
+    /// SHA-256 fingerprint, whether self-signed).
+    #[serde(default)]
+    pub certificates: Vec<(String, String, bool)>,
     /// The machine's addresses when batten looked (none before the network
     /// is up, nor for an image).
     pub addresses: Vec<String>,
@@ -52,6 +56,14 @@ impl BootStatus {
             notes: Vec::new(),
             instance_id: None,
             host_keys: host_keys(root),
+            certificates: crate::state::State::load(root)
+                .map(|s| {
+                    s.certificates
+                        .into_iter()
+                        .map(|c| (c.site, c.fingerprint, c.self_signed))
+                        .collect()
+                })
+                .unwrap_or_default(),
             addresses: if root.is_host() {
                 addresses()
             } else {
@@ -93,6 +105,19 @@ impl BootStatus {
         for (kind, bits, fingerprint) in &self.host_keys {
             out.push_str(&format!("  {fingerprint} ({kind}, {bits} bits)\n"));
         }
+        if !self.certificates.is_empty() {
+            out.push_str(
+                "\nHTTPS certificates of the web panels (compare with what the browser shows):\n",
+            );
+        }
+        for (site, fingerprint, self_signed) in &self.certificates {
+            let kind = if *self_signed {
+                "self-signed"
+            } else {
+                "issued by a CA"
+            };
+            out.push_str(&format!("  {site}: SHA256 {fingerprint} ({kind})\n"));
+        }
         out.push_str("\naddresses batten saw:\n");
         if self.addresses.is_empty() {
             out.push_str("  none yet (batten runs before the network is up)\n");
@@ -118,6 +143,7 @@ impl BootStatus {
             == (&other.phase, &other.result, &other.errors, &other.notes)
             && (&self.instance_id, &self.host_keys, &self.addresses)
                 == (&other.instance_id, &other.host_keys, &other.addresses)
+            && self.certificates == other.certificates
     }
 }
 

@@ -44,6 +44,9 @@ pub struct Prepared {
     pub state: State,
     /// The run lock, held until the run has recorded itself.
     pub lock: Option<RunLock>,
+    /// The proxy sites that serve HTTPS, by name, with their files: their
+    /// certificates are recorded and shown once the run succeeded.
+    pub tls_sites: Vec<(String, crate::concerns::proxy::nginx::TlsFiles)>,
 }
 
 /// What [`prepare`] found.
@@ -173,6 +176,7 @@ pub fn prepare(
         &sshd,
     )?;
     plan.notes.splice(0..0, edited_card);
+    let tls_sites = crate::concerns::proxy::tls::sites(&loaded.user_data);
     Ok(Prepare::Ready(Box::new(Prepared {
         root,
         found,
@@ -180,6 +184,7 @@ pub fn prepare(
         plan,
         state,
         lock,
+        tls_sites,
     })))
 }
 

@@ -223,6 +223,7 @@ pub fn carry_out(prepared: Prepared, started: Started, force: bool) -> Result<Ra
         plan,
         mut state,
         lock: _held,
+        tls_sites,
     } = prepared;
     apply::check_programs(&root, &plan)?;
     apply::check_space(&root, &plan)?;
@@ -248,6 +249,16 @@ pub fn carry_out(prepared: Prepared, started: Started, force: bool) -> Result<Ra
     };
     if result.is_ok() {
         record_locked_defaults(&mut state, &plan, &run_id);
+        let certificates = crate::concerns::proxy::tls::record(&root, &tls_sites);
+        if certificates != state.certificates && !certificates.is_empty() {
+            // On the console (batten.service's output goes there) beside
+            // the SSH host keys: what the owner checks HTTPS against.
+            print!(
+                "{}",
+                crate::concerns::proxy::tls::fingerprint_block(&certificates)
+            );
+        }
+        state.certificates = certificates;
         // Also when no step made keys: the keys there are this instance's.
         state.baseline_host_keys.clear();
         state.host_keys_instance = Some(instance.id.clone());

@@ -91,6 +91,10 @@ pub fn install_manual(root: &Root, page: &[u8]) -> Result<Vec<String>, StateErro
     })
 }
 
+/// Where the proxy keeps the keys and certificates it makes
+/// (`concerns::proxy::tls::DIR`).
+pub const MADE_CERTIFICATES: &str = "/etc/ssl/batten";
+
 /// Bake batten into an image: this binary, the unit, its enable link.
 /// `generalize` also makes every machine made from the image new: no host
 /// keys, an empty machine-id, no batten state or generated passwords.
@@ -177,6 +181,16 @@ pub fn install(root: &Root, binary: &[u8], generalize: bool) -> Result<Vec<Strin
         for name in root.list_dir(JOURNAL_DIR)?.unwrap_or_default() {
             root.remove_file(&format!("{JOURNAL_DIR}/{name}"), None)?;
         }
+        // The proxy's made keys and certificates: each machine makes its own
+        // at first boot, as with its SSH host keys.
+        for name in root.list_dir(MADE_CERTIFICATES)?.unwrap_or_default() {
+            let path = format!("{MADE_CERTIFICATES}/{name}");
+            if (name.ends_with(".key") || name.ends_with(".crt"))
+                && root.remove_file(&path, None)?
+            {
+                done.push(format!("removed {path}"));
+            }
+        }
         // cloud-init keys its per-instance work on this link; without it a
         // clone is a new instance to cloud-init too.
         if root.metadata("/var/lib/cloud/instance")?.is_some()
@@ -200,6 +214,9 @@ mod install_tests {
         std::fs::create_dir_all(p("/var/lib/batten/journal")).unwrap();
         std::fs::write(p("/etc/ssh/ssh_host_ed25519_key"), "private").unwrap();
         std::fs::write(p("/etc/ssh/sshd_config"), "UsePAM yes\n").unwrap();
+        std::fs::create_dir_all(p(MADE_CERTIFICATES)).unwrap();
+        std::fs::write(p("/etc/ssl/batten/batten-80.key"), "private").unwrap();
+        std::fs::write(p("/etc/ssl/batten/batten-80.crt"), "public").unwrap();
         std::fs::write(p("/etc/machine-id"), "0123456789abcdef0123456789abcdef\n").unwrap();
         std::fs::write(
             p("/var/lib/batten/state.json"),
@@ -223,6 +240,8 @@ mod install_tests {
             "the verify unit is enabled too"
         );
         assert!(!p("/etc/ssh/ssh_host_ed25519_key").exists());
+        assert!(!p("/etc/ssl/batten/batten-80.key").exists());
+        assert!(!p("/etc/ssl/batten/batten-80.crt").exists());
         assert!(p("/etc/ssh/sshd_config").exists());
         assert_eq!(std::fs::read(p("/etc/machine-id")).unwrap(), b"");
         assert!(!p("/var/lib/batten/state.json").exists());

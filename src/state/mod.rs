@@ -19,7 +19,9 @@ mod seal;
 
 pub use clock::{format_utc, now_secs, now_utc, parse_utc};
 pub use host_keys::{KeysFor, KeysRecord};
-pub use install::{BINARY_PATH, MANUAL_PATH, UNITS, install, install_manual, rearm};
+pub use install::{
+    BINARY_PATH, MADE_CERTIFICATES, MANUAL_PATH, UNITS, install, install_manual, rearm,
+};
 pub use journal::Journal;
 pub use lock::RunLock;
 pub use seal::{SealError, seal};
@@ -90,8 +92,32 @@ pub struct State {
     /// password was, for `status` and verify's report.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub default_passwords_locked: Vec<LockedDefault>,
+    /// The certificates the proxy's HTTPS sites serve, as the last run
+    /// (or `batten acme`) left them: what an owner checks the first
+    /// connection against, and what verify holds the live site to.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub certificates: Vec<SiteCertificate>,
     /// The most recent runs, oldest first, at most 20.
     pub runs: Vec<RunRecord>,
+}
+
+/// A proxy site's certificate as batten recorded it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SiteCertificate {
+    /// The site's name (`batten-80-panel.example.org`).
+    pub site: String,
+    /// Where the certificate is.
+    pub path: String,
+    /// SHA-256 of the certificate, as browsers show it (`AB:CD:...`).
+    pub fingerprint: String,
+    /// SHA-256 of its public key, as curl's `--pinnedpubkey` takes it.
+    pub pin: String,
+    /// The names it is valid for.
+    pub names: Vec<String>,
+    /// When it expires, in seconds since the epoch.
+    pub not_after: u64,
+    /// Made here and self-signed, rather than issued by a CA.
+    pub self_signed: bool,
 }
 
 /// One account batten locked because its password was a known default.

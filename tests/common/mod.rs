@@ -311,6 +311,7 @@ pub fn random_bytes(path: &Path) -> bool {
     (path.starts_with("etc/ssh") && name.starts_with("ssh_host_"))
         || path == Path::new("var/lib/batten/credentials")
         || (path.starts_with("etc/nginx") && name.ends_with(".htpasswd"))
+        || path.starts_with("etc/ssl/batten")
 }
 
 /// What a file must be the same in, between two runs that should end

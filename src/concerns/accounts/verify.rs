@@ -30,7 +30,7 @@ fn sudo(inp: &Inputs, r: &mut Report) {
         program: "visudo",
         args: &["-c"],
         stdin: None,
-        config_dir: None,
+        config_dirs: &[],
     };
     let (status, why) = match inp.runner.check(inp.root, &check) {
         Ok(_) => (Status::Pass, "sudo accepts its rules".to_string()),

@@ -76,7 +76,7 @@ fn check(
             program,
             args,
             stdin: Some(&text),
-            config_dir: None,
+            config_dirs: &[],
         };
         match runner.check(root, &run) {
             Ok(_) => {}

@@ -29,20 +29,24 @@ impl Ruleset {
         let mut proxy_ports: Vec<(u16, Vec<Source>)> = Vec::new();
         let mut upstream_ports = Vec::new();
         for site in &ud.batten.proxy {
-            let mut listen = vec![site.listen];
-            if site.tls.is_some() && site.listen != 80 {
-                // The redirect from plain HTTP.
-                listen.push(80);
-            }
-            // Sites sharing a port share its sources: anyone if one of them
-            // allows anyone, else every site's sources together.
-            for port in listen {
+            // HTTPS on 443 for `listen: 80`, and 80 for its redirect. An
+            // ACME CA validates from anywhere: an ACME site's port 80 is
+            // open to all (it only redirects and answers challenges).
+            let acme = matches!(site.tls, crate::input::model::Tls::Acme(_));
+            for port in site.ports() {
+                let allowed = if acme && Some(port) == site.redirect_port() {
+                    Vec::new()
+                } else {
+                    site.allow_from.clone()
+                };
+                // Sites sharing a port share its sources: anyone if one of
+                // them allows anyone, else every site's sources together.
                 match proxy_ports.iter_mut().find(|(p, _)| *p == port) {
-                    None => proxy_ports.push((port, site.allow_from.clone())),
+                    None => proxy_ports.push((port, allowed)),
                     Some((_, sources)) if sources.is_empty() => {}
-                    Some((_, sources)) if site.allow_from.is_empty() => sources.clear(),
+                    Some((_, sources)) if allowed.is_empty() => sources.clear(),
                     Some((_, sources)) => {
-                        for s in &site.allow_from {
+                        for s in &allowed {
                             if !sources.contains(s) {
                                 sources.push(s.clone());
                             }

@@ -6,10 +6,13 @@
 //! credentials file. The upstream stays on loopback (validation insists)
 //! and its port is dropped by the firewall (safety rule 3).
 
+pub mod certificate;
 pub mod htpasswd;
 
 pub mod nginx;
 pub mod plan;
+pub mod probe;
+pub mod tls;
 
 pub mod verify;
 

@@ -28,13 +28,28 @@ fn upstream_url(u: &Upstream) -> String {
     }
 }
 
-/// The server block(s) for one site: the proxy with basic auth, and with
-/// TLS a plain-HTTP server on 80 that only redirects.
-pub fn render(site: &ProxySite, htpasswd_path: &str) -> String {
+/// Where a TLS site's certificate and key are, for nginx.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// The certificate (chain), PEM.
+    pub certificate: String,
+    /// Its private key, PEM.
+    pub key: String,
+    /// The directory the redirect server answers ACME HTTP-01 challenges
+    /// from, for an ACME site.
+    pub acme_webroot: Option<String>,
+}
+
+/// The server block(s) for one site: the proxy with basic auth, over HTTPS
+/// when `tls` is given, and then for `listen: 80` or an ACME site a
+/// plain-HTTP server on 80 that only redirects (and answers ACME
+/// challenges), never asking for the password.
+pub fn render(site: &ProxySite, htpasswd_path: &str, tls: Option<&TlsFiles>) -> String {
+    let port = site.serving_port();
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let mut out = format!(
-        "# Written by batten from user-data: port {} -> {}, basic auth.\n\
+        "# Written by batten from user-data: {scheme} on port {port} -> {}, basic auth.\n\
          # Edit the user-data and run `batten run --force` rather than this file.\n",
-        site.listen,
         upstream_url(&site.upstream)
     );
     let names = if site.server_names.is_empty() {
@@ -42,26 +57,23 @@ pub fn render(site: &ProxySite, htpasswd_path: &str) -> String {
     } else {
         site.server_names.join(" ")
     };
-    let ssl = if site.tls.is_some() { " ssl" } else { "" };
+    let ssl = if tls.is_some() { " ssl" } else { "" };
     out.push_str("server {\n");
-    let _ = writeln!(out, "    listen {}{ssl};", site.listen);
-    let _ = writeln!(out, "    listen [::]:{}{ssl};", site.listen);
+    let _ = writeln!(out, "    listen {port}{ssl};");
+    let _ = writeln!(out, "    listen [::]:{port}{ssl};");
     let _ = writeln!(out, "    server_name {names};");
-    if let Some(tls) = &site.tls {
+    if let Some(tls) = tls {
         let _ = writeln!(out, "    ssl_certificate {};", tls.certificate);
         let _ = writeln!(out, "    ssl_certificate_key {};", tls.key);
+        out.push_str("    ssl_protocols TLSv1.2 TLSv1.3;\n");
+        out.push_str(
+            "    # Plain HTTP sent to this port is redirected, never asked for the password.\n",
+        );
+        out.push_str("    error_page 497 =301 https://$host:$server_port$request_uri;\n");
     }
     if !site.allow_from.is_empty() {
         out.push('\n');
-        // nginx takes no ranges: a range is written as the networks it spans.
-        for network in site.allow_from.iter().flat_map(Source::networks) {
-            if network.prefix_len() == network.max_prefix_len() {
-                let _ = writeln!(out, "    allow {};", network.addr());
-            } else {
-                let _ = writeln!(out, "    allow {network};");
-            }
-        }
-        out.push_str("    deny all;\n");
+        out.push_str(&allow_lines(site));
     }
     let _ = write!(
         out,
@@ -80,12 +92,46 @@ pub fn render(site: &ProxySite, htpasswd_path: &str) -> String {
         site.realm,
         upstream_url(&site.upstream)
     );
-    if site.tls.is_some() && site.listen != 80 {
+    if let (Some(redirect), Some(tls)) = (site.redirect_port(), tls) {
+        let target = if port == 443 {
+            "https://$host$request_uri".to_string()
+        } else {
+            format!("https://$host:{port}$request_uri")
+        };
         let _ = write!(
             out,
-            "\nserver {{\n    listen 80;\n    listen [::]:80;\n    server_name {names};\n    return 301 https://$host$request_uri;\n}}\n"
+            "\n# Plain HTTP only redirects to HTTPS: no password is ever asked for here.\n\
+             server {{\n    listen {redirect};\n    listen [::]:{redirect};\n    server_name {names};\n"
+        );
+        if !site.allow_from.is_empty() && tls.acme_webroot.is_none() {
+            out.push_str(&allow_lines(site));
+        }
+        if let Some(webroot) = &tls.acme_webroot {
+            let _ = write!(
+                out,
+                "\n    location /.well-known/acme-challenge/ {{\n        root {webroot};\n        default_type text/plain;\n    }}\n"
+            );
+        }
+        let _ = write!(
+            out,
+            "\n    location / {{\n        return 301 {target};\n    }}\n}}\n"
         );
     }
+    out
+}
+
+/// `allow_from` as nginx's allow and deny lines.
+fn allow_lines(site: &ProxySite) -> String {
+    let mut out = String::new();
+    // nginx takes no ranges: a range is written as the networks it spans.
+    for network in site.allow_from.iter().flat_map(Source::networks) {
+        if network.prefix_len() == network.max_prefix_len() {
+            let _ = writeln!(out, "    allow {};", network.addr());
+        } else {
+            let _ = writeln!(out, "    allow {network};");
+        }
+    }
+    out.push_str("    deny all;\n");
     out
 }
 
@@ -135,7 +181,7 @@ mod tests {
                 name: "admin".into(),
                 password_hash: None,
             }],
-            tls: None,
+            tls: Tls::Off,
             allow_from: vec![],
         }
     }
@@ -143,8 +189,12 @@ mod tests {
     #[test]
     fn exact_text() {
         assert_eq!(
-            render(&site(), "/etc/nginx/batten-8081-panel.example.org.htpasswd"),
-            "# Written by batten from user-data: port 8081 -> http://127.0.0.1:8080, basic auth.\n\
+            render(
+                &site(),
+                "/etc/nginx/batten-8081-panel.example.org.htpasswd",
+                None
+            ),
+            "# Written by batten from user-data: http on port 8081 -> http://127.0.0.1:8080, basic auth.\n\
              # Edit the user-data and run `batten run --force` rather than this file.\n\
              server {\n\
              \x20   listen 8081;\n\
@@ -169,15 +219,99 @@ mod tests {
         assert_eq!(site_name(&site()), "batten-8081-panel.example.org");
     }
 
+    fn files(acme: bool) -> TlsFiles {
+        TlsFiles {
+            certificate: "/etc/ssl/batten/x.crt".into(),
+            key: "/etc/ssl/batten/x.key".into(),
+            acme_webroot: acme.then(|| "/var/lib/batten-acme".to_string()),
+        }
+    }
+
     #[test]
-    fn tls_unix_socket_and_allow_from() {
+    fn listen_80_serves_https_on_443_and_80_only_redirects() {
+        let mut s = site();
+        s.listen = 80;
+        s.tls = Tls::Auto;
+        s.allow_from = vec![source("203.0.113.0/24").unwrap()];
+        let text = render(&s, "/etc/nginx/x.htpasswd", Some(&files(false)));
+        let (https, redirect) = text.split_once("\n# Plain HTTP only redirects").unwrap();
+        assert!(
+            https.contains("    listen 443 ssl;\n    listen [::]:443 ssl;\n    server_name panel.example.org;\n    ssl_certificate /etc/ssl/batten/x.crt;\n    ssl_certificate_key /etc/ssl/batten/x.key;\n    ssl_protocols TLSv1.2 TLSv1.3;\n"),
+            "{https}"
+        );
+        assert!(
+            https.contains("    error_page 497 =301 https://$host:$server_port$request_uri;\n")
+        );
+        assert!(https.contains("auth_basic \"Admin panel\";"));
+        assert!(
+            redirect.ends_with(
+                "server {\n    listen 80;\n    listen [::]:80;\n    server_name panel.example.org;\n    allow 203.0.113.0/24;\n    deny all;\n\n    location / {\n        return 301 https://$host$request_uri;\n    }\n}\n"
+            ),
+            "{redirect}"
+        );
+        assert!(
+            !redirect.contains("auth_basic"),
+            "the redirect never asks for the password"
+        );
+        assert!(!redirect.contains("acme-challenge"));
+    }
+
+    #[test]
+    fn an_acme_site_on_another_port_redirects_there_and_answers_challenges_to_all() {
+        let mut s = site();
+        s.listen = 8443;
+        s.allow_from = vec![source("203.0.113.0/24").unwrap()];
+        s.tls = Tls::Acme(crate::input::model::Acme {
+            domain: "panel.example.org".into(),
+            email: None,
+            server: crate::input::model::LETS_ENCRYPT.into(),
+            server_ca: None,
+        });
+        let text = render(&s, "/x", Some(&files(true)));
+        assert!(text.contains("    listen 8443 ssl;\n"), "{text}");
+        let (_, redirect) = text.split_once("\n# Plain HTTP only redirects").unwrap();
+        assert!(
+            redirect.contains(
+                "\n    location /.well-known/acme-challenge/ {\n        root /var/lib/batten-acme;\n        default_type text/plain;\n    }\n"
+            ),
+            "{redirect}"
+        );
+        assert!(redirect.contains("return 301 https://$host:8443$request_uri;"));
+        assert!(
+            !redirect.contains("deny all"),
+            "the CA validates from anywhere"
+        );
+    }
+
+    #[test]
+    fn other_ports_serve_https_there_with_no_redirect_and_off_is_plain() {
+        let mut s = site();
+        s.tls = Tls::Auto;
+        let text = render(&s, "/x", Some(&files(false)));
+        assert!(text.contains("    listen 8081 ssl;\n"));
+        assert!(!text.contains("listen 80;"), "{text}");
+        s.listen = 80;
+        s.tls = Tls::Off;
+        let text = render(&s, "/x", None);
+        assert!(
+            text.contains("    listen 80;\n    listen [::]:80;\n"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("ssl") && !text.contains("return 301"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn unix_socket_and_allow_from() {
         let mut s = site();
         s.listen = 443;
         s.server_names = vec![];
-        s.tls = Some(Tls {
+        s.tls = Tls::Files {
             certificate: "/etc/ssl/panel.crt".into(),
             key: "/etc/ssl/panel.key".into(),
-        });
+        };
         s.upstream = Upstream::Unix {
             path: "/run/panel.sock".into(),
         };
@@ -185,7 +319,12 @@ mod tests {
             source("203.0.113.0/24").unwrap(),
             source("2001:db8::1").unwrap(),
         ];
-        let text = render(&s, "/etc/nginx/x.htpasswd");
+        let tls = TlsFiles {
+            certificate: "/etc/ssl/panel.crt".into(),
+            key: "/etc/ssl/panel.key".into(),
+            acme_webroot: None,
+        };
+        let text = render(&s, "/etc/nginx/x.htpasswd", Some(&tls));
         assert!(
             text.contains("    listen 443 ssl;\n    listen [::]:443 ssl;\n    server_name _;\n")
         );
@@ -194,18 +333,21 @@ mod tests {
         assert!(
             text.contains("    allow 203.0.113.0/24;\n    allow 2001:db8::1;\n    deny all;\n")
         );
-        assert!(text.ends_with("    return 301 https://$host$request_uri;\n}\n"));
+        assert!(
+            !text.contains("return 301"),
+            "443 asked for: no redirect server"
+        );
         assert_eq!(site_name(&s), "batten-443");
         s.allow_from
             .push(source("198.51.100.1-198.51.100.9").unwrap());
         // A range is written as the networks it spans, so nginx enforces
         // allow_from itself, whatever the firewall lets through.
+        let text = render(&s, "/x", Some(&tls));
         assert!(
-            render(&s, "/x").contains(
+            text.contains(
                 "    allow 198.51.100.1;\n    allow 198.51.100.2/31;\n    allow 198.51.100.4/30;\n    allow 198.51.100.8/31;\n    deny all;\n"
             ),
-            "{}",
-            render(&s, "/x")
+            "{text}"
         );
     }
 

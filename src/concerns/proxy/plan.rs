@@ -2,7 +2,7 @@
 //! files and generated credentials, and nothing left of stale sites.
 
 use super::htpasswd::{self, Credential};
-use super::nginx;
+use super::{nginx, tls};
 use crate::concerns::accounts::Accounts;
 use crate::host::daemon::Daemon;
 use crate::host::distro::{Distro, Family};
@@ -59,11 +59,10 @@ fn refuse_ssh_ports(ud: &UserData, ssh_ports: &[u16]) -> Result<(), PlanError> {
             Upstream::Loopback { port, .. } => Some(port),
             Upstream::Unix { .. } => None,
         };
-        // A TLS site also answers plain HTTP on 80, to redirect it.
-        let redirect = site.tls.is_some().then_some(80);
+        // A TLS site asked for 80 serves HTTPS on 443 and redirects on 80.
         for (what, port) in [
-            ("listen", Some(site.listen)),
-            ("listen (its redirect from HTTP)", redirect),
+            ("listen", Some(site.serving_port())),
+            ("listen (its redirect from HTTP)", site.redirect_port()),
             ("upstream", upstream),
         ] {
             match port {
@@ -156,10 +155,8 @@ pub fn plan(
 
     for site in &ud.batten.proxy {
         let name = site_name(site);
-        our_ports.push(site.listen);
-        if site.tls.is_some() && site.listen != 80 {
-            our_ports.push(80);
-        }
+        our_ports.extend(site.ports());
+        actions.extend(tls::plan(root, site, &name, notes)?);
         let htpasswd_path = format!("/etc/nginx/{name}.htpasswd");
         let existing = root.read_to_string(&htpasswd_path)?.unwrap_or_default();
         let current = htpasswd::parse(&existing);
@@ -212,14 +209,22 @@ pub fn plan(
         actions.extend(write_if_changed(
             root,
             &site_path,
-            nginx::render(site, &htpasswd_path).into_bytes(),
+            nginx::render(site, &htpasswd_path, tls::files(site, &name).as_ref()).into_bytes(),
             Owner {
                 uid: 0,
                 gid: 0,
                 mode: 0o644,
             },
             false,
-            &format!("{name}: port {} behind basic auth", site.listen),
+            &format!(
+                "{name}: port {} behind basic auth{}",
+                site.serving_port(),
+                if site.tls.is_on() {
+                    " over HTTPS"
+                } else {
+                    ", plain HTTP"
+                }
+            ),
         )?);
         if let Some(enabled) = l.enabled {
             let link = format!("{enabled}/{name}");
@@ -300,6 +305,20 @@ fn stale_sites(root: &Root, l: &Layout, current: &[String]) -> Result<Vec<Action
         {
             actions.push(Action::Remove {
                 path: format!("/etc/nginx/{file}"),
+                why: format!("{name} is no longer in batten.proxy"),
+            });
+        }
+    }
+    // Its made key and certificate: nothing serves them any more.
+    for file in root.list_dir(tls::DIR)?.unwrap_or_default() {
+        if let Some(name) = file
+            .strip_suffix(".crt")
+            .or_else(|| file.strip_suffix(".key"))
+            && ours(name)
+            && !current.iter().any(|c| c == name)
+        {
+            actions.push(Action::Remove {
+                path: format!("{}/{file}", tls::DIR),
                 why: format!("{name} is no longer in batten.proxy"),
             });
         }

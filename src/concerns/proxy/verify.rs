@@ -1,108 +1,224 @@
 //! Checking the proxy: nginx accepts its configuration, each site asks
-//! for a password and answers with one, over TLS where it should.
+//! for a password and answers with one, over TLS with the certificate in
+//! place unless `tls: off` (warned), and plain HTTP never asks for it.
 
+use super::certificate::Described;
+use super::htpasswd::{self, Credential};
+use super::nginx::TlsFiles;
+use super::probe::{self, Https};
+use super::tls;
 use crate::concerns::report::{Inputs, Report, Status, config_check};
 use crate::host::daemon::Daemon;
+use crate::input::model::{ProxySite, Tls};
 
-/// One HTTP/1.0 request to the proxy on loopback; the status code.
-fn http_status(port: u16, host: &str, auth: Option<&str>) -> Result<u16, String> {
-    use std::io::{Read, Write};
-    use std::time::Duration;
-    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
-    let mut conn = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(5))
-        .map_err(|e| format!("cannot connect: {e}"))?;
-    conn.set_read_timeout(Some(Duration::from_secs(10)))
-        .map_err(|e| e.to_string())?;
-    let mut request = format!("GET / HTTP/1.0\r\nHost: {host}\r\nUser-Agent: batten-verify\r\n");
-    if let Some(a) = auth {
-        use base64::Engine;
-        request.push_str(&format!(
-            "Authorization: Basic {}\r\n",
-            base64::engine::general_purpose::STANDARD.encode(a)
-        ));
+/// The host name requests are sent for: the site's first plain name.
+fn request_host(site: &ProxySite) -> String {
+    if let Tls::Acme(acme) = &site.tls {
+        return acme.domain.clone();
     }
-    request.push_str("\r\n");
-    conn.write_all(request.as_bytes())
-        .map_err(|e| e.to_string())?;
-    let mut head = vec![0u8; 64];
-    let n = conn.read(&mut head).map_err(|e| e.to_string())?;
-    let text = String::from_utf8_lossy(&head[..n]);
-    text.split_whitespace()
-        .nth(1)
-        .and_then(|code| code.parse().ok())
-        .ok_or_else(|| format!("not an HTTP answer: {text:?}"))
-}
-
-/// The proxy refuses a request without credentials (401) and lets one with
-/// a generated password through (502 only means the panel is down).
-fn proxy_request(inp: &Inputs, site: &crate::input::model::ProxySite, name: &str, r: &mut Report) {
-    let id = format!("proxy.{name}.http");
-    if site.tls.is_some() {
-        r.add(
-            &id,
-            Status::Skip,
-            format!("a request to port {}", site.listen),
-            "TLS sites are checked by nginx -t only in this build",
-        );
-        return;
-    }
-    let host = site
-        .server_names
+    site.server_names
         .first()
         .filter(|n| *n != "_" && !n.starts_with('*'))
         .cloned()
-        .unwrap_or_else(|| "localhost".into());
-    match http_status(site.listen, &host, None) {
-        Ok(401) => r.add(
-            &id,
-            Status::Pass,
-            format!("a request to port {} without a password", site.listen),
-            "401",
-        ),
-        Ok(code) => r.add(
-            &id,
-            Status::Fail,
-            format!("a request to port {} without a password", site.listen),
-            format!("{code}, not 401: the panel is open"),
-        ),
-        Err(e) => r.add(
-            &id,
-            Status::Fail,
-            format!("a request to port {}", site.listen),
-            e,
-        ),
-    }
-    let credentials = inp
-        .root
-        .read_to_string(crate::concerns::proxy::htpasswd::CREDENTIALS)
+        .unwrap_or_else(|| "localhost".into())
+}
+
+/// The generated credential of the site, when batten made one.
+fn credential(inp: &Inputs, name: &str) -> Option<Credential> {
+    inp.root
+        .read_to_string(htpasswd::CREDENTIALS)
         .ok()
         .flatten()
-        .map(|t| crate::concerns::proxy::htpasswd::parse_credentials(&t))
-        .unwrap_or_default();
-    let Some(c) = credentials.iter().find(|c| c.site == name) else {
-        return;
-    };
-    let id = format!("proxy.{name}.login");
-    let what = format!("a request to port {} as {}", site.listen, c.user);
-    match http_status(
-        site.listen,
-        &host,
-        Some(&format!("{}:{}", c.user, c.password)),
-    ) {
-        Ok(401) => r.add(
-            &id,
+        .map(|t| htpasswd::parse_credentials(&t))
+        .unwrap_or_default()
+        .into_iter()
+        .find(|c| c.site == name)
+}
+
+/// What an answer to a request without credentials means.
+fn judge_anonymous(r: &mut Report, id: &str, what: String, code: u16) {
+    if code == 401 {
+        r.add(id, Status::Pass, what, "401");
+    } else {
+        r.add(
+            id,
+            Status::Fail,
+            what,
+            format!("{code}, not 401: the panel is open"),
+        );
+    }
+}
+
+/// What an answer to a request with the generated password means.
+fn judge_login(r: &mut Report, id: &str, what: String, code: u16) {
+    match code {
+        401 => r.add(
+            id,
             Status::Fail,
             what,
             "401: the generated password does not work",
         ),
-        Ok(502 | 504) => r.add(
-            &id,
+        502 | 504 => r.add(
+            id,
             Status::Warn,
             what,
             "the password works, but the panel behind it does not answer",
         ),
-        Ok(code) => r.add(&id, Status::Pass, what, format!("{code}")),
+        code => r.add(id, Status::Pass, what, format!("{code}")),
+    }
+}
+
+/// A plain-HTTP site: 401 without a password, through with one.
+fn plain_requests(inp: &Inputs, site: &ProxySite, name: &str, r: &mut Report) {
+    let port = site.serving_port();
+    let host = request_host(site);
+    let id = format!("proxy.{name}.http");
+    match probe::http(port, &host, None) {
+        Ok((code, _)) => judge_anonymous(
+            r,
+            &id,
+            format!("a request to port {port} without a password"),
+            code,
+        ),
+        Err(e) => return r.add(&id, Status::Fail, format!("a request to port {port}"), e),
+    }
+    let Some(c) = credential(inp, name) else {
+        return;
+    };
+    let id = format!("proxy.{name}.login");
+    let what = format!("a request to port {port} as {}", c.user);
+    match probe::http(port, &host, Some(&format!("{}:{}", c.user, c.password))) {
+        Ok((code, _)) => judge_login(r, &id, what, code),
         Err(e) => r.add(&id, Status::Fail, what, e),
+    }
+}
+
+/// A TLS site's certificate: in place, the one batten recorded, and
+/// lasting 14 days more at least.
+fn certificate_check(
+    inp: &Inputs,
+    site_tls: &Tls,
+    name: &str,
+    files: &TlsFiles,
+    r: &mut Report,
+) -> Option<Described> {
+    let id = format!("proxy.{name}.certificate");
+    let what = format!("{name}'s certificate {}", files.certificate);
+    let Some(d) = tls::read(inp.root, &files.certificate) else {
+        r.add(&id, Status::Fail, what, "missing, or not a PEM certificate");
+        return None;
+    };
+    let left = d.not_after.saturating_sub(crate::state::now_secs());
+    let kind = if d.self_signed {
+        "self-signed"
+    } else {
+        "issued by a CA"
+    };
+    let recorded = crate::state::State::load(inp.root)
+        .ok()
+        .and_then(|s| s.certificates.into_iter().find(|c| c.site == name));
+    if let Some(rec) = recorded.filter(|rec| rec.fingerprint != d.fingerprint) {
+        r.add(
+            &id,
+            Status::Fail,
+            what,
+            format!(
+                "not the certificate batten recorded (SHA256 {}, now {}): replaced since; `batten run --force` records the one in place",
+                rec.fingerprint, d.fingerprint
+            ),
+        );
+    } else if matches!(site_tls, Tls::Acme(_)) && d.self_signed {
+        r.add(
+            &id,
+            Status::Warn,
+            what,
+            format!(
+                "self-signed (SHA-256 {}): obtaining the ACME certificate is not built in this batten yet",
+                d.fingerprint
+            ),
+        );
+    } else if left < 14 * 24 * 3600 {
+        r.add(
+            &id,
+            Status::Fail,
+            what,
+            format!("{kind}, expires in {} day(s): `batten run --force` makes a new one, or see `batten acme` for an ACME site", left / 86400),
+        );
+    } else {
+        r.add(
+            &id,
+            Status::Pass,
+            what,
+            format!(
+                "{kind}, SHA-256 {}, {} more days",
+                d.fingerprint,
+                left / 86400
+            ),
+        );
+    }
+    Some(d)
+}
+
+/// A TLS site's requests: over TLS with the certificate's key pinned, 401
+/// without a password and through with one; its plain-HTTP port only
+/// redirecting.
+fn tls_requests(inp: &Inputs, site: &ProxySite, name: &str, d: &Described, r: &mut Report) {
+    let port = site.serving_port();
+    let host = request_host(site);
+    let id = format!("proxy.{name}.https");
+    let what = format!("an HTTPS request to port {port} without a password");
+    match probe::https(inp.runner, port, &host, &d.pin, None) {
+        Ok(Https::Status(code)) => judge_anonymous(r, &id, what, code),
+        Ok(Https::OtherKey) => r.add(
+            &id,
+            Status::Fail,
+            what,
+            format!("the site answers with another key than the certificate in place (SHA256 {})", d.fingerprint),
+        ),
+        Ok(Https::NoCurl) => r.add(
+            &id,
+            Status::Warn,
+            what,
+            "not checked: curl is not installed (install curl to have verify request the site over TLS)",
+        ),
+        Err(e) => r.add(&id, Status::Fail, what, e),
+    }
+    if let Some(c) = credential(inp, name) {
+        let id = format!("proxy.{name}.login");
+        let what = format!("an HTTPS request to port {port} as {}", c.user);
+        match probe::https(
+            inp.runner,
+            port,
+            &host,
+            &d.pin,
+            Some((&c.user, &c.password)),
+        ) {
+            Ok(Https::Status(code)) => judge_login(r, &id, what, code),
+            Ok(Https::OtherKey | Https::NoCurl) => {}
+            Err(e) => r.add(&id, Status::Fail, what, e),
+        }
+    }
+    if let Some(redirect) = site.redirect_port() {
+        let id = format!("proxy.{name}.redirect");
+        let what = format!("a plain-HTTP request to port {redirect}");
+        match probe::http(redirect, &host, None) {
+            Ok((301 | 302 | 307 | 308, Some(to))) if to.starts_with("https://") => {
+                r.add(&id, Status::Pass, what, format!("redirected to {to}"))
+            }
+            Ok((401, _)) => r.add(
+                &id,
+                Status::Fail,
+                what,
+                "401: plain HTTP asks for the password, which would then travel in clear",
+            ),
+            Ok((code, to)) => r.add(
+                &id,
+                Status::Fail,
+                what,
+                format!("{code} {}, not a redirect to HTTPS", to.unwrap_or_default()),
+            ),
+            Err(e) => r.add(&id, Status::Fail, what, e),
+        }
     }
 }
 
@@ -152,8 +268,22 @@ pub fn verify(inp: &Inputs, r: &mut Report) {
                 "not enabled",
             ),
         }
-        if inp.root.is_host() {
-            proxy_request(inp, site, &name, r);
+        match tls::files(site, &name) {
+            None => r.add(
+                &format!("proxy.{name}.tls"),
+                Status::Warn,
+                format!("site {name}"),
+                "tls: off: its password travels in clear text with every request",
+            ),
+            Some(files) => {
+                let served = certificate_check(inp, &site.tls, &name, &files, r);
+                if let Some(d) = served.filter(|_| inp.root.is_host()) {
+                    tls_requests(inp, site, &name, &d, r);
+                }
+            }
+        }
+        if inp.root.is_host() && !site.tls.is_on() {
+            plain_requests(inp, site, &name, r);
         }
     }
 }

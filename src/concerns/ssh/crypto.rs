@@ -147,7 +147,7 @@ impl SshdFacts {
                 program: "ssh",
                 args: &args,
                 stdin: None,
-                config_dir: None,
+                config_dirs: &[],
             };
             runner.check(root, &check).map(|out| words(&out))
         };

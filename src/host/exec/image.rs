@@ -229,19 +229,20 @@ pub struct Check<'a> {
     pub args: &'a [&'a str],
     /// What to give it on standard input (a file's new contents).
     pub stdin: Option<&'a [u8]>,
-    /// The configuration directory it reads (`/etc/ssh`, `/etc/nginx`);
-    /// such a program also gets a fresh /run (sshd's privilege-separation
-    /// directory, nginx's pid file).
-    pub config_dir: Option<&'a str>,
+    /// The configuration directories it reads (`/etc/ssh`; `/etc/nginx`
+    /// and `/etc/ssl`, where the proxy's certificates are), the first its
+    /// own; such a program also gets a fresh /run (sshd's
+    /// privilege-separation directory, nginx's pid file).
+    pub config_dirs: &'a [&'a str],
 }
 
-/// Runs inside the namespace for a daemon of this machine's: `$1` the
-/// image's copy of the configuration directory (empty on the live system),
-/// `$2` the directory it is bound over, `$3` the program; nothing is ever
-/// spliced into the script's text.
+/// Runs inside the namespace for a daemon of this machine's: pairs of the
+/// image's copy of a configuration directory and the directory it is
+/// bound over (none on the live system), then `--` and the program;
+/// nothing is ever spliced into the script's text.
 const HOST_DAEMON: &str = "set -e
-B=\"$1\"; D=\"$2\"; P=\"$3\"; shift 3
-if [ -n \"$B\" ]; then mount --bind \"$B\" \"$D\"; fi
+while [ \"$1\" != -- ]; do mount --bind \"$1\" \"$2\"; shift 2; done
+P=\"$2\"; shift 2
 mount -t tmpfs -o mode=0755 batten-run /run
 mkdir -m 0755 /run/sshd
 exec \"$P\" \"$@\"";
@@ -308,7 +309,7 @@ pub(super) fn run_check(root: &Root, check: &Check) -> Result<String, ExecError>
                 // would: the input on stdin, or a bound configuration
                 // directory (`visudo -c` would read this machine's sudoers).
                 Err(ExecError::CannotStart(why))
-                    if check.stdin.is_some() || check.config_dir.is_some() =>
+                    if check.stdin.is_some() || !check.config_dirs.is_empty() =>
                 {
                     let Some(program) = find_program(check.program) else {
                         return Err(ExecError::Refused(why));
@@ -333,22 +334,26 @@ pub(super) fn run_check(root: &Root, check: &Check) -> Result<String, ExecError>
 /// daemon, in a namespace where the root's configuration directory is
 /// bound over this machine's and /run is fresh.
 fn host_command(root: &Root, check: &Check, program: &Path) -> Result<Command, ExecError> {
-    Ok(match check.config_dir {
-        None => {
+    Ok(match check.config_dirs {
+        [] => {
             let mut c = Command::new(program);
             c.args(check.args);
             c
         }
-        Some(dir) => {
+        [own, others @ ..] => {
             let mut c = namespace(HOST_DAEMON, false)?;
-            c.arg(if root.is_host() {
-                PathBuf::new()
-            } else {
-                root.host_path(dir)
-            })
-            .arg(dir)
-            .arg(program)
-            .args(check.args);
+            if !root.is_host() {
+                // The program's own directory always; the others where both
+                // the image and this machine have them.
+                c.arg(root.host_path(own)).arg(own);
+                for dir in others {
+                    let image = root.host_path(dir);
+                    if image.is_dir() && Path::new(dir).is_dir() {
+                        c.arg(image).arg(dir);
+                    }
+                }
+            }
+            c.arg("--").arg(program).args(check.args);
             c
         }
     })

@@ -6,7 +6,9 @@ use super::checker::Checker;
 use super::firewall::sources;
 use super::values::{checked, each_entry, index, item_path, port, some_of, string};
 use crate::input::grammar;
-use crate::input::model::{Protocol, ProxySite, ProxyUser, Tls, Upstream, UserData, site_name};
+use crate::input::model::{
+    Acme, LETS_ENCRYPT, Protocol, ProxySite, ProxyUser, Tls, Upstream, UserData, site_name,
+};
 use crate::input::yaml::{Node, Value};
 
 const PROXY_KEYS: &[&str] = &[
@@ -19,7 +21,8 @@ const PROXY_KEYS: &[&str] = &[
 ];
 const AUTH_KEYS: &[&str] = &["realm", "users"];
 const PROXY_USER_KEYS: &[&str] = &["name", "password_hash"];
-const TLS_KEYS: &[&str] = &["certificate", "key"];
+const TLS_KEYS: &[&str] = &["certificate", "key", "acme"];
+const ACME_KEYS: &[&str] = &["domain", "email", "server", "server_ca"];
 
 /// One `batten.proxy` site; `None` when it has any problem, so that no site
 /// goes online without an upstream and users to log in.
@@ -30,7 +33,7 @@ pub(super) fn proxy_site(c: &mut Checker, node: &Node, path: &str) -> Option<Pro
     let mut upstream = None;
     let mut realm = "Restricted".to_string();
     let mut users = Vec::new();
-    let mut tls = None;
+    let mut tls = Some(Tls::Auto);
     let mut allow_from = Vec::new();
     each_entry(c, node, path, PROXY_KEYS, |c, key, v, p| match key {
         "listen" => listen = port(c, v, &p).unwrap_or(80),
@@ -71,25 +74,7 @@ pub(super) fn proxy_site(c: &mut Checker, node: &Node, path: &str) -> Option<Pro
             },
             _ => {} // each_entry hands over listed keys only
         }),
-        "tls" => {
-            let mut certificate = None;
-            let mut key_path = None;
-            each_entry(c, v, &p, TLS_KEYS, |c, key, v, p| {
-                let val = checked(c, v, &p, |s| grammar::absolute_path(s).map(str::to_string));
-                if key == "certificate" {
-                    certificate = val;
-                } else {
-                    key_path = val;
-                }
-            });
-            match (certificate, key_path) {
-                (Some(certificate), Some(key)) => tls = Some(Tls { certificate, key }),
-                _ if v.as_map().is_some() => {
-                    c.error(v.pos, &p, "tls needs both certificate and key")
-                }
-                _ => {}
-            }
-        }
+        "tls" => tls = tls_value(c, v, &p),
         "allow_from" => allow_from = sources(c, v, &p),
         _ => {} // each_entry hands over listed keys only
     });
@@ -117,8 +102,117 @@ pub(super) fn proxy_site(c: &mut Checker, node: &Node, path: &str) -> Option<Pro
         upstream: upstream?,
         realm,
         users,
-        tls,
+        tls: tls?,
         allow_from,
+    })
+}
+
+/// `tls`: `auto` (also `true`), `off` (also `false`, warned: the password
+/// then travels in clear), `{certificate, key}` or `{acme: {...}}`.
+fn tls_value(c: &mut Checker, node: &Node, path: &str) -> Option<Tls> {
+    let off = || "tls is off: this site's password travels in clear text with every request, readable by anyone on the path; remove `tls: off` unless a TLS proxy in front of this machine already encrypts it";
+    match &node.value {
+        Value::Bool(true) => Some(Tls::Auto),
+        Value::Bool(false) => {
+            c.warn(node.pos, path, off());
+            Some(Tls::Off)
+        }
+        Value::Str(s) if s.eq_ignore_ascii_case("auto") => Some(Tls::Auto),
+        Value::Str(s) if s.eq_ignore_ascii_case("off") => {
+            c.warn(node.pos, path, off());
+            Some(Tls::Off)
+        }
+        Value::Map(_) => {
+            let before = c.errors.len();
+            let mut certificate = None;
+            let mut key_path = None;
+            let mut acme = None;
+            each_entry(c, node, path, TLS_KEYS, |c, key, v, p| match key {
+                "certificate" => {
+                    certificate =
+                        checked(c, v, &p, |s| grammar::absolute_path(s).map(str::to_string))
+                }
+                "key" => {
+                    key_path = checked(c, v, &p, |s| grammar::absolute_path(s).map(str::to_string))
+                }
+                "acme" => acme = acme_value(c, v, &p),
+                _ => {} // each_entry hands over listed keys only
+            });
+            if c.errors.len() != before {
+                return None;
+            }
+            match (certificate, key_path, acme) {
+                (None, None, Some(acme)) => Some(Tls::Acme(acme)),
+                (Some(certificate), Some(key), None) => Some(Tls::Files { certificate, key }),
+                (_, _, Some(_)) => {
+                    c.error(
+                        node.pos,
+                        path,
+                        "tls takes either acme or certificate and key, not both",
+                    );
+                    None
+                }
+                _ => {
+                    c.error(
+                        node.pos,
+                        path,
+                        "tls needs both certificate and key (or acme, or the word auto)",
+                    );
+                    None
+                }
+            }
+        }
+        _ => {
+            c.expected(
+                node,
+                path,
+                "auto, off, {certificate: PATH, key: PATH} or {acme: {domain: NAME}}",
+            );
+            None
+        }
+    }
+}
+
+/// `tls.acme`: `domain` (required), `email`, `server`, `server_ca`.
+fn acme_value(c: &mut Checker, node: &Node, path: &str) -> Option<Acme> {
+    let before = c.errors.len();
+    let mut domain = None;
+    let mut email = None;
+    let mut server = LETS_ENCRYPT.to_string();
+    let mut server_ca = None;
+    each_entry(c, node, path, ACME_KEYS, |c, key, v, p| match key {
+        "domain" => domain = checked(c, v, &p, grammar::domain),
+        "email" => email = checked(c, v, &p, |s| grammar::email(s).map(str::to_string)),
+        "server" => {
+            if let Some(url) = checked(c, v, &p, |s| grammar::directory_url(s).map(str::to_string))
+            {
+                server = url;
+            }
+        }
+        "server_ca" => {
+            server_ca = checked(c, v, &p, |s| grammar::absolute_path(s).map(str::to_string))
+        }
+        _ => {} // each_entry hands over listed keys only
+    });
+    if node.as_map().is_some() && domain.is_none() && c.errors.len() == before {
+        c.error(
+            node.pos,
+            path,
+            "acme needs the domain to ask a certificate for, like {domain: panel.example.org}",
+        );
+    }
+    if c.errors.len() == before {
+        c.warn(
+            node.pos,
+            path,
+            "this batten does not obtain ACME certificates yet: the site serves the self-signed certificate batten makes (as tls: auto) and its fingerprint is shown; port 80 already answers the CA's challenges",
+        );
+    }
+    (c.errors.len() == before).then_some(Acme {
+        domain: domain?,
+        email,
+        server,
+        server_ca,
     })
 }
 
@@ -210,21 +304,60 @@ pub(super) fn check_proxy_ports(c: &mut Checker, ud: &UserData, doc: &Node) {
             );
         }
         names.push(name);
-        if ssh_ports.contains(&site.listen) {
-            c.error(
-                pos,
-                &format!("batten.proxy[{i}].listen"),
-                format!("port {} is sshd's; pick another", site.listen),
-            );
+        for port in site.ports() {
+            if ssh_ports.contains(&port) {
+                let how = if port == site.listen {
+                    String::new()
+                } else if Some(port) == site.redirect_port() {
+                    " (the site's redirect from plain HTTP)".to_string()
+                } else {
+                    " (HTTPS for listen: 80)".to_string()
+                };
+                c.error(
+                    pos,
+                    &format!("batten.proxy[{i}].listen"),
+                    format!("port {port}{how} is sshd's; pick another"),
+                );
+            }
+        }
+        // One port speaks TLS or plain HTTP, not both: a redirect on 80
+        // beside a `tls: off` site on 80, or HTTPS on 443 beside a plain
+        // site there, would make nginx refuse its configuration.
+        for (j, other) in ud.batten.proxy.iter().enumerate().take(i) {
+            let plain = |s: &ProxySite| -> Vec<u16> {
+                if s.tls.is_on() {
+                    s.redirect_port().into_iter().collect()
+                } else {
+                    vec![s.serving_port()]
+                }
+            };
+            let tls = |s: &ProxySite| -> Vec<u16> {
+                if s.tls.is_on() {
+                    vec![s.serving_port()]
+                } else {
+                    Vec::new()
+                }
+            };
+            let clash = plain(site)
+                .into_iter()
+                .find(|p| tls(other).contains(p))
+                .or_else(|| tls(site).into_iter().find(|p| plain(other).contains(p)));
+            if let Some(port) = clash {
+                c.error(
+                    pos,
+                    &format!("batten.proxy[{i}]"),
+                    format!("port {port} would serve HTTPS for one site and plain HTTP for batten.proxy[{j}]; give one another listen port"),
+                );
+            }
         }
         let Upstream::Loopback { port, .. } = site.upstream else {
             continue;
         };
-        if port == site.listen {
+        if site.ports().contains(&port) {
             c.error(
                 pos,
                 &format!("batten.proxy[{i}].upstream"),
-                "the upstream port is the port nginx listens on",
+                "the upstream port is a port nginx listens on",
             );
         }
         if ssh_ports.contains(&port) {
@@ -298,5 +431,113 @@ mod tests {
         let (_, e, _) =
             run("batten:\n  proxy:\n    - {upstream: 127.0.0.1:22, auth: {users: [{name: a}]}}\n");
         assert!(e[0].contains("port 22 is sshd's"), "{e:?}");
+    }
+
+    fn tls_of(tls: &str) -> (Option<crate::input::model::Tls>, Vec<String>, Vec<String>) {
+        let text = format!(
+            "batten:\n  proxy:\n    - {{upstream: 127.0.0.1:8080, auth: {{users: [{{name: a}}]}}{tls}}}\n"
+        );
+        let (ud, e, w) = run(&text);
+        (
+            ud.and_then(|ud| ud.batten.proxy.first().map(|s| s.tls.clone())),
+            e,
+            w,
+        )
+    }
+
+    #[test]
+    fn tls_is_auto_unless_said_and_off_is_warned() {
+        use crate::input::model::Tls;
+        assert_eq!(tls_of("").0, Some(Tls::Auto));
+        assert_eq!(tls_of(", tls: auto").0, Some(Tls::Auto));
+        assert_eq!(tls_of(", tls: true").0, Some(Tls::Auto));
+        for off in [", tls: off", ", tls: false", ", tls: \"OFF\""] {
+            let (tls, e, w) = tls_of(off);
+            assert_eq!(tls, Some(Tls::Off), "{off}: {e:?}");
+            assert!(
+                w.iter()
+                    .any(|w| w.contains("password travels in clear text")),
+                "{w:?}"
+            );
+        }
+        assert_eq!(
+            tls_of(", tls: {certificate: /etc/ssl/a.crt, key: /etc/ssl/a.key}").0,
+            Some(Tls::Files {
+                certificate: "/etc/ssl/a.crt".into(),
+                key: "/etc/ssl/a.key".into()
+            })
+        );
+        let (tls, e, _) =
+            tls_of(", tls: {acme: {domain: Panel.Example.org, email: ops@example.org}}");
+        let Some(Tls::Acme(acme)) = tls else {
+            panic!("{e:?}");
+        };
+        assert_eq!(acme.domain, "panel.example.org");
+        assert_eq!(acme.email.as_deref(), Some("ops@example.org"));
+        assert_eq!(acme.server, crate::input::model::LETS_ENCRYPT);
+    }
+
+    #[test]
+    fn hostile_acme_values_and_mixed_forms_are_refused() {
+        for (tls, why) in [
+            (
+                ", tls: {acme: {domain: \"panel.example.org; ssl off\"}}",
+                "not a domain",
+            ),
+            (", tls: {acme: {domain: \"*.example.org\"}}", "not a domain"),
+            (
+                ", tls: {acme: {domain: a.example.org, email: \"a@b.org --server x\"}}",
+                "not an e-mail",
+            ),
+            (
+                ", tls: {acme: {domain: a.example.org, email: \"$(id)@b.org\"}}",
+                "not an e-mail",
+            ),
+            (
+                ", tls: {acme: {domain: a.example.org, server: \"http://ca.example.org/dir\"}}",
+                "https://",
+            ),
+            (
+                ", tls: {acme: {domain: a.example.org, server_ca: \"ca.pem\"}}",
+                "absolute path",
+            ),
+            (
+                ", tls: {acme: {email: a@example.org}}",
+                "acme needs the domain",
+            ),
+            (
+                ", tls: {acme: {domain: a.example.org}, certificate: /a, key: /b}",
+                "not both",
+            ),
+            (", tls: {certificate: /a}", "needs both certificate and key"),
+            (", tls: maybe", "auto, off"),
+        ] {
+            let (t, e, _) = tls_of(tls);
+            assert_eq!(t, None, "{tls}");
+            assert!(
+                e.iter().any(|e| e.contains(why)),
+                "{tls}: want {why:?} in {e:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_port_speaks_tls_or_plain_http_not_both() {
+        let (_, e, _) = run(
+            "batten:\n  proxy:\n    - {listen: 80, server_name: a.example.org, upstream: 127.0.0.1:8080, auth: {users: [{name: a}]}}\n    - {listen: 443, server_name: b.example.org, tls: off, upstream: 127.0.0.1:8081, auth: {users: [{name: a}]}}\n",
+        );
+        assert!(
+            e.iter()
+                .any(|e| e.contains("port 443 would serve HTTPS for one site and plain HTTP")),
+            "{e:?}"
+        );
+        let (_, e, _) = run(
+            "batten:\n  proxy:\n    - {listen: 80, upstream: 127.0.0.1:443, auth: {users: [{name: a}]}}\n",
+        );
+        assert!(
+            e.iter()
+                .any(|e| e.contains("the upstream port is a port nginx listens on")),
+            "{e:?}"
+        );
     }
 }

@@ -11,6 +11,10 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 
+mod acme;
+
+pub use acme::{directory_url, domain, email};
+
 /// Longest account name useradd accepts on every supported distribution.
 pub const MAX_NAME_LEN: usize = 32;
 
@@ -215,6 +219,16 @@ pub fn absolute_path(s: &str) -> Result<&str, String> {
     Ok(s)
 }
 
+/// One label of a DNS name: 1 to 63 letters, digits and `-`, not starting
+/// or ending with `-`.
+pub fn dns_label(label: &str) -> bool {
+    !label.is_empty()
+        && label.len() <= 63
+        && !label.starts_with('-')
+        && !label.ends_with('-')
+        && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+}
+
 /// A DNS name for nginx's `server_name`: labels of letters, digits and `-`,
 /// optionally starting with a `*.` wildcard, or `_` for "any name".
 pub fn server_name(s: &str) -> Result<&str, String> {
@@ -222,15 +236,7 @@ pub fn server_name(s: &str) -> Result<&str, String> {
         return Ok(s);
     }
     let body = s.strip_prefix("*.").unwrap_or(s);
-    let ok = !body.is_empty()
-        && body.len() <= 253
-        && body.split('.').all(|label| {
-            !label.is_empty()
-                && label.len() <= 63
-                && !label.starts_with('-')
-                && !label.ends_with('-')
-                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-        });
+    let ok = !body.is_empty() && body.len() <= 253 && body.split('.').all(dns_label);
     if ok {
         Ok(s)
     } else {

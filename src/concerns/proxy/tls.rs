@@ -1,0 +1,351 @@
+//! Each site's certificate files: which ones nginx is given, and for
+//! `tls: auto` and ACME sites the key and self-signed certificate batten
+//! makes, once per machine, before nginx starts.
+//!
+//! A made pair lives in [`DIR`] under the site's name. An ACME site's
+//! certificate, once a CA has issued it, is copied over the same two files
+//! (`batten acme`), so nginx's configuration never changes and a reload
+//! switches it. A pair already there is kept while it is valid for
+//! [`KEEP_MARGIN`] more and, for `auto`, names what the site needs, so the
+//! fingerprint an owner checked stays the same from run to run.
+
+use log::warn;
+
+use super::certificate::{self, Described};
+use super::nginx::TlsFiles;
+use crate::host::root::{Owner, Root};
+use crate::input::model::{ProxySite, Tls};
+use crate::plan::{Action, PlanError};
+use crate::state::SiteCertificate;
+
+/// Where made certificates and keys live (`install --generalize` empties it).
+pub const DIR: &str = crate::state::MADE_CERTIFICATES;
+/// Where the redirect server answers ACME HTTP-01 challenges from; nginx's
+/// workers read it, so it is not under batten's private state.
+pub const ACME_WEBROOT: &str = "/var/lib/batten-acme";
+/// A certificate closer than this to its end is replaced (30 days).
+pub const KEEP_MARGIN: u64 = 30 * 24 * 3600;
+
+/// The made pair's paths for the site called `name`.
+pub fn own_paths(name: &str) -> (String, String) {
+    (format!("{DIR}/{name}.crt"), format!("{DIR}/{name}.key"))
+}
+
+/// The files nginx is given for `site`; `None` for `tls: off`.
+pub fn files(site: &ProxySite, name: &str) -> Option<TlsFiles> {
+    let (certificate, key) = own_paths(name);
+    match &site.tls {
+        Tls::Off => None,
+        Tls::Files { certificate, key } => Some(TlsFiles {
+            certificate: certificate.clone(),
+            key: key.clone(),
+            acme_webroot: None,
+        }),
+        Tls::Auto => Some(TlsFiles {
+            certificate,
+            key,
+            acme_webroot: None,
+        }),
+        Tls::Acme(_) => Some(TlsFiles {
+            certificate,
+            key,
+            acme_webroot: Some(ACME_WEBROOT.to_string()),
+        }),
+    }
+}
+
+/// The machine's host name from `<root>/etc/hostname`, when it is one a
+/// certificate can carry.
+pub fn hostname(root: &Root) -> Option<String> {
+    let text = root.read_to_string("/etc/hostname").ok()??;
+    let name = text.lines().next()?.trim().to_ascii_lowercase();
+    crate::input::grammar::server_name(&name)
+        .ok()
+        .filter(|n| *n != "_" && !n.starts_with("*."))
+        .map(str::to_string)
+}
+
+/// The names a made certificate is for: an ACME site's domain, the site's
+/// server names (not `_`), then the machine's host name; `localhost` when
+/// there is none at all.
+pub fn names_for(site: &ProxySite, hostname: Option<&str>) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    if let Tls::Acme(acme) = &site.tls {
+        names.push(acme.domain.clone());
+    }
+    for n in site.server_names.iter().map(|n| n.to_ascii_lowercase()) {
+        if n != "_" && !names.contains(&n) {
+            names.push(n);
+        }
+    }
+    if let Some(h) = hostname
+        && !names.iter().any(|n| n == h)
+    {
+        names.push(h.to_string());
+    }
+    if names.is_empty() {
+        names.push("localhost".to_string());
+    }
+    names
+}
+
+/// The sites of `ud` that serve HTTPS, by name, with their files.
+pub fn sites(ud: &crate::input::model::UserData) -> Vec<(String, TlsFiles)> {
+    ud.batten
+        .proxy
+        .iter()
+        .filter_map(|site| {
+            let name = crate::input::model::site_name(site);
+            files(site, &name).map(|f| (name, f))
+        })
+        .collect()
+}
+
+/// The certificates `sites` serve now, as the state records them; a
+/// certificate that cannot be read is left out (nginx -t has refused it).
+pub fn record(root: &Root, sites: &[(String, TlsFiles)]) -> Vec<SiteCertificate> {
+    sites
+        .iter()
+        .filter_map(|(site, files)| {
+            let d = read(root, &files.certificate)?;
+            Some(SiteCertificate {
+                site: site.clone(),
+                path: files.certificate.clone(),
+                fingerprint: d.fingerprint,
+                pin: d.pin,
+                names: d.names,
+                not_after: d.not_after,
+                self_signed: d.self_signed,
+            })
+        })
+        .collect()
+}
+
+/// The block printed on the console when a run made or changed a site's
+/// certificate, beside the SSH host keys' block, so the owner can check
+/// the first HTTPS connection the same way.
+pub fn fingerprint_block(certificates: &[SiteCertificate]) -> String {
+    let mut out = String::from("-----BEGIN HTTPS CERTIFICATE FINGERPRINTS-----\n");
+    for c in certificates {
+        let kind = if c.self_signed {
+            "self-signed"
+        } else {
+            "issued by a CA"
+        };
+        out.push_str(&format!(
+            "{} SHA256 {} ({kind}, for {}; curl --pinnedpubkey {})\n",
+            c.site,
+            c.fingerprint,
+            c.names.join(" "),
+            c.pin
+        ));
+    }
+    out.push_str("-----END HTTPS CERTIFICATE FINGERPRINTS-----\n");
+    out
+}
+
+/// The certificate at `path` in the root, described; `None` when absent or
+/// unreadable as one.
+pub fn read(root: &Root, path: &str) -> Option<Described> {
+    let text = root.read_to_string(path).ok()??;
+    certificate::describe(&text).ok()
+}
+
+/// Whether the pair already in place serves `site` as it should: both
+/// files there, the certificate valid for the margin, and for `auto` a
+/// self-signed one for exactly the names wanted (an ACME site keeps
+/// whichever it has: the CA's, or the self-signed one until then).
+fn keep(root: &Root, site: &ProxySite, name: &str, names: &[String]) -> bool {
+    let (certificate, key) = own_paths(name);
+    let Some(d) = read(root, &certificate) else {
+        return false;
+    };
+    if !matches!(root.metadata(&key), Ok(Some(_)))
+        || d.not_after < crate::state::now_secs() + KEEP_MARGIN
+    {
+        return false;
+    }
+    match &site.tls {
+        Tls::Auto => d.self_signed && d.names == names,
+        Tls::Acme(acme) => d.names.first() == Some(&acme.domain),
+        _ => true,
+    }
+}
+
+/// Plan the site's certificate: for `auto` and ACME, a key and a
+/// self-signed certificate made unless a fitting pair is in place; for
+/// `off`, a warning. The key is a secret: 0600 root, never shown in a diff.
+pub fn plan(
+    root: &Root,
+    site: &ProxySite,
+    name: &str,
+    notes: &mut Vec<String>,
+) -> Result<Vec<Action>, PlanError> {
+    match &site.tls {
+        Tls::Off => {
+            let note = format!(
+                "WARNING: {name} serves plain HTTP (tls: off): its password travels in clear text with every request"
+            );
+            warn!("{note}");
+            notes.push(note);
+            return Ok(Vec::new());
+        }
+        Tls::Files { .. } => return Ok(Vec::new()),
+        Tls::Auto | Tls::Acme(_) => {}
+    }
+    let names = names_for(site, hostname(root).as_deref());
+    if keep(root, site, name, &names) {
+        return Ok(Vec::new());
+    }
+    let made = certificate::self_signed(&names)
+        .map_err(|e| PlanError::failed(format!("making {name}'s certificate: {e}")))?;
+    let (certificate_path, key_path) = own_paths(name);
+    let mut actions = Vec::new();
+    actions.extend(Action::write_if_changed(
+        root,
+        &key_path,
+        made.key_pem.into_bytes(),
+        Owner {
+            uid: 0,
+            gid: 0,
+            mode: 0o600,
+        },
+        true,
+        &format!("{name}'s TLS key, made here (ECDSA P-256), root only"),
+    )?);
+    actions.extend(Action::write_if_changed(
+        root,
+        &certificate_path,
+        made.certificate_pem.into_bytes(),
+        Owner {
+            uid: 0,
+            gid: 0,
+            mode: 0o644,
+        },
+        false,
+        &format!("{name}'s self-signed certificate for {}", names.join(", ")),
+    )?);
+    Ok(actions)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::host::root::scratch_root;
+    use crate::input::model::{Acme, ProxyUser, Upstream};
+
+    fn site(tls: Tls) -> ProxySite {
+        ProxySite {
+            listen: 80,
+            server_names: vec!["Panel.example.org".into(), "_".into()],
+            upstream: Upstream::Loopback {
+                address: "127.0.0.1".parse().unwrap(),
+                port: 8080,
+            },
+            realm: "r".into(),
+            users: vec![ProxyUser {
+                name: "admin".into(),
+                password_hash: None,
+            }],
+            tls,
+            allow_from: vec![],
+        }
+    }
+
+    fn acme() -> Tls {
+        Tls::Acme(Acme {
+            domain: "panel.batten.test".into(),
+            email: None,
+            server: crate::input::model::LETS_ENCRYPT.into(),
+            server_ca: None,
+        })
+    }
+
+    #[test]
+    fn names_and_files_per_mode() {
+        assert_eq!(
+            names_for(&site(Tls::Auto), Some("host1")),
+            ["panel.example.org", "host1"]
+        );
+        assert_eq!(
+            names_for(&site(acme()), None),
+            ["panel.batten.test", "panel.example.org"]
+        );
+        let mut bare = site(Tls::Auto);
+        bare.server_names.clear();
+        assert_eq!(names_for(&bare, None), ["localhost"]);
+        assert_eq!(files(&site(Tls::Off), "s"), None);
+        assert_eq!(
+            files(&site(Tls::Auto), "batten-80").unwrap().certificate,
+            "/etc/ssl/batten/batten-80.crt"
+        );
+        assert_eq!(
+            files(&site(acme()), "s").unwrap().acme_webroot.as_deref(),
+            Some(ACME_WEBROOT)
+        );
+    }
+
+    #[test]
+    fn a_pair_is_made_once_and_kept() {
+        let (dir, root) = scratch_root(&[("/etc/hostname", "host1\n")]);
+        let s = site(Tls::Auto);
+        let actions = plan(&root, &s, "batten-80-panel", &mut Vec::new()).unwrap();
+        assert_eq!(actions.len(), 2, "{actions:?}");
+        for a in &actions {
+            let Action::Write {
+                path,
+                contents,
+                owner,
+                secret,
+                ..
+            } = a
+            else {
+                panic!("{a:?}");
+            };
+            let p = dir.path().join(path.trim_start_matches('/'));
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(&p, contents).unwrap();
+            assert_eq!(*secret, path.ends_with(".key"), "{path}");
+            assert_eq!(owner.mode, if *secret { 0o600 } else { 0o644 });
+        }
+        let d = read(&root, "/etc/ssl/batten/batten-80-panel.crt").unwrap();
+        assert_eq!(d.names, ["panel.example.org", "host1"]);
+        assert!(
+            plan(&root, &s, "batten-80-panel", &mut Vec::new())
+                .unwrap()
+                .is_empty()
+        );
+        // Another host name wants another certificate.
+        std::fs::write(dir.path().join("etc/hostname"), "host2\n").unwrap();
+        assert_eq!(
+            plan(&root, &s, "batten-80-panel", &mut Vec::new())
+                .unwrap()
+                .len(),
+            2
+        );
+    }
+
+    #[test]
+    fn off_warns_and_files_make_nothing() {
+        let (_d, root) = scratch_root(&[]);
+        let mut notes = Vec::new();
+        assert!(
+            plan(&root, &site(Tls::Off), "s", &mut notes)
+                .unwrap()
+                .is_empty()
+        );
+        assert!(
+            notes[0].contains("password travels in clear text"),
+            "{notes:?}"
+        );
+        let files = Tls::Files {
+            certificate: "/etc/ssl/x.crt".into(),
+            key: "/etc/ssl/x.key".into(),
+        };
+        assert!(
+            plan(&root, &site(files), "s", &mut Vec::new())
+                .unwrap()
+                .is_empty()
+        );
+    }
+}
