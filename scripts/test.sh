@@ -41,6 +41,9 @@ cd "$top"
 #                  checkout; Debian 12's qemu-system-x86 needs Debian 12's
 #                  qemu-utils, so a newer one is replaced by it)
 #   python3-venv   a virtual environment for ssh-audit (PyPI, below)
+#   pebble certbot the ACME test: Let's Encrypt's test CA and the ACME client
+#                  batten drives (certbot's package also enables its own
+#                  renewal timer, which only reads /etc/letsencrypt)
 #   python3-*      what Debian's cloud-init needs to run `cloud-init schema`
 #                  from an unpacked package (cloud-init itself is never
 #                  installed: it would run at this machine's next boot)
@@ -49,7 +52,7 @@ packages=(passwd sudo e2fsprogs util-linux mount file qemu-user-static
     openssh-server openssh-client sshpass iproute2 nftables iptables iputils-ping
     nginx curl openssl whois systemd debootstrap genisoimage fusefat dosfstools mtools binfmt-support
     python3 python3-venv python3-yaml python3-jsonschema python3-jinja2 python3-configobj python3-jsonpatch
-    python3-requests python3-netifaces python3-oauthlib python3-serial)
+    python3-requests python3-netifaces python3-oauthlib python3-serial pebble certbot)
 
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     missing=()

@@ -2,6 +2,7 @@
 //! `run()` that calls the pipeline and prints what people and scripts read.
 //! `main.rs` only parses, sets up logging and exits with the code.
 
+pub mod acme;
 pub mod install;
 pub mod manual;
 pub mod plan;
@@ -80,6 +81,12 @@ pub enum Commands {
     /// Make the next boot run batten again (a clone, or recovery): the
     /// unit's enable link back, the seal cleared.
     Rearm(rearm::Rearm),
+    /// Obtain or renew the ACME certificates of proxy sites that name a
+    /// domain (`tls: {acme: ...}`), with certbot over HTTP-01, and put them
+    /// in place (what batten-acme.service and its timer run). The running
+    /// system only. Exit 70 when a site got no certificate; it keeps the
+    /// one it serves.
+    Acme(acme::Acme),
     /// Print the JSON Schema (draft 2020-12) of the user-data batten accepts.
     Schema,
     /// Print batten's manual page, batten(8), as roff: every command and
@@ -104,6 +111,7 @@ impl Commands {
             Commands::Status(c) => c.run(),
             Commands::Install(c) => c.run(),
             Commands::Rearm(c) => c.run(),
+            Commands::Acme(c) => c.run(),
             Commands::Schema => schema::run(),
             Commands::Manual => manual::run(),
             Commands::RenderJinja => render_jinja::run(),

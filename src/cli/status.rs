@@ -62,6 +62,8 @@ struct StatusReport {
     /// The certificates the proxy's HTTPS sites serve: what to check the
     /// first connection against.
     certificates: Vec<crate::state::SiteCertificate>,
+    /// How the last ACME round of each ACME site went.
+    acme: Vec<crate::state::AcmeRecord>,
 }
 
 /// Gather the state of `args`' root and print it in `format`.
@@ -121,6 +123,7 @@ fn status(args: &RootArgs, format: Format) -> Result<Code, Failure> {
         static_only: state.static_only.clone(),
         default_passwords_locked: state.default_passwords_locked.clone(),
         certificates: state.certificates.clone(),
+        acme: state.acme.clone(),
     };
     match format {
         Format::Json => println!(
@@ -194,6 +197,16 @@ fn status(args: &RootArgs, format: Format) -> Result<Code, Failure> {
                     c.names.join(" "),
                     crate::state::format_utc(c.not_after),
                     c.pin
+                );
+            }
+            for a in &report.acme {
+                println!(
+                    "acme:        {} ({}) {} at {}: {}",
+                    a.site,
+                    a.domain,
+                    if a.ok { "ok" } else { "FAILED" },
+                    a.at,
+                    a.said
                 );
             }
             if let Some(u) = &report.updates {

@@ -36,11 +36,11 @@ impl Verify {
     }
 }
 
-/// Verify `args`' root against the user-data its last run acted on.
-fn verify(args: &RootArgs, seal: bool, format: Format) -> Result<Code, Failure> {
-    let root = open_root(args)?;
-    let distro =
-        Distro::detect(&root, args.family).map_err(|e| Failure::new(Code::Usage, e.to_string()))?;
+/// The user-data the root's last run acted on (batten's copy), as that
+/// run read it: what verify and `batten acme` work from.
+pub(super) fn recorded_user_data(
+    root: &crate::host::root::Root,
+) -> Result<crate::input::model::UserData, Failure> {
     // The intent is the user-data the last run acted on.
     let copy = root
         .read(USER_DATA_COPY)
@@ -53,16 +53,24 @@ fn verify(args: &RootArgs, seal: bool, format: Format) -> Result<Code, Failure> 
         .and_then(|bytes| serde_json::from_slice(&bytes).ok())
         .map_or_else(|| InstanceData::placeholder(None), InstanceData::from_json)
         .rendered_by(renderer());
-    let user_data = match input::load_with(USER_DATA_COPY, &copy, &instance_data) {
-        Ok(l) => l.user_data,
+    match input::load_with(USER_DATA_COPY, &copy, &instance_data) {
+        Ok(l) => Ok(l.user_data),
         Err(invalid) => {
             print_issues("error", &invalid.errors);
-            return Err(Failure::new(
+            Err(Failure::new(
                 Code::VerifyFailed,
                 format!("{USER_DATA_COPY} no longer validates; run batten again"),
-            ));
+            ))
         }
-    };
+    }
+}
+
+/// Verify `args`' root against the user-data its last run acted on.
+fn verify(args: &RootArgs, seal: bool, format: Format) -> Result<Code, Failure> {
+    let root = open_root(args)?;
+    let distro =
+        Distro::detect(&root, args.family).map_err(|e| Failure::new(Code::Usage, e.to_string()))?;
+    let user_data = recorded_user_data(&root)?;
     let report = crate::verify::verify(&crate::verify::Inputs {
         root: &root,
         distro: &distro,

@@ -97,8 +97,26 @@ pub struct State {
     /// connection against, and what verify holds the live site to.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub certificates: Vec<SiteCertificate>,
+    /// The last ACME round of each site that asks for one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub acme: Vec<AcmeRecord>,
     /// The most recent runs, oldest first, at most 20.
     pub runs: Vec<RunRecord>,
+}
+
+/// How the last ACME round of a site went.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AcmeRecord {
+    /// The site's name.
+    pub site: String,
+    /// The domain asked for.
+    pub domain: String,
+    /// When, RFC 3339 UTC.
+    pub at: String,
+    /// Whether the site serves the CA's certificate after it.
+    pub ok: bool,
+    /// What happened, in words (certbot's own when it failed).
+    pub said: String,
 }
 
 /// A proxy site's certificate as batten recorded it.

@@ -6,6 +6,7 @@
 //! credentials file. The upstream stays on loopback (validation insists)
 //! and its port is dropped by the firewall (safety rule 3).
 
+pub mod acme;
 pub mod certificate;
 pub mod htpasswd;
 

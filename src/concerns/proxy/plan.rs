@@ -2,7 +2,7 @@
 //! files and generated credentials, and nothing left of stale sites.
 
 use super::htpasswd::{self, Credential};
-use super::{nginx, tls};
+use super::{acme, nginx, tls};
 use crate::concerns::accounts::Accounts;
 use crate::host::daemon::Daemon;
 use crate::host::distro::{Distro, Family};
@@ -118,6 +118,7 @@ pub fn plan(
                 });
             }
         }
+        actions.extend(acme::units::plan(root, distro.family, false, notes)?);
         return Ok(actions);
     }
     if !nginx_installed {
@@ -271,6 +272,12 @@ pub fn plan(
             });
         }
     }
+    let any_acme = ud
+        .batten
+        .proxy
+        .iter()
+        .any(|s| matches!(s.tls, crate::input::model::Tls::Acme(_)));
+    actions.extend(acme::units::plan(root, distro.family, any_acme, notes)?);
     Ok(actions)
 }
 

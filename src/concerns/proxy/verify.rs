@@ -128,12 +128,22 @@ fn certificate_check(
             ),
         );
     } else if matches!(site_tls, Tls::Acme(_)) && d.self_signed {
+        let last = crate::state::State::load(inp.root)
+            .ok()
+            .and_then(|s| s.acme.into_iter().find(|a| a.site == name))
+            .map_or_else(
+                || {
+                    "batten-acme.service has not run yet (it runs once the network is up)"
+                        .to_string()
+                },
+                |a| format!("the last ACME round ({}) said: {}", a.at, a.said),
+            );
         r.add(
             &id,
             Status::Warn,
             what,
             format!(
-                "self-signed (SHA-256 {}): obtaining the ACME certificate is not built in this batten yet",
+                "still the self-signed one (SHA-256 {}) until the CA issues one; {last}",
                 d.fingerprint
             ),
         );

@@ -201,13 +201,6 @@ fn acme_value(c: &mut Checker, node: &Node, path: &str) -> Option<Acme> {
             "acme needs the domain to ask a certificate for, like {domain: panel.example.org}",
         );
     }
-    if c.errors.len() == before {
-        c.warn(
-            node.pos,
-            path,
-            "this batten does not obtain ACME certificates yet: the site serves the self-signed certificate batten makes (as tls: auto) and its fingerprint is shown; port 80 already answers the CA's challenges",
-        );
-    }
     (c.errors.len() == before).then_some(Acme {
         domain: domain?,
         email,
