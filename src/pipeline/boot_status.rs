@@ -255,6 +255,7 @@ mod tests {
             vec!["sshd -t refused it\nline two".into()],
         );
         status.instance_id = Some("rpi-imager-1".into());
+        status.certificates = vec![("batten-80".into(), "AB:CD".into(), true)];
         let path = write(&pi, &status).unwrap().unwrap();
         assert_eq!(path, "/boot/firmware/batten-status.txt");
         let text =
@@ -270,6 +271,10 @@ mod tests {
         assert!(text.contains("SHA256:"), "{text}");
         assert!(text.contains("(ED25519, 256 bits)"), "{text}");
         assert!(text.contains("instance-id: rpi-imager-1"), "{text}");
+        assert!(
+            text.contains("\n  batten-80: SHA256 AB:CD (self-signed)\n"),
+            "{text}"
+        );
         let json: serde_json::Value = serde_json::from_slice(
             &std::fs::read(dir.path().join("boot/firmware/batten-status.json")).unwrap(),
         )

@@ -109,6 +109,22 @@ mod tests {
     }
 
     #[test]
+    fn https_ports_follow_the_port_plan() {
+        let text = "#cloud-config\nbatten:\n  proxy:\n    - {listen: 80, upstream: 127.0.0.1:9001, allow_from: 203.0.113.0/24, auth: {users: [{name: a}]}}\n    - {listen: 8443, server_name: b.example.org, tls: {acme: {domain: b.example.org}}, allow_from: 203.0.113.0/24, upstream: 127.0.0.1:9002, auth: {users: [{name: b}]}}\n    - {listen: 8080, server_name: c.example.org, tls: off, upstream: 127.0.0.1:9003, auth: {users: [{name: c}]}}\n";
+        let ud = crate::input::load("u", text.as_bytes()).unwrap().user_data;
+        let rules = Ruleset::from_user_data(&ud, vec![22]);
+        let ports: Vec<(u16, usize)> = rules
+            .proxy_ports
+            .iter()
+            .map(|(p, sources)| (*p, sources.len()))
+            .collect();
+        // HTTPS on 443 and the redirect on 80 for `listen: 80`; 8443 from the
+        // allowed sources; 80 open to anyone since an ACME CA validates
+        // there; plain HTTP on 8080.
+        assert_eq!(ports, [(443, 1), (80, 0), (8443, 1), (8080, 0)]);
+    }
+
+    #[test]
     fn backend_choice() {
         assert_eq!(choose(FirewallBackend::Auto, |_| true), Ok(Kind::Nftables));
         assert_eq!(
