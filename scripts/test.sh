@@ -94,6 +94,24 @@ if command -v apt-get >/dev/null; then
     fi
 fi
 
+# promtool from Debian's prometheus package, unpacked the same way (never
+# installed: that would start a Prometheus server here), for the check
+# that batten's node_exporter textfile is valid exposition format.
+if command -v apt-get >/dev/null; then
+    version=$(apt-cache policy prometheus 2>/dev/null | awk '/Candidate:/ {print $2}')
+    if [ -n "$version" ] && [ "$version" != "(none)" ]; then
+        cache="${XDG_CACHE_HOME:-$HOME/.cache}/batten/prometheus-$version"
+        if [ ! -x "$cache/usr/bin/promtool" ]; then
+            mkdir -p "$(dirname "$cache")"
+            tmp=$(mktemp -d)
+            chmod 755 "$tmp"
+            (cd "$tmp" && apt-get download -q "prometheus=$version" >&2 && dpkg-deb -x prometheus_*.deb "$cache.partial")
+            rm -rf "$tmp" "$cache" && mv "$cache.partial" "$cache"
+        fi
+        export BATTEN_PROMTOOL="$cache/usr/bin/promtool"
+    fi
+fi
+
 # ssh-audit, pinned, from PyPI into a virtual environment in the same
 # cache: Debian 12's own (2.5) predates the "Hardened Debian 12" policy
 # the VM test checks batten's sshd against from outside.

@@ -3,6 +3,7 @@
 //! `main.rs` only parses, sets up logging and exits with the code.
 
 pub mod acme;
+pub mod drift;
 pub mod install;
 pub mod manual;
 pub mod plan;

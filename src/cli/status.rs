@@ -32,6 +32,18 @@ impl Status {
 
 #[derive(Serialize)]
 struct StatusReport {
+    /// One word, as cloud-init's `status --format json` has it: `running`
+    /// (armed: batten runs, or will at the next boot), `done` (sealed, and
+    /// the last drift check found nothing), `degraded` (sealed, and
+    /// something drifted: see `recoverable_errors`), `error` (the last run
+    /// failed), `disabled` (batten is not installed in the root).
+    status: &'static str,
+    /// What went wrong in the last run, when it failed.
+    errors: Vec<String>,
+    /// What drifted since the seal, with the evidence.
+    recoverable_errors: Vec<String>,
+    /// When batten last looked: the last drift check, else the last run.
+    last_update: Option<String>,
     root: String,
     distro: Option<Distro>,
     distro_error: Option<String>,
@@ -86,7 +98,56 @@ fn status(args: &RootArgs, format: Format) -> Result<Code, Failure> {
     let updates = distro
         .as_ref()
         .map(|d| crate::concerns::updates::verify::summary(&root, d, &crate::host::exec::System));
+    let drift = crate::concerns::assure::drift::Findings::load(&root);
+    let installed = root
+        .metadata(crate::state::BINARY_PATH)
+        .ok()
+        .flatten()
+        .is_some()
+        || !state.runs.is_empty();
+    let failed_run = state.runs.last().filter(|r| r.outcome == "failed");
+    let errors: Vec<String> = failed_run
+        .map(|r| {
+            let failed: Vec<String> = r
+                .steps
+                .iter()
+                .filter(|s| !s.ok)
+                .map(|s| format!("run {}: {} failed", r.id, s.what))
+                .collect();
+            if failed.is_empty() {
+                vec![format!("run {} failed (see its journal)", r.id)]
+            } else {
+                failed
+            }
+        })
+        .unwrap_or_default();
+    let recoverable_errors: Vec<String> = drift
+        .iter()
+        .filter(|_| state.sealed)
+        .flat_map(|f| &f.items)
+        .map(|i| format!("{}: {} (since {})", i.id, i.now, i.since))
+        .collect();
+    let word = if !installed {
+        "disabled"
+    } else if !errors.is_empty() && !state.sealed {
+        "error"
+    } else if !state.sealed {
+        "running"
+    } else if recoverable_errors.is_empty() {
+        "done"
+    } else {
+        "degraded"
+    };
+    let last_update = drift
+        .as_ref()
+        .filter(|_| state.sealed)
+        .map(|f| f.last_update.clone())
+        .or_else(|| state.runs.last().map(|r| r.finished.clone()));
     let report = StatusReport {
+        status: word,
+        errors,
+        recoverable_errors,
+        last_update,
         root: root.path().display().to_string(),
         distro,
         distro_error,
@@ -131,6 +192,13 @@ fn status(args: &RootArgs, format: Format) -> Result<Code, Failure> {
             serde_json::to_string_pretty(&report).unwrap_or_default()
         ),
         Format::Human => {
+            println!("status:      {}", report.status);
+            for e in &report.errors {
+                println!("error:       {e}");
+            }
+            for d in &report.recoverable_errors {
+                println!("drift:       {d}");
+            }
             println!("root:        {}", report.root);
             match (&report.distro, &report.distro_error) {
                 (Some(d), _) => println!("distro:      {} ({:?} family)", d.pretty_name, d.family),
@@ -226,5 +294,11 @@ fn status(args: &RootArgs, format: Format) -> Result<Code, Failure> {
             }
         }
     }
-    Ok(Code::Ok)
+    // cloud-init's convention for `status`: 1 for an error, 2 for a
+    // degraded state (the number batten otherwise uses for usage errors).
+    Ok(match report.status {
+        "error" => Code::VerifyFailed,
+        "degraded" => Code::Usage,
+        _ => Code::Ok,
+    })
 }

@@ -4,6 +4,7 @@
 use clap::Args;
 
 use super::{Format, RootArgs};
+use crate::concerns::assure::baseline::Baseline;
 use crate::exit::{Code, Failure};
 use crate::host::distro::Distro;
 use crate::host::exec::System;
@@ -21,9 +22,16 @@ pub struct Verify {
     /// The system to verify.
     #[command(flatten)]
     pub root: RootArgs,
-    /// Seal the instance when every check passes.
-    #[arg(long)]
+    /// Seal the instance when every check passes, and keep the report as
+    /// the baseline drift checks compare with.
+    #[arg(long, conflicts_with = "drift")]
     pub seal: bool,
+    /// Compare with the sealed baseline and report drift: in the journal,
+    /// node_exporter's textfile (/var/lib/prometheus/node-exporter/
+    /// batten.prom) and `batten status`. Read-only; what batten-verify.timer
+    /// runs. Exit 1 when something drifted.
+    #[arg(long)]
+    pub drift: bool,
     /// Output format: human lines or one JSON document.
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
@@ -32,6 +40,9 @@ pub struct Verify {
 impl Verify {
     /// Verify, report, and seal when asked and everything passed.
     pub fn run(&self) -> Result<Code, Failure> {
+        if self.drift {
+            return super::drift::drift(&self.root, self.format);
+        }
         verify(&self.root, self.seal, self.format)
     }
 }
@@ -140,6 +151,12 @@ fn verify(args: &RootArgs, seal: bool, format: Format) -> Result<Code, Failure> 
     boot_status::record(&root, &status);
     match sealed {
         Ok(instance) => {
+            // What the drift checks compare with from now on.
+            if let Err(e) = Baseline::of(&report, instance.clone()).save(&root) {
+                eprintln!(
+                    "batten: sealed, but the baseline for drift checks could not be kept: {e}"
+                );
+            }
             let instance = instance.as_deref().unwrap_or("(unknown)");
             if watch {
                 eprintln!(

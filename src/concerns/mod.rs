@@ -7,6 +7,7 @@
 //! plans every concern in that order, and `verify` checks every one.
 
 pub mod accounts;
+pub mod assure;
 pub mod card;
 pub mod cloud_init;
 pub mod firewall;

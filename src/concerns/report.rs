@@ -5,7 +5,7 @@
 //! why. With `--root` only the static checks run (sshd -t, nginx -t, nft
 //! -c, files and modes) and the live ones say they were skipped.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::host::daemon::{self, CheckError, Daemon};
 use crate::host::distro::Distro;
@@ -14,7 +14,7 @@ use crate::host::root::Root;
 use crate::input::model::UserData;
 
 /// The outcome of one check.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     /// As it should be.
@@ -28,7 +28,7 @@ pub enum Status {
 }
 
 /// One line of the report.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Check {
     /// Stable identifier, e.g. `sshd.password-authentication`.
     pub id: String,

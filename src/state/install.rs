@@ -24,6 +24,21 @@ pub const UNITS: &[(&str, &str, &str)] = &[
     ),
 ];
 
+/// Units that stay on after the seal: the drift check and its timer
+/// (path, text, enable link if any). The seal leaves them alone.
+pub const KEPT_UNITS: &[(&str, &str, Option<&str>)] = &[
+    (
+        "/etc/systemd/system/batten-drift.service",
+        include_str!("../../images/batten-drift.service"),
+        None,
+    ),
+    (
+        "/etc/systemd/system/batten-verify.timer",
+        include_str!("../../images/batten-verify.timer"),
+        Some("/etc/systemd/system/timers.target.wants/batten-verify.timer"),
+    ),
+];
+
 /// Where `install` puts the binary in the root.
 pub const BINARY_PATH: &str = "/usr/local/sbin/batten";
 
@@ -124,7 +139,8 @@ pub fn install(root: &Root, binary: &[u8], generalize: bool) -> Result<Vec<Strin
         done.push(format!("installed {BINARY_PATH} ({} bytes)", binary.len()));
     }
     dir("/etc/systemd/system")?;
-    for (path, text, _) in UNITS {
+    let kept = KEPT_UNITS.iter().map(|(path, text, _)| (*path, *text, ""));
+    for (path, text, _) in UNITS.iter().copied().chain(kept) {
         if root.write_atomic(
             path,
             text.as_bytes(),
@@ -139,6 +155,17 @@ pub fn install(root: &Root, binary: &[u8], generalize: bool) -> Result<Vec<Strin
         }
     }
     done.extend(rearm(root)?);
+    dir("/etc/systemd/system/timers.target.wants")?;
+    for (path, _, link) in KEPT_UNITS {
+        if let Some(link) = link
+            && root.symlink(path, link, None)?
+        {
+            done.push(format!(
+                "enabled {} ({link})",
+                path.rsplit('/').next().unwrap_or(path)
+            ));
+        }
+    }
     if generalize {
         for name in root.list_dir("/etc/ssh")?.unwrap_or_default() {
             let path = format!("/etc/ssh/{name}");
@@ -173,6 +200,8 @@ pub fn install(root: &Root, binary: &[u8], generalize: bool) -> Result<Vec<Strin
             "/var/lib/batten/user-data",
             "/var/lib/batten/instance-data.json",
             "/var/lib/batten/credentials",
+            "/var/lib/batten/sealed.json",
+            "/var/lib/batten/drift.json",
         ] {
             if root.remove_file(path, None)? {
                 done.push(format!("removed {path}"));

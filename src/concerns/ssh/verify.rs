@@ -53,11 +53,22 @@ fn sshd(inp: &Inputs, r: &mut Report) {
                 (false, "yes") => Status::Warn,
                 (false, _) => Status::Pass,
             };
+            // The evidence: which file says so (a drop-in someone added).
+            let set_in = if status == Status::Fail {
+                let found = where_set(inp.root, k, &v);
+                if found.is_empty() {
+                    String::new()
+                } else {
+                    format!(", set in {}", found.join(", "))
+                }
+            } else {
+                String::new()
+            };
             r.add(
                 &format!("sshd.{k}.{user}"),
                 status,
                 format!("{k} for {user} (sshd -T)"),
-                format!("`{v}`"),
+                format!("`{v}`{set_in}"),
             );
         }
         let pubkey = get("pubkeyauthentication");
@@ -86,6 +97,50 @@ fn sshd(inp: &Inputs, r: &mut Report) {
             );
         }
     }
+}
+
+/// The lines of the root's sshd_config and its drop-ins that set `keyword`
+/// (or, for keyboard-interactive, its old name) to `value`, as
+/// `path:line`: the evidence when a setting is not what batten made it.
+pub fn where_set(root: &crate::host::root::Root, keyword: &str, value: &str) -> Vec<String> {
+    let names: &[&str] = if keyword == "kbdinteractiveauthentication" {
+        &[
+            "kbdinteractiveauthentication",
+            "challengeresponseauthentication",
+        ]
+    } else {
+        &[keyword]
+    };
+    let mut files = vec!["/etc/ssh/sshd_config".to_string()];
+    let mut dropins: Vec<String> = root
+        .list_dir("/etc/ssh/sshd_config.d")
+        .ok()
+        .flatten()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|f| f.ends_with(".conf"))
+        .map(|f| format!("/etc/ssh/sshd_config.d/{f}"))
+        .collect();
+    dropins.sort();
+    files.extend(dropins);
+    let mut found = Vec::new();
+    for path in files {
+        let Ok(Some(text)) = root.read_to_string(&path) else {
+            continue;
+        };
+        for (n, line) in text.lines().enumerate() {
+            let mut words = line.split_whitespace();
+            let (Some(k), Some(v)) = (words.next(), words.next()) else {
+                continue;
+            };
+            if names.iter().any(|name| k.eq_ignore_ascii_case(name))
+                && v.eq_ignore_ascii_case(value)
+            {
+                found.push(format!("{path}:{}", n + 1));
+            }
+        }
+    }
+    found
 }
 
 /// The effective crypto lists hold nothing outside the policy (plus the

@@ -1,0 +1,110 @@
+//! `batten verify --drift`: the sealed promise checked again, read-only,
+//! and what drifted reported where fleets look.
+
+use super::{Format, RootArgs};
+use crate::concerns::assure::baseline::Baseline;
+use crate::concerns::assure::drift::{self, Findings, Kind};
+use crate::concerns::assure::{journal, textfile};
+use crate::exit::{Code, Failure};
+use crate::host::distro::Distro;
+use crate::host::exec::System;
+use crate::pipeline::open_root;
+use crate::state::{self, State};
+
+/// Check `args`' root against its sealed baseline.
+pub fn drift(args: &RootArgs, format: Format) -> Result<Code, Failure> {
+    let root = open_root(args)?;
+    let Some(baseline) = Baseline::load(&root) else {
+        println!(
+            "batten verify --drift: this instance is not sealed yet (or was sealed before drift checks existed): nothing to compare with; the first boot's verify seals it, or `batten rearm` and a reboot"
+        );
+        return Ok(Code::Ok);
+    };
+    let distro =
+        Distro::detect(&root, args.family).map_err(|e| Failure::new(Code::Usage, e.to_string()))?;
+    let user_data = super::verify::recorded_user_data(&root)?;
+    let report = crate::verify::verify(&crate::verify::Inputs {
+        root: &root,
+        distro: &distro,
+        user_data: &user_data,
+        runner: &System,
+    });
+    let now = state::now_utc();
+    let before = Findings::load(&root);
+    let items = drift::compare(&baseline.checks, &report.checks, before.as_ref(), &now);
+    for item in &items {
+        let kind = match item.kind {
+            Kind::Drifted => "drifted",
+            Kind::NewlyUnsafe => "newly unsafe",
+        };
+        let message = format!(
+            "batten drift: {} {kind} since {}: {}: {}{}",
+            item.id,
+            item.since,
+            item.what,
+            item.now,
+            item.was
+                .as_deref()
+                .map(|w| format!(" (at the seal: {w})"))
+                .unwrap_or_default()
+        );
+        if root.is_host() {
+            journal::send(4, journal::DRIFTED, &message, &[("BATTEN_CHECK", &item.id)]);
+        } else {
+            eprintln!("{message}");
+        }
+    }
+    let summary = if items.is_empty() {
+        format!(
+            "batten drift: nothing drifted since the seal ({} checks)",
+            report.checks.len()
+        )
+    } else {
+        format!(
+            "batten drift: {} item(s) drifted since the seal; `batten run --force` re-applies the sealed user-data",
+            items.len()
+        )
+    };
+    if root.is_host() {
+        let priority = if items.is_empty() { 6 } else { 4 };
+        journal::send(priority, journal::SUMMARY, &summary, &[]);
+    }
+    let st = State::load(&root).unwrap_or_default();
+    let text = textfile::render(&textfile::Figures {
+        checks: &report.checks,
+        drift_items: items.len(),
+        at: state::now_secs(),
+        instance_id: baseline.instance_id.as_deref(),
+        default_passwords_locked: st.default_passwords_locked.len(),
+    });
+    if let Err(e) = textfile::write(&root, textfile::DIR, &text) {
+        eprintln!("batten: the textfile for node_exporter could not be written: {e}");
+    }
+    let findings = Findings {
+        last_update: now,
+        items,
+    };
+    if let Err(e) = findings.save(&root) {
+        eprintln!("batten: the findings could not be kept for `batten status`: {e}");
+    }
+    match format {
+        Format::Human => {
+            for item in &findings.items {
+                println!(
+                    "DRIFT {} ({:?}, since {}): {}",
+                    item.id, item.kind, item.since, item.now
+                );
+            }
+            println!("{summary}");
+        }
+        Format::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&findings).unwrap_or_default()
+        ),
+    }
+    Ok(if findings.items.is_empty() {
+        Code::Ok
+    } else {
+        Code::VerifyFailed
+    })
+}

@@ -1,0 +1,55 @@
+//! The sealed baseline: what verify proved when the instance was sealed,
+//! check by check, kept in batten's state directory.
+
+use serde::{Deserialize, Serialize};
+
+use crate::concerns::report::{Check, Report};
+use crate::host::root::Root;
+use crate::state::StateError;
+
+/// Where the baseline is kept.
+pub const PATH: &str = "/var/lib/batten/sealed.json";
+
+/// What the seal recorded.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Baseline {
+    /// When, RFC 3339 UTC.
+    pub at: String,
+    /// The instance sealed.
+    pub instance_id: Option<String>,
+    /// The batten that sealed it.
+    pub version: String,
+    /// Every check of the sealing verify, as it came out.
+    pub checks: Vec<Check>,
+}
+
+impl Baseline {
+    /// The baseline of `report`, now.
+    pub fn of(report: &Report, instance_id: Option<String>) -> Baseline {
+        Baseline {
+            at: crate::state::now_utc(),
+            instance_id,
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            checks: report.checks.clone(),
+        }
+    }
+
+    /// Keep it in the root (0600 root: the report names accounts).
+    pub fn save(&self, root: &Root) -> Result<(), StateError> {
+        let mut text = serde_json::to_string_pretty(self).unwrap_or_default();
+        text.push('\n');
+        root.write_atomic(
+            PATH,
+            text.as_bytes(),
+            crate::state::private_owner(0o600),
+            None,
+        )?;
+        Ok(())
+    }
+
+    /// The root's baseline, when it was sealed with one.
+    pub fn load(root: &Root) -> Option<Baseline> {
+        let bytes = root.read(PATH).ok()??;
+        serde_json::from_slice(&bytes).ok()
+    }
+}
