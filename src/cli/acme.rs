@@ -31,7 +31,7 @@ impl Acme {
 
 fn acme(force: bool) -> Result<Code, Failure> {
     let root = open_path(std::path::Path::new("/"))?;
-    let user_data = super::verify::recorded_user_data(&root)?;
+    let user_data = crate::pipeline::recorded::user_data(&root)?;
     let sites: Vec<_> = user_data
         .batten
         .proxy

@@ -22,7 +22,7 @@ pub fn drift(args: &RootArgs, format: Format) -> Result<Code, Failure> {
     };
     let distro =
         Distro::detect(&root, args.family).map_err(|e| Failure::new(Code::Usage, e.to_string()))?;
-    let user_data = super::verify::recorded_user_data(&root)?;
+    let user_data = crate::pipeline::recorded::user_data(&root)?;
     let report = crate::verify::verify(&crate::verify::Inputs {
         root: &root,
         distro: &distro,

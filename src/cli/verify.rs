@@ -8,12 +8,9 @@ use crate::concerns::assure::baseline::Baseline;
 use crate::exit::{Code, Failure};
 use crate::host::distro::Distro;
 use crate::host::exec::System;
-use crate::input;
-use crate::input::jinja::InstanceData;
 use crate::pipeline::boot_status::{self, BootStatus};
-use crate::pipeline::sources::renderer;
-use crate::pipeline::{open_root, print_issues};
-use crate::state::{self, INSTANCE_DATA_COPY, SealError, USER_DATA_COPY};
+use crate::pipeline::open_root;
+use crate::state::{self, SealError};
 use crate::verify::Status;
 
 /// `batten verify [--root DIR] [--seal] [--format human|json]`
@@ -47,41 +44,12 @@ impl Verify {
     }
 }
 
-/// The user-data the root's last run acted on (batten's copy), as that
-/// run read it: what verify and `batten acme` work from.
-pub(super) fn recorded_user_data(
-    root: &crate::host::root::Root,
-) -> Result<crate::input::model::UserData, Failure> {
-    // The intent is the user-data the last run acted on.
-    let copy = root
-        .read(USER_DATA_COPY)
-        .map_err(|e| Failure::new(Code::VerifyFailed, e.to_string()))?
-        .unwrap_or_default();
-    let instance_data = root
-        .read(INSTANCE_DATA_COPY)
-        .ok()
-        .flatten()
-        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-        .map_or_else(|| InstanceData::placeholder(None), InstanceData::from_json)
-        .rendered_by(renderer());
-    match input::load_with(USER_DATA_COPY, &copy, &instance_data) {
-        Ok(l) => Ok(l.user_data),
-        Err(invalid) => {
-            print_issues("error", &invalid.errors);
-            Err(Failure::new(
-                Code::VerifyFailed,
-                format!("{USER_DATA_COPY} no longer validates; run batten again"),
-            ))
-        }
-    }
-}
-
 /// Verify `args`' root against the user-data its last run acted on.
 fn verify(args: &RootArgs, seal: bool, format: Format) -> Result<Code, Failure> {
     let root = open_root(args)?;
     let distro =
         Distro::detect(&root, args.family).map_err(|e| Failure::new(Code::Usage, e.to_string()))?;
-    let user_data = recorded_user_data(&root)?;
+    let user_data = crate::pipeline::recorded::user_data(&root)?;
     let report = crate::verify::verify(&crate::verify::Inputs {
         root: &root,
         distro: &distro,

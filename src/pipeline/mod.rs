@@ -6,6 +6,7 @@ pub mod binary;
 pub mod boot_status;
 pub mod build;
 pub mod options;
+pub mod recorded;
 pub mod run;
 pub mod sources;
 

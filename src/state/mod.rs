@@ -104,6 +104,21 @@ pub struct State {
     pub runs: Vec<RunRecord>,
 }
 
+/// Keep `value` as JSON at `path` in the root, 0600 root (batten's own
+/// records beside the state).
+pub fn save_json<T: Serialize>(root: &Root, path: &str, value: &T) -> Result<(), StateError> {
+    let mut text = serde_json::to_string_pretty(value).unwrap_or_default();
+    text.push('\n');
+    root.write_atomic(path, text.as_bytes(), private_owner(0o600), None)?;
+    Ok(())
+}
+
+/// One of batten's JSON records, when it is there and readable.
+pub fn load_json<T: serde::de::DeserializeOwned>(root: &Root, path: &str) -> Option<T> {
+    let bytes = root.read(path).ok()??;
+    serde_json::from_slice(&bytes).ok()
+}
+
 /// How the last ACME round of a site went.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AcmeRecord {

@@ -49,7 +49,6 @@ impl Baseline {
 
     /// The root's baseline, when it was sealed with one.
     pub fn load(root: &Root) -> Option<Baseline> {
-        let bytes = root.read(PATH).ok()??;
-        serde_json::from_slice(&bytes).ok()
+        crate::state::load_json(root, PATH)
     }
 }

@@ -50,8 +50,7 @@ pub struct Findings {
 impl Findings {
     /// The last findings in the root, if a drift check ran.
     pub fn load(root: &Root) -> Option<Findings> {
-        let bytes = root.read(PATH).ok()??;
-        serde_json::from_slice(&bytes).ok()
+        crate::state::load_json(root, PATH)
     }
 
     /// Keep them (0600 root).
