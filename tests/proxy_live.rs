@@ -289,6 +289,7 @@ exec \"$@\"";
     let (verify, report) = verify_live();
     let status = |id: &str| status_in(&report, id);
     assert_eq!(status("firewall.upstream"), "pass", "{report:#}");
+    assert_eq!(status("firewall.accepts"), "pass", "{report:#}");
     for check in ["certificate", "https", "login", "redirect"] {
         assert_eq!(
             status(&format!("proxy.batten-80.{check}")),
@@ -307,10 +308,8 @@ exec \"$@\"";
     );
     // Someone opens the panel's port ahead of batten's drop, by its number
     // or by letting a whole network in: verify fails either way.
-    for opening in [
-        &["tcp", "dport", "8080", "accept"][..],
-        &["ip", "saddr", "198.51.100.0/24", "accept"][..],
-    ] {
+    // batten's ruleset loaded afresh, then one rule inserted ahead of it.
+    let reload_and_insert = |rule: &[&str]| {
         let reloaded = pair
             .in_server(20, "nft")
             .args(["-f", &rules])
@@ -320,10 +319,16 @@ exec \"$@\"";
         let opened = pair
             .in_server(20, "nft")
             .args(["insert", "rule", "inet", "batten", "input"])
-            .args(opening)
+            .args(rule)
             .output()
             .unwrap();
         assert!(opened.status.success(), "{}", text(&opened));
+    };
+    for opening in [
+        &["tcp", "dport", "8080", "accept"][..],
+        &["ip", "saddr", "198.51.100.0/24", "accept"][..],
+    ] {
+        reload_and_insert(opening);
         let (verify, report) = verify_live();
         assert_eq!(verify.status.code(), Some(1), "{opening:?}: {report:#}");
         assert_eq!(
@@ -332,6 +337,25 @@ exec \"$@\"";
             "{opening:?}: {report:#}"
         );
     }
+
+    // A rule someone adds that accepts a port nobody opened is named.
+    reload_and_insert(&["tcp", "dport", "9999", "accept"]);
+    let (_, report) = verify_live();
+    let accepts = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "firewall.accepts")
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(accepts["status"], "fail", "{report:#}");
+    assert!(
+        accepts["why"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("9999/tcp"),
+        "{accepts}"
+    );
 
     // A second run keeps every password and file as they are.
     let before = snapshot(scratch.path());

@@ -594,6 +594,47 @@ fn first_boot_is_hardened_before_anyone_can_log_in() {
         "the panel's own port answered from outside"
     );
 
+    // Drift: the timer watches after the seal. Passwords turned back on
+    // from the admin's shell are found by its service (started here rather
+    // than waiting up to 5 minutes for the timer) and show in the journal,
+    // with batten's message id, and in node_exporter's textfile.
+    let out = ssh(work, "systemctl is-active batten-verify.timer");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "active",
+        "the drift timer is not active after the seal: {}",
+        text(&out)
+    );
+    let out = ssh(
+        work,
+        "echo 'PasswordAuthentication yes' | sudo tee /etc/ssh/sshd_config.d/00-a-oops.conf >/dev/null \
+         && sudo systemctl start batten-drift.service \
+         && sudo journalctl -q -o cat MESSAGE_ID=5b8a3f0e9c2d4e71a6b0c4d2e8f1a9b3 \
+         && echo ---- && sudo cat /var/lib/prometheus/node-exporter/batten.prom",
+    );
+    let said = text(&out);
+    assert!(out.status.success(), "{said}\n{}", vm.console());
+    let (journal, prom) = said.split_once("----").unwrap_or((&said, ""));
+    assert!(
+        journal.contains("sshd.passwordauthentication.admin drifted since")
+            && journal.contains("/etc/ssh/sshd_config.d/00-a-oops.conf:1"),
+        "the journal does not show the drift with its evidence: {said}"
+    );
+    assert!(
+        prom.contains("\nbatten_check_ok{check=\"sshd_passwordauthentication\"} 0\n"),
+        "batten.prom does not show it: {said}"
+    );
+    let out = ssh(
+        work,
+        "sudo rm /etc/ssh/sshd_config.d/00-a-oops.conf && sudo systemctl start batten-drift.service \
+         && sudo grep '^batten_drift_items' /var/lib/prometheus/node-exporter/batten.prom",
+    );
+    assert!(
+        text(&out).contains("batten_drift_items 0"),
+        "undone drift is still reported: {}",
+        text(&out)
+    );
+
     let _ = ssh(work, "sudo systemctl poweroff");
     let off = Instant::now();
     drop(vm);

@@ -47,6 +47,11 @@ pub trait Backend: Sync {
     /// Whether the loaded rules drop every proxy upstream port (safety
     /// rule 3).
     fn loaded_drops(&self, runner: &dyn Runner, ports: &[u16]) -> Result<bool, String>;
+    /// Every port (protocol, first, last) a rule of the loaded input chain(s)
+    /// accepts by destination port, read back from the kernel: what verify
+    /// holds to the ports the user-data opens.
+    fn loaded_accepted_ports(&self, runner: &dyn Runner)
+    -> Result<Vec<(String, u16, u16)>, String>;
     /// Modules of the other packet filter that this backend never uses but
     /// the boot loads anyway: kept from loading at boot
     /// (the plan's `modprobe_text`) and unloaded after a load when

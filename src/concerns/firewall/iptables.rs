@@ -182,6 +182,35 @@ fn names_port(line: &str, port: u16) -> bool {
 
 /// INPUT drops by default and each port has a rule accepting it from
 /// anywhere.
+/// Every (protocol, first, last) port an INPUT rule accepts by `--dport`
+/// (a port or `first:last`) or `--dports` (a list of either).
+fn accepted_ports(text: &str) -> Vec<(String, u16, u16)> {
+    let mut out = Vec::new();
+    for line in text
+        .lines()
+        .filter(|l| l.starts_with("-A INPUT ") && l.ends_with("-j ACCEPT"))
+    {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let protocol = words
+            .windows(2)
+            .find(|w| w[0] == "-p")
+            .map_or("tcp", |w| w[1])
+            .to_string();
+        for w in words
+            .windows(2)
+            .filter(|w| w[0] == "--dport" || w[0] == "--dports")
+        {
+            for spec in w[1].split(',') {
+                let (a, b) = spec.split_once(':').unwrap_or((spec, spec));
+                if let (Ok(a), Ok(b)) = (a.parse(), b.parse()) {
+                    out.push((protocol.clone(), a, b));
+                }
+            }
+        }
+    }
+    out
+}
+
 fn accepts(text: &str, ssh_ports: &[u16]) -> bool {
     text.lines().any(|l| l.starts_with(":INPUT DROP"))
         && ssh_ports.iter().all(|p| {
@@ -334,6 +363,16 @@ impl Backend for Iptables {
         Ok(drops(&current(runner, false)?, ports) && drops(&current(runner, true)?, ports))
     }
 
+    /// Both families' INPUT chains, read back with `iptables-save`.
+    fn loaded_accepted_ports(
+        &self,
+        runner: &dyn Runner,
+    ) -> Result<Vec<(String, u16, u16)>, String> {
+        let mut out = accepted_ports(&current(runner, false)?);
+        out.extend(accepted_ports(&current(runner, true)?));
+        Ok(out)
+    }
+
     /// iptables-legacy needs `ip_tables`; iptables-nft loads what it uses.
     fn unused_modules(&self) -> &'static [&'static str] {
         &[]
@@ -342,6 +381,19 @@ impl Backend for Iptables {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn accepted_ports_read_back_from_iptables_save() {
+        let text = "*filter\n:INPUT DROP [0:0]\n-A INPUT -i lo -j ACCEPT\n-A INPUT -p tcp -m tcp --dport 22 -j ACCEPT\n-A INPUT -p tcp -m tcp --dport 8080 -j DROP\n-A INPUT -p udp -m multiport --dports 53,60000:61000 -j ACCEPT\nCOMMIT\n";
+        assert_eq!(
+            accepted_ports(text),
+            [
+                ("tcp".to_string(), 22, 22),
+                ("udp".to_string(), 53, 53),
+                ("udp".to_string(), 60000, 61000)
+            ]
+        );
+    }
     use super::*;
     use crate::concerns::firewall::rules::allow;
     use crate::input::model::Protocol;

@@ -207,6 +207,40 @@ fn from_anywhere(expr: &[serde_json::Value]) -> bool {
         .any(|x| x["match"]["left"]["payload"]["field"] == "saddr")
 }
 
+/// Every (protocol, first, last) port an accepting rule of the input chain
+/// names by destination port: a number, a range or a set of either.
+fn accepted_ports(items: &[serde_json::Value]) -> Vec<(String, u16, u16)> {
+    let mut out = Vec::new();
+    for e in input_rules(items) {
+        if !e.iter().any(|x| x.get("accept").is_some()) {
+            continue;
+        }
+        for x in e {
+            let m = &x["match"];
+            let payload = &m["left"]["payload"];
+            if payload["field"] != "dport" {
+                continue;
+            }
+            let protocol = payload["protocol"].as_str().unwrap_or("tcp").to_string();
+            let mut push = |v: &serde_json::Value| {
+                let port = |v: &serde_json::Value| v.as_u64().and_then(|n| u16::try_from(n).ok());
+                if let Some(p) = port(v) {
+                    out.push((protocol.clone(), p, p));
+                } else if let Some([a, b]) = v["range"].as_array().map(Vec::as_slice)
+                    && let (Some(a), Some(b)) = (port(a), port(b))
+                {
+                    out.push((protocol.clone(), a, b));
+                }
+            };
+            match m["right"]["set"].as_array() {
+                Some(set) => set.iter().for_each(&mut push),
+                None => push(&m["right"]),
+            }
+        }
+    }
+    out
+}
+
 /// Input drops by default and each port has a rule accepting it from
 /// anywhere.
 fn accepts(items: &[serde_json::Value], ssh_ports: &[u16]) -> bool {
@@ -375,6 +409,14 @@ impl Backend for Nftables {
         Ok(drops(&loaded_items(runner)?, ports))
     }
 
+    /// Read back from the kernel.
+    fn loaded_accepted_ports(
+        &self,
+        runner: &dyn Runner,
+    ) -> Result<Vec<(String, u16, u16)>, String> {
+        Ok(accepted_ports(&loaded_items(runner)?))
+    }
+
     /// systemd 252 (Debian 12), built with libiptc, loads the legacy
     /// `ip_tables` module at every boot, before any unit runs. Beside
     /// nftables it holds no rule, and Lynis takes it for the firewall:
@@ -392,6 +434,29 @@ mod tests {
     use crate::concerns::firewall::rules::allow;
     use crate::input::grammar::source;
     use crate::input::model::Protocol;
+
+    #[test]
+    fn accepted_ports_read_back_from_the_json() {
+        let items: Vec<serde_json::Value> = serde_json::from_str(
+            r#"[
+            {"chain": {"name": "input", "hook": "input", "policy": "drop"}},
+            {"rule": {"chain": "input", "expr": [{"match": {"op": "==", "left": {"payload": {"protocol": "tcp", "field": "dport"}}, "right": 22}}, {"accept": null}]}},
+            {"rule": {"chain": "input", "expr": [{"match": {"op": "==", "left": {"payload": {"protocol": "tcp", "field": "dport"}}, "right": 8080}}, {"drop": null}]}},
+            {"rule": {"chain": "input", "expr": [{"match": {"op": "==", "left": {"payload": {"protocol": "udp", "field": "dport"}}, "right": {"set": [53, {"range": [60000, 61000]}]}}}, {"accept": null}]}},
+            {"rule": {"chain": "input", "expr": [{"match": {"op": "==", "left": {"payload": {"protocol": "tcp", "field": "dport"}}, "right": 9999}}, {"accept": null}]}}
+            ]"#,
+        )
+        .unwrap();
+        assert_eq!(
+            accepted_ports(&items),
+            [
+                ("tcp".to_string(), 22, 22),
+                ("udp".to_string(), 53, 53),
+                ("udp".to_string(), 60000, 61000),
+                ("tcp".to_string(), 9999, 9999)
+            ]
+        );
+    }
 
     #[test]
     fn exact_text() {

@@ -42,6 +42,47 @@ pub fn verify(inp: &Inputs, r: &mut Report) {
             Err(e) => (Status::Fail, e),
         };
         r.add("firewall.loaded", status, "the loaded ruleset", why);
+        let rules =
+            crate::concerns::firewall::Ruleset::from_user_data(inp.user_data, ports.clone());
+        match backend.loaded_accepted_ports(inp.runner) {
+            Ok(accepted) => {
+                let extra: Vec<String> = accepted
+                    .iter()
+                    .filter(|(proto, first, last)| !asked_for(&rules, proto, *first, *last))
+                    .map(|(proto, first, last)| {
+                        if first == last {
+                            format!("{first}/{proto}")
+                        } else {
+                            format!("{first}-{last}/{proto}")
+                        }
+                    })
+                    .collect();
+                if extra.is_empty() {
+                    r.add(
+                        "firewall.accepts",
+                        Status::Pass,
+                        "ports the loaded ruleset accepts",
+                        "only the ports the user-data opens (SSH, the proxy, batten.firewall.allow)",
+                    );
+                } else {
+                    r.add(
+                        "firewall.accepts",
+                        Status::Fail,
+                        "ports the loaded ruleset accepts",
+                        format!(
+                            "also {}, which the user-data does not open (a rule added since batten loaded it)",
+                            extra.join(", ")
+                        ),
+                    );
+                }
+            }
+            Err(e) => r.add(
+                "firewall.accepts",
+                Status::Fail,
+                "ports the loaded ruleset accepts",
+                e,
+            ),
+        }
         if !upstream.is_empty() {
             let (status, why) = match drops {
                 Ok(true) => (
@@ -107,4 +148,32 @@ pub fn verify(inp: &Inputs, r: &mut Report) {
             r.add("firewall.file", status, *path, detail);
         }
     }
+}
+
+/// Whether the user-data opens `first..=last` for `proto`: an SSH port, a
+/// proxy port, or an allow rule (of that protocol, or of every port from
+/// some sources).
+fn asked_for(
+    rules: &crate::concerns::firewall::Ruleset,
+    proto: &str,
+    first: u16,
+    last: u16,
+) -> bool {
+    use crate::input::model::Protocol;
+    let single = (first == last).then_some(first);
+    let tcp = proto == "tcp";
+    if tcp
+        && let Some(p) = single
+        && (rules.ssh_ports.contains(&p) || rules.proxy_ports.iter().any(|(q, _)| *q == p))
+    {
+        return true;
+    }
+    rules.allow.iter().any(|rule| {
+        let proto_ok = match rule.protocol {
+            Protocol::Tcp => tcp,
+            Protocol::Udp => proto == "udp",
+        };
+        rule.ports
+            .is_some_and(|r| proto_ok && r.first <= first && last <= r.last)
+    })
 }
