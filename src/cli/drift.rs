@@ -77,7 +77,7 @@ pub fn drift(args: &RootArgs, format: Format) -> Result<Code, Failure> {
         instance_id: baseline.instance_id.as_deref(),
         default_passwords_locked: st.default_passwords_locked.len(),
     });
-    if let Err(e) = textfile::write(&root, textfile::DIR, &text) {
+    if let Err(e) = textfile::write(&root, &user_data.batten.assure.textfile_dir, &text) {
         eprintln!("batten: the textfile for node_exporter could not be written: {e}");
     }
     let findings = Findings {

@@ -140,6 +140,11 @@ pub const ALL: &[Concern] = &[
         verify: |_, _| {},
     },
     Concern {
+        name: "assure",
+        plan: |cx, _| assure::plan::plan(cx.user_data, cx.root),
+        verify: assure::plan::verify,
+    },
+    Concern {
         name: "card",
         plan: card::plan,
         verify: card::verify,

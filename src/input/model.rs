@@ -263,6 +263,8 @@ pub struct Batten {
     pub updates: Updates,
     /// `batten.kernel`; on even when the section is absent.
     pub kernel: Kernel,
+    /// `batten.assure`: the drift checks after the seal.
+    pub assure: Assure,
 }
 
 /// `batten.passwords`. Known default passwords (pi/raspberry and the
@@ -565,6 +567,27 @@ pub struct RebootTime {
 impl std::fmt::Display for RebootTime {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{:02}:{:02}", self.hour, self.minute)
+    }
+}
+
+/// `batten.assure`: how the drift checks after the seal run and report.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Assure {
+    /// `interval`: minutes between drift checks (1 to 1440); 5 unless set.
+    pub interval_minutes: u32,
+    /// `textfile_dir`: where node_exporter's textfile collector reads.
+    pub textfile_dir: String,
+}
+
+/// The drift check's period unless the user-data sets one, in minutes.
+pub const DEFAULT_INTERVAL: u32 = 5;
+
+impl Default for Assure {
+    fn default() -> Self {
+        Assure {
+            interval_minutes: DEFAULT_INTERVAL,
+            textfile_dir: "/var/lib/prometheus/node-exporter".to_string(),
+        }
     }
 }
 

@@ -297,6 +297,7 @@ fn batten_def() -> Value {
                     }
                 ]
             },
+            "assure": assure(),
             "kernel": {
                 "description": "Kernel settings that cost a server nothing (sysctl, uncommon protocols, setuid core dumps); on by default, false turns them off (warned).",
                 "anyOf": [
@@ -310,6 +311,21 @@ fn batten_def() -> Value {
                     }
                 ]
             }
+        }
+    })
+}
+
+/// `batten.assure`: its own function, as serde_json's macro has a
+/// recursion limit.
+fn assure() -> Value {
+    json!({
+        "description": "The drift checks after the seal: batten-verify.timer runs `batten verify --drift`, read-only.",
+        "type": "object",
+        "additionalProperties": false,
+        "properties": {
+            "interval": { "description": "Minutes between drift checks.", "type": "integer", "minimum": 1, "maximum": 1440, "default": 5 },
+            "textfile_dir": { "description": "node_exporter's textfile collector directory, where batten.prom is written.", "type": "string", "pattern": "^/", "default": "/var/lib/prometheus/node-exporter" },
+            "repair": { "description": "Repair by the timer is not built yet: only false is accepted.", "const": false }
         }
     })
 }

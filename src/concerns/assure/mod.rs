@@ -13,4 +13,5 @@
 pub mod baseline;
 pub mod drift;
 pub mod journal;
+pub mod plan;
 pub mod textfile;

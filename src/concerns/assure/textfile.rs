@@ -10,8 +10,6 @@ use std::fmt::Write as _;
 use crate::concerns::report::{Check, Status};
 use crate::host::root::{Owner, Root, RootError};
 
-/// node_exporter's textfile directory on Debian (its package's default).
-pub const DIR: &str = "/var/lib/prometheus/node-exporter";
 /// The file batten writes there.
 pub const FILE: &str = "batten.prom";
 
@@ -114,7 +112,8 @@ fn escape(s: &str) -> String {
         .replace('\n', "\\n")
 }
 
-/// Write the file into `dir` of the root (made if missing), whole: a
+/// Write the file into `dir` of the root (`batten.assure.textfile_dir`,
+/// Debian's node_exporter directory unless set; made if missing), whole: a
 /// temporary file renamed over the old one.
 pub fn write(root: &Root, dir: &str, text: &str) -> Result<String, RootError> {
     let owner = |mode| Owner {

@@ -12,6 +12,7 @@
 //! `batten:`.
 
 mod accounts;
+mod assure;
 mod checker;
 mod firewall;
 mod kernel;
@@ -48,7 +49,15 @@ pub const HONOURED_KEYS: &[&str] = &[
     "batten",
 ];
 
-const BATTEN_KEYS: &[&str] = &["ssh", "firewall", "proxy", "passwords", "updates", "kernel"];
+const BATTEN_KEYS: &[&str] = &[
+    "ssh",
+    "firewall",
+    "proxy",
+    "passwords",
+    "updates",
+    "kernel",
+    "assure",
+];
 
 /// A module name as cloud-init compares them: `-` and `_` alike, `cc_` and
 /// `.py` dropped, lower case.
@@ -165,6 +174,7 @@ fn batten(c: &mut Checker, node: &Node, path: &str) -> Batten {
         "passwords" => b.passwords = passwords::settings(c, v, &p),
         "updates" => b.updates = updates::updates(c, v, &p),
         "kernel" => b.kernel = kernel::kernel(c, v, &p),
+        "assure" => b.assure = assure::assure(c, v, &p),
         "proxy" => {
             b.proxy = match &v.value {
                 Value::Seq(items) => items
