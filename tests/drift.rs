@@ -175,3 +175,176 @@ fn drift_is_found_with_its_evidence_and_undoing_it_clears_it() {
     );
     assert_eq!(status(&scratch).1["status"], "done");
 }
+
+/// Runs `batten verify` live in the server namespace: /etc an overlay (the
+/// machine's, nothing written to it), the scratch root's state, user-data
+/// and node_exporter directory in /var/lib.
+const LIVE: &str = "set -e
+W=\"$1\"; R=\"$2\"; shift 2
+mkdir -p \"$W/upper\" \"$W/work\"
+mount -t overlay batten-test-etc -o lowerdir=/etc,upperdir=\"$W/upper\",workdir=\"$W/work\" /etc
+mount --bind \"$R/var/lib\" /var/lib
+exec \"$@\"";
+
+#[test]
+fn live_drift_names_the_table_the_rule_and_the_listener() {
+    use common::net::{Daemon, Pair};
+    const T: &str = "live_drift_names_the_table_the_rule_and_the_listener";
+    if !privileged(T)
+        || !have("nft", T)
+        || !have("ip", T)
+        || !have("unshare", T)
+        || !have("python3", T)
+    {
+        return;
+    }
+    let scratch = Scratch::new();
+    let ud = scratch.user_data(
+        "ud.yaml",
+        &format!("#cloud-config\nusers:\n  - name: admin\n    ssh_authorized_keys: [\"{KEY}\"]\n"),
+    );
+    let out = scratch.batten("run", &ud, &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    let pair = Pair::new("drift");
+    let rules = scratch.join("/etc/nftables.conf").display().to_string();
+    let load = || {
+        let out = pair
+            .in_server(20, "nft")
+            .args(["-f", &rules])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", text(&out));
+    };
+    load();
+    let work = tempfile::tempdir().unwrap();
+    let batten_live = |args: &[&str]| {
+        pair.in_server_mounts(60, LIVE)
+            .arg(work.path())
+            .arg(scratch.path())
+            .arg(env!("CARGO_BIN_EXE_batten"))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    // The baseline: this namespace's live report, recorded as the seal
+    // records it (the machine's own sshd and accounts are not the scratch
+    // root's, so some checks differ from a real machine's; only what gets
+    // worse from here counts), and the state marked sealed.
+    let out = batten_live(&["verify", "--format", "json"]);
+    let report: serde_json::Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{}", text(&out)));
+    let baseline = serde_json::json!({
+        "at": "2026-12-04T00:00:00Z", "instance_id": "iid-drift", "version": "test",
+        "checks": report["checks"],
+    });
+    std::fs::write(
+        scratch.join("/var/lib/batten/sealed.json"),
+        baseline.to_string(),
+    )
+    .unwrap();
+    let state_path = scratch.join("/var/lib/batten/state.json");
+    let mut state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&state_path).unwrap()).unwrap();
+    state["sealed"] = true.into();
+    std::fs::write(&state_path, state.to_string()).unwrap();
+    let drift = || {
+        let out = batten_live(&["verify", "--drift", "--format", "json"]);
+        let findings: serde_json::Value =
+            serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{}", text(&out)));
+        (out.status.code(), findings)
+    };
+    let found = |findings: &serde_json::Value, id: &str| -> serde_json::Value {
+        findings["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["id"] == id)
+            .cloned()
+            .unwrap_or_else(|| panic!("{id} not found: {findings:#}"))
+    };
+    let (code, findings) = drift();
+    assert_eq!(code, Some(0), "nothing changed yet: {findings:#}");
+
+    // A listener on every address that nobody asked for.
+    let listener = pair
+        .in_server(120, "python3")
+        .args(["-m", "http.server", "7777", "--bind", "0.0.0.0"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let listener = Daemon(listener);
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let item = loop {
+        let (_, findings) = drift();
+        if let Some(i) = findings["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["id"] == "sockets.tcp.0.0.0.0:7777")
+        {
+            break i.clone();
+        }
+        assert!(
+            std::time::Instant::now() < until,
+            "the listener is not found: {findings:#}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    };
+    assert_eq!(item["kind"], "newly-unsafe");
+    assert!(
+        item["what"].as_str().unwrap().contains("python3"),
+        "the process is named: {item}"
+    );
+    drop(listener);
+
+    // A rule accepting a port nobody opened.
+    let out = pair
+        .in_server(20, "nft")
+        .args([
+            "insert", "rule", "inet", "batten", "input", "tcp", "dport", "9999", "accept",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let (code, findings) = drift();
+    assert_eq!(code, Some(1));
+    assert!(
+        found(&findings, "firewall.accepts")["now"]
+            .as_str()
+            .unwrap()
+            .contains("9999/tcp")
+    );
+
+    // batten's table deleted.
+    let out = pair
+        .in_server(20, "nft")
+        .args(["delete", "table", "inet", "batten"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let (_, findings) = drift();
+    assert_eq!(
+        found(&findings, "firewall.loaded")["kind"],
+        "drifted",
+        "{findings:#}"
+    );
+    let prom =
+        std::fs::read_to_string(scratch.join("/var/lib/prometheus/node-exporter/batten.prom"))
+            .unwrap();
+    assert!(
+        prom.contains("\nbatten_check_ok{check=\"firewall_loaded\"} 0\n"),
+        "{prom}"
+    );
+    let (code, st) = status(&scratch);
+    assert_eq!(
+        (code, st["status"].as_str()),
+        (Some(2), Some("degraded")),
+        "{st:#}"
+    );
+
+    // batten's ruleset back: clean again.
+    load();
+    let (code, findings) = drift();
+    assert_eq!(code, Some(0), "{findings:#}");
+}
