@@ -66,6 +66,9 @@ fn drift_is_found_with_its_evidence_and_undoing_it_clears_it() {
         )
         .unwrap();
     }
+    // A Raspberry Pi's boot partition: the owner reads the drift there too.
+    std::fs::create_dir_all(scratch.join("/boot/firmware")).unwrap();
+    std::fs::write(scratch.join("/boot/firmware/config.txt"), "arm_64bit=1\n").unwrap();
     let ud = scratch.user_data(
         "ud.yaml",
         &format!("#cloud-config\nusers:\n  - name: admin\n    ssh_authorized_keys: [\"{KEY}\"]\n"),
@@ -151,12 +154,19 @@ fn drift_is_found_with_its_evidence_and_undoing_it_clears_it() {
             .any(|e| e.as_str().unwrap().contains("00-a-oops.conf")),
         "{st:#}"
     );
+    let card = std::fs::read_to_string(scratch.join("/boot/firmware/batten-status.txt")).unwrap();
+    assert!(
+        card.starts_with("batten on this Raspberry Pi: degraded\n")
+            && card.contains("00-a-oops.conf"),
+        "{card}"
+    );
     // The drift check changed nothing but its own report files.
     let moved: Vec<_> = changed(&before, &snapshot(scratch.path()))
         .into_iter()
         .filter(|p| {
             !p.starts_with("var/lib/batten")
                 && !p.starts_with("var/lib/prometheus")
+                && !p.starts_with("boot/firmware")
                 && !p.starts_with("etc/ssh/sshd_config.d")
                 && !p.ends_with("20auto-upgrades")
         })

@@ -8,6 +8,7 @@ use crate::concerns::assure::{journal, textfile};
 use crate::exit::{Code, Failure};
 use crate::host::distro::Distro;
 use crate::host::exec::System;
+use crate::pipeline::boot_status::{self, BootStatus};
 use crate::pipeline::open_root;
 use crate::state::{self, State};
 
@@ -79,6 +80,25 @@ pub fn drift(args: &RootArgs, format: Format) -> Result<Code, Failure> {
     });
     if let Err(e) = textfile::write(&root, &user_data.batten.assure.textfile_dir, &text) {
         eprintln!("batten: the textfile for node_exporter could not be written: {e}");
+    }
+    // A headless Pi's owner reads the same on the card (written only when
+    // its news changes: FAT is best written seldom).
+    if crate::input::pi_os::boot_partition(&root).is_some() {
+        let errors = items
+            .iter()
+            .map(|i| format!("drift: {}: {} (since {})", i.id, i.now, i.since))
+            .collect();
+        let word = if items.is_empty() {
+            "sealed"
+        } else {
+            "degraded"
+        };
+        let mut status = BootStatus::new(&root, "drift", word, errors);
+        status.instance_id = baseline.instance_id.clone();
+        status.notes = boot_status::previous(&root)
+            .map(|p| p.notes)
+            .unwrap_or_default();
+        boot_status::record(&root, &status);
     }
     let findings = Findings {
         last_update: now,
