@@ -358,3 +358,63 @@ fn live_drift_names_the_table_the_rule_and_the_listener() {
     let (code, findings) = drift();
     assert_eq!(code, Some(0), "{findings:#}");
 }
+
+#[test]
+fn repair_puts_back_battens_own_files_and_leaves_the_rest_reported() {
+    const T: &str = "repair_puts_back_battens_own_files_and_leaves_the_rest_reported";
+    if !privileged(T) || !have("sshd", T) || !have("unshare", T) {
+        return;
+    }
+    let scratch = Scratch::new();
+    let ud = scratch.user_data(
+        "ud.yaml",
+        &format!(
+            "#cloud-config\nusers:\n  - name: admin\n    ssh_authorized_keys: [\"{KEY}\"]\nbatten:\n  updates: false\n  assure: {{repair: true}}\n"
+        ),
+    );
+    let out = scratch.batten("run", &ud, &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = run(&["verify", "--seal", "--root", &scratch.root_arg()]);
+    assert!(out.status.success(), "{}", text(&out));
+
+    // batten's own sysctl file edited: the timer's check puts it back.
+    let sysctl = scratch.join("/etc/sysctl.d/zz-batten.conf");
+    let original = std::fs::read_to_string(&sysctl).unwrap();
+    std::fs::write(
+        &sysctl,
+        original.replace("kernel.dmesg_restrict = 1", "kernel.dmesg_restrict = 0"),
+    )
+    .unwrap();
+    let (out, findings) = drift(&scratch);
+    assert!(text(&out).contains("re-applied"), "{}", text(&out));
+    assert!(
+        out.status.success(),
+        "repaired, nothing left: {}\n{findings:#}",
+        text(&out)
+    );
+    assert_eq!(std::fs::read_to_string(&sysctl).unwrap(), original);
+    assert_eq!(status(&scratch).1["status"], "done");
+
+    // Someone else's drop-in: not batten's to change; named and reported.
+    let oops = scratch.join("/etc/ssh/sshd_config.d/00-a-oops.conf");
+    std::fs::write(&oops, "PasswordAuthentication yes\n").unwrap();
+    let (out, findings) = drift(&scratch);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("00-a-oops.conf"), "{}", text(&out));
+    assert_eq!(
+        std::fs::read_to_string(&oops).unwrap(),
+        "PasswordAuthentication yes\n"
+    );
+    assert!(
+        findings["items"].as_array().unwrap().iter().any(|i| i["id"]
+            .as_str()
+            .unwrap()
+            .starts_with("sshd.passwordauthentication.")),
+        "{findings:#}"
+    );
+    assert_eq!(
+        status(&scratch).1["sealed"],
+        true,
+        "a repair keeps the seal"
+    );
+}

@@ -32,7 +32,28 @@ pub fn drift(args: &RootArgs, format: Format) -> Result<Code, Failure> {
     });
     let now = state::now_utc();
     let before = Findings::load(&root);
-    let items = drift::compare(&baseline.checks, &report.checks, before.as_ref(), &now);
+    let mut items = drift::compare(&baseline.checks, &report.checks, before.as_ref(), &now);
+    let mut report = report;
+    if user_data.batten.assure.repair && !items.is_empty() {
+        match repair(args, &root, &baseline) {
+            Ok(said) => {
+                let message = format!("batten drift: repair: {said}");
+                eprintln!("{message}");
+                if root.is_host() {
+                    journal::send(5, journal::REPAIRED, &message, &[]);
+                }
+            }
+            Err(e) => eprintln!("batten drift: repair failed: {e}"),
+        }
+        // What is left after the repair is what gets reported.
+        report = crate::verify::verify(&crate::verify::Inputs {
+            root: &root,
+            distro: &distro,
+            user_data: &user_data,
+            runner: &System,
+        });
+        items = drift::compare(&baseline.checks, &report.checks, before.as_ref(), &now);
+    }
     for item in &items {
         let kind = match item.kind {
             Kind::Drifted => "drifted",
@@ -127,4 +148,48 @@ pub fn drift(args: &RootArgs, format: Format) -> Result<Code, Failure> {
     } else {
         Code::VerifyFailed
     })
+}
+
+/// Re-apply the sealed user-data's steps on batten's own files
+/// (`concerns::assure::repair`), as a recorded run of the same instance;
+/// what it says it did and left.
+fn repair(
+    args: &RootArgs,
+    root: &crate::host::root::Root,
+    baseline: &Baseline,
+) -> Result<String, Failure> {
+    use crate::pipeline::run::{Started, carry_out};
+    use crate::pipeline::{Prepare, Purpose, prepare};
+    // The same instance: its id as the seal recorded it, so the repair
+    // never reads as a new machine.
+    let meta = std::env::temp_dir().join(format!("batten-repair-{}.meta-data", std::process::id()));
+    let id = baseline.instance_id.clone().unwrap_or_default();
+    std::fs::write(&meta, format!("instance-id: {id}\n"))
+        .map_err(|e| Failure::new(Code::ApplyFailed, format!("{}: {e}", meta.display())))?;
+    let source = crate::pipeline::options::SourceArgs {
+        user_data: Some(root.host_path(state::USER_DATA_COPY)),
+        meta_data: Some(meta.clone()),
+    };
+    let prepared = prepare(args, &source, Purpose::Run { force: true }, None);
+    let _ = std::fs::remove_file(&meta);
+    let Prepare::Ready(mut prepared) = prepared? else {
+        return Ok("nothing to re-apply".into());
+    };
+    let (kept, left) =
+        crate::concerns::assure::repair::split(std::mem::take(&mut prepared.plan.actions));
+    let left = if left.is_empty() {
+        String::new()
+    } else {
+        format!("; left as they are (not batten's): {}", left.join(", "))
+    };
+    if kept.is_empty() {
+        return Ok(format!("none of batten's own files drifted{left}"));
+    }
+    let n = kept.len();
+    prepared.plan.actions = kept;
+    let ran = carry_out(*prepared, Started::now(), true)?;
+    Ok(format!(
+        "re-applied {n} step(s) on batten's own files (run {}){left}",
+        ran.run_id
+    ))
 }

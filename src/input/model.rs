@@ -577,6 +577,8 @@ pub struct Assure {
     pub interval_minutes: u32,
     /// `textfile_dir`: where node_exporter's textfile collector reads.
     pub textfile_dir: String,
+    /// `repair`: the timer re-applies batten's own files when they drifted.
+    pub repair: bool,
 }
 
 /// The drift check's period unless the user-data sets one, in minutes.
@@ -587,6 +589,7 @@ impl Default for Assure {
         Assure {
             interval_minutes: DEFAULT_INTERVAL,
             textfile_dir: "/var/lib/prometheus/node-exporter".to_string(),
+            repair: false,
         }
     }
 }

@@ -325,7 +325,7 @@ fn assure() -> Value {
         "properties": {
             "interval": { "description": "Minutes between drift checks.", "type": "integer", "minimum": 1, "maximum": 1440, "default": 5 },
             "textfile_dir": { "description": "node_exporter's textfile collector directory, where batten.prom is written.", "type": "string", "pattern": "^/", "default": "/var/lib/prometheus/node-exporter" },
-            "repair": { "description": "Repair by the timer is not built yet: only false is accepted.", "const": false }
+            "repair": { "description": "The timer re-applies batten's own files (its sshd drop-in, firewall, sites, sysctl, update settings) when they drifted; never anything else.", "$ref": "#/$defs/boolean", "default": false }
         }
     })
 }

@@ -10,6 +10,8 @@ use std::os::unix::net::UnixDatagram;
 pub const SOCKET: &str = "/run/systemd/journal/socket";
 /// The message id of a drifted item.
 pub const DRIFTED: &str = "5b8a3f0e9c2d4e71a6b0c4d2e8f1a9b3";
+/// The message id of a repair by the timer.
+pub const REPAIRED: &str = "9d4f1b7c2e8a4f63b5c0d1e2f3a4b5c6";
 /// The message id of a run's summary.
 pub const SUMMARY: &str = "0c7e2d9a4b6f4c1e8a3d5f7b9e1c2a46";
 

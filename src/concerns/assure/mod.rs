@@ -8,10 +8,13 @@
 //! stable message id ([`journal`]); node_exporter's textfile collector
 //! ([`textfile`]); and `batten status --format json`.
 //!
-//! Nothing here changes the machine; repair is `batten run --force`.
+//! Nothing here changes the machine unless `batten.assure.repair` asks
+//! the timer to re-apply batten's own files ([`repair`]); otherwise
+//! `batten run --force` repairs by hand.
 
 pub mod baseline;
 pub mod drift;
 pub mod journal;
 pub mod plan;
+pub mod repair;
 pub mod textfile;
