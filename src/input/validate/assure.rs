@@ -59,7 +59,7 @@ mod tests {
             "{interval: 2000}",
             "{interval: 5m}",
             "{textfile_dir: metrics}",
-            "{repair: true}",
+            "{repair: maybe}",
             "{reapir: false}",
         ] {
             let (_, e, _) = run(&format!("batten:\n  assure: {bad}\n"));
