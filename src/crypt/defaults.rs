@@ -15,7 +15,7 @@ use std::sync::{Mutex, OnceLock};
 use super::Scheme;
 
 /// The list, as kept in the source.
-const LIST: &str = include_str!("defaults.txt");
+pub const LIST: &str = include_str!("defaults.txt");
 
 /// One known default: an account (`*` for any) and its password.
 #[derive(Clone, Debug, PartialEq, Eq)]

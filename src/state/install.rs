@@ -202,6 +202,7 @@ pub fn install(root: &Root, binary: &[u8], generalize: bool) -> Result<Vec<Strin
             "/var/lib/batten/credentials",
             "/var/lib/batten/sealed.json",
             "/var/lib/batten/drift.json",
+            "/var/lib/batten/passwords-checked.json",
         ] {
             if root.remove_file(path, None)? {
                 done.push(format!("removed {path}"));

@@ -29,7 +29,23 @@ pub fn verify(inp: &Inputs, r: &mut Report) {
     let mut open = Vec::new();
     let mut unchecked = Vec::new();
     let mut checked = 0;
-    for (user, verdict) in defaults::check_all(&accounts.shadow) {
+    // Hashes a check found clean before are not hashed again: the drift
+    // timer runs verify every few minutes, and yescrypt is slow by design.
+    let mut cache = CleanCache::load(inp.root);
+    let (known, fresh): (Vec<_>, Vec<_>) = accounts
+        .shadow
+        .iter()
+        .cloned()
+        .partition(|(user, field)| cache.has(user, field));
+    checked += known.len();
+    let verdicts = defaults::check_all(&fresh);
+    for ((user, field), (_, verdict)) in fresh.iter().zip(&verdicts) {
+        if matches!(verdict, Verdict::Clean) {
+            cache.add(user, field);
+        }
+    }
+    cache.save(inp.root);
+    for (user, verdict) in verdicts {
         match verdict {
             Verdict::Default(m) => open.push(format!("{user} ({})", m.describe())),
             Verdict::Empty => open.push(format!("{user} (an empty password)")),
@@ -87,5 +103,51 @@ fn verify_rounds(inp: &Inputs, r: &mut Report) {
             Some(why) => r.add(ID, Status::Warn, WHAT, format!("{why} (Lynis AUTH-9230)")),
         },
         Err(e) => r.add(ID, Status::Fail, WHAT, e.to_string()),
+    }
+}
+
+/// Digests of (account, password field) pairs found clean against this
+/// list of defaults: no hash is copied, only a SHA-256 of the pair and the
+/// list, so the file tells nothing of the passwords; a changed field (or
+/// list) has another digest and is checked again.
+struct CleanCache {
+    digests: Vec<String>,
+    changed: bool,
+}
+
+/// Where the digests are kept.
+const CACHE: &str = "/var/lib/batten/passwords-checked.json";
+
+impl CleanCache {
+    fn load(root: &crate::host::root::Root) -> CleanCache {
+        CleanCache {
+            digests: crate::state::load_json(root, CACHE).unwrap_or_default(),
+            changed: false,
+        }
+    }
+
+    fn digest(user: &str, field: &str) -> String {
+        use sha2::Digest;
+        // The list is part of it: a new batten with more defaults checks
+        // every hash again.
+        let d = sha2::Sha256::digest(format!("{}\0{user}\0{field}", defaults::LIST).as_bytes());
+        d.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    fn has(&self, user: &str, field: &str) -> bool {
+        self.digests.contains(&Self::digest(user, field))
+    }
+
+    fn add(&mut self, user: &str, field: &str) {
+        self.digests.push(Self::digest(user, field));
+        self.changed = true;
+    }
+
+    /// Keep the digests where batten keeps its state; a root batten cannot
+    /// write (a read-only image) just checks again next time.
+    fn save(&self, root: &crate::host::root::Root) {
+        if self.changed && matches!(root.metadata("/var/lib/batten"), Ok(Some(_))) {
+            let _ = crate::state::save_json(root, CACHE, &self.digests);
+        }
     }
 }
