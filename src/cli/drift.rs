@@ -6,7 +6,6 @@ use crate::concerns::assure::baseline::Baseline;
 use crate::concerns::assure::drift::{self, Findings, Kind};
 use crate::concerns::assure::{journal, textfile};
 use crate::exit::{Code, Failure};
-use crate::host::distro::Distro;
 use crate::host::exec::System;
 use crate::pipeline::boot_status::{self, BootStatus};
 use crate::pipeline::open_root;
@@ -21,15 +20,7 @@ pub fn drift(args: &RootArgs, format: Format) -> Result<Code, Failure> {
         );
         return Ok(Code::Ok);
     };
-    let distro =
-        Distro::detect(&root, args.family).map_err(|e| Failure::new(Code::Usage, e.to_string()))?;
-    let user_data = crate::pipeline::recorded::user_data(&root)?;
-    let report = crate::verify::verify(&crate::verify::Inputs {
-        root: &root,
-        distro: &distro,
-        user_data: &user_data,
-        runner: &System,
-    });
+    let (distro, user_data, report) = crate::pipeline::recorded::report(&root, args.family)?;
     let now = state::now_utc();
     let before = Findings::load(&root);
     let mut items = drift::compare(&baseline.checks, &report.checks, before.as_ref(), &now);

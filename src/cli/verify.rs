@@ -6,8 +6,6 @@ use clap::Args;
 use super::{Format, RootArgs};
 use crate::concerns::assure::baseline::Baseline;
 use crate::exit::{Code, Failure};
-use crate::host::distro::Distro;
-use crate::host::exec::System;
 use crate::pipeline::boot_status::{self, BootStatus};
 use crate::pipeline::open_root;
 use crate::state::{self, SealError};
@@ -47,15 +45,7 @@ impl Verify {
 /// Verify `args`' root against the user-data its last run acted on.
 fn verify(args: &RootArgs, seal: bool, format: Format) -> Result<Code, Failure> {
     let root = open_root(args)?;
-    let distro =
-        Distro::detect(&root, args.family).map_err(|e| Failure::new(Code::Usage, e.to_string()))?;
-    let user_data = crate::pipeline::recorded::user_data(&root)?;
-    let report = crate::verify::verify(&crate::verify::Inputs {
-        root: &root,
-        distro: &distro,
-        user_data: &user_data,
-        runner: &System,
-    });
+    let (_, _, report) = crate::pipeline::recorded::report(&root, args.family)?;
     match format {
         Format::Human => print!("{}", report.render()),
         Format::Json => println!(

@@ -37,3 +37,22 @@ pub fn user_data(root: &Root) -> Result<UserData, Failure> {
         }
     }
 }
+
+/// Verify `root` against the user-data its last run acted on: the
+/// distribution, that user-data and the report, for `verify` and its
+/// drift check alike.
+pub fn report(
+    root: &Root,
+    family: Option<crate::host::distro::Family>,
+) -> Result<(crate::host::distro::Distro, UserData, crate::verify::Report), Failure> {
+    let distro = crate::host::distro::Distro::detect(root, family)
+        .map_err(|e| Failure::new(Code::Usage, e.to_string()))?;
+    let user_data = user_data(root)?;
+    let report = crate::verify::verify(&crate::verify::Inputs {
+        root,
+        distro: &distro,
+        user_data: &user_data,
+        runner: &crate::host::exec::System,
+    });
+    Ok((distro, user_data, report))
+}

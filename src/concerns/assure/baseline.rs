@@ -36,15 +36,7 @@ impl Baseline {
 
     /// Keep it in the root (0600 root: the report names accounts).
     pub fn save(&self, root: &Root) -> Result<(), StateError> {
-        let mut text = serde_json::to_string_pretty(self).unwrap_or_default();
-        text.push('\n');
-        root.write_atomic(
-            PATH,
-            text.as_bytes(),
-            crate::state::private_owner(0o600),
-            None,
-        )?;
-        Ok(())
+        crate::state::save_json(root, PATH, self)
     }
 
     /// The root's baseline, when it was sealed with one.

@@ -55,15 +55,7 @@ impl Findings {
 
     /// Keep them (0600 root).
     pub fn save(&self, root: &Root) -> Result<(), StateError> {
-        let mut text = serde_json::to_string_pretty(self).unwrap_or_default();
-        text.push('\n');
-        root.write_atomic(
-            PATH,
-            text.as_bytes(),
-            crate::state::private_owner(0o600),
-            None,
-        )?;
-        Ok(())
+        crate::state::save_json(root, PATH, self)
     }
 }
 

@@ -200,16 +200,17 @@ pub fn plan(
     let made = certificate::self_signed(&names)
         .map_err(|e| PlanError::failed(format!("making {name}'s certificate: {e}")))?;
     let (certificate_path, key_path) = own_paths(name);
+    let root_owned = |mode| Owner {
+        uid: 0,
+        gid: 0,
+        mode,
+    };
     let mut actions = Vec::new();
     actions.extend(Action::write_if_changed(
         root,
         &key_path,
         made.key_pem.into_bytes(),
-        Owner {
-            uid: 0,
-            gid: 0,
-            mode: 0o600,
-        },
+        root_owned(0o600),
         true,
         &format!("{name}'s TLS key, made here (ECDSA P-256), root only"),
     )?);
@@ -217,11 +218,7 @@ pub fn plan(
         root,
         &certificate_path,
         made.certificate_pem.into_bytes(),
-        Owner {
-            uid: 0,
-            gid: 0,
-            mode: 0o644,
-        },
+        root_owned(0o644),
         false,
         &format!("{name}'s self-signed certificate for {}", names.join(", ")),
     )?);
