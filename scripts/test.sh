@@ -130,10 +130,22 @@ fi
 
 # shellcheck source=scripts/find-cargo.sh
 . "$top/scripts/find-cargo.sh"
+# A test run builds everything once: incremental caches would only add
+# gigabytes to the target directory.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
+target_dir=${CARGO_TARGET_DIR:-$top/target}
+mkdir -p "$target_dir"
+# The build, the cross builds and the test roots need about 6 GiB the first
+# time; say so before cargo fails halfway with "No space left on device".
+free_kib=$(df -Pk "$target_dir" | awk 'NR == 2 { print $4 }')
+if [ "${free_kib:-0}" -lt $((6 * 1024 * 1024)) ]; then
+    echo "test.sh: only $((free_kib / 1024)) MiB free under $target_dir; a first run needs about 6 GiB" >&2
+    echo "test.sh: free space (an old target directory?) or set CARGO_TARGET_DIR to a larger disk" >&2
+fi
 cargo build --all-targets
 # The hostile-input tests append a line each to this file; it is shown at
 # the end, so the run says how many attacks and faults were tried.
-summary=${CARGO_TARGET_DIR:-$top/target}/tmp/hostile-summary.txt
+summary=$target_dir/tmp/hostile-summary.txt
 mkdir -p "$(dirname "$summary")" && : > "$summary"
 # --no-fail-fast: one failing test binary does not hide the others.
 cargo test --all-targets --no-fail-fast -- --test-threads="${BATTEN_TEST_THREADS:-4}"
