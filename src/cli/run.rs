@@ -9,7 +9,7 @@ use crate::exit::{Code, Failure};
 use crate::host::distro::Distro;
 use crate::input::sources::Found;
 use crate::pipeline::boot_status::{self, BootStatus};
-use crate::pipeline::run::{Started, baseline, carry_out};
+use crate::pipeline::run::{Started, baseline, carry_out, queue_metadata_stage};
 use crate::pipeline::sources::{fetch_metadata, nothing_found, write_run_file};
 use crate::pipeline::{Prepare, Purpose, open_root, prepare};
 use crate::state::METADATA_FAILURE;
@@ -117,7 +117,11 @@ impl Run {
             Ok(Prepare::Ready(prepared)) => prepared,
             Ok(Prepare::NothingFound) => {
                 warn!("{}", nothing_found());
-                return Ok(Outcome::Baseline(baseline(&self.root)?));
+                let made = baseline(&self.root);
+                // Whether or not the baseline worked: the provider's
+                // user-data may still make the machine what it should be.
+                queue_metadata_stage(&self.root)?;
+                return Ok(Outcome::Baseline(made?));
             }
             Ok(Prepare::Sealed(id)) => {
                 eprintln!(

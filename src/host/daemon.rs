@@ -159,6 +159,22 @@ pub fn start_now(runner: &dyn Runner, units: &[&str]) -> Result<(), String> {
     Ok(())
 }
 
+/// `systemctl start --no-block UNIT`, for a unit systemd already knows
+/// (installed before this boot began, so no reload): queued, not waited for.
+pub fn start_queued(runner: &dyn Runner, unit: &str) -> Result<(), String> {
+    let call = Call {
+        program: "systemctl",
+        args: &["start", "--no-block", unit],
+        stdin: None,
+    };
+    let out = runner.run(&call).map_err(|e| e.to_string())?;
+    if out.success {
+        Ok(())
+    } else {
+        Err(format!("{} failed: {}", call.line(), out.stderr))
+    }
+}
+
 /// Properties of a unit on the live system (`systemctl show -p ...`):
 /// name -> value; `None` when systemctl cannot be asked.
 pub fn unit_properties(

@@ -75,6 +75,46 @@ fn apply_recording_keys(
     result
 }
 
+/// With no local user-data on a running system, queue the network stage
+/// (`batten-metadata.service`, installed but not enabled: see
+/// [`crate::state::METADATA_UNIT`]). It is ordered after this run and
+/// before sshd and nginx, so they wait for it only on a machine that needs
+/// it. Nothing for an image, a sealed machine or a system without systemd.
+pub fn queue_metadata_stage(args: &RootArgs) -> Result<(), Failure> {
+    let root = open_root(args)?;
+    if !root.is_host() || !std::path::Path::new("/run/systemd/system").is_dir() {
+        return Ok(());
+    }
+    let state = State::load(&root).map_err(|e| Failure::new(Code::ApplyFailed, e.to_string()))?;
+    if state.sealed {
+        return Ok(());
+    }
+    let unit = crate::state::METADATA_UNIT
+        .0
+        .rsplit('/')
+        .next()
+        .unwrap_or_default();
+    if root
+        .metadata(crate::state::METADATA_UNIT.0)
+        .ok()
+        .flatten()
+        .is_none()
+    {
+        warn!(
+            "{} is not installed, so no metadata service is asked: run `batten install` to bake batten into the image",
+            crate::state::METADATA_UNIT.0
+        );
+        return Ok(());
+    }
+    match crate::host::daemon::start_queued(&System, unit) {
+        Ok(()) => info!(
+            "{unit} asks the cloud's metadata service for user-data once the network is up; sshd and nginx wait for it"
+        ),
+        Err(e) => warn!("{e}: no metadata service is asked this boot"),
+    }
+    Ok(())
+}
+
 /// With no user-data (or user-data batten refused at boot) the first stage
 /// still makes the machine safe and reachable: batten's default-deny
 /// firewall with SSH allowed, so that nothing else is reachable while

@@ -13,16 +13,26 @@ pub const UNITS: &[(&str, &str, &str)] = &[
         "/etc/systemd/system/sysinit.target.wants/batten.service",
     ),
     (
-        "/etc/systemd/system/batten-metadata.service",
-        include_str!("../../images/batten-metadata.service"),
-        "/etc/systemd/system/multi-user.target.wants/batten-metadata.service",
-    ),
-    (
         "/etc/systemd/system/batten-verify.service",
         include_str!("../../images/batten-verify.service"),
         "/etc/systemd/system/multi-user.target.wants/batten-verify.service",
     ),
 ];
+
+/// The network stage's unit: installed but never enabled. The first stage
+/// starts it when it found no local user-data; enabled, it would hold sshd
+/// until the network is online on every first boot, user-data or not,
+/// since systemd waits for a unit's ordering before it checks its
+/// conditions.
+pub const METADATA_UNIT: (&str, &str) = (
+    "/etc/systemd/system/batten-metadata.service",
+    include_str!("../../images/batten-metadata.service"),
+);
+
+/// The enable link batten 0.1 images had for the network stage: removed
+/// by `install` and `rearm` (see [`METADATA_UNIT`]).
+const OLD_METADATA_LINK: &str =
+    "/etc/systemd/system/multi-user.target.wants/batten-metadata.service";
 
 /// Units that stay on after the seal: the drift check and its timer
 /// (path, text, enable link if any). The seal leaves them alone.
@@ -66,6 +76,11 @@ pub fn rearm(root: &Root) -> Result<Vec<String>, StateError> {
                 path.rsplit('/').next().unwrap_or(path)
             ));
         }
+    }
+    if root.remove_file(OLD_METADATA_LINK, None)? {
+        done.push(format!(
+            "removed {OLD_METADATA_LINK}: the first stage starts batten-metadata.service when it finds no local user-data"
+        ));
     }
     let mut state = State::load(root)?;
     if state.sealed {
@@ -140,7 +155,8 @@ pub fn install(root: &Root, binary: &[u8], generalize: bool) -> Result<Vec<Strin
     }
     dir("/etc/systemd/system")?;
     let kept = KEPT_UNITS.iter().map(|(path, text, _)| (*path, *text, ""));
-    for (path, text, _) in UNITS.iter().copied().chain(kept) {
+    let on_demand = std::iter::once((METADATA_UNIT.0, METADATA_UNIT.1, ""));
+    for (path, text, _) in UNITS.iter().copied().chain(on_demand).chain(kept) {
         if root.write_atomic(
             path,
             text.as_bytes(),
@@ -248,6 +264,9 @@ mod install_tests {
         std::fs::write(p("/etc/ssl/batten/batten-80.key"), "private").unwrap();
         std::fs::write(p("/etc/ssl/batten/batten-80.crt"), "public").unwrap();
         std::fs::write(p("/etc/machine-id"), "0123456789abcdef0123456789abcdef\n").unwrap();
+        // An image baked by an older batten, whose network stage was enabled.
+        std::fs::create_dir_all(p("/etc/systemd/system/multi-user.target.wants")).unwrap();
+        std::os::unix::fs::symlink(METADATA_UNIT.0, p(OLD_METADATA_LINK)).unwrap();
         std::fs::write(
             p("/var/lib/batten/state.json"),
             "{\"instance_id\":\"x\",\"sealed\":true,\"runs\":[]}",
@@ -268,6 +287,15 @@ mod install_tests {
         assert!(
             std::fs::symlink_metadata(p(UNITS[1].2)).is_ok(),
             "the verify unit is enabled too"
+        );
+        // The network stage is there to be started, never enabled: an
+        // older batten's link is gone, or sshd would wait for the network.
+        assert!(p(METADATA_UNIT.0).is_file());
+        assert!(std::fs::symlink_metadata(p(OLD_METADATA_LINK)).is_err());
+        assert!(
+            done.iter()
+                .any(|d| d.starts_with(&format!("removed {OLD_METADATA_LINK}"))),
+            "{done:?}"
         );
         assert!(!p("/etc/ssh/ssh_host_ed25519_key").exists());
         assert!(!p("/etc/ssl/batten/batten-80.key").exists());

@@ -20,7 +20,8 @@ mod seal;
 pub use clock::{format_utc, now_secs, now_utc, parse_utc};
 pub use host_keys::{KeysFor, KeysRecord};
 pub use install::{
-    BINARY_PATH, KEPT_UNITS, MADE_CERTIFICATES, MANUAL_PATH, UNITS, install, install_manual, rearm,
+    BINARY_PATH, KEPT_UNITS, MADE_CERTIFICATES, MANUAL_PATH, METADATA_UNIT, UNITS, install,
+    install_manual, rearm,
 };
 pub use journal::Journal;
 pub use lock::RunLock;

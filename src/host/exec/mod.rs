@@ -105,8 +105,9 @@ fn output(mut command: Command, stdin: Option<&[u8]>) -> std::io::Result<std::pr
         })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
+    let started = std::time::Instant::now();
     let mut child = command.spawn()?;
-    std::thread::scope(|scope| {
+    let out = std::thread::scope(|scope| {
         if let (Some(bytes), Some(mut input)) = (stdin, child.stdin.take()) {
             scope.spawn(move || {
                 // A program that stops reading early says why on stderr.
@@ -114,5 +115,22 @@ fn output(mut command: Command, stdin: Option<&[u8]>) -> std::io::Result<std::pr
             });
         }
         child.wait_with_output()
-    })
+    });
+    // Every program batten starts, with its time: the benchmark lists them
+    // (RUST_LOG=debug), since each one on sshd's path delays the first login.
+    log::debug!(
+        "ran {} in {} ms",
+        command_line(&command),
+        started.elapsed().as_millis()
+    );
+    out
+}
+
+/// A command as one line, for logs.
+fn command_line(command: &Command) -> String {
+    std::iter::once(command.get_program())
+        .chain(command.get_args())
+        .map(|s| s.to_string_lossy())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
