@@ -412,17 +412,15 @@ fn apply_one(
             if !root.is_host() {
                 return Ok(false);
             }
-            // Best effort: the enable links already start them at the next
-            // boot, and a machine whose PID 1 is not systemd cannot start
-            // them now; neither is a reason to undo the run.
-            let names: Vec<&str> = units.iter().map(String::as_str).collect();
-            match crate::host::daemon::start_now(runner, &names) {
-                Ok(()) => Ok(true),
-                Err(e) => {
-                    warn!("{e}; {} start at the next boot", names.join(" "));
-                    Ok(false)
-                }
-            }
+            // Best effort, and after sshd at first boot: the enable links
+            // already start them at the next boot, and a machine whose
+            // PID 1 is not systemd cannot start them now; neither is a
+            // reason to undo the run.
+            let later = crate::host::after_sshd::Later::StartUnits {
+                units: units.clone(),
+            };
+            crate::host::after_sshd::defer_or_do(runner, later);
+            Ok(true)
         }
     }
 }

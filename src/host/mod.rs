@@ -2,6 +2,7 @@
 //! symlinks), the one place programs start, its daemons, systemd units and
 //! distribution. Everything above reaches the machine through here.
 
+pub mod after_sshd;
 pub mod daemon;
 pub mod distro;
 pub mod elf;

@@ -30,3 +30,48 @@ pub fn first_network_namespace() -> bool {
     }
     Path::new("/proc/sys/net/core/message_cost").exists()
 }
+
+/// Whether the machine-wide kernel settings and modules are batten's to
+/// change: in the first network namespace, and not in a container (whose
+/// kernel is its host's, whatever namespace it shares).
+pub fn machine_wide() -> bool {
+    container().is_none() && first_network_namespace()
+}
+
+/// The container manager batten runs under (`systemd-nspawn`, `lxc`,
+/// `docker`...), as systemd records it in /run/systemd/container, else as
+/// the manager tells PID 1 in its environment (`container=`).
+pub fn container() -> Option<String> {
+    if let Ok(text) = std::fs::read_to_string("/run/systemd/container") {
+        let name = text.trim();
+        if !name.is_empty() {
+            return Some(name.to_string());
+        }
+    }
+    let environ = std::fs::read("/proc/1/environ").ok()?;
+    container_in_environ(&environ)
+}
+
+fn container_in_environ(environ: &[u8]) -> Option<String> {
+    environ
+        .split(|b| *b == 0)
+        .filter_map(|v| v.strip_prefix(b"container="))
+        .map(|v| String::from_utf8_lossy(v).into_owned())
+        .find(|v| !v.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_container_manager_is_read_from_pid_1s_environment() {
+        assert_eq!(
+            container_in_environ(b"PATH=/bin\0container=systemd-nspawn\0TERM=vt220\0"),
+            Some("systemd-nspawn".into())
+        );
+        assert_eq!(container_in_environ(b"PATH=/bin\0TERM=vt220\0"), None);
+        assert_eq!(container_in_environ(b"container=\0"), None);
+        assert_eq!(container_in_environ(b""), None);
+    }
+}

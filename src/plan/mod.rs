@@ -402,7 +402,7 @@ impl Action {
                 format!("check the {0} configuration with {0} -t", d.program())
             }
             Action::ProveKeyLogin { accounts } => format!(
-                "prove with sshd -T that {} can log in with a key and nobody with a password",
+                "check the sshd configuration and prove with sshd -T that {} can log in with a key and nobody with a password",
                 accounts
                     .iter()
                     .map(|(u, _)| u.as_str())

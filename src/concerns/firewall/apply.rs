@@ -26,36 +26,21 @@ pub fn apply(
     let paths: Vec<std::path::PathBuf> = files.iter().map(|f| root.host_path(f)).collect();
     let changed = backend.load(runner, &paths, ssh_ports)?;
     // Modules are the whole machine's: a run in a network namespace of its
-    // own (a test harness, a container) leaves them alone.
-    if crate::host::netns::first_network_namespace() {
-        unload_unused(runner, backend);
+    // own (a test harness) or in a container leaves them alone.
+    if crate::host::netns::machine_wide() {
+        let modules = backend.unused_modules();
+        if !modules.is_empty() {
+            let later = crate::host::after_sshd::Later::UnloadModules {
+                modules: modules.iter().map(|m| m.to_string()).collect(),
+            };
+            crate::host::after_sshd::defer_or_do(runner, later);
+        }
     } else {
         log::info!(
-            "in a network namespace of its own: the kernel's modules are the machine's, none is unloaded"
+            "in a network namespace of its own or a container: the kernel's modules are the machine's, none is unloaded"
         );
     }
     Ok(changed)
-}
-
-/// Unload the other packet filter's modules that the boot loaded and
-/// nothing uses (Lynis FIRE-4502/FIRE-4512: see
-/// [`Backend::unused_modules`]); from the next boot on the modprobe file
-/// keeps them out. `modprobe -r` leaves a module that holds rules (another
-/// program's legacy iptables tables) or is built in, and that is no
-/// failure of the firewall's: it is only logged.
-fn unload_unused(runner: &dyn Runner, backend: &dyn Backend) {
-    for module in backend.unused_modules() {
-        let call = exec::Call {
-            program: "modprobe",
-            args: &["-r", module],
-            stdin: None,
-        };
-        match runner.run(&call) {
-            Ok(out) if out.success => log::info!("unloaded the unused {module} module"),
-            Ok(out) => log::info!("{module} stays loaded: {}", out.stderr.trim()),
-            Err(e) => log::info!("{module} stays loaded: {e}"),
-        }
-    }
 }
 
 /// Check an image's files with its own tools, without loading them (see
@@ -87,24 +72,4 @@ fn check(
         }
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::host::exec::fake::Fake;
-
-    #[test]
-    fn the_unused_legacy_module_is_unloaded_and_a_refusal_is_no_failure() {
-        // Lynis FIRE-4512: ip_tables loaded by systemd, beside nftables.
-        let fake = Fake::agreeing();
-        unload_unused(&fake, of(Kind::Nftables));
-        assert_eq!(fake.calls(), ["modprobe -r ip_tables"]);
-        let busy = Fake::new(|_| Err("modprobe: FATAL: Module ip_tables is in use.".into()));
-        unload_unused(&busy, of(Kind::Nftables));
-        assert_eq!(busy.calls().len(), 1);
-        let legacy = Fake::agreeing();
-        unload_unused(&legacy, of(Kind::Iptables));
-        assert!(legacy.calls().is_empty());
-    }
 }

@@ -382,8 +382,12 @@ impl Backend for Nftables {
         // Anything short of reading back a ruleset that accepts SSH,
         // including a read-back that fails, puts the previous one back.
         let verdict = self.loaded_accepts(runner, ssh_ports).and_then(|accepts| {
-            if accepts {
-                current(runner)
+            if accepts && previous.is_none() {
+                // Nothing was there (a first boot): a change, without
+                // another nft to say so.
+                Ok(true)
+            } else if accepts {
+                current(runner).map(|now| previous != now)
             } else {
                 Err(format!(
                     "the loaded ruleset does not accept SSH port(s) {ssh_ports:?}"
@@ -391,7 +395,7 @@ impl Backend for Nftables {
             }
         });
         match verdict {
-            Ok(now) => Ok(previous != now),
+            Ok(changed) => Ok(changed),
             Err(why) => Err(match restore(runner, previous.as_deref()) {
                 Ok(()) => format!("{why}; the previous ruleset is back"),
                 Err(e) => format!("{why}; restoring the previous ruleset ALSO failed: {e}"),

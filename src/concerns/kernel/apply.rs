@@ -53,11 +53,11 @@ impl Loaded {
     }
 }
 
-/// Whether this thread (sysctl is its child) is in the machine's first
-/// network namespace, where every setting is batten's to load; see
-/// [`crate::host::netns::first_network_namespace`].
+/// Whether every setting is batten's to load: this thread (sysctl is its
+/// child) is in the machine's first network namespace and not in a
+/// container; see [`crate::host::netns::machine_wide`].
 pub fn own_machine() -> bool {
-    crate::host::netns::first_network_namespace()
+    crate::host::netns::machine_wide()
 }
 
 /// The settings that belong to a network namespace.

@@ -78,17 +78,28 @@ pub fn verify(inp: &Inputs, r: &mut Report) {
             "kernel.sysctl-host",
             Status::Skip,
             "live kernel settings",
-            "kernel.* and fs.* are the machine's own kernel's: this runs in a network namespace of its own",
+            "kernel.* and fs.* are the machine's own kernel's: this runs in a network namespace of its own or a container",
         );
         super::apply::namespaced()
     };
     let (differ, missing) = compare(Path::new("/proc/sys"), &settings);
+    let container = crate::host::netns::container();
     let (status, why) = if differ.is_empty() {
         (
             Status::Pass,
             format!(
                 "{} settings as batten set them",
                 settings.len() - missing.len()
+            ),
+        )
+    } else if let Some(manager) = container {
+        // A container's /proc/sys is its host's kernel, and mostly
+        // read-only: the host sets them, not a program inside.
+        (
+            Status::Warn,
+            format!(
+                "in a container ({manager}) the kernel is the host's: set these on the host: {}",
+                differ.join("; ")
             ),
         )
     } else {

@@ -139,7 +139,7 @@ pub struct SshdFacts {
 impl SshdFacts {
     /// Ask the root's OpenSSH what it knows (through `runner`, inside the
     /// image as sshd's own checks run), and read its version.
-    pub fn probe(runner: &dyn Runner, root: &Root) -> SshdFacts {
+    pub fn probe(runner: &(dyn Runner + Sync), root: &Root) -> SshdFacts {
         let version = sshd_version(root);
         let query = |what: &str| -> Result<Vec<String>, ExecError> {
             let args = ["-Q", what];
@@ -151,20 +151,29 @@ impl SshdFacts {
             };
             runner.check(root, &check).map(|out| words(&out))
         };
-        let listed = (|| -> Result<Supported, ExecError> {
+        // Four programs on the first boot's path: asked at once, not in turn.
+        let listed = std::thread::scope(|scope| -> Result<Supported, ExecError> {
+            let kex = scope.spawn(|| query("kex"));
+            let ciphers = scope.spawn(|| query("cipher"));
+            let macs = scope.spawn(|| query("mac"));
+            // `key-sig` came with OpenSSH 8.2; before it, `key` and `sig`
+            // together say the same.
+            let keys = query("key-sig").or_else(|_| {
+                let mut keys = query("key")?;
+                keys.extend(query("sig")?);
+                Ok::<_, ExecError>(keys)
+            });
+            let joined = |h: std::thread::ScopedJoinHandle<'_, Result<Vec<String>, ExecError>>| {
+                h.join()
+                    .unwrap_or_else(|_| Err(ExecError::Refused("ssh -Q panicked".into())))
+            };
             Ok(Supported {
-                kex: query("kex")?,
-                ciphers: query("cipher")?,
-                macs: query("mac")?,
-                // `key-sig` came with OpenSSH 8.2; before it, `key` and `sig`
-                // together say the same.
-                keys: query("key-sig").or_else(|_| {
-                    let mut keys = query("key")?;
-                    keys.extend(query("sig")?);
-                    Ok::<_, ExecError>(keys)
-                })?,
+                kex: joined(kex)?,
+                ciphers: joined(ciphers)?,
+                macs: joined(macs)?,
+                keys: keys?,
             })
-        })();
+        });
         match listed {
             Ok(s) if !s.kex.is_empty() && !s.ciphers.is_empty() && !s.macs.is_empty() => {
                 SshdFacts {

@@ -306,8 +306,12 @@ pub fn plan(inp: &Inputs, notes: &mut Vec<String>) -> Result<Vec<Action>, PlanEr
     if sshd_installed
         && (sshd_changed || actions.iter().any(|a| matches!(a, Action::UserFile { .. })))
     {
-        actions.push(Action::CheckConfig(crate::host::daemon::Daemon::Sshd));
-        if !usable.is_empty() {
+        if usable.is_empty() {
+            actions.push(Action::CheckConfig(crate::host::daemon::Daemon::Sshd));
+        } else {
+            // `sshd -T` checks the whole configuration as `sshd -t` does
+            // (host keys loaded, every file parsed) before it prints the
+            // settings: one sshd on the first boot's path, not two.
             let accounts = key_files
                 .iter()
                 .filter(|(t, _, _)| usable.contains(&t.user))

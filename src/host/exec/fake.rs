@@ -1,6 +1,6 @@
 //! A [`Runner`] for tests: answers from a script, records every call.
 
-use std::cell::RefCell;
+use std::sync::Mutex;
 
 use super::{Call, Check, ExecError, Output, Runner};
 use crate::host::root::Root;
@@ -13,17 +13,17 @@ pub type Answer = Result<String, String>;
 /// its arguments joined by spaces, and a check's line begins with
 /// `check `. Every line is kept in `calls`, in order.
 pub struct Fake {
-    script: Box<dyn Fn(&str) -> Answer>,
+    script: Box<dyn Fn(&str) -> Answer + Send + Sync>,
     /// The calls so far.
-    pub calls: RefCell<Vec<String>>,
+    pub calls: Mutex<Vec<String>>,
 }
 
 impl Fake {
     /// A fake whose programs answer as `script` says.
-    pub fn new(script: impl Fn(&str) -> Answer + 'static) -> Fake {
+    pub fn new(script: impl Fn(&str) -> Answer + Send + Sync + 'static) -> Fake {
         Fake {
             script: Box::new(script),
-            calls: RefCell::new(Vec::new()),
+            calls: Mutex::new(Vec::new()),
         }
     }
 
@@ -34,12 +34,15 @@ impl Fake {
 
     /// The calls so far, one line each.
     pub fn calls(&self) -> Vec<String> {
-        self.calls.borrow().clone()
+        self.calls.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     fn answer(&self, line: String) -> Answer {
         let answer = (self.script)(&line);
-        self.calls.borrow_mut().push(line);
+        self.calls
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(line);
         answer
     }
 }
