@@ -10,9 +10,13 @@
 //! The keys are made in-process with the `ssh-key` crate rather than by
 //! running `ssh-keygen`: with `--root` the root is often an image for another
 //! architecture (an ARM image mounted on an x86 builder), whose `ssh-keygen`
-//! cannot run here, and the host's own `ssh-keygen` is not the image's. The
-//! output is the same OpenSSH format `ssh-keygen` writes, and the tests prove
-//! it by reading every generated file back with the real `ssh-keygen`.
+//! cannot run here. The output is the same OpenSSH format `ssh-keygen`
+//! writes, and the tests prove it by reading every generated file back with
+//! the real `ssh-keygen`. RSA is the exception where this machine has an
+//! `ssh-keygen`: its prime search (OpenSSL's) makes a 4096-bit key in about
+//! a second where the pure-Rust one takes eight, and a first boot waits
+//! for it; the key file it writes is the same format, parsed and checked
+//! like the others.
 //!
 //! Randomness comes from the operating system (`getrandom(2)`). At first boot
 //! that call waits until the kernel's random generator is initialised, which
@@ -175,10 +179,10 @@ fn generate_one(t: HostKeyType, rsa_bits: usize, comment: &str) -> Result<HostKe
     let failed = |e: ssh_key::Error| format!("generating the {} host key: {e}", t.name());
     let mut rng = OsRng;
     let key = match t {
-        HostKeyType::Rsa => {
-            let pair = RsaKeypair::random(&mut rng, rsa_bits).map_err(failed)?;
-            PrivateKey::new(KeypairData::from(pair), comment).map_err(failed)?
-        }
+        HostKeyType::Rsa => match rsa_from_ssh_keygen(rsa_bits, comment) {
+            Some(key) => key,
+            None => rsa_in_process(rsa_bits, comment).map_err(failed)?,
+        },
         HostKeyType::Ecdsa => {
             let algorithm = Algorithm::Ecdsa {
                 curve: EcdsaCurve::NistP256,
@@ -211,6 +215,59 @@ fn generate_one(t: HostKeyType, rsa_bits: usize, comment: &str) -> Result<HostKe
         bits,
         certificate: None,
     })
+}
+
+/// An RSA key from the pure-Rust prime search: where no `ssh-keygen` runs.
+fn rsa_in_process(bits: usize, comment: &str) -> Result<PrivateKey, ssh_key::Error> {
+    let pair = RsaKeypair::random(&mut OsRng, bits)?;
+    PrivateKey::new(KeypairData::from(pair), comment)
+}
+
+/// An RSA key made by this machine's `ssh-keygen` in a private directory
+/// (0700, removed at once), or `None` (logged) when there is none or it
+/// fails: the caller then makes it in-process.
+fn rsa_from_ssh_keygen(bits: usize, comment: &str) -> Option<PrivateKey> {
+    use std::os::unix::fs::DirBuilderExt as _;
+    crate::host::exec::find_program("ssh-keygen")?;
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let dir = std::env::temp_dir().join(format!("batten-hostkey-{}-{nanos:x}", std::process::id()));
+    if let Err(e) = std::fs::DirBuilder::new().mode(0o700).create(&dir) {
+        log::debug!(
+            "ssh-keygen not used for the RSA host key: {}: {e}",
+            dir.display()
+        );
+        return None;
+    }
+    let file = dir.join("key");
+    let (bits, file_arg) = (bits.to_string(), file.to_string_lossy().into_owned());
+    let call = crate::host::exec::Call {
+        program: "ssh-keygen",
+        args: &[
+            "-q", "-t", "rsa", "-b", &bits, "-N", "", "-C", comment, "-f", &file_arg,
+        ],
+        stdin: None,
+    };
+    use crate::host::exec::Runner as _;
+    let made = crate::host::exec::System
+        .run(&call)
+        .map_err(|e| e.to_string())
+        .and_then(|out| if out.success { Ok(()) } else { Err(out.stderr) })
+        .and_then(|()| std::fs::read_to_string(&file).map_err(|e| e.to_string()))
+        .and_then(|text| PrivateKey::from_openssh(text.trim_end()).map_err(|e| e.to_string()));
+    let _ = std::fs::remove_dir_all(&dir);
+    match made {
+        Ok(key) if matches!(key.algorithm(), Algorithm::Rsa { .. }) => Some(key),
+        Ok(_) => {
+            log::warn!("ssh-keygen made something other than an RSA key; making it in-process");
+            None
+        }
+        Err(e) => {
+            log::warn!("ssh-keygen could not make the RSA host key ({e}); making it in-process");
+            None
+        }
+    }
 }
 
 /// The files for a key pair given in user-data `ssh_keys`.
@@ -586,6 +643,20 @@ mod tests {
             "host key generation: rsa {rsa:?}, ecdsa {ecdsa:?}, ed25519 {ed25519:?}, \
              all three in parallel {all:?} (RSA prime search time varies run to run)"
         );
+    }
+
+    #[test]
+    fn rsa_keys_come_from_ssh_keygen_or_in_process_alike() {
+        if !have_ssh_keygen("rsa_keys_come_from_ssh_keygen_or_in_process_alike") {
+            return;
+        }
+        let made = rsa_from_ssh_keygen(3072, COMMENT).expect("ssh-keygen made it");
+        let own = rsa_in_process(2048, COMMENT).expect("in-process");
+        for (key, bits) in [(made, 3072), (own, 2048)] {
+            assert!(matches!(key.algorithm(), Algorithm::Rsa { .. }));
+            assert_eq!(key.comment(), COMMENT);
+            assert_eq!(key_bits(key.public_key().key_data()), Some(bits));
+        }
     }
 
     #[test]

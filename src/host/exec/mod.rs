@@ -126,11 +126,19 @@ fn output(mut command: Command, stdin: Option<&[u8]>) -> std::io::Result<std::pr
     out
 }
 
-/// A command as one line, for logs.
+/// A command as one line, for logs: a script given to a shell (the
+/// namespace wrapper's) is shown as `<script>`.
 fn command_line(command: &Command) -> String {
     std::iter::once(command.get_program())
         .chain(command.get_args())
-        .map(|s| s.to_string_lossy())
+        .map(|s| {
+            let s = s.to_string_lossy();
+            if s.contains('\n') {
+                "<script>".into()
+            } else {
+                s
+            }
+        })
         .collect::<Vec<_>>()
         .join(" ")
 }
