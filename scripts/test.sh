@@ -32,6 +32,9 @@ cd "$top"
 #   openssl, whois cross-check batten's password hashes (openssl passwd;
 #                  whois has mkpasswd, the one maker of yescrypt hashes)
 #   systemd        systemd-analyze verify of the unit batten installs
+#   systemd-container  systemd-nspawn: the VM test's image booted natively as
+#                  a container (tests/container_boot.rs, scripts/bench
+#                  --container), in a network namespace of its own
 #   fusefat, dosfstools, mtools, binfmt-support  the Raspberry Pi card test:
 #                  a FAT boot partition as an image file, mounted with FUSE
 #                  (this kernel has no vfat), and the arm64 root's programs
@@ -50,7 +53,7 @@ cd "$top"
 packages=(passwd sudo e2fsprogs util-linux mount file qemu-user-static
     gcc-arm-linux-gnueabi libc6-dev-armel-cross gcc-arm-linux-gnueabihf libc6-dev-armhf-cross
     openssh-server openssh-client sshpass iproute2 nftables iptables iputils-ping
-    nginx curl openssl whois systemd debootstrap genisoimage fusefat dosfstools mtools binfmt-support
+    nginx curl openssl whois systemd systemd-container debootstrap genisoimage fusefat dosfstools mtools binfmt-support
     python3 python3-venv python3-yaml python3-jsonschema python3-jinja2 python3-configobj python3-jsonpatch
     python3-requests python3-netifaces python3-oauthlib python3-serial pebble certbot)
 

@@ -423,23 +423,13 @@ fn vm_ready(test: &str) -> bool {
 const PLANTED: &str = "debian";
 
 fn prepare(work: &Path, cloud_init: bool) -> (PathBuf, PathBuf) {
-    let out = Command::new(repo().join("images/debian-vm.sh"))
-        .stderr(Stdio::inherit())
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "images/debian-vm.sh failed");
-    let image = PathBuf::from(String::from_utf8(out.stdout).unwrap().trim());
     let baked = work.join("baked.raw");
-    let out = Command::new(repo().join("scripts/vm-bake.sh"))
-        .arg(&image)
-        .arg(&baked)
-        .arg(env!("CARGO_BIN_EXE_batten"))
-        .args(cloud_init.then_some("--cloud-init"))
-        // An account whose password is its own name: a known default.
-        .args(["--default-password", PLANTED])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "vm-bake: {}", text(&out));
+    let mut options = vec!["--default-password", PLANTED];
+    if cloud_init {
+        options.push("--cloud-init");
+    }
+    // An account whose password is its own name: a known default.
+    let image = bake_image(&baked, &options);
     (image, baked)
 }
 

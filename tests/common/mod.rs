@@ -40,6 +40,28 @@ pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// The Debian 12 image `images/debian-vm.sh` builds (or has cached), baked
+/// into `raw` by `scripts/vm-bake.sh` with this build's batten and
+/// `options` (`--cloud-init`, `--default-password USER`); the image's
+/// directory (kernel, initrd).
+pub fn bake_image(raw: &Path, options: &[&str]) -> PathBuf {
+    let out = Command::new(repo().join("images/debian-vm.sh"))
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "images/debian-vm.sh failed");
+    let image = PathBuf::from(String::from_utf8(out.stdout).unwrap().trim());
+    let out = Command::new(repo().join("scripts/vm-bake.sh"))
+        .arg(&image)
+        .arg(raw)
+        .arg(env!("CARGO_BIN_EXE_batten"))
+        .args(options)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "vm-bake: {}", text(&out));
+    image
+}
+
 /// True when the test may do privileged things. Without root, a developer
 /// gets a skip message; under CI=true a skip is a failure.
 pub fn privileged(test: &str) -> bool {
