@@ -60,6 +60,8 @@ finish() {
     if [ "$keep" = 1 ]; then echo "bench: kept $work" >&2; else rm -rf "$work"; fi
 }
 trap finish EXIT
+# Anything that fails keeps the consoles and records for a look.
+trap 'keep=1' ERR
 
 ssh-keygen -q -t ed25519 -N "" -C bench -f "$work/key"
 mkdir -p "$work/seed"

@@ -419,8 +419,7 @@ fn apply_one(
             let later = crate::host::after_sshd::Later::StartUnits {
                 units: units.clone(),
             };
-            crate::host::after_sshd::defer_or_do(runner, later);
-            Ok(true)
+            Ok(crate::host::after_sshd::defer_or_do(runner, later))
         }
     }
 }

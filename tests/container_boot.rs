@@ -73,12 +73,13 @@ impl Container {
         c
     }
 
-    /// Boot `root` (writes go to a tmpfs over it), the console into `log`.
+    /// Boot `root` (writes go to a tmpfs over it), the console into `log`;
+    /// stopped after 15 minutes at most, longer than every wait below.
     fn boot(&mut self, root: &Path, log: &Path) {
         let console = std::fs::File::create(log).unwrap();
         let child = Command::new("timeout")
             .args([
-                "300",
+                "900",
                 "systemd-nspawn",
                 "--quiet",
                 "--boot",

@@ -120,8 +120,10 @@ impl Run {
                 let made = baseline(&self.root);
                 // Whether or not the baseline worked: the provider's
                 // user-data may still make the machine what it should be.
-                queue_metadata_stage(&self.root)?;
-                return Ok(Outcome::Baseline(made?));
+                let queued = queue_metadata_stage(&self.root);
+                let notes = made?;
+                queued?;
+                return Ok(Outcome::Baseline(notes));
             }
             Ok(Prepare::Sealed(id)) => {
                 eprintln!(

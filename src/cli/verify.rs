@@ -45,8 +45,10 @@ impl Verify {
 /// Verify `args`' root against the user-data its last run acted on.
 fn verify(args: &RootArgs, seal: bool, format: Format) -> Result<Code, Failure> {
     let root = open_root(args)?;
-    if root.is_host() {
-        // What the first boot's run left so as not to delay sshd.
+    if seal && root.is_host() {
+        // What the first boot's run left so as not to delay sshd: the
+        // first boot's verify stage (`verify --seal`) does it; a plain
+        // verify changes nothing.
         crate::host::after_sshd::run_pending(&crate::host::exec::System);
     }
     let (_, _, report) = crate::pipeline::recorded::report(&root, args.family)?;

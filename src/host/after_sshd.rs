@@ -6,9 +6,10 @@
 //! units it enabled (a `systemctl daemon-reload` alone takes ~150 ms, and
 //! its transaction pulls the firewall's own unit in to load the ruleset a
 //! second time) and unloading modules nothing uses. In those units such
-//! work is written to [`PENDING`] in /run, and `batten verify` (run by
-//! `batten-verify.service` once sshd has started) does it first. Anywhere
-//! else (a run by hand, a test) it is done at once.
+//! work is written to [`PENDING`] in /run, and `batten verify --seal` (run
+//! by `batten-verify.service` once sshd has started) does it first; a run
+//! that fails and is rolled back leaves none. Anywhere else (a run by hand,
+//! a test) it is done at once.
 
 use std::path::Path;
 
@@ -50,25 +51,38 @@ fn in_first_stage(cgroup: &str) -> bool {
 }
 
 /// Leave `later` to the verify stage when sshd waits for this process;
-/// otherwise (or when /run cannot hold it) do it now.
-pub fn defer_or_do(runner: &dyn Runner, later: Later) {
+/// otherwise (or when /run cannot hold it) do it now. True when it was
+/// left, or done and it worked.
+pub fn defer_or_do(runner: &dyn Runner, later: Later) -> bool {
     if sshd_waits() && defer_to(Path::new(PENDING), &later) {
         info!(
             "left until sshd is up (batten-verify.service): {}",
             later.summary()
         );
-        return;
+        return true;
     }
-    execute(runner, &later);
+    execute(runner, &later)
+}
+
+/// Forget the work a run left: it failed and was rolled back, so the
+/// units it would start and the modules it would unload are not its to
+/// touch any more.
+pub fn discard() {
+    if sshd_waits() {
+        remove(Path::new(PENDING));
+    }
 }
 
 fn defer_to(path: &Path, later: &Later) -> bool {
     let mut pending = read(path);
     pending.push(later.clone());
+    // Written beside and renamed over: never a torn file.
+    let next = path.with_extension("json.new");
     let written = path
         .parent()
         .map_or(Ok(()), std::fs::create_dir_all)
-        .and_then(|()| std::fs::write(path, serde_json::to_vec(&pending).unwrap_or_default()));
+        .and_then(|()| std::fs::write(&next, serde_json::to_vec(&pending).unwrap_or_default()))
+        .and_then(|()| std::fs::rename(&next, path));
     match written {
         Ok(()) => true,
         Err(e) => {
@@ -79,22 +93,43 @@ fn defer_to(path: &Path, later: &Later) -> bool {
 }
 
 fn read(path: &Path) -> Vec<Later> {
-    std::fs::read(path)
-        .ok()
-        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-        .unwrap_or_default()
+    let bytes = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Vec::new(),
+        Err(e) => {
+            warn!("cannot read {}: {e}", path.display());
+            return Vec::new();
+        }
+    };
+    serde_json::from_slice(&bytes).unwrap_or_else(|e| {
+        warn!(
+            "{} is damaged ({e}); what it held starts at the next boot",
+            path.display()
+        );
+        Vec::new()
+    })
+}
+
+fn remove(path: &Path) -> bool {
+    match std::fs::remove_file(path) {
+        Ok(()) => true,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+        Err(e) => {
+            warn!("cannot remove {}: {e}", path.display());
+            false
+        }
+    }
 }
 
 /// Do the work a first-boot run left (see the module's documentation),
-/// once: the file is removed first, so a failure is not repeated by the
-/// drift timer.
+/// once: the file is removed first, so a failure is not repeated.
 pub fn run_pending(runner: &dyn Runner) {
     run_pending_from(Path::new(PENDING), runner);
 }
 
 fn run_pending_from(path: &Path, runner: &dyn Runner) {
     let pending = read(path);
-    if std::fs::remove_file(path).is_err() {
+    if !remove(path) {
         return;
     }
     for later in &pending {
@@ -114,12 +149,17 @@ impl Later {
 
 /// Best effort, both: enable links start the units at the next boot and
 /// the modprobe file keeps the modules out, so a failure is only logged.
-fn execute(runner: &dyn Runner, later: &Later) {
+/// True unless the units did not start.
+fn execute(runner: &dyn Runner, later: &Later) -> bool {
     match later {
         Later::StartUnits { units } => {
             let names: Vec<&str> = units.iter().map(String::as_str).collect();
-            if let Err(e) = super::daemon::start_now(runner, &names) {
-                warn!("{e}; {} start at the next boot", names.join(" "));
+            match super::daemon::start_now(runner, &names) {
+                Ok(()) => true,
+                Err(e) => {
+                    warn!("{e}; {} start at the next boot", names.join(" "));
+                    false
+                }
             }
         }
         Later::UnloadModules { modules } => {
@@ -135,6 +175,7 @@ fn execute(runner: &dyn Runner, later: &Later) {
                     Err(e) => info!("{module} stays loaded: {e}"),
                 }
             }
+            true
         }
     }
 }
@@ -190,14 +231,28 @@ mod tests {
     }
 
     #[test]
+    fn a_damaged_record_is_set_aside_not_trusted() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("after-sshd.json");
+        std::fs::write(&path, b"[{\"do\": \"start_un").unwrap();
+        assert!(read(&path).is_empty());
+        let later = Later::StartUnits {
+            units: vec!["a.service".into()],
+        };
+        assert!(defer_to(&path, &later));
+        assert_eq!(read(&path), [later]);
+        assert!(!path.with_extension("json.new").exists());
+    }
+
+    #[test]
     fn a_refused_unload_is_no_failure() {
         let busy = Fake::new(|_| Err("modprobe: FATAL: Module ip_tables is in use.".into()));
-        execute(
+        assert!(execute(
             &busy,
             &Later::UnloadModules {
                 modules: vec!["ip_tables".into()],
             },
-        );
+        ));
         assert_eq!(busy.calls(), ["modprobe -r ip_tables"]);
     }
 }

@@ -65,6 +65,9 @@ fn apply_recording_keys(
         }
     };
     let result = apply::apply(plan, root, backup, &System, journal, &mut keys_made);
+    if result.is_err() && root.is_host() {
+        crate::host::after_sshd::discard();
+    }
     if result.is_err() && state.restore_keys_record(before) {
         // The roll-back took the keys away again: they are not this
         // instance's (or boot's), and the next run must make new ones.
@@ -75,18 +78,26 @@ fn apply_recording_keys(
     result
 }
 
-/// With no local user-data on a running system, queue the network stage
+/// With no local user-data at first boot, queue the network stage
 /// (`batten-metadata.service`, installed but not enabled: see
 /// [`crate::state::METADATA_UNIT`]). It is ordered after this run and
 /// before sshd and nginx, so they wait for it only on a machine that needs
-/// it. Nothing for an image, a sealed machine or a system without systemd.
+/// it. Only in the first stage (sshd waits for it): a run by hand queues
+/// nothing, as the enabled unit of older images ran only at boot. Nothing
+/// for a sealed machine. When it cannot be queued the run fails, and
+/// batten.service's `OnFailure=` starts the unit instead: on a cloud that
+/// gives keys only through its metadata service, a machine that never asks
+/// is one nobody can log in to.
 pub fn queue_metadata_stage(args: &RootArgs) -> Result<(), Failure> {
-    let root = open_root(args)?;
-    if !root.is_host() || !std::path::Path::new("/run/systemd/system").is_dir() {
+    if !crate::host::after_sshd::sshd_waits() {
         return Ok(());
     }
-    let state = State::load(&root).map_err(|e| Failure::new(Code::ApplyFailed, e.to_string()))?;
-    if state.sealed {
+    // An unreadable state is no reason not to ask.
+    let sealed = open_root(args)
+        .ok()
+        .and_then(|root| State::load(&root).ok())
+        .is_some_and(|state| state.sealed);
+    if sealed {
         return Ok(());
     }
     let unit = crate::state::METADATA_UNIT
@@ -94,25 +105,18 @@ pub fn queue_metadata_stage(args: &RootArgs) -> Result<(), Failure> {
         .rsplit('/')
         .next()
         .unwrap_or_default();
-    if root
-        .metadata(crate::state::METADATA_UNIT.0)
-        .ok()
-        .flatten()
-        .is_none()
-    {
-        warn!(
-            "{} is not installed, so no metadata service is asked: run `batten install` to bake batten into the image",
-            crate::state::METADATA_UNIT.0
-        );
-        return Ok(());
-    }
     match crate::host::daemon::start_queued(&System, unit) {
-        Ok(()) => info!(
-            "{unit} asks the cloud's metadata service for user-data once the network is up; sshd and nginx wait for it"
-        ),
-        Err(e) => warn!("{e}: no metadata service is asked this boot"),
+        Ok(()) => {
+            info!(
+                "{unit} asks the cloud's metadata service for user-data once the network is up; sshd and nginx wait for it"
+            );
+            Ok(())
+        }
+        Err(e) => Err(Failure::new(
+            Code::ApplyFailed,
+            format!("{e}: {unit} could not be queued; batten.service's OnFailure= starts it"),
+        )),
     }
-    Ok(())
 }
 
 /// With no user-data (or user-data batten refused at boot) the first stage

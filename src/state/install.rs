@@ -29,9 +29,9 @@ pub const METADATA_UNIT: (&str, &str) = (
     include_str!("../../images/batten-metadata.service"),
 );
 
-/// The enable link batten 0.1 images had for the network stage: removed
-/// by `install` and `rearm` (see [`METADATA_UNIT`]).
-const OLD_METADATA_LINK: &str =
+/// The enable link older images had for the network stage: removed by
+/// `install`, `rearm` and the seal (see [`METADATA_UNIT`]).
+pub(crate) const OLD_METADATA_LINK: &str =
     "/etc/systemd/system/multi-user.target.wants/batten-metadata.service";
 
 /// Units that stay on after the seal: the drift check and its timer

@@ -66,5 +66,7 @@ pub fn seal(root: &Root, card: Option<String>) -> Result<Option<String>, SealErr
             root.remove_file(link, None)?;
         }
     }
+    // A machine from an older image whose binary was replaced in place.
+    root.remove_file(super::install::OLD_METADATA_LINK, None)?;
     Ok(state.instance_id)
 }

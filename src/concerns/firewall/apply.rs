@@ -33,7 +33,7 @@ pub fn apply(
             let later = crate::host::after_sshd::Later::UnloadModules {
                 modules: modules.iter().map(|m| m.to_string()).collect(),
             };
-            crate::host::after_sshd::defer_or_do(runner, later);
+            let _ = crate::host::after_sshd::defer_or_do(runner, later);
         }
     } else {
         log::info!(

@@ -82,30 +82,40 @@ pub fn verify(inp: &Inputs, r: &mut Report) {
         );
         super::apply::namespaced()
     };
-    let (differ, missing) = compare(Path::new("/proc/sys"), &settings);
+    let proc_sys = Path::new("/proc/sys");
+    // In a container the settings it may not write are its host's kernel's
+    // (/proc/sys mounted read-only): differing, they are the host's to
+    // set, a warning. Those it may write are batten's, as on a machine.
     let container = crate::host::netns::container();
-    let (status, why) = if differ.is_empty() {
-        (
-            Status::Pass,
-            format!(
-                "{} settings as batten set them",
-                settings.len() - missing.len()
-            ),
-        )
-    } else if let Some(manager) = container {
-        // A container's /proc/sys is its host's kernel, and mostly
-        // read-only: the host sets them, not a program inside.
-        (
+    let (settings, hosts): (Vec<Setting>, Vec<Setting>) = match &container {
+        Some(_) => settings
+            .into_iter()
+            .partition(|s| writable(&proc_sys.join(s.key.replace('.', "/")))),
+        None => (settings, Vec::new()),
+    };
+    let (differ, own_missing) = compare(proc_sys, &settings);
+    let (hosts_differ, hosts_missing) = compare(proc_sys, &hosts);
+    let set = settings.len() - own_missing.len();
+    let missing = [own_missing, hosts_missing].concat();
+    if let (Some(manager), false) = (&container, hosts_differ.is_empty()) {
+        r.add(
+            "kernel.sysctl-container",
             Status::Warn,
+            "live kernel settings",
             format!(
-                "in a container ({manager}) the kernel is the host's: set these on the host: {}",
-                differ.join("; ")
+                "in a container ({manager}) these are the host kernel's, read-only here: set them on the host: {}",
+                hosts_differ.join("; ")
             ),
-        )
+        );
+    }
+    let (status, why) = if differ.is_empty() {
+        (Status::Pass, format!("{set} settings as batten set them"))
     } else {
         (Status::Fail, differ.join("; "))
     };
-    r.add("kernel.sysctl", status, "live kernel settings", why);
+    if set > 0 || !differ.is_empty() {
+        r.add("kernel.sysctl", status, "live kernel settings", why);
+    }
     if !missing.is_empty() {
         r.add(
             "kernel.sysctl-missing",
@@ -114,6 +124,12 @@ pub fn verify(inp: &Inputs, r: &mut Report) {
             format!("this kernel has no {}", missing.join(", ")),
         );
     }
+}
+
+/// Whether this process may write the setting's file (a read-only
+/// mount says no whatever the file's mode).
+fn writable(path: &Path) -> bool {
+    nix::unistd::access(path, nix::unistd::AccessFlags::W_OK).is_ok()
 }
 
 #[cfg(test)]

@@ -224,15 +224,19 @@ fn rsa_in_process(bits: usize, comment: &str) -> Result<PrivateKey, ssh_key::Err
 }
 
 /// An RSA key made by this machine's `ssh-keygen` in a private directory
-/// (0700, removed at once), or `None` (logged) when there is none or it
-/// fails: the caller then makes it in-process.
-fn rsa_from_ssh_keygen(bits: usize, comment: &str) -> Option<PrivateKey> {
+/// (0700, removed at once) on /run, a tmpfs, so the private key never
+/// touches a disk outside its own file; `None` (logged) when there is no
+/// ssh-keygen, no such directory or it fails: the caller then makes it
+/// in-process.
+fn rsa_from_ssh_keygen(bits_wanted: usize, comment: &str) -> Option<PrivateKey> {
+    use crate::host::exec::Runner as _;
     use std::os::unix::fs::DirBuilderExt as _;
     crate::host::exec::find_program("ssh-keygen")?;
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.subsec_nanos());
-    let dir = std::env::temp_dir().join(format!("batten-hostkey-{}-{nanos:x}", std::process::id()));
+    let dir = std::path::Path::new("/run")
+        .join(format!("batten-hostkey-{}-{nanos:x}", std::process::id()));
     if let Err(e) = std::fs::DirBuilder::new().mode(0o700).create(&dir) {
         log::debug!(
             "ssh-keygen not used for the RSA host key: {}: {e}",
@@ -241,7 +245,7 @@ fn rsa_from_ssh_keygen(bits: usize, comment: &str) -> Option<PrivateKey> {
         return None;
     }
     let file = dir.join("key");
-    let (bits, file_arg) = (bits.to_string(), file.to_string_lossy().into_owned());
+    let (bits, file_arg) = (bits_wanted.to_string(), file.to_string_lossy().into_owned());
     let call = crate::host::exec::Call {
         program: "ssh-keygen",
         args: &[
@@ -249,7 +253,6 @@ fn rsa_from_ssh_keygen(bits: usize, comment: &str) -> Option<PrivateKey> {
         ],
         stdin: None,
     };
-    use crate::host::exec::Runner as _;
     let made = crate::host::exec::System
         .run(&call)
         .map_err(|e| e.to_string())
@@ -257,10 +260,18 @@ fn rsa_from_ssh_keygen(bits: usize, comment: &str) -> Option<PrivateKey> {
         .and_then(|()| std::fs::read_to_string(&file).map_err(|e| e.to_string()))
         .and_then(|text| PrivateKey::from_openssh(text.trim_end()).map_err(|e| e.to_string()));
     let _ = std::fs::remove_dir_all(&dir);
+    let wanted = u32::try_from(bits_wanted).ok();
     match made {
-        Ok(key) if matches!(key.algorithm(), Algorithm::Rsa { .. }) => Some(key),
+        Ok(key)
+            if matches!(key.algorithm(), Algorithm::Rsa { .. })
+                && key_bits(key.public_key().key_data()) == wanted =>
+        {
+            Some(key)
+        }
         Ok(_) => {
-            log::warn!("ssh-keygen made something other than an RSA key; making it in-process");
+            log::warn!(
+                "ssh-keygen made something other than a {bits_wanted}-bit RSA key; making it in-process"
+            );
             None
         }
         Err(e) => {
@@ -650,9 +661,15 @@ mod tests {
         if !have_ssh_keygen("rsa_keys_come_from_ssh_keygen_or_in_process_alike") {
             return;
         }
-        let made = rsa_from_ssh_keygen(3072, COMMENT).expect("ssh-keygen made it");
         let own = rsa_in_process(2048, COMMENT).expect("in-process");
-        for (key, bits) in [(made, 3072), (own, 2048)] {
+        let mut keys = vec![(own, 2048)];
+        // Its private directory is on /run, root's.
+        match rsa_from_ssh_keygen(3072, COMMENT) {
+            Some(made) => keys.push((made, 3072)),
+            None if nix::unistd::geteuid().is_root() => panic!("ssh-keygen made no key"),
+            None => eprintln!("ssh-keygen's half skipped: /run is root's"),
+        }
+        for (key, bits) in keys {
             assert!(matches!(key.algorithm(), Algorithm::Rsa { .. }));
             assert_eq!(key.comment(), COMMENT);
             assert_eq!(key_bits(key.public_key().key_data()), Some(bits));
