@@ -62,6 +62,18 @@ impl Run {
             ),
             Ok(Outcome::Nothing) => {}
             Err(failure) => {
+                // A first stage that failed before it could tell whether
+                // there is local user-data (no seed could be read, the
+                // root or the lock could not be had) still lets the
+                // provider's user-data in: batten-metadata.service skips
+                // itself where local user-data was found.
+                if !self.metadata.from_metadata
+                    && self.metadata.provider.is_none()
+                    && self.source.user_data.is_none()
+                    && !std::path::Path::new(crate::state::LOCAL_USER_DATA_MARKER).exists()
+                {
+                    queue_metadata_stage(&self.root);
+                }
                 let word = if failure.code == Code::InvalidUserData {
                     "refused"
                 } else {
@@ -120,10 +132,8 @@ impl Run {
                 let made = baseline(&self.root);
                 // Whether or not the baseline worked: the provider's
                 // user-data may still make the machine what it should be.
-                let queued = queue_metadata_stage(&self.root);
-                let notes = made?;
-                queued?;
-                return Ok(Outcome::Baseline(notes));
+                queue_metadata_stage(&self.root);
+                return Ok(Outcome::Baseline(made?));
             }
             Ok(Prepare::Sealed(id)) => {
                 eprintln!(

@@ -84,13 +84,14 @@ fn apply_recording_keys(
 /// before sshd and nginx, so they wait for it only on a machine that needs
 /// it. Only in the first stage (sshd waits for it): a run by hand queues
 /// nothing, as the enabled unit of older images ran only at boot. Nothing
-/// for a sealed machine. When it cannot be queued the run fails, and
-/// batten.service's `OnFailure=` starts the unit instead: on a cloud that
-/// gives keys only through its metadata service, a machine that never asks
-/// is one nobody can log in to.
-pub fn queue_metadata_stage(args: &RootArgs) -> Result<(), Failure> {
+/// for a sealed machine. On a cloud that gives keys only through its
+/// metadata service a machine that never asks is one nobody can log in
+/// to, so a failure is said loudly. (Not `OnFailure=` in batten.service:
+/// that job pulls sysinit.target's wants in again, batten.service among
+/// them, which fails again: a loop.)
+pub fn queue_metadata_stage(args: &RootArgs) {
     if !crate::host::after_sshd::sshd_waits() {
-        return Ok(());
+        return;
     }
     // An unreadable state is no reason not to ask.
     let sealed = open_root(args)
@@ -98,7 +99,7 @@ pub fn queue_metadata_stage(args: &RootArgs) -> Result<(), Failure> {
         .and_then(|root| State::load(&root).ok())
         .is_some_and(|state| state.sealed);
     if sealed {
-        return Ok(());
+        return;
     }
     let unit = crate::state::METADATA_UNIT
         .0
@@ -106,16 +107,12 @@ pub fn queue_metadata_stage(args: &RootArgs) -> Result<(), Failure> {
         .next()
         .unwrap_or_default();
     match crate::host::daemon::start_queued(&System, unit) {
-        Ok(()) => {
-            info!(
-                "{unit} asks the cloud's metadata service for user-data once the network is up; sshd and nginx wait for it"
-            );
-            Ok(())
-        }
-        Err(e) => Err(Failure::new(
-            Code::ApplyFailed,
-            format!("{e}: {unit} could not be queued; batten.service's OnFailure= starts it"),
-        )),
+        Ok(()) => info!(
+            "{unit} asks the cloud's metadata service for user-data once the network is up; sshd and nginx wait for it"
+        ),
+        Err(e) => eprintln!(
+            "batten: {e}: no metadata service is asked this boot; start it by hand (systemctl start {unit}) if this machine gets its keys from one"
+        ),
     }
 }
 
