@@ -129,6 +129,7 @@ pub fn apply(
     let prefix = staging.0.display().to_string();
     for step in steps {
         match step {
+            AccountStep::Run { argv, .. } if natively(&staging, argv)? => {}
             AccountStep::Run { argv, .. } => {
                 let mut args = vec!["--prefix", prefix.as_str()];
                 args.extend(argv[1..].iter().map(String::as_str));
@@ -204,6 +205,64 @@ pub fn apply(
         // make the next run finish what this one undid.
         let _ = root.remove_file(PENDING, None);
         return Err(e);
+    }
+    Ok(true)
+}
+
+/// Do `useradd` or `groupadd` in the copy without starting it, as
+/// [`super::native`] models them; false (and why, at debug level) when the
+/// tool must run instead.
+fn natively(staging: &Staging, argv: &[String]) -> Result<bool, StepError> {
+    use super::native::{self, Defaults, Files};
+    if !matches!(argv[0].as_str(), "useradd" | "groupadd") {
+        return Ok(false);
+    }
+    let read = |rel: &str| std::fs::read_to_string(staging.path(rel)).ok();
+    let (Some(login_defs), Some(passwd), Some(shadow), Some(group), Some(gshadow)) = (
+        read("/etc/login.defs"),
+        read("/etc/passwd"),
+        read("/etc/shadow"),
+        read("/etc/group"),
+        read("/etc/gshadow"),
+    ) else {
+        log::debug!("{} runs: an account file or login.defs is missing", argv[0]);
+        return Ok(false);
+    };
+    let mut files = Files {
+        passwd,
+        shadow,
+        group,
+        gshadow,
+        subuid: read("/etc/subuid"),
+        subgid: read("/etc/subgid"),
+    };
+    let today = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() / 86400);
+    let done =
+        Defaults::read(&login_defs, read("/etc/default/useradd").as_deref()).and_then(|defaults| {
+            match argv[0].as_str() {
+                "groupadd" => native::groupadd(&mut files, &defaults, argv),
+                _ => native::useradd(&mut files, &defaults, argv, today),
+            }
+        });
+    if let Err(native::NotModelled(why)) = done {
+        log::debug!("{} runs: {why}", argv[0]);
+        return Ok(false);
+    }
+    let write = |rel: &str, text: &str| {
+        std::fs::write(staging.path(rel), text)
+            .map_err(|e| format!("cannot edit the copy of {rel}: {e}"))
+    };
+    write("/etc/passwd", &files.passwd)?;
+    write("/etc/shadow", &files.shadow)?;
+    write("/etc/group", &files.group)?;
+    write("/etc/gshadow", &files.gshadow)?;
+    if let Some(text) = &files.subuid {
+        write("/etc/subuid", text)?;
+    }
+    if let Some(text) = &files.subgid {
+        write("/etc/subgid", text)?;
     }
     Ok(true)
 }

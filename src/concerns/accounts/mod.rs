@@ -4,6 +4,7 @@
 //! makes them match the user-data's `users`.
 
 pub mod apply;
+pub mod native;
 pub mod plan;
 
 pub mod verify;
