@@ -89,6 +89,13 @@ impl AccountStep {
     /// The one-line summary shown in plans, logs and the journal.
     pub fn summary(&self) -> String {
         match self {
+            // batten makes these itself where it models them (see
+            // accounts::native), and the command says what it does.
+            AccountStep::Run { argv, why }
+                if matches!(argv[0].as_str(), "useradd" | "groupadd") =>
+            {
+                format!("{why}: {}", shell_words(argv))
+            }
             AccountStep::Run { argv, why } => format!("run {}: {why}", shell_words(argv)),
             AccountStep::SetPassword { user, why, .. } => {
                 format!("set the password of {user}: {why}")
