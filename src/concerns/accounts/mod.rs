@@ -15,6 +15,18 @@ use serde::Serialize;
 
 use crate::host::root::{Root, RootError};
 
+/// The value `login.defs` gives `key`, as shadow-utils reads it: the second
+/// word of the last line whose first word is the key (`Some("")` for a key
+/// without a value). The one reader of that file's settings.
+pub fn login_defs_value<'a>(text: &'a str, key: &str) -> Option<&'a str> {
+    text.lines()
+        .filter_map(|line| {
+            let mut words = line.split_whitespace();
+            (words.next() == Some(key)).then(|| words.next().unwrap_or(""))
+        })
+        .next_back()
+}
+
 /// One line of /etc/passwd.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct PasswdEntry {

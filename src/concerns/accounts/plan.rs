@@ -116,15 +116,7 @@ fn home_mode(root: &Root) -> u32 {
         .flatten()
         .unwrap_or_default();
     let setting = |key: &str| {
-        defs.lines()
-            .filter_map(|l| {
-                let mut words = l.split_whitespace();
-                (words.next() == Some(key))
-                    .then(|| words.next())
-                    .flatten()
-                    .and_then(|v| u32::from_str_radix(v, 8).ok())
-            })
-            .next_back()
+        super::login_defs_value(&defs, key).and_then(|v| u32::from_str_radix(v, 8).ok())
     };
     setting("HOME_MODE")
         .or_else(|| setting("UMASK").map(|umask| 0o777 & !umask))

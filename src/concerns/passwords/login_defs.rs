@@ -23,17 +23,7 @@ const KEYS: [&str; 2] = ["SHA_CRYPT_MIN_ROUNDS", "SHA_CRYPT_MAX_ROUNDS"];
 /// The rounds the file sets, as shadow reads it: the value of the last
 /// uncommented line of each key.
 pub fn rounds(text: &str) -> [Option<String>; 2] {
-    let mut found = [None, None];
-    for line in text.lines() {
-        let mut words = line.split_whitespace();
-        let (Some(key), value) = (words.next(), words.next()) else {
-            continue;
-        };
-        if let Some(i) = KEYS.iter().position(|k| *k == key) {
-            found[i] = Some(value.unwrap_or("").to_string());
-        }
-    }
-    found
+    KEYS.map(|key| crate::concerns::accounts::login_defs_value(text, key).map(str::to_string))
 }
 
 /// The file with batten's two lines appended, or `None` when it already
