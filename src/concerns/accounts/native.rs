@@ -201,6 +201,16 @@ fn parse_useradd(argv: &[String]) -> Result<NewUser<'_>, NotModelled> {
     if create_home || user.name.is_empty() || user.home.is_empty() {
         return Err(not());
     }
+    // Validation already refuses these; a field that could still split a
+    // line is left to useradd, which refuses it too.
+    let fields = [user.name, user.home, user.shell.unwrap_or(""), user.comment];
+    if fields
+        .iter()
+        .chain(&user.groups)
+        .any(|f| f.contains([':', '\n', '\r', '\0']))
+    {
+        return Err(not());
+    }
     Ok(user)
 }
 
@@ -538,6 +548,17 @@ mod tests {
         assert_eq!(real("gshadow").unwrap(), files.gshadow);
         assert_eq!(real("subuid"), files.subuid);
         assert_eq!(real("subgid"), files.subgid);
+    }
+
+    #[test]
+    fn a_field_that_would_split_a_line_is_left_to_useradd() {
+        let mut files = Files::default();
+        let mut words = argv("useradd --no-create-home --home-dir /home/a --comment x a");
+        words[5] = "x:0:0".into();
+        assert!(useradd(&mut files, &debian(), &words, 1).is_err());
+        words[5] = "x\nroot::0:0::/:/bin/sh".into();
+        assert!(useradd(&mut files, &debian(), &words, 1).is_err());
+        assert_eq!(files, Files::default(), "nothing written");
     }
 
     #[test]
