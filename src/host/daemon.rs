@@ -126,45 +126,30 @@ pub fn is_active(runner: &dyn Runner, unit: &str) -> bool {
 /// `systemctl reload UNIT`; sshd re-reads its configuration and keeps every
 /// existing session.
 pub fn reload(runner: &dyn Runner, unit: &str) -> Result<(), String> {
-    let call = Call {
-        program: "systemctl",
-        args: &["reload", unit],
-        stdin: None,
-    };
-    let out = runner.run(&call).map_err(|e| e.to_string())?;
-    if out.success {
-        Ok(())
-    } else {
-        Err(format!("systemctl reload {unit} failed: {}", out.stderr))
-    }
+    systemctl(runner, &["reload", unit])
 }
 
 /// `systemctl daemon-reload`, then `systemctl start --no-block UNITS`: the
 /// units (enabled by links just written) start in this boot without
 /// batten waiting for them, whatever they are ordered after.
 pub fn start_now(runner: &dyn Runner, units: &[&str]) -> Result<(), String> {
+    systemctl(runner, &["daemon-reload"])?;
     let mut start = vec!["start", "--no-block"];
     start.extend_from_slice(units);
-    for args in [&["daemon-reload"][..], &start] {
-        let call = Call {
-            program: "systemctl",
-            args,
-            stdin: None,
-        };
-        let out = runner.run(&call).map_err(|e| e.to_string())?;
-        if !out.success {
-            return Err(format!("{} failed: {}", call.line(), out.stderr));
-        }
-    }
-    Ok(())
+    systemctl(runner, &start)
 }
 
 /// `systemctl start --no-block UNIT`, for a unit systemd already knows
 /// (installed before this boot began, so no reload): queued, not waited for.
 pub fn start_queued(runner: &dyn Runner, unit: &str) -> Result<(), String> {
+    systemctl(runner, &["start", "--no-block", unit])
+}
+
+/// `systemctl ARGS`; a refusal names the command and what systemctl said.
+fn systemctl(runner: &dyn Runner, args: &[&str]) -> Result<(), String> {
     let call = Call {
         program: "systemctl",
-        args: &["start", "--no-block", unit],
+        args,
         stdin: None,
     };
     let out = runner.run(&call).map_err(|e| e.to_string())?;
