@@ -6,6 +6,7 @@
 #   scripts/vm-bake.sh IMAGE_DIR OUT.raw none --bare USER KEY.pub
 #   scripts/vm-bake.sh IMAGE_DIR OUT.raw [BATTEN] --default-password USER
 #   scripts/vm-bake.sh IMAGE_DIR OUT.raw [BATTEN] --add-deb FILE.deb
+#   scripts/vm-bake.sh IMAGE_DIR OUT.raw [BATTEN] --log-programs
 #
 # - BATTEN (default target/debug/batten): `batten install --root ...
 #   --generalize` on the copy (binary, units, enable links; no host keys,
@@ -24,6 +25,9 @@
 #   copy offline, with the image's own dpkg in a chroot: the VM needs no
 #   network for it (the benchmark's Lynis audit). Its dependencies must
 #   already be in the image; dpkg refuses it otherwise.
+# - --log-programs makes batten.service log every program it starts, with
+#   its time, at debug level (a drop-in setting RUST_LOG): the benchmark
+#   lists them.
 #
 # IMAGE_DIR is what images/debian-vm.sh printed; OUT.raw becomes a sparse
 # copy of its rootfs.raw. The copy is loop-mounted inside a private mount
@@ -37,10 +41,11 @@ image=$1 out=$2
 shift 2
 batten=$(cd "$(dirname "$0")/.." && pwd)/target/debug/batten
 if [ $# -gt 0 ] && [ "${1#--}" = "$1" ]; then batten=$1; shift; fi
-mode=batten cloud_init=no user='' key='' planted='' planted_hash='' debs=()
+mode=batten cloud_init=no log_programs=no user='' key='' planted='' planted_hash='' debs=()
 while [ $# -gt 0 ]; do
     case $1 in
         --cloud-init) cloud_init=yes; shift ;;
+        --log-programs) log_programs=yes; shift ;;
         --default-password) [ $# -ge 2 ] || usage; planted=$2; shift 2 ;;
         --bare) [ $# -ge 3 ] || usage; mode=bare user=$2 key=$3; shift 3 ;;
         --add-deb)
@@ -56,6 +61,9 @@ if [ "$batten" = none ]; then
     [ "$mode" = bare ] || mode=none
 else
     [ "$mode" = batten ] || { echo "vm-bake: --bare bakes no batten: give none as BATTEN" >&2; exit 2; }
+fi
+if [ "$log_programs" = yes ] && [ "$mode" != batten ]; then
+    echo "vm-bake: --log-programs is for an image with batten" >&2; exit 2
     [ -x "$batten" ] || { echo "vm-bake: no batten binary at $batten (cargo build first)" >&2; exit 2; }
 fi
 case $user in *[!a-z0-9_-]*) echo "vm-bake: user name $user is not a plain name" >&2; exit 2 ;; esac
@@ -72,7 +80,8 @@ trap 'rmdir "$mnt" 2>/dev/null || true' EXIT
 # shellcheck disable=SC2016 # the inner script takes its arguments as $1..$9 and the .debs after
 unshare --mount --propagation private sh -euc '
     out=$1 mnt=$2 mode=$3 batten=$4 cloud_init=$5 user=$6 key=$7 planted=$8 planted_hash=$9
-    shift 9
+    log_programs=${10}
+    shift 10
     mount -o loop "$out" "$mnt"
     for deb in "$@"; do
         # The dpkg of the image itself writes its database, whatever the host runs.
@@ -98,5 +107,11 @@ unshare --mount --propagation private sh -euc '
             ;;
     esac
     if [ "$cloud_init" = yes ]; then rm -f "$mnt/etc/cloud/cloud-init.disabled"; fi
+    if [ "$log_programs" = yes ]; then
+        install -d "$mnt/etc/systemd/system/batten.service.d"
+        printf "[Service]\nEnvironment=RUST_LOG=info,batten::host::exec=debug\n" \
+            > "$mnt/etc/systemd/system/batten.service.d/bench.conf"
+    fi
     umount "$mnt"
-' vm-bake "$out" "$mnt" "$mode" "$batten" "$cloud_init" "$user" "$key" "$planted" "$planted_hash" ${debs[@]+"${debs[@]}"}
+' vm-bake "$out" "$mnt" "$mode" "$batten" "$cloud_init" "$user" "$key" "$planted" "$planted_hash" \
+    "$log_programs" ${debs[@]+"${debs[@]}"}

@@ -112,6 +112,76 @@ fn the_images_own_programs_check_the_image() {
     assert!(out.status.success(), "{}", text(&out));
 }
 
+/// `install` asks the image's own ssh what it supports and keeps the
+/// answer, keyed by the program's digest: the first run plans from it and
+/// starts no `ssh -Q` (four programs fewer on sshd's path); a record for
+/// another program is not trusted, and ssh is asked again.
+#[test]
+fn install_keeps_what_the_images_ssh_supports() {
+    const T: &str = "install_keeps_what_the_images_ssh_supports";
+    let Some(cached) = debian_root(T) else {
+        return;
+    };
+    let (dir, root) = copy_of(&cached);
+    let out = run(&["install", "--root", &root.display().to_string()]);
+    let said = text(&out);
+    assert!(out.status.success(), "{said}");
+    assert!(
+        said.contains("kept what the image's ssh supports in /var/lib/batten/ssh-algorithms.json"),
+        "{said}"
+    );
+    let record_path = root.join("var/lib/batten/ssh-algorithms.json");
+    let record: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&record_path).unwrap()).unwrap();
+    assert_eq!(record["asked"]["program"], "/usr/bin/ssh", "{record:#}");
+    let image_ssh = std::fs::read(root.join("usr/bin/ssh")).unwrap();
+    let digest = Command::new("sha256sum")
+        .arg(root.join("usr/bin/ssh"))
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&digest.stdout)
+            .starts_with(record["asked"]["sha256"].as_str().unwrap()),
+        "the record names the image's ssh by its digest ({} bytes)",
+        image_ssh.len()
+    );
+    assert!(
+        record["supported"]["kex"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|k| k == "curve25519-sha256"),
+        "{record:#}"
+    );
+    let meta = std::fs::metadata(&record_path).unwrap();
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o777,
+        0o600
+    );
+
+    let (_plan_dir, planned) = copy_of(&root);
+    let from_record = run_on(&planned, dir.path(), &[]);
+    let said = text(&from_record);
+    assert!(from_record.status.success(), "{said}");
+    assert!(
+        !said.contains("ssh -Q"),
+        "ssh was asked despite the record:\n{said}"
+    );
+
+    // A record of another program is not trusted: ssh is asked again, and
+    // the policy written is the same.
+    let mut other = record.clone();
+    other["asked"]["sha256"] = serde_json::json!("00".repeat(32));
+    std::fs::write(&record_path, other.to_string()).unwrap();
+    let asked = run_on(&root, dir.path(), &[]);
+    let said = text(&asked);
+    assert!(asked.status.success(), "{said}");
+    assert!(said.contains("ssh -Q kex"), "ssh was not asked:\n{said}");
+    let policy =
+        |r: &Path| std::fs::read_to_string(r.join("etc/ssh/sshd_config.d/00-batten.conf")).unwrap();
+    assert_eq!(policy(&planned), policy(&root));
+}
+
 /// The image's nginx replaced by a program of a machine nothing here runs:
 /// the run still succeeds on what can be checked, names `nginx -t` as
 /// static-only (and why), records it for the first boot, and verify

@@ -61,6 +61,7 @@ impl Install {
         let installed = state::install_manual(&root, &page)
             .map_err(|e| Failure::new(Code::ApplyFailed, e.to_string()))?;
         done.extend(installed);
+        done.extend(remember_ssh_algorithms(&root));
         if done.is_empty() {
             println!("batten is already installed in {}", root.path().display());
         }
@@ -68,5 +69,34 @@ impl Install {
             println!("{line}");
         }
         Ok(Code::Ok)
+    }
+}
+
+/// Ask the image's ssh what it supports now, while baking, and keep the
+/// answer for the first boot (`concerns::ssh::query_cache`): four programs
+/// fewer before sshd starts. Where its ssh cannot run here (another
+/// machine's image) the first boot asks it instead, as without a record.
+fn remember_ssh_algorithms(root: &crate::host::root::Root) -> Option<String> {
+    use crate::concerns::ssh::{crypto::SshdFacts, query_cache};
+    let facts = SshdFacts::probe(&crate::host::exec::System, root);
+    match facts.remember(root) {
+        Ok(true) => Some(format!(
+            "kept what the image's ssh supports in {} (its first boot need not ask)",
+            query_cache::PATH
+        )),
+        Ok(false) => {
+            if let Some(why) = &facts.why_not_listed {
+                println!(
+                    "note: the image's ssh could not be asked what it supports here ({why}): its first boot asks it"
+                );
+            }
+            None
+        }
+        Err(e) => {
+            println!(
+                "note: could not keep what the image's ssh supports ({e}): its first boot asks it"
+            );
+            None
+        }
     }
 }

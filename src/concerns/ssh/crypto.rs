@@ -23,6 +23,7 @@
 //!   every host key sshd serves. Keys too weak to trust never get here:
 //!   validation refuses them, naming the key.
 
+use super::query_cache;
 use super::sshd_config::Setting;
 use crate::host::exec::{self, Check, ExecError, Runner};
 use crate::host::root::Root;
@@ -111,7 +112,7 @@ pub fn rsa_host_key_bits(policy: CryptoPolicy) -> usize {
 const MODULI_MIN: u32 = 3071;
 
 /// The algorithms an OpenSSH knows, one list per kind.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Supported {
     /// `ssh -Q kex`.
     pub kex: Vec<String>,
@@ -124,6 +125,14 @@ pub struct Supported {
     pub keys: Vec<String>,
 }
 
+impl Supported {
+    /// Whether every list has something: an empty one means ssh was not
+    /// really asked (a wrapper, a broken program), not that it knows nothing.
+    pub fn is_complete(&self) -> bool {
+        !self.kex.is_empty() && !self.ciphers.is_empty() && !self.macs.is_empty()
+    }
+}
+
 /// What batten knows about the image's sshd before it plans.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SshdFacts {
@@ -134,6 +143,11 @@ pub struct SshdFacts {
     pub listed: Option<Supported>,
     /// Why `listed` is missing, for the plan's notes.
     pub why_not_listed: Option<String>,
+    /// The ssh program that answered (or would have), for `install` to
+    /// keep its lists for the first boot.
+    pub asked: Option<query_cache::Asked>,
+    /// Whether `listed` came from the kept record rather than from ssh.
+    pub from_record: bool,
 }
 
 impl SshdFacts {
@@ -141,6 +155,16 @@ impl SshdFacts {
     /// image as sshd's own checks run), and read its version.
     pub fn probe(runner: &(dyn Runner + Sync), root: &Root) -> SshdFacts {
         let version = sshd_version(root);
+        let asked = query_cache::asked(root);
+        if let Some(kept) = asked.as_ref().and_then(|a| query_cache::load(root, a)) {
+            return SshdFacts {
+                version,
+                listed: Some(kept),
+                why_not_listed: None,
+                asked,
+                from_record: true,
+            };
+        }
         let query = |what: &str| -> Result<Vec<String>, ExecError> {
             let args = ["-Q", what];
             let check = Check {
@@ -174,24 +198,30 @@ impl SshdFacts {
                 keys: keys?,
             })
         });
-        match listed {
-            Ok(s) if !s.kex.is_empty() && !s.ciphers.is_empty() && !s.macs.is_empty() => {
-                SshdFacts {
-                    version,
-                    listed: Some(s),
-                    why_not_listed: None,
-                }
+        let (listed, why_not_listed) = match listed {
+            Ok(s) if s.is_complete() => (Some(s), None),
+            Ok(_) => (None, Some("ssh -Q listed nothing".to_string())),
+            Err(e) => (None, Some(e.to_string())),
+        };
+        SshdFacts {
+            version,
+            listed,
+            why_not_listed,
+            asked,
+            from_record: false,
+        }
+    }
+
+    /// Keep what ssh listed in the root, for its next run (`install` does,
+    /// so the first boot starts no ssh); `false` when there was nothing new
+    /// to keep.
+    pub fn remember(&self, root: &Root) -> Result<bool, crate::state::StateError> {
+        match (&self.asked, &self.listed, self.from_record) {
+            (Some(asked), Some(listed), false) => {
+                query_cache::save(root, asked, listed)?;
+                Ok(true)
             }
-            Ok(_) => SshdFacts {
-                version,
-                listed: None,
-                why_not_listed: Some("ssh -Q listed nothing".into()),
-            },
-            Err(e) => SshdFacts {
-                version,
-                listed: None,
-                why_not_listed: Some(e.to_string()),
-            },
+            _ => Ok(false),
         }
     }
 

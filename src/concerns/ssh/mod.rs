@@ -11,6 +11,7 @@ pub mod crypto;
 
 pub mod host_keys;
 pub mod plan;
+pub mod query_cache;
 
 pub mod sshd_config;
 
