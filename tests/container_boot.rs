@@ -364,6 +364,19 @@ fn sshd_does_not_wait_for_the_network_and_what_can_wait_runs_after_it() {
         updates > sshd,
         "batten-updates.service started at {updates} µs, sshd at {sshd} µs"
     );
+    // multi-user.target (and cloud-final, batten-verify after it) does not
+    // wait for the units batten writes for work after the network (the
+    // same `NOT_WAITED_FOR` lines head batten-acme.service).
+    let after = inside(
+        &c,
+        work,
+        "systemctl show multi-user.target -p After --value",
+    );
+    let after = String::from_utf8_lossy(&after.stdout).to_string();
+    assert!(
+        after.contains("basic.target") && !after.contains("batten-updates.service"),
+        "multi-user.target waits for batten-updates.service: After={after}"
+    );
     // The ruleset is loaded once before sshd: nftables.service (enabled for
     // later boots) did not run on the way to it.
     let nft = stamp(

@@ -11,6 +11,20 @@ const UNIT_DIRS: &[&str] = &[
     "/usr/lib/systemd/system",
 ];
 
+/// The `[Unit]` lines of a unit that `multi-user.target` wants but must not
+/// wait for (batten's units that work after the network: installing the
+/// update tool, ACME). A target orders itself after every unit it wants
+/// unless that unit has `DefaultDependencies=no`; with the defaults, the
+/// unit's `After=network-online.target` would make `multi-user.target`,
+/// and everything after it (cloud-final, batten-verify), wait for the
+/// network and for the unit's whole run. The defaults a service needs are
+/// spelled out instead.
+pub const NOT_WAITED_FOR: &str = "DefaultDependencies=no\n\
+    Requires=sysinit.target\n\
+    After=sysinit.target basic.target\n\
+    Conflicts=shutdown.target\n\
+    Before=shutdown.target\n";
+
 /// A unit file that was found, and what enabling it means.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Unit {
@@ -100,6 +114,22 @@ pub fn is_enabled(root: &Root, unit: &Unit) -> Result<bool, RootError> {
         }
     }
     Ok(false)
+}
+
+/// For the tests of units built on [`NOT_WAITED_FOR`]: nothing waits for
+/// the unit, and it orders itself before nothing but shutdown.
+#[cfg(test)]
+pub fn assert_not_waited_for(text: &str) {
+    let settings: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
+    assert!(settings.contains(&"DefaultDependencies=no"), "{text}");
+    for line in &settings {
+        if let Some(units) = line.strip_prefix("Before=") {
+            assert_eq!(units, "shutdown.target", "{text}");
+        }
+        if let Some(units) = line.strip_prefix("Requires=") {
+            assert_eq!(units, "sysinit.target", "{text}");
+        }
+    }
 }
 
 #[cfg(test)]

@@ -9,7 +9,9 @@
 //!
 //! - Ordered only `After=network-online.target`; nothing is ordered after
 //!   it and it has no `Before=` or `Requires=` on ssh, so sshd, nginx and
-//!   batten's verify start as if it did not exist. The default-deny
+//!   batten's verify start as if it did not exist; and without default
+//!   dependencies, so `multi-user.target` does not wait for it either
+//!   ([`crate::host::systemd::NOT_WAITED_FOR`]). The default-deny
 //!   firewall already accepts the replies to its downloads.
 //! - `Type=simple` with `Restart=on-failure`, so a busy mirror or apt's
 //!   lock held by apt-daily is retried every `RestartSec`, at most
@@ -56,6 +58,7 @@ pub fn unit_text(tool: Tool) -> String {
          # failure and is skipped for good once {marker} exists.\n\
          [Unit]\n\
          Description=batten: install {package} for automatic updates\n\
+         {not_waited_for}\
          After=network-online.target\n\
          Wants=network-online.target\n\
          ConditionPathExists=!{marker}\n\
@@ -77,6 +80,7 @@ pub fn unit_text(tool: Tool) -> String {
         package = tool.package(),
         marker = tool.marker(),
         command = command(tool),
+        not_waited_for = crate::host::systemd::NOT_WAITED_FOR,
     )
 }
 
@@ -97,9 +101,10 @@ mod tests {
                 "{text}"
             );
             let settings: String = text.lines().filter(|l| !l.starts_with('#')).collect();
-            for bad in ["Before=", "Requires=", "ssh", "TimeoutStartSec=infinity"] {
+            for bad in ["ssh", "TimeoutStartSec=infinity"] {
                 assert!(!settings.contains(bad), "{bad} in {text}");
             }
+            crate::host::systemd::assert_not_waited_for(&text);
             for needed in [
                 "\nRuntimeMaxSec=20min\n",
                 "\nRestart=on-failure\n",
