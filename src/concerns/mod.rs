@@ -52,6 +52,9 @@ pub struct Planning<'a> {
     /// What the image's sshd supports (asked before planning, so the plan
     /// itself runs nothing).
     pub sshd: &'a ssh::crypto::SshdFacts,
+    /// The host name the instance's meta-data gives, which cloud-init sets
+    /// (the proxy's made certificates carry it).
+    pub hostname: Option<&'a str>,
 }
 
 impl Planning<'_> {
@@ -113,10 +116,7 @@ pub const ALL: &[Concern] = &[
     },
     Concern {
         name: "proxy",
-        plan: |cx, notes| {
-            let (ud, root, distro) = (cx.user_data, cx.root, cx.distro);
-            proxy::plan(ud, root, distro, cx.accounts, cx.ssh_ports, notes)
-        },
+        plan: proxy::plan,
         verify: proxy::verify::verify,
     },
     Concern {

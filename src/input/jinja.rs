@@ -161,6 +161,12 @@ impl InstanceData {
         data
     }
 
+    /// The instance's host name (`v1.local_hostname`: meta-data's, else the
+    /// image's), for what carries the machine's name.
+    pub fn local_hostname(&self) -> Option<&str> {
+        self.data.get("v1")?.get("local_hostname")?.as_str()
+    }
+
     /// The JSON batten keeps beside its copy of the user-data, so that
     /// verify renders the template exactly as the run did.
     pub fn to_json(&self) -> Json {

@@ -77,6 +77,7 @@ pub fn build_plan(
             planned: &actions,
             seed: found,
             sshd,
+            hostname: instance_data.local_hostname(),
         };
         let planned = (concern.plan)(&cx, &mut notes)?;
         log::debug!("{}: {} steps planned", concern.name, planned.len());

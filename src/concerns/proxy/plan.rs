@@ -3,7 +3,7 @@
 
 use super::htpasswd::{self, Credential};
 use super::{acme, nginx, tls};
-use crate::concerns::accounts::Accounts;
+use crate::concerns::Planning;
 use crate::host::daemon::Daemon;
 use crate::host::distro::{Distro, Family};
 use crate::host::root::{Owner, Root};
@@ -93,14 +93,9 @@ fn write_if_changed(
 /// the distribution's default site out of the way, then `nginx -t` and a
 /// reload. `ssh_ports` are the ports sshd will listen on after this run,
 /// the image's own included: a site there would take sshd's place.
-pub fn plan(
-    ud: &UserData,
-    root: &Root,
-    distro: &Distro,
-    accounts: &Accounts,
-    ssh_ports: &[u16],
-    notes: &mut Vec<String>,
-) -> Result<Vec<Action>, PlanError> {
+pub fn plan(cx: &Planning, notes: &mut Vec<String>) -> Result<Vec<Action>, PlanError> {
+    let (ud, root, distro, accounts) = (cx.user_data, cx.root, cx.distro, cx.accounts);
+    let ssh_ports = cx.ssh_ports;
     refuse_ssh_ports(ud, ssh_ports)?;
     let nginx_installed = root.metadata("/etc/nginx/nginx.conf")?.is_some();
     if ud.batten.proxy.is_empty() {
@@ -157,7 +152,7 @@ pub fn plan(
     for site in &ud.batten.proxy {
         let name = site_name(site);
         our_ports.extend(site.ports());
-        actions.extend(tls::plan(root, site, &name, notes)?);
+        actions.extend(tls::plan(root, site, &name, cx.hostname, notes)?);
         let htpasswd_path = format!("/etc/nginx/{name}.htpasswd");
         let existing = root.read_to_string(&htpasswd_path)?.unwrap_or_default();
         let current = htpasswd::parse(&existing);

@@ -54,21 +54,36 @@ pub fn files(site: &ProxySite, name: &str) -> Option<TlsFiles> {
     }
 }
 
-/// The machine's host name from `<root>/etc/hostname`, when it is one a
-/// certificate can carry.
-pub fn hostname(root: &Root) -> Option<String> {
-    let text = root.read_to_string("/etc/hostname").ok()??;
-    let name = text.lines().next()?.trim().to_ascii_lowercase();
-    crate::input::grammar::server_name(&name)
+/// The machine's names a made certificate carries: the host name the
+/// instance's meta-data gives (`local-hostname`, which cloud-init sets as
+/// the host name and a cloud's DNS knows), then the image's own
+/// `/etc/hostname` when it differs; each only when a certificate can
+/// carry it.
+pub fn machine_names(root: &Root, from_meta_data: Option<&str>) -> Vec<String> {
+    let image = root
+        .read_to_string("/etc/hostname")
         .ok()
-        .filter(|n| *n != "_" && !n.starts_with("*."))
-        .map(str::to_string)
+        .flatten()
+        .and_then(|t| t.lines().next().map(str::to_string));
+    let mut names: Vec<String> = Vec::new();
+    for name in [from_meta_data.map(str::to_string), image]
+        .into_iter()
+        .flatten()
+    {
+        let name = name.trim().to_ascii_lowercase();
+        let fits = crate::input::grammar::server_name(&name)
+            .is_ok_and(|n| n != "_" && !n.starts_with("*."));
+        if fits && !names.contains(&name) {
+            names.push(name);
+        }
+    }
+    names
 }
 
 /// The names a made certificate is for: an ACME site's domain, the site's
-/// server names (not `_`), then the machine's host name; `localhost` when
-/// there is none at all.
-pub fn names_for(site: &ProxySite, hostname: Option<&str>) -> Vec<String> {
+/// server names (not `_`), then the machine's names ([`machine_names`]);
+/// `localhost` when there is none at all.
+pub fn names_for(site: &ProxySite, machine: &[String]) -> Vec<String> {
     let mut names: Vec<String> = Vec::new();
     if let Tls::Acme(acme) = &site.tls {
         names.push(acme.domain.clone());
@@ -78,10 +93,10 @@ pub fn names_for(site: &ProxySite, hostname: Option<&str>) -> Vec<String> {
             names.push(n);
         }
     }
-    if let Some(h) = hostname
-        && !names.iter().any(|n| n == h)
-    {
-        names.push(h.to_string());
+    for h in machine {
+        if !names.contains(h) {
+            names.push(h.clone());
+        }
     }
     if names.is_empty() {
         names.push("localhost".to_string());
@@ -152,23 +167,29 @@ pub fn read(root: &Root, path: &str) -> Option<Described> {
 }
 
 /// Whether the pair already in place serves `site` as it should: both
-/// files there, the certificate valid for the margin, and for `auto` a
-/// self-signed one for exactly the names wanted (an ACME site keeps
-/// whichever it has: the CA's, or the self-signed one until then).
+/// files there, and for `auto` a self-signed certificate for exactly the
+/// names wanted, valid for the margin. An ACME site keeps the CA's
+/// certificate for its domain for as long as it is valid at all (renewing
+/// it is certbot's job, within the last 30 days: a self-signed one in its
+/// place would turn every browser away), and the self-signed one until
+/// then while it is valid for the margin.
 fn keep(root: &Root, site: &ProxySite, name: &str, names: &[String]) -> bool {
     let (certificate, key) = own_paths(name);
     let Some(d) = read(root, &certificate) else {
         return false;
     };
-    if !matches!(root.metadata(&key), Ok(Some(_)))
-        || d.not_after < crate::state::now_secs() + KEEP_MARGIN
-    {
+    if !matches!(root.metadata(&key), Ok(Some(_))) {
         return false;
     }
+    let now = crate::state::now_secs();
+    let for_the_margin = d.not_after >= now + KEEP_MARGIN;
     match &site.tls {
-        Tls::Auto => d.self_signed && d.names == names,
-        Tls::Acme(acme) => d.names.first() == Some(&acme.domain),
-        _ => true,
+        Tls::Auto => d.self_signed && d.names == names && for_the_margin,
+        Tls::Acme(acme) if !d.self_signed => {
+            d.names.first() == Some(&acme.domain) && d.not_after > now
+        }
+        Tls::Acme(acme) => d.names.first() == Some(&acme.domain) && for_the_margin,
+        _ => for_the_margin,
     }
 }
 
@@ -179,6 +200,7 @@ pub fn plan(
     root: &Root,
     site: &ProxySite,
     name: &str,
+    hostname: Option<&str>,
     notes: &mut Vec<String>,
 ) -> Result<Vec<Action>, PlanError> {
     match &site.tls {
@@ -193,7 +215,7 @@ pub fn plan(
         Tls::Files { .. } => return Ok(Vec::new()),
         Tls::Auto | Tls::Acme(_) => {}
     }
-    let names = names_for(site, hostname(root).as_deref());
+    let names = names_for(site, &machine_names(root, hostname));
     if keep(root, site, name, &names) {
         return Ok(Vec::new());
     }
@@ -261,16 +283,16 @@ mod tests {
     #[test]
     fn names_and_files_per_mode() {
         assert_eq!(
-            names_for(&site(Tls::Auto), Some("host1")),
+            names_for(&site(Tls::Auto), &["host1".to_string()]),
             ["panel.example.org", "host1"]
         );
         assert_eq!(
-            names_for(&site(acme()), None),
+            names_for(&site(acme()), &[]),
             ["panel.batten.test", "panel.example.org"]
         );
         let mut bare = site(Tls::Auto);
         bare.server_names.clear();
-        assert_eq!(names_for(&bare, None), ["localhost"]);
+        assert_eq!(names_for(&bare, &[]), ["localhost"]);
         assert_eq!(files(&site(Tls::Off), "s"), None);
         assert_eq!(
             files(&site(Tls::Auto), "batten-80").unwrap().certificate,
@@ -286,7 +308,7 @@ mod tests {
     fn a_pair_is_made_once_and_kept() {
         let (dir, root) = scratch_root(&[("/etc/hostname", "host1\n")]);
         let s = site(Tls::Auto);
-        let actions = plan(&root, &s, "batten-80-panel", &mut Vec::new()).unwrap();
+        let actions = plan(&root, &s, "batten-80-panel", None, &mut Vec::new()).unwrap();
         assert_eq!(actions.len(), 2, "{actions:?}");
         for a in &actions {
             let Action::Write {
@@ -308,14 +330,14 @@ mod tests {
         let d = read(&root, "/etc/ssl/batten/batten-80-panel.crt").unwrap();
         assert_eq!(d.names, ["panel.example.org", "host1"]);
         assert!(
-            plan(&root, &s, "batten-80-panel", &mut Vec::new())
+            plan(&root, &s, "batten-80-panel", None, &mut Vec::new())
                 .unwrap()
                 .is_empty()
         );
         // Another host name wants another certificate.
         std::fs::write(dir.path().join("etc/hostname"), "host2\n").unwrap();
         assert_eq!(
-            plan(&root, &s, "batten-80-panel", &mut Vec::new())
+            plan(&root, &s, "batten-80-panel", None, &mut Vec::new())
                 .unwrap()
                 .len(),
             2
@@ -327,7 +349,7 @@ mod tests {
         let (_d, root) = scratch_root(&[]);
         let mut notes = Vec::new();
         assert!(
-            plan(&root, &site(Tls::Off), "s", &mut notes)
+            plan(&root, &site(Tls::Off), "s", None, &mut notes)
                 .unwrap()
                 .is_empty()
         );
@@ -340,9 +362,135 @@ mod tests {
             key: "/etc/ssl/x.key".into(),
         };
         assert!(
-            plan(&root, &site(files), "s", &mut Vec::new())
+            plan(&root, &site(files), "s", None, &mut Vec::new())
                 .unwrap()
                 .is_empty()
         );
+    }
+
+    /// openssl in `dir`, for certificates batten does not make itself.
+    fn openssl(dir: &std::path::Path, args: &[&str]) {
+        let out = std::process::Command::new("openssl")
+            .current_dir(dir)
+            .args(args)
+            .output()
+            .expect("openssl (scripts/test.sh installs it)");
+        assert!(out.status.success(), "openssl {args:?}: {out:?}");
+    }
+
+    #[test]
+    fn a_cas_certificate_is_kept_to_its_end_a_self_signed_one_is_not() {
+        let (dir, root) = scratch_root(&[]);
+        let certs = dir.path().join("etc/ssl/batten");
+        std::fs::create_dir_all(&certs).unwrap();
+        let ec = [
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+        ];
+        std::fs::write(
+            certs.join("san.ext"),
+            "subjectAltName=DNS:panel.batten.test\n",
+        )
+        .unwrap();
+        // A CA's certificate for the ACME domain with 10 days left: inside
+        // certbot's renewal window, still what browsers trust.
+        openssl(
+            &certs,
+            &[
+                &["req", "-x509"][..],
+                &ec,
+                &[
+                    "-keyout",
+                    "ca.key",
+                    "-out",
+                    "ca.crt",
+                    "-subj",
+                    "/CN=test CA",
+                    "-days",
+                    "90",
+                ],
+            ]
+            .concat(),
+        );
+        openssl(
+            &certs,
+            &[
+                &["req"][..],
+                &ec,
+                &[
+                    "-keyout",
+                    "s.key",
+                    "-out",
+                    "s.csr",
+                    "-subj",
+                    "/CN=panel.batten.test",
+                ],
+            ]
+            .concat(),
+        );
+        openssl(
+            &certs,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                "s.csr",
+                "-CA",
+                "ca.crt",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-days",
+                "10",
+                "-extfile",
+                "san.ext",
+                "-out",
+                "s.crt",
+            ],
+        );
+        let d = read(&root, "/etc/ssl/batten/s.crt").unwrap();
+        assert!(!d.self_signed && d.names == ["panel.batten.test"], "{d:?}");
+        let kept = plan(&root, &site(acme()), "s", None, &mut Vec::new()).unwrap();
+        assert_eq!(kept, Vec::new(), "the CA's certificate was replaced");
+        // The same 10 days on a self-signed one: made again.
+        openssl(
+            &certs,
+            &[
+                &["req", "-x509"][..],
+                &ec,
+                &[
+                    "-keyout",
+                    "s.key",
+                    "-out",
+                    "s.crt",
+                    "-subj",
+                    "/CN=panel.batten.test",
+                    "-addext",
+                    "subjectAltName=DNS:panel.batten.test",
+                    "-days",
+                    "10",
+                ],
+            ]
+            .concat(),
+        );
+        assert!(read(&root, "/etc/ssl/batten/s.crt").unwrap().self_signed);
+        let made = plan(&root, &site(acme()), "s", None, &mut Vec::new()).unwrap();
+        assert_eq!(made.len(), 2, "{made:?}");
+    }
+
+    #[test]
+    fn the_meta_data_host_name_comes_first_and_only_names_a_certificate_carries() {
+        let (_dir, root) = scratch_root(&[("/etc/hostname", "debian\n")]);
+        assert_eq!(
+            machine_names(&root, Some("Web1.example.net")),
+            ["web1.example.net", "debian"]
+        );
+        assert_eq!(machine_names(&root, Some("debian")), ["debian"]);
+        assert_eq!(machine_names(&root, Some("bad name;")), ["debian"]);
+        let (_dir, bare) = scratch_root(&[]);
+        assert_eq!(machine_names(&bare, None), Vec::<String>::new());
     }
 }
