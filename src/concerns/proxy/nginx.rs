@@ -52,11 +52,7 @@ pub fn render(site: &ProxySite, htpasswd_path: &str, tls: Option<&TlsFiles>) -> 
          # Edit the user-data and run `batten run --force` rather than this file.\n",
         upstream_url(&site.upstream)
     );
-    let names = if site.server_names.is_empty() {
-        "_".to_string()
-    } else {
-        site.server_names.join(" ")
-    };
+    let names = server_names(site).join(" ");
     let ssl = if tls.is_some() { " ssl" } else { "" };
     out.push_str("server {\n");
     let _ = writeln!(out, "    listen {port}{ssl};");
@@ -118,6 +114,26 @@ pub fn render(site: &ProxySite, htpasswd_path: &str, tls: Option<&TlsFiles>) -> 
         );
     }
     out
+}
+
+/// The site's `server_name` words: an ACME site's domain first (the CA's
+/// challenge request names it, and must reach this site's port-80 server,
+/// not another site's redirect to a password), then the site's own names,
+/// `_` when it has none.
+fn server_names(site: &ProxySite) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    if let crate::input::model::Tls::Acme(acme) = &site.tls {
+        names.push(acme.domain.clone());
+    }
+    for n in &site.server_names {
+        if !names.iter().any(|m| m.eq_ignore_ascii_case(n)) {
+            names.push(n.clone());
+        }
+    }
+    if site.server_names.is_empty() {
+        names.push("_".to_string());
+    }
+    names
 }
 
 /// `allow_from` as nginx's allow and deny lines.
@@ -254,6 +270,31 @@ mod tests {
             "the redirect never asks for the password"
         );
         assert!(!redirect.contains("acme-challenge"));
+    }
+
+    #[test]
+    fn an_acme_sites_domain_is_one_of_its_server_names() {
+        let mut s = site();
+        s.tls = Tls::Acme(crate::input::model::Acme {
+            domain: "cloud.example.net".into(),
+            email: None,
+            server: crate::input::model::LETS_ENCRYPT.into(),
+            server_ca: None,
+        });
+        let text = render(&s, "/x", Some(&files(true)));
+        let (https, redirect) = text.split_once("\n# Plain HTTP only redirects").unwrap();
+        for block in [https, redirect] {
+            assert!(
+                block.contains("    server_name cloud.example.net panel.example.org;\n"),
+                "{block}"
+            );
+        }
+        s.server_names.clear();
+        let text = render(&s, "/x", Some(&files(true)));
+        assert!(
+            text.contains("    server_name cloud.example.net _;\n"),
+            "{text}"
+        );
     }
 
     #[test]
