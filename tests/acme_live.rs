@@ -4,9 +4,10 @@
 //! wrote, and `batten acme` with Debian's certbot) in the server
 //! namespace. A first round while nginx is down is refused by the CA and
 //! leaves the self-signed certificate serving, with the reason in the
-//! state; with nginx up the CA's certificate is obtained and served (curl
-//! checks the chain against pebble's own root); a forced renewal replaces
-//! it. Everything outside the scratch root is an overlay or a temporary
+//! state and in verify's warning; with nginx up the CA's certificate is
+//! obtained and served (curl checks the chain against pebble's own root)
+//! and verify passes it; a forced renewal replaces it, nginx serves the new
+//! key and not the old one. Everything outside the scratch root is an overlay or a temporary
 //! directory that vanishes with the test.
 
 mod common;
@@ -331,6 +332,14 @@ fn a_certificate_from_the_ca_replaces_the_self_signed_one_and_renews() {
         status.contains(&format!("acme:        {SITE} ({DOMAIN}) FAILED")),
         "{status}"
     );
+    // verify: a warning (the self-signed certificate serves meanwhile) that
+    // carries the CA's reason.
+    let (verdict, why) = certificate_verdict(&scratch);
+    assert_eq!(verdict, "warn", "{why}");
+    assert!(
+        why.contains("still the self-signed one") && why.contains("the last ACME round"),
+        "{why}"
+    );
 
     // 2. nginx up (serving the self-signed certificate), the round succeeds.
     let nginx_work = tempfile::tempdir().unwrap();
@@ -370,6 +379,15 @@ fn a_certificate_from_the_ca_replaces_the_self_signed_one_and_renews() {
     let st = state(&scratch);
     assert_eq!(st["acme"][0]["ok"], true, "{st:#}");
     assert_eq!(st["certificates"][0]["self_signed"], false, "{st:#}");
+    // verify passes the CA's certificate, the one batten recorded.
+    let (verdict, why) = certificate_verdict(&scratch);
+    assert_eq!(verdict, "pass", "{why}");
+    let fingerprint = st["certificates"][0]["fingerprint"].as_str().unwrap();
+    assert!(
+        why.starts_with(&format!("issued by a CA, SHA-256 {fingerprint}, ")),
+        "{why}"
+    );
+    let first_pin = st["certificates"][0]["pin"].as_str().unwrap().to_string();
     let key = std::fs::metadata(scratch.join(&format!("/etc/ssl/batten/{SITE}.key"))).unwrap();
     use std::os::unix::fs::MetadataExt;
     assert_eq!((key.mode() & 0o7777, key.uid()), (0o600, 0));
@@ -457,6 +475,68 @@ fn a_certificate_from_the_ca_replaces_the_self_signed_one_and_renews() {
         first,
         "renewal made a new certificate"
     );
+    // nginx serves the renewed one (certbot makes a new key for it), and
+    // verify holds the site to it.
+    let st = state(&scratch);
+    let renewed_pin = st["certificates"][0]["pin"].as_str().unwrap().to_string();
+    assert_ne!(renewed_pin, first_pin, "{st:#}");
+    assert!(
+        serves_key(&pair, &renewed_pin),
+        "nginx does not serve the renewed certificate"
+    );
+    assert!(
+        !serves_key(&pair, &first_pin),
+        "nginx still serves the first certificate"
+    );
+    assert_eq!(certificate_verdict(&scratch).0, "pass");
+}
+
+/// What `verify --root` says of the site's certificate: (status, why).
+fn certificate_verdict(scratch: &Scratch) -> (String, String) {
+    let out = run(&["verify", "--root", &scratch.root_arg(), "--format", "json"]);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("verify --format json: {e}: {}", text(&out)));
+    let id = format!("proxy.{SITE}.certificate");
+    let check = report["checks"]
+        .as_array()
+        .and_then(|checks| checks.iter().find(|c| c["id"] == id.as_str()))
+        .unwrap_or_else(|| panic!("no {id} in {report:#}"));
+    (
+        check["status"].as_str().unwrap_or_default().to_string(),
+        check["why"].as_str().unwrap_or_default().to_string(),
+    )
+}
+
+/// Whether the site serves the key `pin` (curl's --pinnedpubkey form),
+/// within 10 s (nginx's reload takes a moment).
+fn serves_key(pair: &Pair, pin: &str) -> bool {
+    let until = Instant::now() + Duration::from_secs(10);
+    loop {
+        let out = pair
+            .in_client(10, "curl")
+            .args([
+                "-s",
+                "-k",
+                "-o",
+                "/dev/null",
+                "--max-time",
+                "5",
+                "--pinnedpubkey",
+                pin,
+            ])
+            .arg("--resolve")
+            .arg(format!("{DOMAIN}:443:{}", net::SERVER_V4))
+            .arg(format!("https://{DOMAIN}/"))
+            .status()
+            .unwrap();
+        if out.success() {
+            return true;
+        }
+        if Instant::now() > until {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
 
 fn run_status(scratch: &Scratch) -> String {
