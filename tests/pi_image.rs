@@ -38,9 +38,12 @@ fn imager_user_data() -> String {
 }
 
 /// A copy of the cached Pi-shaped root with a boot partition mounted in.
+/// fusefat runs in the foreground as this test's child: `fusermount -u`
+/// returns before fusefat has written its last sectors (the FAT's clean
+/// bit among them), so the image is read only once fusefat has exited.
 struct Card {
     dir: tempfile::TempDir,
-    mounted: bool,
+    fusefat: Option<std::process::Child>,
 }
 
 impl Card {
@@ -79,18 +82,31 @@ impl Card {
             .output()
             .unwrap();
         assert!(made.status.success(), "pi-boot.sh: {}", text(&made));
-        let mut card = Card {
-            dir,
-            mounted: false,
-        };
-        let mount = Command::new("fusefat")
-            .args(["-o", "rw+"])
-            .arg(&image)
-            .arg(card.root().join("boot/firmware"))
-            .output()
-            .unwrap();
-        assert!(mount.status.success(), "fusefat: {}", text(&mount));
-        card.mounted = true;
+        let mut card = Card { dir, fusefat: None };
+        let mountpoint = card.root().join("boot/firmware");
+        card.fusefat = Some(
+            Command::new("fusefat")
+                .args(["-f", "-o", "rw+"])
+                .arg(&image)
+                .arg(&mountpoint)
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .expect("start fusefat"),
+        );
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while !is_mounted(&mountpoint) {
+            if let Some(child) = card.fusefat.as_mut()
+                && let Ok(Some(status)) = child.try_wait()
+            {
+                card.fusefat = None;
+                panic!("fusefat exited before mounting the card: {status}");
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "fusefat did not mount the card within 20 s"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
         Some(card)
     }
 
@@ -119,7 +135,7 @@ impl Card {
     /// Unmount the boot partition and return the image's bytes, checked
     /// clean by fsck.vfat.
     fn eject(&mut self) -> Vec<u8> {
-        self.unmount();
+        self.unmount().unwrap();
         let image = self.dir.path().join("boot.img");
         let fsck = Command::new("fsck.vfat")
             .arg("-n")
@@ -130,21 +146,52 @@ impl Card {
         std::fs::read(image).unwrap()
     }
 
-    fn unmount(&mut self) {
-        if self.mounted {
-            let _ = Command::new("sync").status();
-            let out = Command::new("fusermount")
-                .arg("-u")
-                .arg(self.root().join("boot/firmware"))
-                .output();
-            self.mounted = !out.is_ok_and(|o| o.status.success());
+    /// Unmount, then wait (at most 30 s) for fusefat to finish writing and
+    /// exit; killed if it does not, and said.
+    fn unmount(&mut self) -> Result<(), String> {
+        let Some(mut child) = self.fusefat.take() else {
+            return Ok(());
+        };
+        let mountpoint = self.root().join("boot/firmware");
+        let _ = Command::new("fusermount")
+            .arg("-u")
+            .arg(&mountpoint)
+            .output();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            match child.try_wait() {
+                Ok(Some(_)) => return Ok(()),
+                Ok(None) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                _ => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    let _ = Command::new("fusermount")
+                        .args(["-u", "-z"])
+                        .arg(&mountpoint)
+                        .output();
+                    return Err("fusefat did not exit within 30 s of fusermount -u".into());
+                }
+            }
         }
     }
 }
 
+/// Whether `path` is a mount point, from this process's mount table.
+fn is_mounted(path: &Path) -> bool {
+    let wanted = path.display().to_string();
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap_or_default()
+        .lines()
+        .any(|l| l.split(' ').nth(4) == Some(wanted.as_str()))
+}
+
 impl Drop for Card {
     fn drop(&mut self) {
-        self.unmount();
+        if let Err(e) = self.unmount() {
+            eprintln!("{e}");
+        }
     }
 }
 
