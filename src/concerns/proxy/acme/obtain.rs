@@ -55,7 +55,7 @@ pub fn obtain(runner: &dyn Runner, root: &Root, name: &str, acme: &Acme, force: 
     if !out.success {
         if out.stderr.contains("No such file or directory") && out.stderr.contains("certbot") {
             return Outcome::Failed(
-                "certbot is not installed: batten-acme.service installs it once the network is up, or install it yourself (apt-get install certbot)".into(),
+                "certbot is not installed: batten-acme.service installs it once the network is up (if that failed, `journalctl -u batten-acme.service` says why), or install it yourself (apt-get install certbot)".into(),
             );
         }
         return Outcome::Failed(certbot::reason(&out.stdout, &out.stderr));
@@ -112,6 +112,23 @@ mod tests {
             server: "https://ca.batten.test:14000/dir".into(),
             server_ca: Some("/etc/ssl/test-ca.pem".into()),
         }
+    }
+
+    #[test]
+    fn a_missing_certbot_is_named_with_where_to_look() {
+        let (_d, root) = scratch_root(&[("/etc/ssl/batten/s.crt", "self-signed")]);
+        // What timeout (coreutils) says when it cannot start certbot.
+        let fake = Fake::new(|_| {
+            Err("timeout: failed to run command 'certbot': No such file or directory".into())
+        });
+        let Outcome::Failed(said) = obtain(&fake, &root, "s", &acme(), false) else {
+            panic!("a round without certbot succeeded");
+        };
+        assert!(
+            said.starts_with("certbot is not installed")
+                && said.contains("journalctl -u batten-acme.service"),
+            "{said}"
+        );
     }
 
     #[test]

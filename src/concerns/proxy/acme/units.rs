@@ -10,7 +10,9 @@
 //!   (certbot's install and the CA can take many minutes) either
 //!   ([`crate::host::systemd::NOT_WAITED_FOR`]).
 //! - certbot is installed first where the image lacks it (the
-//!   distribution's package), so a domain in the user-data is enough.
+//!   distribution's package), so a domain in the user-data is enough; when
+//!   that install fails the round still runs and records that certbot is
+//!   missing, so status and verify say so, not only the journal.
 //! - Bounded: `TimeoutStartSec` for the oneshot round (certbot itself is
 //!   also run under `timeout`); a failed round is retried by the timer,
 //!   and the self-signed certificate stays meanwhile.
@@ -47,7 +49,9 @@ pub fn install_command(family: Family) -> Option<&'static str> {
 /// The service's text.
 pub fn service_text(family: Family) -> String {
     let install = install_command(family)
-        .map(|c| format!("ExecStartPre=/bin/sh -c '{c}'\n"))
+        // `-`: a failed install does not stop the round, which then records
+        // that certbot is missing for `batten status` and verify.
+        .map(|c| format!("ExecStartPre=-/bin/sh -c '{c}'\n"))
         .unwrap_or_default();
     let env = match family {
         Family::Debian => "Environment=DEBIAN_FRONTEND=noninteractive\n",
@@ -175,7 +179,7 @@ mod tests {
         let settings: String = text.lines().filter(|l| !l.starts_with('#')).collect();
         assert!(!settings.contains("ssh"), "{text}");
         crate::host::systemd::assert_not_waited_for(&text);
-        assert!(text.contains("\nExecStartPre=/bin/sh -c 'command -v certbot >/dev/null || { apt-get update && apt-get install"));
+        assert!(text.contains("\nExecStartPre=-/bin/sh -c 'command -v certbot >/dev/null || { apt-get update && apt-get install"));
         assert!(text.contains("\nExecStart=/usr/local/sbin/batten acme\nTimeoutStartSec=30min\n"));
         assert!(service_text(Family::Rhel).contains("dnf -y install certbot'\n"));
         assert!(timer_text().contains("\nOnCalendar=*-*-* 00/12:00:00\nRandomizedDelaySec=1h\n"));
