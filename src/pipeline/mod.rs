@@ -132,6 +132,11 @@ pub fn prepare(
     } else {
         None
     };
+    if runs {
+        // The firewall is loaded before sshd starts: its kernel modules
+        // load meanwhile, beside the rest of the run.
+        crate::concerns::firewall::preload::start(&root, &loaded.user_data);
+    }
     let accounts =
         Accounts::load(&root).map_err(|e| Failure::new(Code::ApplyFailed, e.to_string()))?;
     let state = State::load(&root).map_err(|e| Failure::new(Code::ApplyFailed, e.to_string()))?;

@@ -14,6 +14,7 @@ pub mod iptables;
 
 pub mod nftables;
 pub mod plan;
+pub mod preload;
 
 pub mod rules;
 
@@ -56,7 +57,7 @@ pub fn choose(configured: FirewallBackend, has: impl Fn(&str) -> bool) -> Result
 
 /// Whether the root has a program (an image's own tools decide the backend
 /// it boots with).
-fn root_has(root: &Root, program: &str) -> bool {
+pub(crate) fn root_has(root: &Root, program: &str) -> bool {
     crate::host::exec::in_image(root, program).is_some()
 }
 
