@@ -77,19 +77,16 @@ impl Install {
 /// fewer before sshd starts. Where its ssh cannot run here (another
 /// machine's image) the first boot asks it instead, as without a record.
 fn remember_ssh_algorithms(root: &crate::host::root::Root) -> Option<String> {
-    use crate::concerns::ssh::{crypto::SshdFacts, query_cache};
-    let facts = SshdFacts::probe(&crate::host::exec::System, root);
-    match facts.remember(root) {
-        Ok(true) => Some(format!(
+    use crate::concerns::ssh::query_cache;
+    match query_cache::ask_and_keep(&crate::host::exec::System, root) {
+        Ok(Ok(())) => Some(format!(
             "kept what the image's ssh supports in {} (its first boot need not ask)",
             query_cache::PATH
         )),
-        Ok(false) => {
-            if let Some(why) = &facts.why_not_listed {
-                println!(
-                    "note: the image's ssh could not be asked what it supports here ({why}): its first boot asks it"
-                );
-            }
+        Ok(Err(why)) => {
+            println!(
+                "note: the image's ssh could not be asked what it supports here ({why}): its first boot asks it"
+            );
             None
         }
         Err(e) => {

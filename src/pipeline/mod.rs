@@ -170,7 +170,7 @@ pub fn prepare(
     };
     // The one question planning asks a program: what the image's OpenSSH
     // supports (read-only, inside the image), for the crypto policy.
-    let sshd = crate::concerns::ssh::crypto::SshdFacts::probe(&crate::host::exec::System, &root);
+    let sshd = crate::concerns::ssh::query_cache::facts(&crate::host::exec::System, &root);
     let mut plan = build_plan(
         &root,
         &distro,

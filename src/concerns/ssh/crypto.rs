@@ -23,7 +23,6 @@
 //!   every host key sshd serves. Keys too weak to trust never get here:
 //!   validation refuses them, naming the key.
 
-use super::query_cache;
 use super::sshd_config::Setting;
 use crate::host::exec::{self, Check, ExecError, Runner};
 use crate::host::root::Root;
@@ -143,11 +142,6 @@ pub struct SshdFacts {
     pub listed: Option<Supported>,
     /// Why `listed` is missing, for the plan's notes.
     pub why_not_listed: Option<String>,
-    /// The ssh program that answered (or would have), for `install` to
-    /// keep its lists for the first boot.
-    pub asked: Option<query_cache::Asked>,
-    /// Whether `listed` came from the kept record rather than from ssh.
-    pub from_record: bool,
 }
 
 impl SshdFacts {
@@ -155,16 +149,6 @@ impl SshdFacts {
     /// image as sshd's own checks run), and read its version.
     pub fn probe(runner: &(dyn Runner + Sync), root: &Root) -> SshdFacts {
         let version = sshd_version(root);
-        let asked = query_cache::asked(root);
-        if let Some(kept) = asked.as_ref().and_then(|a| query_cache::load(root, a)) {
-            return SshdFacts {
-                version,
-                listed: Some(kept),
-                why_not_listed: None,
-                asked,
-                from_record: true,
-            };
-        }
         let query = |what: &str| -> Result<Vec<String>, ExecError> {
             let args = ["-Q", what];
             let check = Check {
@@ -207,21 +191,6 @@ impl SshdFacts {
             version,
             listed,
             why_not_listed,
-            asked,
-            from_record: false,
-        }
-    }
-
-    /// Keep what ssh listed in the root, for its next run (`install` does,
-    /// so the first boot starts no ssh); `false` when there was nothing new
-    /// to keep.
-    pub fn remember(&self, root: &Root) -> Result<bool, crate::state::StateError> {
-        match (&self.asked, &self.listed, self.from_record) {
-            (Some(asked), Some(listed), false) => {
-                query_cache::save(root, asked, listed)?;
-                Ok(true)
-            }
-            _ => Ok(false),
         }
     }
 

@@ -14,8 +14,8 @@
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::crypto::Supported;
-use crate::host::exec;
+use super::crypto::{SshdFacts, Supported, sshd_version};
+use crate::host::exec::{self, Runner};
 use crate::host::root::Root;
 use crate::state::{self, StateError};
 
@@ -38,6 +38,41 @@ pub struct Asked {
 struct Record {
     asked: Asked,
     supported: Supported,
+}
+
+/// What the root's OpenSSH supports, for planning: from the record when it
+/// names this very program in this mode, else asked (`ssh -Q`).
+pub fn facts(runner: &(dyn Runner + Sync), root: &Root) -> SshdFacts {
+    match asked(root).and_then(|a| load(root, &a)) {
+        Some(kept) => SshdFacts {
+            version: sshd_version(root),
+            listed: Some(kept),
+            why_not_listed: None,
+        },
+        None => SshdFacts::probe(runner, root),
+    }
+}
+
+/// Ask the root's ssh and keep its lists for the root's next run (`batten
+/// install`, so that the first boot starts no ssh). `Ok(Err(why))` with the
+/// reason inside when its ssh cannot be asked here (another machine's
+/// program, none at all).
+pub fn ask_and_keep(
+    runner: &(dyn Runner + Sync),
+    root: &Root,
+) -> Result<Result<(), String>, StateError> {
+    let Some(asked) = asked(root) else {
+        return Ok(Err(
+            "no ssh program of this machine's kind in the root".into()
+        ));
+    };
+    let facts = SshdFacts::probe(runner, root);
+    match facts.listed {
+        Some(listed) => save(root, &asked, &listed).map(Ok),
+        None => Ok(Err(facts
+            .why_not_listed
+            .unwrap_or_else(|| "ssh -Q listed nothing".into()))),
+    }
 }
 
 /// The ssh program the probe would start for `root`, identified; `None`
