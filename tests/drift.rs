@@ -385,7 +385,28 @@ fn repair_puts_back_battens_own_files_and_leaves_the_rest_reported() {
         original.replace("kernel.dmesg_restrict = 1", "kernel.dmesg_restrict = 0"),
     )
     .unwrap();
-    let (out, findings) = drift(&scratch);
+    // The repair passes the sealed instance-id in memory: nothing with a
+    // predictable name in the temporary directory (safety rule 4).
+    let tmp = tempfile::tempdir().unwrap();
+    let out = batten()
+        .args([
+            "verify",
+            "--drift",
+            "--root",
+            &scratch.root_arg(),
+            "--format",
+            "json",
+        ])
+        .env("TMPDIR", tmp.path())
+        .output()
+        .unwrap();
+    let findings: serde_json::Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{}", text(&out)));
+    assert_eq!(
+        std::fs::read_dir(tmp.path()).unwrap().count(),
+        0,
+        "the repair left files in $TMPDIR"
+    );
     assert!(text(&out).contains("re-applied"), "{}", text(&out));
     assert!(
         out.status.success(),

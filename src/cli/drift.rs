@@ -141,6 +141,28 @@ pub fn drift(args: &RootArgs, format: Format) -> Result<Code, Failure> {
     })
 }
 
+/// What a repair plans from: the sealed copy of the user-data and the
+/// sealed instance-id as meta-data, both in memory (never a file in /tmp).
+fn repair_source(user_data: Vec<u8>, instance_id: Option<&str>) -> crate::input::sources::Found {
+    crate::input::sources::Found {
+        source: format!("{} (repair by the drift check)", state::USER_DATA_COPY),
+        user_data_name: state::USER_DATA_COPY.to_string(),
+        user_data,
+        // JSON, which meta-data's YAML reads too: the id quoted whatever
+        // it holds. With none recorded, the root's own id is used.
+        meta_data: instance_id.map(|id| {
+            (
+                "meta-data (the sealed instance-id)".to_string(),
+                serde_json::json!({ "instance-id": id })
+                    .to_string()
+                    .into_bytes(),
+            )
+        }),
+        platform: "unknown",
+        in_root: None,
+    }
+}
+
 /// Re-apply the sealed user-data's steps on batten's own files
 /// (`concerns::assure::repair`), as a recorded run of the same instance;
 /// what it says it did and left.
@@ -152,17 +174,28 @@ fn repair(
     use crate::pipeline::run::{Started, carry_out};
     use crate::pipeline::{Prepare, Purpose, prepare};
     // The same instance: its id as the seal recorded it, so the repair
-    // never reads as a new machine.
-    let meta = std::env::temp_dir().join(format!("batten-repair-{}.meta-data", std::process::id()));
-    let id = baseline.instance_id.clone().unwrap_or_default();
-    std::fs::write(&meta, format!("instance-id: {id}\n"))
-        .map_err(|e| Failure::new(Code::ApplyFailed, format!("{}: {e}", meta.display())))?;
+    // never reads as a new machine. The meta-data stays in memory: a file
+    // with a predictable name in /tmp could be a link planted by another
+    // user (safety rule 4), and the user-data copy is read through the
+    // root's handles, which refuse links.
+    let user_data = root
+        .read(state::USER_DATA_COPY)
+        .map_err(|e| Failure::new(Code::ApplyFailed, e.to_string()))?
+        .ok_or_else(|| {
+            Failure::new(
+                Code::ApplyFailed,
+                format!(
+                    "{} is missing: there is no sealed user-data to re-apply",
+                    state::USER_DATA_COPY
+                ),
+            )
+        })?;
+    let found = repair_source(user_data, baseline.instance_id.as_deref());
     let source = crate::pipeline::options::SourceArgs {
-        user_data: Some(root.host_path(state::USER_DATA_COPY)),
-        meta_data: Some(meta.clone()),
+        user_data: None,
+        meta_data: None,
     };
-    let prepared = prepare(args, &source, Purpose::Run { force: true }, None);
-    let _ = std::fs::remove_file(&meta);
+    let prepared = prepare(args, &source, Purpose::Run { force: true }, Some(found));
     let Prepare::Ready(mut prepared) = prepared? else {
         return Ok("nothing to re-apply".into());
     };
@@ -183,4 +216,23 @@ fn repair(
         "re-applied {n} step(s) on batten's own files (run {}){left}",
         ran.run_id
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repair_passes_the_sealed_instance_id_in_memory() {
+        let found = repair_source(Vec::new(), Some("iid-drift"));
+        let (name, bytes) = found.meta_data.unwrap();
+        assert_eq!(
+            crate::input::meta::parse(&name, &bytes)
+                .unwrap()
+                .instance_id
+                .as_deref(),
+            Some("iid-drift")
+        );
+        assert!(repair_source(Vec::new(), None).meta_data.is_none());
+    }
 }
