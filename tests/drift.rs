@@ -438,4 +438,20 @@ fn repair_puts_back_battens_own_files_and_leaves_the_rest_reported() {
         true,
         "a repair keeps the seal"
     );
+
+    // A drift repair cannot undo is reported each period, never re-applied
+    // and recorded as a run each period.
+    let runs = || {
+        let state: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(scratch.join("/var/lib/batten/state.json")).unwrap(),
+        )
+        .unwrap();
+        state["runs"].as_array().unwrap().len()
+    };
+    let before = runs();
+    for _ in 0..2 {
+        let (out, _) = drift(&scratch);
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    }
+    assert_eq!(runs(), before, "a drift check recorded a run");
 }

@@ -25,25 +25,38 @@ pub fn drift(args: &RootArgs, format: Format) -> Result<Code, Failure> {
     let before = Findings::load(&root);
     let mut items = drift::compare(&baseline.checks, &report.checks, before.as_ref(), &now);
     let mut report = report;
-    if user_data.batten.assure.repair && !items.is_empty() {
-        match repair(args, &root, &baseline) {
-            Ok(said) => {
-                let message = format!("batten drift: repair: {said}");
-                eprintln!("{message}");
-                if root.is_host() {
-                    journal::send(5, journal::REPAIRED, &message, &[]);
+    let mut repair_tried = Vec::new();
+    if user_data.batten.assure.repair {
+        use crate::concerns::assure::repair::{on_firewall, tried_key, untried};
+        let tried_before = before
+            .as_ref()
+            .map(|f| f.repair_tried.clone())
+            .unwrap_or_default();
+        let fresh = untried(&items, &tried_before);
+        if !fresh.is_empty() {
+            let firewall_drifted = fresh.iter().any(|i| on_firewall(&i.id));
+            match repair(args, &root, &baseline, firewall_drifted) {
+                Ok(said) => {
+                    let message = format!("batten drift: repair: {said}");
+                    eprintln!("{message}");
+                    if root.is_host() {
+                        journal::send(5, journal::REPAIRED, &message, &[]);
+                    }
                 }
+                Err(e) => eprintln!("batten drift: repair failed: {e}"),
             }
-            Err(e) => eprintln!("batten drift: repair failed: {e}"),
+            // What is left after the repair is what gets reported.
+            report = crate::verify::verify(&crate::verify::Inputs {
+                root: &root,
+                distro: &distro,
+                user_data: &user_data,
+                runner: &System,
+            });
+            items = drift::compare(&baseline.checks, &report.checks, before.as_ref(), &now);
         }
-        // What is left after the repair is what gets reported.
-        report = crate::verify::verify(&crate::verify::Inputs {
-            root: &root,
-            distro: &distro,
-            user_data: &user_data,
-            runner: &System,
-        });
-        items = drift::compare(&baseline.checks, &report.checks, before.as_ref(), &now);
+        // Every item still there was tried (now or before): the next
+        // period reports it and leaves it.
+        repair_tried = items.iter().map(tried_key).collect();
     }
     for item in &items {
         let kind = match item.kind {
@@ -115,6 +128,7 @@ pub fn drift(args: &RootArgs, format: Format) -> Result<Code, Failure> {
     let findings = Findings {
         last_update: now,
         items,
+        repair_tried,
     };
     if let Err(e) = findings.save(&root) {
         eprintln!("batten: the findings could not be kept for `batten status`: {e}");
@@ -170,6 +184,7 @@ fn repair(
     args: &RootArgs,
     root: &crate::host::root::Root,
     baseline: &Baseline,
+    firewall_drifted: bool,
 ) -> Result<String, Failure> {
     use crate::pipeline::run::{Started, carry_out};
     use crate::pipeline::{Prepare, Purpose, prepare};
@@ -199,8 +214,10 @@ fn repair(
     let Prepare::Ready(mut prepared) = prepared? else {
         return Ok("nothing to re-apply".into());
     };
-    let (kept, left) =
-        crate::concerns::assure::repair::split(std::mem::take(&mut prepared.plan.actions));
+    let (kept, left) = crate::concerns::assure::repair::split(
+        std::mem::take(&mut prepared.plan.actions),
+        firewall_drifted,
+    );
     let left = if left.is_empty() {
         String::new()
     } else {

@@ -45,6 +45,11 @@ pub struct Findings {
     pub last_update: String,
     /// Every drifted item, in report order.
     pub items: Vec<Item>,
+    /// The items a repair was tried on and left (see
+    /// `repair::tried_key`): not tried again while they last, so a drift
+    /// repair cannot undo never makes a run every timer period.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub repair_tried: Vec<String>,
 }
 
 impl Findings {
@@ -160,6 +165,7 @@ mod tests {
         let before = Findings {
             last_update: "T1".into(),
             items: items.clone(),
+            ..Findings::default()
         };
         let again = compare(&sealed, &now, Some(&before), "T2");
         assert!(again.iter().all(|i| i.since == "T1"), "{again:?}");
