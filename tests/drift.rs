@@ -84,7 +84,23 @@ fn drift_is_found_with_its_evidence_and_undoing_it_clears_it() {
 
     let out = run(&["verify", "--seal", "--root", &scratch.root_arg()]);
     assert!(out.status.success(), "{}", text(&out));
-    assert!(scratch.join("/var/lib/batten/sealed.json").exists());
+    // Every check has an id of its own (one per timer, file, user,
+    // socket): the drift check matches each with the baseline by id.
+    let sealed: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(scratch.join("/var/lib/batten/sealed.json")).unwrap(),
+    )
+    .unwrap();
+    let mut ids: Vec<&str> = sealed["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    let all = ids.len();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), all, "ids shared by two checks: {sealed:#}");
+    assert!(ids.contains(&"updates.timer.apt-daily.timer"), "{ids:?}");
 
     // Nothing changed: clean, and the textfile says so.
     let (out, findings) = drift(&scratch);

@@ -131,7 +131,7 @@ mod tests {
         let sealed = vec![
             check("sshd.passwordauthentication", Status::Pass, "no"),
             check("firewall.loaded", Status::Pass, "drops by default"),
-            check("updates.timer", Status::Warn, "not run yet"),
+            check("updates.last-run", Status::Warn, "not run yet"),
             check("sockets.tcp.0.0.0.0:22", Status::Pass, "public, allowed"),
         ];
         let now = vec![
@@ -141,7 +141,7 @@ mod tests {
                 "yes, set in /etc/ssh/sshd_config.d/10-oops.conf",
             ),
             check("firewall.loaded", Status::Pass, "drops by default"),
-            check("updates.timer", Status::Pass, "ran"),
+            check("updates.last-run", Status::Pass, "ran"),
             check("sockets.tcp.0.0.0.0:22", Status::Pass, "public, allowed"),
             check(
                 "sockets.tcp.0.0.0.0:9999",

@@ -45,6 +45,8 @@ pub fn kind_of(id: &str) -> String {
         ["proxy", .., last] if PROXY_CHECKS.contains(last) => vec!["proxy", last],
         ["proxy", ..] => vec!["proxy", "site"],
         ["sshd", "crypto", keyword, ..] => vec!["sshd", "crypto", keyword],
+        // One id per timer or file (a path or a unit name after it).
+        ["updates", "timer", ..] | ["kernel" | "firewall", "file", ..] => parts[..2].to_vec(),
         ["sshd", "effective" | "pubkey", ..] => vec!["sshd", parts[1]],
         ["sshd", keyword, _user, ..] => vec!["sshd", keyword],
         _ => parts.clone(),
@@ -157,6 +159,9 @@ mod tests {
             ("sockets.tcp.0.0.0.0:22", "sockets"),
             ("firewall.loaded", "firewall_loaded"),
             ("kernel.sysctl-missing", "kernel_sysctl_missing"),
+            ("updates.timer.apt-daily.timer", "updates_timer"),
+            ("kernel.file./etc/sysctl.d/zz-batten.conf", "kernel_file"),
+            ("firewall.file./etc/iptables/rules.v6", "firewall_file"),
         ] {
             assert_eq!(kind_of(id), kind, "{id}");
         }

@@ -145,7 +145,9 @@ pub fn verify(inp: &Inputs, r: &mut Report) {
                 ),
                 Err(e) => (Status::Fail, e.to_string()),
             };
-            r.add("firewall.file", status, *path, detail);
+            // One id per file (iptables has two): the baseline matches
+            // each with its own.
+            r.add(&format!("firewall.file.{path}"), status, *path, detail);
         }
     }
 }

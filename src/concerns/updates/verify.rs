@@ -74,7 +74,8 @@ pub fn verify(inp: &Inputs, r: &mut Report) {
                 ),
                 Err(e) => (Status::Fail, e.to_string()),
             };
-            r.add("updates.timer", status, *timer, why);
+            // One id per timer: the baseline matches each with its own.
+            r.add(&format!("updates.timer.{timer}"), status, *timer, why);
         }
     }
     last_run(inp, r, tool);
@@ -390,8 +391,8 @@ mod tests {
             [
                 ("updates.config", Status::Pass),
                 ("updates.installed", Status::Warn),
-                ("updates.timer", Status::Pass),
-                ("updates.timer", Status::Pass),
+                ("updates.timer.apt-daily.timer", Status::Pass),
+                ("updates.timer.apt-daily-upgrade.timer", Status::Pass),
                 ("updates.last-run", Status::Skip),
             ],
             "{checks:#?}"
