@@ -261,8 +261,14 @@ fn live_drift_names_the_table_the_rule_and_the_listener() {
         serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{}", text(&out)));
     let baseline = serde_json::json!({
         "at": "2026-12-04T00:00:00Z", "instance_id": "iid-drift", "version": "test",
-        "checks": report["checks"],
+        "checks": report["checks"], "ruleset": report["ruleset"],
     });
+    assert!(
+        report["ruleset"]["digest"]
+            .as_str()
+            .is_some_and(|d| d.len() == 64),
+        "verify shows the loaded ruleset a seal would record: {report:#}"
+    );
     std::fs::write(
         scratch.join("/var/lib/batten/sealed.json"),
         baseline.to_string(),
@@ -341,6 +347,16 @@ fn live_drift_names_the_table_the_rule_and_the_listener() {
             .unwrap()
             .contains("9999/tcp")
     );
+    // The ruleset's digest changed too, and the evidence is the new line.
+    let digest = found(&findings, "firewall.ruleset");
+    assert_eq!(digest["kind"], "drifted", "{digest}");
+    assert!(
+        digest["now"]
+            .as_str()
+            .unwrap()
+            .contains("+ tcp dport 9999 accept"),
+        "{digest}"
+    );
 
     // batten's table deleted.
     let out = pair
@@ -350,10 +366,23 @@ fn live_drift_names_the_table_the_rule_and_the_listener() {
         .unwrap();
     assert!(out.status.success(), "{}", text(&out));
     let (_, findings) = drift();
-    assert_eq!(
-        found(&findings, "firewall.loaded")["kind"],
-        "drifted",
-        "{findings:#}"
+    let loaded = found(&findings, "firewall.loaded");
+    assert_eq!(loaded["kind"], "drifted", "{findings:#}");
+    // The evidence: batten's table cannot be read back, in nft's words.
+    let said = loaded["now"].as_str().unwrap();
+    assert!(
+        said.starts_with("fail: batten's rules cannot be read back from the kernel")
+            && said.contains("No such file or directory")
+            && !said.contains('\n'),
+        "{loaded}"
+    );
+    let table = found(&findings, "firewall.ruleset");
+    assert!(
+        table["now"]
+            .as_str()
+            .unwrap()
+            .contains("batten's rules are not loaded any more"),
+        "{table}"
     );
     let prom =
         std::fs::read_to_string(scratch.join("/var/lib/prometheus/node-exporter/batten.prom"))

@@ -20,11 +20,12 @@ pub fn drift(args: &RootArgs, format: Format) -> Result<Code, Failure> {
         );
         return Ok(Code::Ok);
     };
-    let (distro, user_data, report) = crate::pipeline::recorded::report(&root, args.family)?;
+    let (distro, user_data, mut report) = crate::pipeline::recorded::report(&root, args.family)?;
+    add_ruleset(&mut report, &root, &distro, &user_data, &baseline);
+    let sealed = baseline.sealed_checks();
     let now = state::now_utc();
     let before = Findings::load(&root);
-    let mut items = drift::compare(&baseline.checks, &report.checks, before.as_ref(), &now);
-    let mut report = report;
+    let mut items = drift::compare(&sealed, &report.checks, before.as_ref(), &now);
     let mut repair_tried = Vec::new();
     if user_data.batten.assure.repair {
         use crate::concerns::assure::repair::{on_firewall, tried_key, untried};
@@ -52,7 +53,8 @@ pub fn drift(args: &RootArgs, format: Format) -> Result<Code, Failure> {
                 user_data: &user_data,
                 runner: &System,
             });
-            items = drift::compare(&baseline.checks, &report.checks, before.as_ref(), &now);
+            add_ruleset(&mut report, &root, &distro, &user_data, &baseline);
+            items = drift::compare(&sealed, &report.checks, before.as_ref(), &now);
         }
         // Every item still there was tried (now or before): the next
         // period reports it and leaves it.
@@ -153,6 +155,31 @@ pub fn drift(args: &RootArgs, format: Format) -> Result<Code, Failure> {
     } else {
         Code::VerifyFailed
     })
+}
+
+/// The loaded ruleset held to the seal's digest, as one more check, when
+/// the seal recorded one and batten's rules are there to read (live, the
+/// firewall on).
+fn add_ruleset(
+    report: &mut crate::verify::Report,
+    root: &crate::host::root::Root,
+    distro: &crate::host::distro::Distro,
+    user_data: &crate::input::model::UserData,
+    baseline: &Baseline,
+) {
+    use crate::concerns::assure::ruleset::{Loaded, check_now};
+    let Some(sealed) = &baseline.ruleset else {
+        return;
+    };
+    let listing = crate::concerns::firewall::verify::loaded_listing(&crate::verify::Inputs {
+        root,
+        distro,
+        user_data,
+        runner: &System,
+    });
+    if let Some(now) = listing {
+        report.checks.push(check_now(sealed, now.map(Loaded::of)));
+    }
 }
 
 /// What a repair plans from: the sealed copy of the user-data and the
