@@ -38,6 +38,42 @@ fn textfile(scratch: &Scratch) -> String {
     std::fs::read_to_string(scratch.join("/var/lib/prometheus/node-exporter/batten.prom")).unwrap()
 }
 
+/// `promtool check metrics` on the textfile a real drift check wrote
+/// (`BATTEN_PROMTOOL`, set by scripts/test.sh, else promtool on PATH);
+/// without one the check is skipped on a laptop and fails under CI.
+fn promtool_accepts(path: &std::path::Path) {
+    let promtool = std::env::var_os("BATTEN_PROMTOOL")
+        .map(std::path::PathBuf::from)
+        .filter(|p| p.exists())
+        .or_else(|| {
+            std::env::var_os("PATH").and_then(|paths| {
+                std::env::split_paths(&paths)
+                    .map(|d| d.join("promtool"))
+                    .find(|p| p.exists())
+            })
+        });
+    let Some(promtool) = promtool else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "promtool is needed under CI (BATTEN_PROMTOOL, or Debian's prometheus package)"
+        );
+        eprintln!("skipped: promtool check metrics (no promtool; set BATTEN_PROMTOOL)");
+        return;
+    };
+    let out = std::process::Command::new(promtool)
+        .args(["check", "metrics"])
+        .stdin(std::fs::File::open(path).unwrap())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "promtool refuses {}: {}\n{}",
+        path.display(),
+        text(&out),
+        std::fs::read_to_string(path).unwrap_or_default()
+    );
+}
+
 fn without_timestamp(t: &str) -> String {
     t.lines()
         .filter(|l| !l.starts_with("batten_last_verify_timestamp_seconds "))
@@ -112,6 +148,7 @@ fn drift_is_found_with_its_evidence_and_undoing_it_clears_it() {
     );
     let clean = textfile(&scratch);
     assert!(clean.contains("\nbatten_drift_items 0\n"), "{clean}");
+    promtool_accepts(&scratch.join("/var/lib/prometheus/node-exporter/batten.prom"));
     let (code, st) = status(&scratch);
     assert_eq!(
         (code, st["status"].as_str()),
@@ -156,6 +193,13 @@ fn drift_is_found_with_its_evidence_and_undoing_it_clears_it() {
         "{drifted}"
     );
     assert!(!drifted.contains("\nbatten_drift_items 0\n"), "{drifted}");
+    assert!(
+        drifted.contains("\nbatten_check_drifted{check=\"sshd_passwordauthentication\"} 1\n")
+            && drifted.contains("\nbatten_check_drifted{check=\"updates_config\"} 1\n")
+            && drifted.contains("\nbatten_check_drifted{check=\"sshd_pubkey\"} 0\n"),
+        "{drifted}"
+    );
+    promtool_accepts(&scratch.join("/var/lib/prometheus/node-exporter/batten.prom"));
     let (code, st) = status(&scratch);
     assert_eq!(
         (code, st["status"].as_str()),
@@ -328,6 +372,17 @@ fn live_drift_names_the_table_the_rule_and_the_listener() {
         item["what"].as_str().unwrap().contains("python3"),
         "the process is named: {item}"
     );
+    // The textfile: a warning, so sockets stay ok, but they drifted; one
+    // series for every socket, never one per socket.
+    let prom_path = scratch.join("/var/lib/prometheus/node-exporter/batten.prom");
+    let prom = std::fs::read_to_string(&prom_path).unwrap();
+    assert!(
+        prom.contains("\nbatten_check_drifted{check=\"sockets\"} 1\n")
+            && prom.contains("\nbatten_check_ok{check=\"sockets\"} 1\n")
+            && !prom.contains("7777"),
+        "{prom}"
+    );
+    promtool_accepts(&prom_path);
     drop(listener);
 
     // A rule accepting a port nobody opened.
@@ -347,6 +402,15 @@ fn live_drift_names_the_table_the_rule_and_the_listener() {
             .unwrap()
             .contains("9999/tcp")
     );
+    let prom = std::fs::read_to_string(&prom_path).unwrap();
+    assert!(
+        prom.contains("\nbatten_check_ok{check=\"firewall_accepts\"} 0\n")
+            && prom.contains("\nbatten_check_drifted{check=\"firewall_accepts\"} 1\n")
+            && prom.contains("\nbatten_check_drifted{check=\"firewall_ruleset\"} 1\n")
+            && !prom.contains("9999"),
+        "{prom}"
+    );
+    promtool_accepts(&prom_path);
     // The ruleset's digest changed too, and the evidence is the new line.
     let digest = found(&findings, "firewall.ruleset");
     assert_eq!(digest["kind"], "drifted", "{digest}");

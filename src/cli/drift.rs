@@ -98,9 +98,11 @@ pub fn drift(args: &RootArgs, format: Format) -> Result<Code, Failure> {
         journal::send(priority, journal::SUMMARY, &summary, &[]);
     }
     let st = State::load(&root).unwrap_or_default();
+    let drifted: Vec<&str> = items.iter().map(|i| i.id.as_str()).collect();
     let text = textfile::render(&textfile::Figures {
         checks: &report.checks,
         drift_items: items.len(),
+        drifted: &drifted,
         at: state::now_secs(),
         instance_id: baseline.instance_id.as_deref(),
         default_passwords_locked: st.default_passwords_locked.len(),
