@@ -244,6 +244,53 @@ fn drift_is_found_with_its_evidence_and_undoing_it_clears_it() {
         without_timestamp(&clean)
     );
     assert_eq!(status(&scratch).1["status"], "done");
+
+    // A drift check that cannot run (its user-data copy no longer
+    // validates) is an error, with the reason, not a quiet `done`.
+    let copy = scratch.join("/var/lib/batten/user-data");
+    let copy_text = std::fs::read(&copy).unwrap();
+    std::fs::write(&copy, "#cloud-config\nbatten:\n  ssh: {port: nope}\n").unwrap();
+    let out = run(&["verify", "--drift", "--root", &scratch.root_arg()]);
+    assert!(!out.status.success(), "{}", text(&out));
+    let (code, st) = status(&scratch);
+    assert_eq!(
+        (code, st["status"].as_str()),
+        (Some(1), Some("error")),
+        "{st:#}"
+    );
+    assert!(
+        st["errors"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("the drift check could not run: "),
+        "{st:#}"
+    );
+    std::fs::write(&copy, copy_text).unwrap();
+    let (out, _) = drift(&scratch);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(status(&scratch).1["status"], "done");
+
+    // A `run --force` after the seal that fails (another SSH port, and
+    // sshd refuses a drop-in someone left) is an error too, while the
+    // seal stays.
+    let bad = scratch.join("/etc/ssh/sshd_config.d/00-a-bad.conf");
+    std::fs::write(&bad, "NoSuchKeyword yes\n").unwrap();
+    let ud2 = scratch.user_data(
+        "ud2.yaml",
+        &format!(
+            "#cloud-config\nusers:\n  - name: admin\n    ssh_authorized_keys: [\"{KEY}\"]\nbatten:\n  ssh: {{port: 2222}}\n"
+        ),
+    );
+    let out = scratch.batten("run", &ud2, &["--force"]);
+    assert!(!out.status.success(), "{}", text(&out));
+    let (code, st) = status(&scratch);
+    assert_eq!(
+        (code, st["status"].as_str(), st["sealed"].as_bool()),
+        (Some(1), Some("error"), Some(true)),
+        "{st:#}"
+    );
+    assert!(!st["errors"].as_array().unwrap().is_empty(), "{st:#}");
+    std::fs::remove_file(&bad).unwrap();
 }
 
 /// Runs `batten verify` live in the server namespace: /etc an overlay (the

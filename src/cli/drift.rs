@@ -20,11 +20,29 @@ pub fn drift(args: &RootArgs, format: Format) -> Result<Code, Failure> {
         );
         return Ok(Code::Ok);
     };
-    let (distro, user_data, mut report) = crate::pipeline::recorded::report(&root, args.family)?;
-    add_ruleset(&mut report, &root, &distro, &user_data, &baseline);
-    let sealed = baseline.sealed_checks();
     let now = state::now_utc();
     let before = Findings::load(&root);
+    let (distro, user_data, mut report) =
+        match crate::pipeline::recorded::report(&root, args.family) {
+            Ok(checked) => checked,
+            Err(failure) => {
+                // `batten status` must not go on saying `done`: the last
+                // findings stay, with why this check could not run.
+                let mut findings = before.unwrap_or_default();
+                findings.last_update = now;
+                findings.errors = vec![format!(
+                    "the drift check could not run: {}",
+                    failure.message
+                )];
+                if let Err(e) = findings.save(&root) {
+                    eprintln!("batten: the findings could not be kept for `batten status`: {e}");
+                }
+                return Err(failure);
+            }
+        };
+    add_ruleset(&mut report, &root, &distro, &user_data, &baseline);
+    let sealed = baseline.sealed_checks();
+    let mut errors = Vec::new();
     let mut items = drift::compare(&sealed, &report.checks, before.as_ref(), &now);
     let mut repair_tried = Vec::new();
     if user_data.batten.assure.repair {
@@ -44,7 +62,10 @@ pub fn drift(args: &RootArgs, format: Format) -> Result<Code, Failure> {
                         journal::send(5, journal::REPAIRED, &message, &[]);
                     }
                 }
-                Err(e) => eprintln!("batten drift: repair failed: {e}"),
+                Err(e) => {
+                    eprintln!("batten drift: repair failed: {e}");
+                    errors.push(format!("the drift check's repair failed: {e}"));
+                }
             }
             // What is left after the repair is what gets reported.
             report = crate::verify::verify(&crate::verify::Inputs {
@@ -133,6 +154,7 @@ pub fn drift(args: &RootArgs, format: Format) -> Result<Code, Failure> {
         last_update: now,
         items,
         repair_tried,
+        errors,
     };
     if let Err(e) = findings.save(&root) {
         eprintln!("batten: the findings could not be kept for `batten status`: {e}");

@@ -50,6 +50,10 @@ pub struct Findings {
     /// repair cannot undo never makes a run every timer period.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub repair_tried: Vec<String>,
+    /// What kept the last drift check from running, or its repair from
+    /// working: `batten status` says `error` while there is any.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<String>,
 }
 
 impl Findings {
