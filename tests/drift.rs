@@ -182,7 +182,16 @@ fn drift_is_found_with_its_evidence_and_undoing_it_clears_it() {
             .contains("/etc/ssh/sshd_config.d/00-a-oops.conf:1"),
         "the evidence names the drop-in: {pw}"
     );
-    assert_eq!(item("updates.config")["kind"], "drifted", "{findings:#}");
+    let updates = item("updates.config");
+    assert_eq!(updates["kind"], "drifted", "{findings:#}");
+    assert!(
+        updates["what"] == "/etc/apt/apt.conf.d/20auto-upgrades"
+            && updates["now"]
+                .as_str()
+                .unwrap()
+                .contains("APT::Periodic::Unattended-Upgrade \"0\""),
+        "the evidence names the file and the setting: {updates}"
+    );
     let drifted = textfile(&scratch);
     assert!(
         drifted.contains("\nbatten_check_ok{check=\"sshd_passwordauthentication\"} 0\n"),
@@ -302,6 +311,38 @@ mkdir -p \"$W/upper\" \"$W/work\"
 mount -t overlay batten-test-etc -o lowerdir=/etc,upperdir=\"$W/upper\",workdir=\"$W/work\" /etc
 mount --bind \"$R/var/lib\" /var/lib
 exec \"$@\"";
+
+/// [`LIVE`], with a stand-in for journald: /run a tmpfs of this mount
+/// namespace's own, and python3 receiving journald's native protocol on
+/// its socket into `$3` (one datagram after another, `\n--\n` between).
+const LIVE_JOURNAL: &str = "set -e
+W=\"$1\"; R=\"$2\"; J=\"$3\"; shift 3
+mkdir -p \"$W/upper\" \"$W/work\"
+mount -t overlay batten-test-etc -o lowerdir=/etc,upperdir=\"$W/upper\",workdir=\"$W/work\" /etc
+mount --bind \"$R/var/lib\" /var/lib
+mount -t tmpfs batten-test-run /run
+mkdir -p /run/systemd/journal
+python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(\"/run/systemd/journal/socket\")
+s.settimeout(30)
+out = open(sys.argv[1], \"ab\")
+try:
+    while True:
+        out.write(s.recv(1 << 16) + b\"\\n--\\n\")
+        out.flush()
+except socket.timeout:
+    pass
+' \"$J\" &
+receiver=$!
+while [ ! -S /run/systemd/journal/socket ]; do sleep 0.05; done
+set +e
+\"$@\"
+rc=$?
+sleep 0.2
+kill $receiver
+exit $rc";
 
 #[test]
 fn live_drift_names_the_table_the_rule_and_the_listener() {
@@ -448,6 +489,39 @@ fn live_drift_names_the_table_the_rule_and_the_listener() {
             .as_str()
             .unwrap()
             .contains("9999/tcp")
+    );
+    // The journal: one warning per item with its message id and check,
+    // and the summary with its own id.
+    let journal = work.path().join("journal");
+    let out = pair
+        .in_server_mounts(60, LIVE_JOURNAL)
+        .arg(work.path())
+        .arg(scratch.path())
+        .arg(&journal)
+        .arg(env!("CARGO_BIN_EXE_batten"))
+        .args(["verify", "--drift"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let sent = std::fs::read_to_string(&journal).unwrap_or_default();
+    let entries: Vec<&str> = sent.split("\n--\n").collect();
+    assert!(
+        entries.iter().any(
+            |e| e.contains("MESSAGE_ID=5b8a3f0e9c2d4e71a6b0c4d2e8f1a9b3\n")
+                && e.contains("PRIORITY=4\n")
+                && e.contains("BATTEN_CHECK=firewall.accepts\n")
+        ),
+        "no item entry for firewall.accepts: {sent}"
+    );
+    let summaries: Vec<&&str> = entries
+        .iter()
+        .filter(|e| e.contains("MESSAGE_ID=0c7e2d9a4b6f4c1e8a3d5f7b9e1c2a46\n"))
+        .collect();
+    assert!(
+        summaries.len() == 1
+            && summaries[0].contains("PRIORITY=4\n")
+            && summaries[0].contains("item(s) drifted since the seal"),
+        "one summary per run, at warning level: {sent}"
     );
     let prom = std::fs::read_to_string(&prom_path).unwrap();
     assert!(
