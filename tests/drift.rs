@@ -646,6 +646,28 @@ fn repair_puts_back_battens_own_files_and_leaves_the_rest_reported() {
     assert_eq!(std::fs::read_to_string(&sysctl).unwrap(), original);
     assert_eq!(status(&scratch).1["status"], "done");
 
+    let runs = || {
+        let state: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(scratch.join("/var/lib/batten/state.json")).unwrap(),
+        )
+        .unwrap();
+        state["runs"].as_array().unwrap().len()
+    };
+
+    // batten's ruleset file flushed: written back (it is batten's, written
+    // whole) and checked, in one run; the next period has nothing to do.
+    let nft = scratch.join("/etc/nftables.conf");
+    let rules = std::fs::read_to_string(&nft).unwrap();
+    std::fs::write(&nft, "#!/usr/sbin/nft -f\nflush ruleset\n").unwrap();
+    let before = runs();
+    let (out, findings) = drift(&scratch);
+    assert!(out.status.success(), "{}\n{findings:#}", text(&out));
+    assert_eq!(std::fs::read_to_string(&nft).unwrap(), rules);
+    assert_eq!(runs(), before + 1, "one repair run");
+    let (out, _) = drift(&scratch);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(runs(), before + 1, "nothing to repair, no run");
+
     // Someone else's drop-in: not batten's to change; named and reported.
     let oops = scratch.join("/etc/ssh/sshd_config.d/00-a-oops.conf");
     std::fs::write(&oops, "PasswordAuthentication yes\n").unwrap();
@@ -671,13 +693,6 @@ fn repair_puts_back_battens_own_files_and_leaves_the_rest_reported() {
 
     // A drift repair cannot undo is reported each period, never re-applied
     // and recorded as a run each period.
-    let runs = || {
-        let state: serde_json::Value = serde_json::from_slice(
-            &std::fs::read(scratch.join("/var/lib/batten/state.json")).unwrap(),
-        )
-        .unwrap();
-        state["runs"].as_array().unwrap().len()
-    };
     let before = runs();
     for _ in 0..2 {
         let (out, _) = drift(&scratch);
