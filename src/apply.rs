@@ -229,6 +229,9 @@ pub fn apply(
                     Action::StartUnits { units, .. } if changed => {
                         ran.push(format!("started {}", units.join(" ")))
                     }
+                    Action::RestartUnits { units, .. } if changed => {
+                        ran.push(format!("restarted {}", units.join(" ")))
+                    }
                     _ => {}
                 }
             }
@@ -417,6 +420,17 @@ fn apply_one(
             // PID 1 is not systemd cannot start them now; neither is a
             // reason to undo the run.
             let later = crate::host::after_sshd::Later::StartUnits {
+                units: units.clone(),
+            };
+            Ok(crate::host::after_sshd::defer_or_do(runner, later))
+        }
+        Action::RestartUnits { units, .. } => {
+            if !root.is_host() {
+                return Ok(false);
+            }
+            // Best effort, like a start: the new period is read at the
+            // next boot anyway; at first boot, after sshd.
+            let later = crate::host::after_sshd::Later::RestartUnits {
                 units: units.clone(),
             };
             Ok(crate::host::after_sshd::defer_or_do(runner, later))

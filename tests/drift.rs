@@ -38,6 +38,42 @@ fn textfile(scratch: &Scratch) -> String {
     std::fs::read_to_string(scratch.join("/var/lib/prometheus/node-exporter/batten.prom")).unwrap()
 }
 
+/// `promtool check metrics` on the textfile a real drift check wrote
+/// (`BATTEN_PROMTOOL`, set by scripts/test.sh, else promtool on PATH);
+/// without one the check is skipped on a laptop and fails under CI.
+fn promtool_accepts(path: &std::path::Path) {
+    let promtool = std::env::var_os("BATTEN_PROMTOOL")
+        .map(std::path::PathBuf::from)
+        .filter(|p| p.exists())
+        .or_else(|| {
+            std::env::var_os("PATH").and_then(|paths| {
+                std::env::split_paths(&paths)
+                    .map(|d| d.join("promtool"))
+                    .find(|p| p.exists())
+            })
+        });
+    let Some(promtool) = promtool else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "promtool is needed under CI (BATTEN_PROMTOOL, or Debian's prometheus package)"
+        );
+        eprintln!("skipped: promtool check metrics (no promtool; set BATTEN_PROMTOOL)");
+        return;
+    };
+    let out = std::process::Command::new(promtool)
+        .args(["check", "metrics"])
+        .stdin(std::fs::File::open(path).unwrap())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "promtool refuses {}: {}\n{}",
+        path.display(),
+        text(&out),
+        std::fs::read_to_string(path).unwrap_or_default()
+    );
+}
+
 fn without_timestamp(t: &str) -> String {
     t.lines()
         .filter(|l| !l.starts_with("batten_last_verify_timestamp_seconds "))
@@ -84,7 +120,23 @@ fn drift_is_found_with_its_evidence_and_undoing_it_clears_it() {
 
     let out = run(&["verify", "--seal", "--root", &scratch.root_arg()]);
     assert!(out.status.success(), "{}", text(&out));
-    assert!(scratch.join("/var/lib/batten/sealed.json").exists());
+    // Every check has an id of its own (one per timer, file, user,
+    // socket): the drift check matches each with the baseline by id.
+    let sealed: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(scratch.join("/var/lib/batten/sealed.json")).unwrap(),
+    )
+    .unwrap();
+    let mut ids: Vec<&str> = sealed["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    let all = ids.len();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), all, "ids shared by two checks: {sealed:#}");
+    assert!(ids.contains(&"updates.timer.apt-daily.timer"), "{ids:?}");
 
     // Nothing changed: clean, and the textfile says so.
     let (out, findings) = drift(&scratch);
@@ -96,6 +148,7 @@ fn drift_is_found_with_its_evidence_and_undoing_it_clears_it() {
     );
     let clean = textfile(&scratch);
     assert!(clean.contains("\nbatten_drift_items 0\n"), "{clean}");
+    promtool_accepts(&scratch.join("/var/lib/prometheus/node-exporter/batten.prom"));
     let (code, st) = status(&scratch);
     assert_eq!(
         (code, st["status"].as_str()),
@@ -129,7 +182,16 @@ fn drift_is_found_with_its_evidence_and_undoing_it_clears_it() {
             .contains("/etc/ssh/sshd_config.d/00-a-oops.conf:1"),
         "the evidence names the drop-in: {pw}"
     );
-    assert_eq!(item("updates.config")["kind"], "drifted", "{findings:#}");
+    let updates = item("updates.config");
+    assert_eq!(updates["kind"], "drifted", "{findings:#}");
+    assert!(
+        updates["what"] == "/etc/apt/apt.conf.d/20auto-upgrades"
+            && updates["now"]
+                .as_str()
+                .unwrap()
+                .contains("APT::Periodic::Unattended-Upgrade \"0\""),
+        "the evidence names the file and the setting: {updates}"
+    );
     let drifted = textfile(&scratch);
     assert!(
         drifted.contains("\nbatten_check_ok{check=\"sshd_passwordauthentication\"} 0\n"),
@@ -140,6 +202,13 @@ fn drift_is_found_with_its_evidence_and_undoing_it_clears_it() {
         "{drifted}"
     );
     assert!(!drifted.contains("\nbatten_drift_items 0\n"), "{drifted}");
+    assert!(
+        drifted.contains("\nbatten_check_drifted{check=\"sshd_passwordauthentication\"} 1\n")
+            && drifted.contains("\nbatten_check_drifted{check=\"updates_config\"} 1\n")
+            && drifted.contains("\nbatten_check_drifted{check=\"sshd_pubkey\"} 0\n"),
+        "{drifted}"
+    );
+    promtool_accepts(&scratch.join("/var/lib/prometheus/node-exporter/batten.prom"));
     let (code, st) = status(&scratch);
     assert_eq!(
         (code, st["status"].as_str()),
@@ -184,6 +253,53 @@ fn drift_is_found_with_its_evidence_and_undoing_it_clears_it() {
         without_timestamp(&clean)
     );
     assert_eq!(status(&scratch).1["status"], "done");
+
+    // A drift check that cannot run (its user-data copy no longer
+    // validates) is an error, with the reason, not a quiet `done`.
+    let copy = scratch.join("/var/lib/batten/user-data");
+    let copy_text = std::fs::read(&copy).unwrap();
+    std::fs::write(&copy, "#cloud-config\nbatten:\n  ssh: {port: nope}\n").unwrap();
+    let out = run(&["verify", "--drift", "--root", &scratch.root_arg()]);
+    assert!(!out.status.success(), "{}", text(&out));
+    let (code, st) = status(&scratch);
+    assert_eq!(
+        (code, st["status"].as_str()),
+        (Some(1), Some("error")),
+        "{st:#}"
+    );
+    assert!(
+        st["errors"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("the drift check could not run: "),
+        "{st:#}"
+    );
+    std::fs::write(&copy, copy_text).unwrap();
+    let (out, _) = drift(&scratch);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(status(&scratch).1["status"], "done");
+
+    // A `run --force` after the seal that fails (another SSH port, and
+    // sshd refuses a drop-in someone left) is an error too, while the
+    // seal stays.
+    let bad = scratch.join("/etc/ssh/sshd_config.d/00-a-bad.conf");
+    std::fs::write(&bad, "NoSuchKeyword yes\n").unwrap();
+    let ud2 = scratch.user_data(
+        "ud2.yaml",
+        &format!(
+            "#cloud-config\nusers:\n  - name: admin\n    ssh_authorized_keys: [\"{KEY}\"]\nbatten:\n  ssh: {{port: 2222}}\n"
+        ),
+    );
+    let out = scratch.batten("run", &ud2, &["--force"]);
+    assert!(!out.status.success(), "{}", text(&out));
+    let (code, st) = status(&scratch);
+    assert_eq!(
+        (code, st["status"].as_str(), st["sealed"].as_bool()),
+        (Some(1), Some("error"), Some(true)),
+        "{st:#}"
+    );
+    assert!(!st["errors"].as_array().unwrap().is_empty(), "{st:#}");
+    std::fs::remove_file(&bad).unwrap();
 }
 
 /// Runs `batten verify` live in the server namespace: /etc an overlay (the
@@ -195,6 +311,38 @@ mkdir -p \"$W/upper\" \"$W/work\"
 mount -t overlay batten-test-etc -o lowerdir=/etc,upperdir=\"$W/upper\",workdir=\"$W/work\" /etc
 mount --bind \"$R/var/lib\" /var/lib
 exec \"$@\"";
+
+/// [`LIVE`], with a stand-in for journald: /run a tmpfs of this mount
+/// namespace's own, and python3 receiving journald's native protocol on
+/// its socket into `$3` (one datagram after another, `\n--\n` between).
+const LIVE_JOURNAL: &str = "set -e
+W=\"$1\"; R=\"$2\"; J=\"$3\"; shift 3
+mkdir -p \"$W/upper\" \"$W/work\"
+mount -t overlay batten-test-etc -o lowerdir=/etc,upperdir=\"$W/upper\",workdir=\"$W/work\" /etc
+mount --bind \"$R/var/lib\" /var/lib
+mount -t tmpfs batten-test-run /run
+mkdir -p /run/systemd/journal
+python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(\"/run/systemd/journal/socket\")
+s.settimeout(30)
+out = open(sys.argv[1], \"ab\")
+try:
+    while True:
+        out.write(s.recv(1 << 16) + b\"\\n--\\n\")
+        out.flush()
+except socket.timeout:
+    pass
+' \"$J\" &
+receiver=$!
+while [ ! -S /run/systemd/journal/socket ]; do sleep 0.05; done
+set +e
+\"$@\"
+rc=$?
+sleep 0.2
+kill $receiver
+exit $rc";
 
 #[test]
 fn live_drift_names_the_table_the_rule_and_the_listener() {
@@ -245,8 +393,14 @@ fn live_drift_names_the_table_the_rule_and_the_listener() {
         serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{}", text(&out)));
     let baseline = serde_json::json!({
         "at": "2026-12-04T00:00:00Z", "instance_id": "iid-drift", "version": "test",
-        "checks": report["checks"],
+        "checks": report["checks"], "ruleset": report["ruleset"],
     });
+    assert!(
+        report["ruleset"]["digest"]
+            .as_str()
+            .is_some_and(|d| d.len() == 64),
+        "verify shows the loaded ruleset a seal would record: {report:#}"
+    );
     std::fs::write(
         scratch.join("/var/lib/batten/sealed.json"),
         baseline.to_string(),
@@ -306,6 +460,17 @@ fn live_drift_names_the_table_the_rule_and_the_listener() {
         item["what"].as_str().unwrap().contains("python3"),
         "the process is named: {item}"
     );
+    // The textfile: a warning, so sockets stay ok, but they drifted; one
+    // series for every socket, never one per socket.
+    let prom_path = scratch.join("/var/lib/prometheus/node-exporter/batten.prom");
+    let prom = std::fs::read_to_string(&prom_path).unwrap();
+    assert!(
+        prom.contains("\nbatten_check_drifted{check=\"sockets\"} 1\n")
+            && prom.contains("\nbatten_check_ok{check=\"sockets\"} 1\n")
+            && !prom.contains("7777"),
+        "{prom}"
+    );
+    promtool_accepts(&prom_path);
     drop(listener);
 
     // A rule accepting a port nobody opened.
@@ -325,6 +490,58 @@ fn live_drift_names_the_table_the_rule_and_the_listener() {
             .unwrap()
             .contains("9999/tcp")
     );
+    // The journal: one warning per item with its message id and check,
+    // and the summary with its own id.
+    let journal = work.path().join("journal");
+    let out = pair
+        .in_server_mounts(60, LIVE_JOURNAL)
+        .arg(work.path())
+        .arg(scratch.path())
+        .arg(&journal)
+        .arg(env!("CARGO_BIN_EXE_batten"))
+        .args(["verify", "--drift"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let sent = std::fs::read_to_string(&journal).unwrap_or_default();
+    let entries: Vec<&str> = sent.split("\n--\n").collect();
+    assert!(
+        entries.iter().any(
+            |e| e.contains("MESSAGE_ID=5b8a3f0e9c2d4e71a6b0c4d2e8f1a9b3\n")
+                && e.contains("PRIORITY=4\n")
+                && e.contains("BATTEN_CHECK=firewall.accepts\n")
+        ),
+        "no item entry for firewall.accepts: {sent}"
+    );
+    let summaries: Vec<&&str> = entries
+        .iter()
+        .filter(|e| e.contains("MESSAGE_ID=0c7e2d9a4b6f4c1e8a3d5f7b9e1c2a46\n"))
+        .collect();
+    assert!(
+        summaries.len() == 1
+            && summaries[0].contains("PRIORITY=4\n")
+            && summaries[0].contains("item(s) drifted since the seal"),
+        "one summary per run, at warning level: {sent}"
+    );
+    let prom = std::fs::read_to_string(&prom_path).unwrap();
+    assert!(
+        prom.contains("\nbatten_check_ok{check=\"firewall_accepts\"} 0\n")
+            && prom.contains("\nbatten_check_drifted{check=\"firewall_accepts\"} 1\n")
+            && prom.contains("\nbatten_check_drifted{check=\"firewall_ruleset\"} 1\n")
+            && !prom.contains("9999"),
+        "{prom}"
+    );
+    promtool_accepts(&prom_path);
+    // The ruleset's digest changed too, and the evidence is the new line.
+    let digest = found(&findings, "firewall.ruleset");
+    assert_eq!(digest["kind"], "drifted", "{digest}");
+    assert!(
+        digest["now"]
+            .as_str()
+            .unwrap()
+            .contains("+ tcp dport 9999 accept"),
+        "{digest}"
+    );
 
     // batten's table deleted.
     let out = pair
@@ -334,10 +551,23 @@ fn live_drift_names_the_table_the_rule_and_the_listener() {
         .unwrap();
     assert!(out.status.success(), "{}", text(&out));
     let (_, findings) = drift();
-    assert_eq!(
-        found(&findings, "firewall.loaded")["kind"],
-        "drifted",
-        "{findings:#}"
+    let loaded = found(&findings, "firewall.loaded");
+    assert_eq!(loaded["kind"], "drifted", "{findings:#}");
+    // The evidence: batten's table cannot be read back, in nft's words.
+    let said = loaded["now"].as_str().unwrap();
+    assert!(
+        said.starts_with("fail: batten's rules cannot be read back from the kernel")
+            && said.contains("No such file or directory")
+            && !said.contains('\n'),
+        "{loaded}"
+    );
+    let table = found(&findings, "firewall.ruleset");
+    assert!(
+        table["now"]
+            .as_str()
+            .unwrap()
+            .contains("batten's rules are not loaded any more"),
+        "{table}"
     );
     let prom =
         std::fs::read_to_string(scratch.join("/var/lib/prometheus/node-exporter/batten.prom"))
@@ -385,7 +615,28 @@ fn repair_puts_back_battens_own_files_and_leaves_the_rest_reported() {
         original.replace("kernel.dmesg_restrict = 1", "kernel.dmesg_restrict = 0"),
     )
     .unwrap();
-    let (out, findings) = drift(&scratch);
+    // The repair passes the sealed instance-id in memory: nothing with a
+    // predictable name in the temporary directory (safety rule 4).
+    let tmp = tempfile::tempdir().unwrap();
+    let out = batten()
+        .args([
+            "verify",
+            "--drift",
+            "--root",
+            &scratch.root_arg(),
+            "--format",
+            "json",
+        ])
+        .env("TMPDIR", tmp.path())
+        .output()
+        .unwrap();
+    let findings: serde_json::Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{}", text(&out)));
+    assert_eq!(
+        std::fs::read_dir(tmp.path()).unwrap().count(),
+        0,
+        "the repair left files in $TMPDIR"
+    );
     assert!(text(&out).contains("re-applied"), "{}", text(&out));
     assert!(
         out.status.success(),
@@ -394,6 +645,28 @@ fn repair_puts_back_battens_own_files_and_leaves_the_rest_reported() {
     );
     assert_eq!(std::fs::read_to_string(&sysctl).unwrap(), original);
     assert_eq!(status(&scratch).1["status"], "done");
+
+    let runs = || {
+        let state: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(scratch.join("/var/lib/batten/state.json")).unwrap(),
+        )
+        .unwrap();
+        state["runs"].as_array().unwrap().len()
+    };
+
+    // batten's ruleset file flushed: written back (it is batten's, written
+    // whole) and checked, in one run; the next period has nothing to do.
+    let nft = scratch.join("/etc/nftables.conf");
+    let rules = std::fs::read_to_string(&nft).unwrap();
+    std::fs::write(&nft, "#!/usr/sbin/nft -f\nflush ruleset\n").unwrap();
+    let before = runs();
+    let (out, findings) = drift(&scratch);
+    assert!(out.status.success(), "{}\n{findings:#}", text(&out));
+    assert_eq!(std::fs::read_to_string(&nft).unwrap(), rules);
+    assert_eq!(runs(), before + 1, "one repair run");
+    let (out, _) = drift(&scratch);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(runs(), before + 1, "nothing to repair, no run");
 
     // Someone else's drop-in: not batten's to change; named and reported.
     let oops = scratch.join("/etc/ssh/sshd_config.d/00-a-oops.conf");
@@ -417,4 +690,13 @@ fn repair_puts_back_battens_own_files_and_leaves_the_rest_reported() {
         true,
         "a repair keeps the seal"
     );
+
+    // A drift repair cannot undo is reported each period, never re-applied
+    // and recorded as a run each period.
+    let before = runs();
+    for _ in 0..2 {
+        let (out, _) = drift(&scratch);
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    }
+    assert_eq!(runs(), before, "a drift check recorded a run");
 }

@@ -457,7 +457,12 @@ fn updates_and_kernel_settings_are_written_and_nothing_is_loaded() {
             .as_array()
             .unwrap()
             .iter()
-            .filter(|c| c["id"] == id)
+            // An id, or the kind of a check with one id per item
+            // (`updates.timer.<unit>`, `kernel.file.<path>`).
+            .filter(|c| {
+                let cid = c["id"].as_str().unwrap();
+                cid == id || cid.starts_with(&format!("{id}."))
+            })
             .map(|c| c["status"].as_str().unwrap().to_string())
             .collect()
     };

@@ -95,7 +95,10 @@ fn verify_passes_then_names_each_broken_property() {
     let (code, v) = verify_json(&scratch, &[]);
     assert_eq!(
         (code, failed(&v)),
-        (Some(1), vec!["firewall.file".to_string()]),
+        (
+            Some(1),
+            vec!["firewall.file./etc/nftables.conf".to_string()]
+        ),
         "{v:#}"
     );
     // The drop in front of the panel's own port gone.
@@ -109,7 +112,10 @@ fn verify_passes_then_names_each_broken_property() {
     let (code, v) = verify_json(&scratch, &[]);
     assert_eq!(
         (code, failed(&v)),
-        (Some(1), vec!["firewall.file".to_string()]),
+        (
+            Some(1),
+            vec!["firewall.file./etc/nftables.conf".to_string()]
+        ),
         "{v:#}"
     );
     std::fs::write(&nft, saved).unwrap();
@@ -207,7 +213,7 @@ fn verify_reads_each_iptables_file_the_boot_loads() {
         .as_array()
         .unwrap()
         .iter()
-        .filter(|c| c["id"] == "firewall.file")
+        .filter(|c| c["id"].as_str().unwrap().starts_with("firewall.file."))
         .map(|c| {
             (
                 c["what"].as_str().unwrap_or_default().to_string(),
@@ -230,7 +236,10 @@ fn verify_reads_each_iptables_file_the_boot_loads() {
     let (code, v) = verify_json(&scratch, &[]);
     assert_eq!(
         (code, failed(&v)),
-        (Some(1), vec!["firewall.file".to_string()]),
+        (
+            Some(1),
+            vec!["firewall.file./etc/iptables/rules.v6".to_string()]
+        ),
         "{v:#}"
     );
     assert!(v.to_string().contains("rules.v6"), "{v:#}");

@@ -36,9 +36,12 @@ struct StatusReport {
     /// (armed: batten runs, or will at the next boot), `done` (sealed, and
     /// the last drift check found nothing), `degraded` (sealed, and
     /// something drifted: see `recoverable_errors`), `error` (the last run
-    /// failed), `disabled` (batten is not installed in the root).
+    /// failed, sealed or not, or the last drift check could not run or its
+    /// repair failed: see `errors`), `disabled` (batten is not installed
+    /// in the root).
     status: &'static str,
-    /// What went wrong in the last run, when it failed.
+    /// What went wrong: the last run, when it failed; the last drift
+    /// check, when it could not run or its repair failed.
     errors: Vec<String>,
     /// What drifted since the seal, with the evidence.
     recoverable_errors: Vec<String>,
@@ -106,7 +109,7 @@ fn status(args: &RootArgs, format: Format) -> Result<Code, Failure> {
         .is_some()
         || !state.runs.is_empty();
     let failed_run = state.runs.last().filter(|r| r.outcome == "failed");
-    let errors: Vec<String> = failed_run
+    let mut errors: Vec<String> = failed_run
         .map(|r| {
             let failed: Vec<String> = r
                 .steps
@@ -121,6 +124,11 @@ fn status(args: &RootArgs, format: Format) -> Result<Code, Failure> {
             }
         })
         .unwrap_or_default();
+    // After the seal the drift check is what looks: when it could not
+    // run, nobody knows the machine is as sealed.
+    if state.sealed {
+        errors.extend(drift.iter().flat_map(|f| f.errors.iter().cloned()));
+    }
     let recoverable_errors: Vec<String> = drift
         .iter()
         .filter(|_| state.sealed)
@@ -129,7 +137,7 @@ fn status(args: &RootArgs, format: Format) -> Result<Code, Failure> {
         .collect();
     let word = if !installed {
         "disabled"
-    } else if !errors.is_empty() && !state.sealed {
+    } else if !errors.is_empty() {
         "error"
     } else if !state.sealed {
         "running"

@@ -5,6 +5,7 @@ use clap::Args;
 
 use super::{Format, RootArgs};
 use crate::concerns::assure::baseline::Baseline;
+use crate::concerns::assure::ruleset::Loaded;
 use crate::exit::{Code, Failure};
 use crate::pipeline::boot_status::{self, BootStatus};
 use crate::pipeline::open_root;
@@ -51,14 +52,26 @@ fn verify(args: &RootArgs, seal: bool, format: Format) -> Result<Code, Failure> 
         // verify changes nothing.
         crate::host::after_sshd::run_pending(&crate::host::exec::System);
     }
-    let (_, _, report) = crate::pipeline::recorded::report(&root, args.family)?;
+    let (distro, user_data, report) = crate::pipeline::recorded::report(&root, args.family)?;
+    // batten's rules as loaded: the seal keeps their digest for the drift
+    // check, and the JSON report shows what a seal would keep.
+    let ruleset = crate::concerns::firewall::verify::loaded_listing(&crate::verify::Inputs {
+        root: &root,
+        distro: &distro,
+        user_data: &user_data,
+        runner: &crate::host::exec::System,
+    })
+    .and_then(Result::ok)
+    .map(Loaded::of);
     match format {
         Format::Human => print!("{}", report.render()),
         Format::Json => println!(
             "{}",
-            serde_json::to_string_pretty(
-                &serde_json::json!({ "ok": report.ok(), "checks": report.checks })
-            )
+            serde_json::to_string_pretty(&serde_json::json!({
+                "ok": report.ok(),
+                "checks": report.checks,
+                "ruleset": ruleset,
+            }))
             .unwrap_or_default()
         ),
     }
@@ -116,7 +129,7 @@ fn verify(args: &RootArgs, seal: bool, format: Format) -> Result<Code, Failure> 
     match sealed {
         Ok(instance) => {
             // What the drift checks compare with from now on.
-            if let Err(e) = Baseline::of(&report, instance.clone()).save(&root) {
+            if let Err(e) = Baseline::of(&report, instance.clone(), ruleset).save(&root) {
                 eprintln!(
                     "batten: sealed, but the baseline for drift checks could not be kept: {e}"
                 );

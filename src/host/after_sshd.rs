@@ -31,6 +31,12 @@ pub enum Later {
         /// The units, enabled by links the run wrote.
         units: Vec<String>,
     },
+    /// `systemctl daemon-reload`, then `systemctl try-restart --no-block
+    /// UNITS`: units whose drop-ins changed, restarted only where they run.
+    RestartUnits {
+        /// The units.
+        units: Vec<String>,
+    },
     /// `modprobe -r` each module, leaving those in use or built in.
     UnloadModules {
         /// The modules.
@@ -142,6 +148,9 @@ impl Later {
     pub fn summary(&self) -> String {
         match self {
             Later::StartUnits { units } => format!("systemctl start {}", units.join(" ")),
+            Later::RestartUnits { units } => {
+                format!("systemctl try-restart {}", units.join(" "))
+            }
             Later::UnloadModules { modules } => format!("modprobe -r {}", modules.join(" ")),
         }
     }
@@ -158,6 +167,19 @@ fn execute(runner: &dyn Runner, later: &Later) -> bool {
                 Ok(()) => true,
                 Err(e) => {
                     warn!("{e}; {} start at the next boot", names.join(" "));
+                    false
+                }
+            }
+        }
+        Later::RestartUnits { units } => {
+            let names: Vec<&str> = units.iter().map(String::as_str).collect();
+            match super::daemon::restart_running(runner, &names) {
+                Ok(()) => true,
+                Err(e) => {
+                    warn!(
+                        "{e}; {} read their drop-ins at the next boot",
+                        names.join(" ")
+                    );
                     false
                 }
             }
@@ -228,6 +250,24 @@ mod tests {
         let again = Fake::agreeing();
         run_pending_from(&path, &again);
         assert!(again.calls().is_empty());
+    }
+
+    #[test]
+    fn a_changed_drop_in_is_read_and_its_timer_restarted_where_it_runs() {
+        let fake = Fake::agreeing();
+        assert!(execute(
+            &fake,
+            &Later::RestartUnits {
+                units: vec!["batten-verify.timer".into()],
+            },
+        ));
+        assert_eq!(
+            fake.calls(),
+            [
+                "systemctl daemon-reload",
+                "systemctl try-restart --no-block batten-verify.timer"
+            ]
+        );
     }
 
     #[test]

@@ -139,6 +139,17 @@ pub fn start_now(runner: &dyn Runner, units: &[&str]) -> Result<(), String> {
     systemctl(runner, &start)
 }
 
+/// `systemctl daemon-reload`, then `systemctl try-restart --no-block
+/// UNITS`: systemd reads the units' changed drop-ins, and those that run
+/// (a timer keeps its old period until restarted) restart with them;
+/// those that do not run are left stopped.
+pub fn restart_running(runner: &dyn Runner, units: &[&str]) -> Result<(), String> {
+    systemctl(runner, &["daemon-reload"])?;
+    let mut restart = vec!["try-restart", "--no-block"];
+    restart.extend_from_slice(units);
+    systemctl(runner, &restart)
+}
+
 /// `systemctl start --no-block UNIT`, for a unit systemd already knows
 /// (installed before this boot began, so no reload): queued, not waited for.
 pub fn start_queued(runner: &dyn Runner, unit: &str) -> Result<(), String> {

@@ -109,7 +109,10 @@ pub fn build_plan(
     // kernel's sysctls and units started now are such steps too).
     actions.sort_by_key(|a| match a {
         Action::CheckConfig(_) | Action::ProveKeyLogin { .. } => 1,
-        Action::Reload { .. } | Action::LoadSysctl { .. } | Action::StartUnits { .. } => 2,
+        Action::Reload { .. }
+        | Action::LoadSysctl { .. }
+        | Action::StartUnits { .. }
+        | Action::RestartUnits { .. } => 2,
         _ => 0,
     });
     Ok(Plan { actions, notes })

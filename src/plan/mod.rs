@@ -260,6 +260,18 @@ pub enum Action {
         /// The reason, in words.
         why: String,
     },
+    /// Make systemd read units whose drop-ins changed, and restart those
+    /// that run (live system only): `systemctl daemon-reload`, then
+    /// `systemctl try-restart --no-block`. A drop-in written beside a
+    /// loaded unit means nothing to systemd until it reloads, and a timer
+    /// keeps its old period until it is restarted; one that does not run
+    /// yet reads the new one when it starts.
+    RestartUnits {
+        /// The systemd units.
+        units: Vec<String>,
+        /// The reason, in words.
+        why: String,
+    },
 }
 
 impl std::fmt::Debug for Action {
@@ -423,6 +435,10 @@ impl Action {
             Action::StartUnits { units, why } => {
                 format!("start {} now (not for an image): {why}", units.join(" "))
             }
+            Action::RestartUnits { units, why } => format!(
+                "reload systemd and restart {} where it runs (not for an image): {why}",
+                units.join(" ")
+            ),
         }
     }
 }
@@ -607,6 +623,13 @@ $ {0} -t",
                     let _ = writeln!(
                         out,
                         "# {why}\n$ systemctl start --no-block {}   (only on the running system)",
+                        units.join(" ")
+                    );
+                }
+                Action::RestartUnits { units, why } => {
+                    let _ = writeln!(
+                        out,
+                        "# {why}\n$ systemctl daemon-reload && systemctl try-restart --no-block {}   (only on the running system)",
                         units.join(" ")
                     );
                 }

@@ -45,6 +45,15 @@ pub struct Findings {
     pub last_update: String,
     /// Every drifted item, in report order.
     pub items: Vec<Item>,
+    /// The items a repair was tried on and left (see
+    /// `repair::tried_key`): not tried again while they last, so a drift
+    /// repair cannot undo never makes a run every timer period.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub repair_tried: Vec<String>,
+    /// What kept the last drift check from running, or its repair from
+    /// working: `batten status` says `error` while there is any.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<String>,
 }
 
 impl Findings {
@@ -126,7 +135,7 @@ mod tests {
         let sealed = vec![
             check("sshd.passwordauthentication", Status::Pass, "no"),
             check("firewall.loaded", Status::Pass, "drops by default"),
-            check("updates.timer", Status::Warn, "not run yet"),
+            check("updates.last-run", Status::Warn, "not run yet"),
             check("sockets.tcp.0.0.0.0:22", Status::Pass, "public, allowed"),
         ];
         let now = vec![
@@ -136,7 +145,7 @@ mod tests {
                 "yes, set in /etc/ssh/sshd_config.d/10-oops.conf",
             ),
             check("firewall.loaded", Status::Pass, "drops by default"),
-            check("updates.timer", Status::Pass, "ran"),
+            check("updates.last-run", Status::Pass, "ran"),
             check("sockets.tcp.0.0.0.0:22", Status::Pass, "public, allowed"),
             check(
                 "sockets.tcp.0.0.0.0:9999",
@@ -160,6 +169,7 @@ mod tests {
         let before = Findings {
             last_update: "T1".into(),
             items: items.clone(),
+            ..Findings::default()
         };
         let again = compare(&sealed, &now, Some(&before), "T2");
         assert!(again.iter().all(|i| i.since == "T1"), "{again:?}");

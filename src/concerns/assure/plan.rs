@@ -22,33 +22,56 @@ pub fn dropin_text(minutes: u32) -> String {
     )
 }
 
+/// The timer itself, as `install` puts it in.
+pub const TIMER_UNIT: &str = "/etc/systemd/system/batten-verify.timer";
+
 /// The timer's period: a drop-in when the user-data asks for another
-/// than the default, none otherwise.
+/// than the default, none otherwise. On the running system a changed
+/// drop-in is followed by a daemon-reload and a restart of the timer
+/// where it runs: systemd reads a drop-in only when it reloads, so the
+/// new period would otherwise wait for the next boot. Never for `--root`.
 pub fn plan(ud: &UserData, root: &Root) -> Result<Vec<Action>, PlanError> {
+    let live = root.is_host() && matches!(root.metadata(TIMER_UNIT), Ok(Some(_)));
+    plan_for(ud, root, live)
+}
+
+/// [`plan`], with whether the timer runs here (`live`) decided by the
+/// caller, so the restart can be tested without the running system.
+fn plan_for(ud: &UserData, root: &Root, live: bool) -> Result<Vec<Action>, PlanError> {
     let minutes = ud.batten.assure.interval_minutes;
-    if minutes == DEFAULT_INTERVAL {
-        return Ok(match root.metadata(DROPIN)? {
+    let mut actions: Vec<Action> = if minutes == DEFAULT_INTERVAL {
+        match root.metadata(DROPIN)? {
             Some(_) => vec![Action::Remove {
                 path: DROPIN.to_string(),
                 why: "the drift check runs every 5 minutes again".into(),
             }],
             None => Vec::new(),
+        }
+    } else {
+        Action::write_if_changed(
+            root,
+            DROPIN,
+            dropin_text(minutes).into_bytes(),
+            Owner {
+                uid: 0,
+                gid: 0,
+                mode: 0o644,
+            },
+            false,
+            &format!("the drift check every {minutes} minutes"),
+        )?
+        .into_iter()
+        .collect()
+    };
+    if live && !actions.is_empty() {
+        actions.push(Action::RestartUnits {
+            units: vec!["batten-verify.timer".to_string()],
+            why: format!(
+                "the drift check every {minutes} minutes from now on, not from the next boot"
+            ),
         });
     }
-    Ok(Action::write_if_changed(
-        root,
-        DROPIN,
-        dropin_text(minutes).into_bytes(),
-        Owner {
-            uid: 0,
-            gid: 0,
-            mode: 0o644,
-        },
-        false,
-        &format!("the drift check every {minutes} minutes"),
-    )?
-    .into_iter()
-    .collect())
+    Ok(actions)
 }
 
 /// Whether the drift timer is enabled (where batten is installed: a root
@@ -97,6 +120,32 @@ mod tests {
         assert!(
             String::from_utf8_lossy(contents)
                 .ends_with("[Timer]\nOnUnitActiveSec=\nOnUnitActiveSec=15min\n")
+        );
+        // An image (--root): the drop-in alone; its first boot reads it.
+        assert_eq!(actions.len(), 1, "{actions:?}");
+    }
+
+    #[test]
+    fn a_changed_period_reloads_systemd_and_restarts_the_running_timer() {
+        let (_d, root) = scratch_root(&[]);
+        let ud = |t: &str| crate::input::load("u", t.as_bytes()).unwrap().user_data;
+        let fifteen = ud("#cloud-config\nbatten:\n  assure: {interval: 15}\n");
+        let actions = plan_for(&fifteen, &root, true).unwrap();
+        assert!(
+            matches!(actions.as_slice(), [Action::Write { .. }, Action::RestartUnits { units, .. }] if units == &["batten-verify.timer"]),
+            "{actions:?}"
+        );
+        // Unchanged: nothing to reload.
+        let (_d, root) = scratch_root(&[(DROPIN, &dropin_text(15))]);
+        assert!(plan_for(&fifteen, &root, true).unwrap().is_empty());
+        // Back to the default: the drop-in goes, and the timer is told.
+        let actions = plan_for(&ud("#cloud-config\n"), &root, true).unwrap();
+        assert!(
+            matches!(
+                actions.as_slice(),
+                [Action::Remove { .. }, Action::RestartUnits { .. }]
+            ),
+            "{actions:?}"
         );
     }
 }

@@ -19,6 +19,10 @@ pub struct Figures<'a> {
     pub checks: &'a [Check],
     /// How many items drifted or are newly unsafe.
     pub drift_items: usize,
+    /// The ids of those items: `batten_check_drifted` says which kinds of
+    /// check they are (a warning, such as a new public listener, never
+    /// makes `batten_check_ok` 0).
+    pub drifted: &'a [&'a str],
     /// When the run was, in seconds since the epoch.
     pub at: u64,
     /// The sealed instance, when there is one.
@@ -45,6 +49,8 @@ pub fn kind_of(id: &str) -> String {
         ["proxy", .., last] if PROXY_CHECKS.contains(last) => vec!["proxy", last],
         ["proxy", ..] => vec!["proxy", "site"],
         ["sshd", "crypto", keyword, ..] => vec!["sshd", "crypto", keyword],
+        // One id per timer or file (a path or a unit name after it).
+        ["updates", "timer", ..] | ["kernel" | "firewall", "file", ..] => parts[..2].to_vec(),
         ["sshd", "effective" | "pubkey", ..] => vec!["sshd", parts[1]],
         ["sshd", keyword, _user, ..] => vec!["sshd", keyword],
         _ => parts.clone(),
@@ -68,8 +74,12 @@ pub fn render(f: &Figures) -> String {
         let entry = ok.entry(kind_of(&c.id)).or_insert(true);
         *entry &= c.status != Status::Fail;
     }
+    let mut drifted: BTreeMap<String, bool> = ok.keys().map(|k| (k.clone(), false)).collect();
+    for id in f.drifted {
+        drifted.insert(kind_of(id), true);
+    }
     let mut out = String::from(
-        "# HELP batten_check_ok Whether every check of this kind passed the last drift check (1) or one failed (0).\n\
+        "# HELP batten_check_ok Whether no check of this kind failed in the last drift check (1) or one failed (0); a warning (a new public listener the firewall drops) leaves it 1: see batten_check_drifted.\n\
          # TYPE batten_check_ok gauge\n",
     );
     for (kind, good) in &ok {
@@ -77,6 +87,17 @@ pub fn render(f: &Figures) -> String {
             out,
             "batten_check_ok{{check=\"{kind}\"}} {}",
             u8::from(*good)
+        );
+    }
+    out.push_str(
+        "# HELP batten_check_drifted Whether a check of this kind left the sealed state or is newly unsafe (1), warnings included, or not (0).\n\
+         # TYPE batten_check_drifted gauge\n",
+    );
+    for (kind, moved) in &drifted {
+        let _ = writeln!(
+            out,
+            "batten_check_drifted{{check=\"{kind}\"}} {}",
+            u8::from(*moved)
         );
     }
     let _ = write!(
@@ -157,6 +178,9 @@ mod tests {
             ("sockets.tcp.0.0.0.0:22", "sockets"),
             ("firewall.loaded", "firewall_loaded"),
             ("kernel.sysctl-missing", "kernel_sysctl_missing"),
+            ("updates.timer.apt-daily.timer", "updates_timer"),
+            ("kernel.file./etc/sysctl.d/zz-batten.conf", "kernel_file"),
+            ("firewall.file./etc/iptables/rules.v6", "firewall_file"),
         ] {
             assert_eq!(kind_of(id), kind, "{id}");
         }
@@ -172,6 +196,7 @@ mod tests {
         let figures = |at| Figures {
             checks: &checks,
             drift_items: 1,
+            drifted: &["sockets.tcp.0.0.0.0:9999"],
             at,
             instance_id: Some("i-0abc"),
             default_passwords_locked: 1,
@@ -182,6 +207,8 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("\nbatten_check_ok{check=\"sshd_passwordauthentication\"} 1\n"));
+        assert!(text.contains("\nbatten_check_drifted{check=\"sockets\"} 1\n"));
+        assert!(text.contains("\nbatten_check_drifted{check=\"sshd_passwordauthentication\"} 0\n"));
         assert!(text.contains("\nbatten_drift_items 1\n"));
         assert!(text.contains("\nbatten_last_verify_timestamp_seconds 1700000000\n"));
         assert!(text.contains("batten_sealed_info{instance_id=\"i-0abc\",version=\""));
@@ -193,6 +220,27 @@ mod tests {
                 .join("\n")
         };
         assert_eq!(strip(&text), strip(&later));
+    }
+
+    #[test]
+    fn a_warning_that_drifted_shows_in_check_drifted_not_check_ok() {
+        let checks = vec![check("sockets.tcp.0.0.0.0:7777", Status::Warn)];
+        let text = render(&Figures {
+            checks: &checks,
+            drift_items: 1,
+            drifted: &["sockets.tcp.0.0.0.0:7777"],
+            at: 1_700_000_000,
+            instance_id: None,
+            default_passwords_locked: 0,
+        });
+        assert!(
+            text.contains("\nbatten_check_ok{check=\"sockets\"} 1\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("\nbatten_check_drifted{check=\"sockets\"} 1\n"),
+            "{text}"
+        );
     }
 
     #[test]
@@ -208,6 +256,7 @@ mod tests {
         let text = render(&Figures {
             checks: &checks,
             drift_items: 0,
+            drifted: &[],
             at: 1_700_000_000,
             instance_id: Some("i-1"),
             default_passwords_locked: 0,

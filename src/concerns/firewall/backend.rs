@@ -52,6 +52,11 @@ pub trait Backend: Sync {
     /// holds to the ports the user-data opens.
     fn loaded_accepted_ports(&self, runner: &dyn Runner)
     -> Result<Vec<(String, u16, u16)>, String>;
+    /// batten's rules as the kernel holds them, as the tool prints them
+    /// without counters or a dynamic set's addresses (which change with
+    /// traffic): what the seal records a digest of, so the drift check sees
+    /// any rule added, removed or changed, not only the accepted ports.
+    fn loaded_listing(&self, runner: &dyn Runner) -> Result<String, String>;
     /// Modules of the other packet filter that this backend never uses but
     /// the boot loads anyway: kept from loading at boot
     /// (the plan's `modprobe_text`) and unloaded after a load when

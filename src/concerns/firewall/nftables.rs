@@ -421,6 +421,13 @@ impl Backend for Nftables {
         Ok(accepted_ports(&loaded_items(runner)?))
     }
 
+    /// `nft -s -t list table inet batten`: stateless (no counters, no
+    /// limits' state) and terse (no set elements: the SSH limit's sets
+    /// fill with addresses as clients connect).
+    fn loaded_listing(&self, runner: &dyn Runner) -> Result<String, String> {
+        run(runner, &["-s", "-t", "list", "table", FAMILY, NAME], None)
+    }
+
     /// systemd 252 (Debian 12), built with libiptc, loads the legacy
     /// `ip_tables` module at every boot, before any unit runs. Beside
     /// nftables it holds no rule, and Lynis takes it for the firewall:

@@ -39,7 +39,15 @@ pub fn verify(inp: &Inputs, r: &mut Report) {
                 Status::Fail,
                 format!("does not drop by default or does not accept SSH on {ports:?}"),
             ),
-            Err(e) => (Status::Fail, e),
+            // The tool's first line is the evidence (nft adds the command
+            // and a caret under it).
+            Err(e) => (
+                Status::Fail,
+                format!(
+                    "batten's rules cannot be read back from the kernel (deleted or flushed?): {}",
+                    e.lines().next().unwrap_or_default()
+                ),
+            ),
         };
         r.add("firewall.loaded", status, "the loaded ruleset", why);
         let rules =
@@ -145,9 +153,25 @@ pub fn verify(inp: &Inputs, r: &mut Report) {
                 ),
                 Err(e) => (Status::Fail, e.to_string()),
             };
-            r.add("firewall.file", status, *path, detail);
+            // One id per file (iptables has two): the baseline matches
+            // each with its own.
+            r.add(&format!("firewall.file.{path}"), status, *path, detail);
         }
     }
+}
+
+/// batten's rules as the running kernel holds them (see
+/// `Backend::loaded_listing`): `None` where there is nothing of batten's
+/// to hold (an image, the firewall off in user-data).
+pub fn loaded_listing(inp: &Inputs) -> Option<Result<String, String>> {
+    if !inp.root.is_host() || !inp.user_data.batten.firewall.enabled {
+        return None;
+    }
+    Some(
+        crate::concerns::firewall::backend(inp.user_data, inp.root, inp.distro)
+            .map_err(|e| e.to_string())
+            .and_then(|(kind, _)| crate::concerns::firewall::of(kind).loaded_listing(inp.runner)),
+    )
 }
 
 /// Whether the user-data opens `first..=last` for `proto`: an SSH port, a

@@ -60,7 +60,8 @@ pub fn verify(inp: &Inputs, r: &mut Report) {
             Ok(None) => (Status::Fail, "missing".to_string()),
             Err(e) => (Status::Fail, e.to_string()),
         };
-        r.add("kernel.file", status, path, why);
+        // One id per file: the baseline matches each with its own.
+        r.add(&format!("kernel.file.{path}"), status, path, why);
     }
     if !inp.root.is_host() {
         r.add(

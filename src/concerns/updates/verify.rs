@@ -74,7 +74,8 @@ pub fn verify(inp: &Inputs, r: &mut Report) {
                 ),
                 Err(e) => (Status::Fail, e.to_string()),
             };
-            r.add("updates.timer", status, *timer, why);
+            // One id per timer: the baseline matches each with its own.
+            r.add(&format!("updates.timer.{timer}"), status, *timer, why);
         }
     }
     last_run(inp, r, tool);
@@ -88,13 +89,20 @@ fn config(inp: &Inputs, r: &mut Report, tool: Tool) {
         Tool::Apt => {
             let (status, why) = match read(apt::PERIODIC) {
                 Ok(Some(text)) => {
-                    let on = [
+                    // The settings that are off, as the file has them: the
+                    // evidence a drift report names.
+                    let off: Vec<String> = [
                         "APT::Periodic::Update-Package-Lists",
                         "APT::Periodic::Unattended-Upgrade",
                     ]
                     .iter()
-                    .all(|k| apt::setting(&text, k).is_some_and(|v| v != "0" && !v.is_empty()));
-                    if on {
+                    .filter_map(|k| match apt::setting(&text, k) {
+                        Some(v) if v != "0" && !v.is_empty() => None,
+                        Some(v) => Some(format!("{k} \"{v}\"")),
+                        None => Some(format!("{k} unset")),
+                    })
+                    .collect();
+                    if off.is_empty() {
                         (
                             Status::Pass,
                             "lists refreshed and unattended-upgrade run daily".to_string(),
@@ -102,7 +110,7 @@ fn config(inp: &Inputs, r: &mut Report, tool: Tool) {
                     } else {
                         (
                             Status::Fail,
-                            "does not switch the daily runs on".to_string(),
+                            format!("does not switch the daily runs on: {}", off.join(", ")),
                         )
                     }
                 }
@@ -390,8 +398,8 @@ mod tests {
             [
                 ("updates.config", Status::Pass),
                 ("updates.installed", Status::Warn),
-                ("updates.timer", Status::Pass),
-                ("updates.timer", Status::Pass),
+                ("updates.timer.apt-daily.timer", Status::Pass),
+                ("updates.timer.apt-daily-upgrade.timer", Status::Pass),
                 ("updates.last-run", Status::Skip),
             ],
             "{checks:#?}"
