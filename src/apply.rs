@@ -405,10 +405,7 @@ fn apply_one(
             crate::concerns::ssh::prove_key_login(runner, root, accounts).map(|()| false)
         }
         Action::Reload { unit } => {
-            if !root.is_host()
-                || crate::host::after_sshd::waits_for_this(unit)
-                || !crate::host::daemon::is_active(runner, unit)
-            {
+            if !root.is_host() || !crate::host::daemon::is_active(runner, unit) {
                 return Ok(false);
             }
             Ok(crate::host::daemon::reload(runner, unit).map(|()| true)?)

@@ -50,17 +50,6 @@ pub fn sshd_waits() -> bool {
     std::fs::read_to_string("/proc/self/cgroup").is_ok_and(|text| in_first_stage(&text))
 }
 
-/// The units batten's first-stage units are ordered before (their
-/// `Before=` in images/): none of them can be running while those run.
-const ORDERED_AFTER_FIRST_STAGE: &[&str] = &["ssh.service", "sshd.service", "nginx.service"];
-
-/// Whether `unit` cannot be running now because it waits for this process
-/// (sshd or nginx while batten.service runs): nothing to ask systemctl, on
-/// the first boot's path.
-pub fn waits_for_this(unit: &str) -> bool {
-    ORDERED_AFTER_FIRST_STAGE.contains(&unit) && sshd_waits()
-}
-
 fn in_first_stage(cgroup: &str) -> bool {
     cgroup
         .lines()
@@ -216,26 +205,6 @@ fn execute(runner: &dyn Runner, later: &Later) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_units_said_to_wait_are_those_the_first_stage_units_come_before() {
-        for unit in [
-            include_str!("../../images/batten.service"),
-            include_str!("../../images/batten-metadata.service"),
-        ] {
-            let before: Vec<&str> = unit
-                .lines()
-                .filter_map(|l| l.strip_prefix("Before="))
-                .flat_map(str::split_whitespace)
-                .collect();
-            for waiting in ORDERED_AFTER_FIRST_STAGE {
-                assert!(
-                    before.contains(waiting),
-                    "{waiting} not in Before= of {unit}"
-                );
-            }
-        }
-    }
     use crate::host::exec::fake::Fake;
 
     #[test]
