@@ -194,6 +194,26 @@ fn without_state(saved: &str) -> String {
         .collect()
 }
 
+/// The lines of a filter table that batten's rules file sets: the
+/// built-in chains' policies and the INPUT chain. Chains and rules others
+/// keep beside them (fail2ban's bans in its own chain, Docker's FORWARD
+/// and DOCKER chains) change all the time and are not batten's to report.
+fn battens_part(saved: &str) -> String {
+    const KEPT: &[&str] = &[
+        "*",
+        "COMMIT",
+        ":INPUT ",
+        ":FORWARD ",
+        ":OUTPUT ",
+        "-A INPUT ",
+    ];
+    saved
+        .lines()
+        .filter(|l| KEPT.iter().any(|k| l.starts_with(k)))
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
+
 /// Whether a saved INPUT rule names `port` as its TCP destination.
 fn names_port(line: &str, port: u16) -> bool {
     line.contains(" -p tcp") && line.contains(&format!("--dport {port} "))
@@ -392,13 +412,14 @@ impl Backend for Iptables {
         Ok(out)
     }
 
-    /// Both families' filter tables as `iptables-save` prints them, without
-    /// its comments (a date) and the chains' packet counters.
+    /// What batten sets in both families' filter tables, as `iptables-save`
+    /// prints it: the built-in chains' policies and the INPUT chain's rules
+    /// ([`battens_part`]), without comments (a date) or packet counters.
     fn loaded_listing(&self, runner: &dyn Runner) -> Result<String, String> {
         let mut out = String::new();
         for (v6, family) in [(false, "IPv4"), (true, "IPv6")] {
             out.push_str(&format!("# {family}\n"));
-            out.push_str(&without_state(&current(runner, v6)?));
+            out.push_str(&battens_part(&without_state(&current(runner, v6)?)));
         }
         Ok(out)
     }
@@ -418,6 +439,15 @@ mod tests {
         assert_eq!(
             without_state(saved),
             "*filter\n:INPUT DROP\n:FORWARD DROP\n-A INPUT -i lo -j ACCEPT\nCOMMIT\n"
+        );
+    }
+
+    #[test]
+    fn the_listing_is_what_battens_file_sets_not_what_others_add_beside_it() {
+        let saved = "*filter\n:INPUT DROP\n:FORWARD DROP\n:OUTPUT ACCEPT\n:DOCKER -\n:f2b-sshd -\n-A INPUT -i lo -j ACCEPT\n-A FORWARD -j DOCKER\n-A f2b-sshd -s 198.51.100.7/32 -j REJECT\nCOMMIT\n";
+        assert_eq!(
+            battens_part(saved),
+            "*filter\n:INPUT DROP\n:FORWARD DROP\n:OUTPUT ACCEPT\n-A INPUT -i lo -j ACCEPT\nCOMMIT\n"
         );
     }
 
