@@ -167,8 +167,8 @@ pub fn read(root: &Root, path: &str) -> Option<Described> {
 }
 
 /// Whether the pair already in place serves `site` as it should: both
-/// files there, and for `auto` a self-signed certificate for exactly the
-/// names wanted, valid for the margin. An ACME site keeps the CA's
+/// files there, and for `auto` a self-signed certificate for every name
+/// wanted, valid for the margin. An ACME site keeps the CA's
 /// certificate for its domain for as long as it is valid at all (renewing
 /// it is certbot's job, within the last 30 days: a self-signed one in its
 /// place would turn every browser away), and the self-signed one until
@@ -184,7 +184,10 @@ fn keep(root: &Root, site: &ProxySite, name: &str, names: &[String]) -> bool {
     let now = crate::state::now_secs();
     let for_the_margin = d.not_after >= now + KEEP_MARGIN;
     match &site.tls {
-        Tls::Auto => d.self_signed && d.names == names && for_the_margin,
+        // Every name wanted, maybe more: a later run that does not know
+        // the meta-data's host name (a repair) keeps the fingerprint the
+        // owner checked.
+        Tls::Auto => d.self_signed && names.iter().all(|n| d.names.contains(n)) && for_the_margin,
         Tls::Acme(acme) if !d.self_signed => {
             d.names.first() == Some(&acme.domain) && d.not_after > now
         }
@@ -334,13 +337,42 @@ mod tests {
                 .unwrap()
                 .is_empty()
         );
-        // Another host name wants another certificate.
+        // The meta-data naming the same host keeps it; another host name
+        // wants another certificate.
+        assert!(
+            plan(&root, &s, "batten-80-panel", Some("host1"), &mut Vec::new())
+                .unwrap()
+                .is_empty()
+        );
         std::fs::write(dir.path().join("etc/hostname"), "host2\n").unwrap();
         assert_eq!(
             plan(&root, &s, "batten-80-panel", None, &mut Vec::new())
                 .unwrap()
                 .len(),
             2
+        );
+    }
+
+    #[test]
+    fn a_run_that_knows_fewer_names_keeps_the_certificate() {
+        let (dir, root) = scratch_root(&[("/etc/hostname", "debian\n")]);
+        let s = site(Tls::Auto);
+        // The first boot: the meta-data named the host web1.
+        for a in plan(&root, &s, "x", Some("web1"), &mut Vec::new()).unwrap() {
+            let Action::Write { path, contents, .. } = a else {
+                panic!("{a:?}");
+            };
+            let p = dir.path().join(path.trim_start_matches('/'));
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(&p, contents).unwrap();
+        }
+        let names = read(&root, "/etc/ssl/batten/x.crt").unwrap().names;
+        assert_eq!(names, ["panel.example.org", "web1", "debian"]);
+        // A repair plans without the meta-data: the fingerprint stays.
+        assert!(
+            plan(&root, &s, "x", None, &mut Vec::new())
+                .unwrap()
+                .is_empty()
         );
     }
 
