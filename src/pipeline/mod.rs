@@ -132,11 +132,6 @@ pub fn prepare(
     } else {
         None
     };
-    if runs {
-        // The firewall is loaded before sshd starts: its kernel modules
-        // load meanwhile, beside the rest of the run.
-        crate::concerns::firewall::preload::start(&root, &loaded.user_data);
-    }
     let accounts =
         Accounts::load(&root).map_err(|e| Failure::new(Code::ApplyFailed, e.to_string()))?;
     let state = State::load(&root).map_err(|e| Failure::new(Code::ApplyFailed, e.to_string()))?;
@@ -160,6 +155,11 @@ pub fn prepare(
             found.user_data_name, instance.id
         ));
         state.sealed = false;
+    }
+    if runs {
+        // The firewall is loaded before sshd starts: its kernel modules
+        // load meanwhile, beside the rest of the run.
+        crate::concerns::firewall::preload::start(&root, &loaded.user_data);
     }
     let host_keys = match &state.host_keys_instance {
         Some(id) if *id == instance.id => HostKeysOwner::ThisInstance,

@@ -28,11 +28,34 @@ pub const MODULES: &[&str] = &["nf_tables", "nft_ct", "nft_limit", "nft_log"];
 
 /// Whether a run with `ud` on `root` gains from loading [`MODULES`] now.
 pub fn wanted(root: &Root, ud: &UserData) -> bool {
-    root.is_host()
+    worth_it(
+        Here {
+            on_the_machine: root.is_host(),
+            machine_wide: crate::host::netns::machine_wide(),
+            loaded: std::path::Path::new("/sys/module/nf_tables").exists(),
+        },
+        ud,
+        |p| root_has(root, p),
+    )
+}
+
+/// Where the run is, as [`worth_it`] weighs it.
+struct Here {
+    /// The run works on the machine itself, not an image.
+    on_the_machine: bool,
+    /// Its kernel's modules are the run's to load (not a container, not
+    /// another network namespace).
+    machine_wide: bool,
+    /// nf_tables is loaded already.
+    loaded: bool,
+}
+
+fn worth_it(here: Here, ud: &UserData, has: impl Fn(&str) -> bool) -> bool {
+    here.on_the_machine
+        && here.machine_wide
+        && !here.loaded
         && ud.batten.firewall.enabled
-        && crate::host::netns::machine_wide()
-        && !std::path::Path::new("/sys/module/nf_tables").exists()
-        && choose(ud.batten.firewall.backend, |p| root_has(root, p)) == Ok(Kind::Nftables)
+        && choose(ud.batten.firewall.backend, has) == Ok(Kind::Nftables)
 }
 
 /// Start loading [`MODULES`] in the background where [`wanted`]; the run
@@ -61,21 +84,39 @@ mod tests {
     use crate::host::root::scratch_root;
 
     #[test]
-    fn never_for_an_image_nor_without_the_firewall() {
+    fn only_on_the_machine_itself_for_an_nftables_firewall_not_yet_loaded() {
         let ud = |text: &str| crate::input::load("u", text.as_bytes()).unwrap().user_data;
-        let (_dir, image) = scratch_root(&[("/usr/sbin/nft", "")]);
+        let plain = ud("#cloud-config\n");
+        let here = |on_the_machine, machine_wide, loaded| Here {
+            on_the_machine,
+            machine_wide,
+            loaded,
+        };
+        let nft = |p: &str| p == "nft";
+        let both = |_: &str| true;
+        assert!(worth_it(here(true, true, false), &plain, nft));
         assert!(
-            !wanted(&image, &ud("#cloud-config\n")),
-            "an image's modules are its kernel's, later"
+            worth_it(here(true, true, false), &plain, both),
+            "auto picks nft"
         );
-        let host = Root::open(std::path::Path::new("/")).unwrap();
-        assert!(!wanted(
-            &host,
-            &ud("#cloud-config\nbatten:\n  firewall:\n    enabled: false\n")
-        ));
-        assert!(!wanted(
-            &host,
-            &ud("#cloud-config\nbatten:\n  firewall:\n    backend: iptables\n")
-        ));
+        assert!(!worth_it(here(false, true, false), &plain, nft), "an image");
+        assert!(
+            !worth_it(here(true, false, false), &plain, nft),
+            "a container's kernel"
+        );
+        assert!(
+            !worth_it(here(true, true, true), &plain, nft),
+            "already loaded"
+        );
+        let off = ud("#cloud-config\nbatten:\n  firewall:\n    enabled: false\n");
+        assert!(!worth_it(here(true, true, false), &off, nft));
+        let ipt = ud("#cloud-config\nbatten:\n  firewall:\n    backend: iptables\n");
+        assert!(!worth_it(here(true, true, false), &ipt, both));
+        assert!(
+            !worth_it(here(true, true, false), &plain, |p| p != "nft"),
+            "no nft: the iptables backend"
+        );
+        let (_dir, image) = scratch_root(&[("/usr/sbin/nft", "")]);
+        assert!(!wanted(&image, &plain));
     }
 }
