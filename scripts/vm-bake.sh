@@ -61,10 +61,10 @@ if [ "$batten" = none ]; then
     [ "$mode" = bare ] || mode=none
 else
     [ "$mode" = batten ] || { echo "vm-bake: --bare bakes no batten: give none as BATTEN" >&2; exit 2; }
+    [ -x "$batten" ] || { echo "vm-bake: no batten binary at $batten (cargo build first)" >&2; exit 2; }
 fi
 if [ "$log_programs" = yes ] && [ "$mode" != batten ]; then
     echo "vm-bake: --log-programs is for an image with batten" >&2; exit 2
-    [ -x "$batten" ] || { echo "vm-bake: no batten binary at $batten (cargo build first)" >&2; exit 2; }
 fi
 case $user in *[!a-z0-9_-]*) echo "vm-bake: user name $user is not a plain name" >&2; exit 2 ;; esac
 [ "$mode" != bare ] || [ -s "$key" ] || { echo "vm-bake: no public key at $key" >&2; exit 2; }

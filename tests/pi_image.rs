@@ -180,7 +180,12 @@ impl Card {
 
 /// Whether `path` is a mount point, from this process's mount table.
 fn is_mounted(path: &Path) -> bool {
-    let wanted = path.display().to_string();
+    // The mount table holds the resolved path (TMPDIR may be a link).
+    let wanted = path
+        .canonicalize()
+        .unwrap_or_else(|_| path.to_path_buf())
+        .display()
+        .to_string();
     std::fs::read_to_string("/proc/self/mountinfo")
         .unwrap_or_default()
         .lines()
