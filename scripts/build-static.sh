@@ -129,6 +129,10 @@ export CARGO_PROFILE_RELEASE_STRIP=true
 host="$(rustc -vV | sed -n 's/^host: //p')"
 lld_dir="$(rustc --print sysroot)/lib/rustlib/$host/bin"
 
+# One change to the toolchain at a time, whoever runs this script: the lock
+# lives in the toolchain rustup changes (writable by whoever owns it).
+rustup_lock="$(rustc --print sysroot)/lib/rustlib/.batten-rustup.lock"
+
 # Install rustup targets that are missing. Without rustup (a distro Rust),
 # assume the standard libraries are present and let cargo complain if not.
 installed_targets=""
@@ -141,18 +145,29 @@ ensure_rust_target() {
         warn "rustup not found; assuming the $t standard library is installed"
         return 0
     fi
-    if ! grep -qxF "$t" <<<"$installed_targets"; then
-        say "adding rust target $t"
-        rustup target add "$t"
-    fi
+    grep -qxF "$t" <<<"$installed_targets" && return 0
+    # Two builds at once (tests run in parallel) must not add the same
+    # target together: rustup then fails on the other's half-unpacked files.
+    # The second one waits, and finds the target there.
+    (
+        flock 9
+        if ! rustup target list --installed | grep -qxF "$t"; then
+            say "adding rust target $t"
+            rustup target add "$t"
+        fi
+    ) 9>"$rustup_lock"
 }
 
 # The ARMv6 build rebuilds std from source, which is the rust-src component.
 ensure_rust_src() {
     [[ -f "$(rustc --print sysroot)/lib/rustlib/src/rust/library/Cargo.lock" ]] && return 0
     command -v rustup >/dev/null 2>&1 || { echo "rust-src is missing and rustup not found"; return 1; }
-    say "adding rust component rust-src"
-    rustup component add rust-src >&2 || { echo "rustup component add rust-src failed"; return 1; }
+    (
+        flock 9
+        [[ -f "$(rustc --print sysroot)/lib/rustlib/src/rust/library/Cargo.lock" ]] && exit 0
+        say "adding rust component rust-src"
+        rustup component add rust-src >&2
+    ) 9>"$rustup_lock" || { echo "rustup component add rust-src failed"; return 1; }
 }
 
 # The ARMv6 linker and its static glibc come from Debian's

@@ -396,8 +396,14 @@ fn updates_and_kernel_settings_are_written_and_nothing_is_loaded() {
         "{options}"
     );
     let unit = file("/etc/systemd/system/batten-updates.service");
+    // Nothing waits for it: the only unit it orders itself before is
+    // shutdown (a unit that is stopped at shutdown, like any service).
     assert!(
-        unit.contains("After=network-online.target") && !unit.contains("Before="),
+        unit.contains("After=network-online.target")
+            && unit
+                .lines()
+                .filter(|l| l.starts_with("Before="))
+                .all(|l| l == "Before=shutdown.target"),
         "{unit}"
     );
     let sysctl = file("/etc/sysctl.d/zz-batten.conf");

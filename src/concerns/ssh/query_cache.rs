@@ -54,21 +54,26 @@ pub fn facts(runner: &(dyn Runner + Sync), root: &Root) -> SshdFacts {
 }
 
 /// Ask the root's ssh and keep its lists for the root's next run (`batten
-/// install`, so that the first boot starts no ssh). `Ok(Err(why))` with the
-/// reason inside when its ssh cannot be asked here (another machine's
-/// program, none at all).
+/// install`, so that the first boot starts no ssh). `Ok(Ok(true))` when a
+/// record was written, `Ok(Ok(false))` when the one kept already names this
+/// very program in this mode (an install run again asks nothing and says
+/// it is already installed), `Ok(Err(why))` when its ssh cannot be asked
+/// here (another machine's program, none at all).
 pub fn ask_and_keep(
     runner: &(dyn Runner + Sync),
     root: &Root,
-) -> Result<Result<(), String>, StateError> {
+) -> Result<Result<bool, String>, StateError> {
     let Some(asked) = asked(root) else {
         return Ok(Err(
             "no ssh program of this machine's kind in the root".into()
         ));
     };
+    if load(root, &asked).is_some() {
+        return Ok(Ok(false));
+    }
     let facts = SshdFacts::probe(runner, root);
     match facts.listed {
-        Some(listed) => save(root, &asked, &listed).map(Ok),
+        Some(listed) => save(root, &asked, &listed).map(|()| Ok(true)),
         None => Ok(Err(facts
             .why_not_listed
             .unwrap_or_else(|| "ssh -Q listed nothing".into()))),
@@ -162,5 +167,24 @@ mod tests {
         empty.macs.clear();
         save(&root, &asked("aa", false), &empty).unwrap();
         assert_eq!(load(&root, &asked("aa", false)), None);
+    }
+
+    #[test]
+    fn asking_again_for_the_same_program_starts_nothing_and_writes_nothing() {
+        use crate::host::exec::fake::Fake;
+        let (_dir, root) = scratch_root(&[]);
+        let Some(program) = super::asked(&root) else {
+            assert!(
+                !std::env::var("CI").is_ok_and(|v| v == "true"),
+                "no ssh on this machine, and under CI=true a skip is a failure"
+            );
+            eprintln!("skipped: no ssh on this machine to stand for the root's");
+            return;
+        };
+        save(&root, &program, &lists()).unwrap();
+        let runner = Fake::agreeing();
+        assert_eq!(ask_and_keep(&runner, &root).unwrap(), Ok(false));
+        assert!(runner.calls().is_empty(), "{:?}", runner.calls());
+        assert_eq!(load(&root, &program), Some(lists()));
     }
 }
