@@ -34,6 +34,17 @@ fn status(scratch: &Scratch) -> (Option<i32>, serde_json::Value) {
     )
 }
 
+/// `status --format json`, asserted to say `word` with exit code `code`.
+fn status_is(scratch: &Scratch, code: i32, word: &str) -> serde_json::Value {
+    let (got, st) = status(scratch);
+    assert_eq!(
+        (got, st["status"].as_str()),
+        (Some(code), Some(word)),
+        "{st:#}"
+    );
+    st
+}
+
 fn textfile(scratch: &Scratch) -> String {
     std::fs::read_to_string(scratch.join("/var/lib/prometheus/node-exporter/batten.prom")).unwrap()
 }
@@ -149,12 +160,7 @@ fn drift_is_found_with_its_evidence_and_undoing_it_clears_it() {
     let clean = textfile(&scratch);
     assert!(clean.contains("\nbatten_drift_items 0\n"), "{clean}");
     promtool_accepts(&scratch.join("/var/lib/prometheus/node-exporter/batten.prom"));
-    let (code, st) = status(&scratch);
-    assert_eq!(
-        (code, st["status"].as_str()),
-        (Some(0), Some("done")),
-        "{st:#}"
-    );
+    status_is(&scratch, 0, "done");
 
     // Drift 1: a drop-in, read before batten's, turns passwords back on.
     let before = snapshot(scratch.path());
@@ -209,12 +215,7 @@ fn drift_is_found_with_its_evidence_and_undoing_it_clears_it() {
         "{drifted}"
     );
     promtool_accepts(&scratch.join("/var/lib/prometheus/node-exporter/batten.prom"));
-    let (code, st) = status(&scratch);
-    assert_eq!(
-        (code, st["status"].as_str()),
-        (Some(2), Some("degraded")),
-        "{st:#}"
-    );
+    let st = status_is(&scratch, 2, "degraded");
     assert!(
         st["recoverable_errors"]
             .as_array()
@@ -261,12 +262,7 @@ fn drift_is_found_with_its_evidence_and_undoing_it_clears_it() {
     std::fs::write(&copy, "#cloud-config\nbatten:\n  ssh: {port: nope}\n").unwrap();
     let out = run(&["verify", "--drift", "--root", &scratch.root_arg()]);
     assert!(!out.status.success(), "{}", text(&out));
-    let (code, st) = status(&scratch);
-    assert_eq!(
-        (code, st["status"].as_str()),
-        (Some(1), Some("error")),
-        "{st:#}"
-    );
+    let st = status_is(&scratch, 1, "error");
     assert!(
         st["errors"][0]
             .as_str()
@@ -292,12 +288,8 @@ fn drift_is_found_with_its_evidence_and_undoing_it_clears_it() {
     );
     let out = scratch.batten("run", &ud2, &["--force"]);
     assert!(!out.status.success(), "{}", text(&out));
-    let (code, st) = status(&scratch);
-    assert_eq!(
-        (code, st["status"].as_str(), st["sealed"].as_bool()),
-        (Some(1), Some("error"), Some(true)),
-        "{st:#}"
-    );
+    let st = status_is(&scratch, 1, "error");
+    assert_eq!(st["sealed"].as_bool(), Some(true), "{st:#}");
     assert!(!st["errors"].as_array().unwrap().is_empty(), "{st:#}");
     std::fs::remove_file(&bad).unwrap();
 }
@@ -576,12 +568,7 @@ fn live_drift_names_the_table_the_rule_and_the_listener() {
         prom.contains("\nbatten_check_ok{check=\"firewall_loaded\"} 0\n"),
         "{prom}"
     );
-    let (code, st) = status(&scratch);
-    assert_eq!(
-        (code, st["status"].as_str()),
-        (Some(2), Some("degraded")),
-        "{st:#}"
-    );
+    status_is(&scratch, 2, "degraded");
 
     // batten's ruleset back: clean again.
     load();

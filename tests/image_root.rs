@@ -14,6 +14,12 @@ use std::process::Command;
 
 use common::*;
 
+/// A private copy of the cached real root for `test` (removed with the
+/// returned directory); `None` where the test skips (never under CI).
+fn fresh_image(test: &str) -> Option<(tempfile::TempDir, PathBuf)> {
+    debian_root(test).map(|cached| copy_of(&cached))
+}
+
 /// The cached real root, built on first use.
 fn debian_root(test: &str) -> Option<PathBuf> {
     if !privileged(test) || !have("debootstrap", test) || !have("unshare", test) {
@@ -75,10 +81,9 @@ fn scratch_areas(root: &Path) -> Vec<(PathBuf, std::collections::BTreeMap<PathBu
 #[test]
 fn the_images_own_programs_check_the_image() {
     const T: &str = "the_images_own_programs_check_the_image";
-    let Some(cached) = debian_root(T) else {
+    let Some((dir, root)) = fresh_image(T) else {
         return;
     };
-    let (dir, root) = copy_of(&cached);
     assert!(
         root.join("etc/nginx/modules-enabled/50-mod-http-echo.conf")
             .symlink_metadata()
@@ -119,10 +124,9 @@ fn the_images_own_programs_check_the_image() {
 #[test]
 fn install_keeps_what_the_images_ssh_supports() {
     const T: &str = "install_keeps_what_the_images_ssh_supports";
-    let Some(cached) = debian_root(T) else {
+    let Some((dir, root)) = fresh_image(T) else {
         return;
     };
-    let (dir, root) = copy_of(&cached);
     let out = run(&["install", "--root", &root.display().to_string()]);
     let said = text(&out);
     assert!(out.status.success(), "{said}");
@@ -189,10 +193,9 @@ fn install_keeps_what_the_images_ssh_supports() {
 #[test]
 fn a_program_that_cannot_run_here_is_named_static_only() {
     const T: &str = "a_program_that_cannot_run_here_is_named_static_only";
-    let Some(cached) = debian_root(T) else {
+    let Some((dir, root)) = fresh_image(T) else {
         return;
     };
-    let (dir, root) = copy_of(&cached);
     // An ELF header for machine 0xBEEF: no kernel and no binfmt handler runs it.
     let mut elf = b"\x7fELF\x02\x01\x01\x00".to_vec();
     elf.extend([0u8; 10]);
@@ -247,10 +250,9 @@ fn a_program_that_cannot_run_here_is_named_static_only() {
 #[test]
 fn password_login_never_goes_off_unproven() {
     const T: &str = "password_login_never_goes_off_unproven";
-    let Some(cached) = debian_root(T) else {
+    let Some((dir, root)) = fresh_image(T) else {
         return;
     };
-    let (dir, root) = copy_of(&cached);
     let sshd = root.join("usr/sbin/sshd");
     let mut elf = b"\x7fELF\x02\x01\x01\x00".to_vec();
     elf.extend([0u8; 10]);
@@ -290,10 +292,9 @@ fn password_login_never_goes_off_unproven() {
 fn updates_and_kernel_settings_are_written_and_nothing_is_loaded() {
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
     const T: &str = "updates_and_kernel_settings_are_written_and_nothing_is_loaded";
-    let Some(cached) = debian_root(T) else {
+    let Some((dir, root)) = fresh_image(T) else {
         return;
     };
-    let (dir, root) = copy_of(&cached);
     let example =
         std::fs::read_to_string(repo().join("cloud-init/examples/vps-proxy-firewall.yaml"))
             .unwrap();

@@ -493,6 +493,20 @@ pub struct Acme {
     pub server_ca: Option<String>,
 }
 
+#[cfg(test)]
+impl Acme {
+    /// ACME for `domain` with what validation gives when nothing else is
+    /// said (Let's Encrypt, no contact): where unit tests start.
+    pub fn lets_encrypt(domain: &str) -> Acme {
+        Acme {
+            domain: domain.into(),
+            email: None,
+            server: LETS_ENCRYPT.into(),
+            server_ca: None,
+        }
+    }
+}
+
 impl ProxySite {
     /// The port the site itself is served on: with TLS, `listen: 80` means
     /// HTTPS on 443 (80 then only redirects); any other port serves HTTPS

@@ -78,28 +78,19 @@ pub fn render(f: &Figures) -> String {
     for id in f.drifted {
         drifted.insert(kind_of(id), true);
     }
-    let mut out = String::from(
-        "# HELP batten_check_ok Whether no check of this kind failed in the last drift check (1) or one failed (0); a warning (a new public listener the firewall drops) leaves it 1: see batten_check_drifted.\n\
-         # TYPE batten_check_ok gauge\n",
+    let mut out = String::new();
+    per_kind(
+        &mut out,
+        "batten_check_ok",
+        "Whether no check of this kind failed in the last drift check (1) or one failed (0); a warning (a new public listener the firewall drops) leaves it 1: see batten_check_drifted.",
+        &ok,
     );
-    for (kind, good) in &ok {
-        let _ = writeln!(
-            out,
-            "batten_check_ok{{check=\"{kind}\"}} {}",
-            u8::from(*good)
-        );
-    }
-    out.push_str(
-        "# HELP batten_check_drifted Whether a check of this kind left the sealed state or is newly unsafe (1), warnings included, or not (0).\n\
-         # TYPE batten_check_drifted gauge\n",
+    per_kind(
+        &mut out,
+        "batten_check_drifted",
+        "Whether a check of this kind left the sealed state or is newly unsafe (1), warnings included, or not (0).",
+        &drifted,
     );
-    for (kind, moved) in &drifted {
-        let _ = writeln!(
-            out,
-            "batten_check_drifted{{check=\"{kind}\"}} {}",
-            u8::from(*moved)
-        );
-    }
     let _ = write!(
         out,
         "# HELP batten_drift_items Items that left the sealed state or are newly unsafe.\n\
@@ -124,6 +115,14 @@ pub fn render(f: &Figures) -> String {
         );
     }
     out
+}
+
+/// One gauge family with a 0/1 sample per kind of check.
+fn per_kind(out: &mut String, name: &str, help: &str, values: &BTreeMap<String, bool>) {
+    let _ = write!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n");
+    for (kind, yes) in values {
+        let _ = writeln!(out, "{name}{{check=\"{kind}\"}} {}", u8::from(*yes));
+    }
 }
 
 /// A label value as the exposition format quotes it.

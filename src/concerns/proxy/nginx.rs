@@ -275,12 +275,7 @@ mod tests {
     #[test]
     fn an_acme_sites_domain_is_one_of_its_server_names() {
         let mut s = site();
-        s.tls = Tls::Acme(crate::input::model::Acme {
-            domain: "cloud.example.net".into(),
-            email: None,
-            server: crate::input::model::LETS_ENCRYPT.into(),
-            server_ca: None,
-        });
+        s.tls = Tls::Acme(crate::input::model::Acme::lets_encrypt("cloud.example.net"));
         let text = render(&s, "/x", Some(&files(true)));
         let (https, redirect) = text.split_once("\n# Plain HTTP only redirects").unwrap();
         for block in [https, redirect] {
@@ -302,12 +297,7 @@ mod tests {
         let mut s = site();
         s.listen = 8443;
         s.allow_from = vec![source("203.0.113.0/24").unwrap()];
-        s.tls = Tls::Acme(crate::input::model::Acme {
-            domain: "panel.example.org".into(),
-            email: None,
-            server: crate::input::model::LETS_ENCRYPT.into(),
-            server_ca: None,
-        });
+        s.tls = Tls::Acme(crate::input::model::Acme::lets_encrypt("panel.example.org"));
         let text = render(&s, "/x", Some(&files(true)));
         assert!(text.contains("    listen 8443 ssl;\n"), "{text}");
         let (_, redirect) = text.split_once("\n# Plain HTTP only redirects").unwrap();

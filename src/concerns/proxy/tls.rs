@@ -275,12 +275,7 @@ mod tests {
     }
 
     fn acme() -> Tls {
-        Tls::Acme(Acme {
-            domain: "panel.batten.test".into(),
-            email: None,
-            server: crate::input::model::LETS_ENCRYPT.into(),
-            server_ca: None,
-        })
+        Tls::Acme(Acme::lets_encrypt("panel.batten.test"))
     }
 
     #[test]

@@ -78,10 +78,8 @@ mod tests {
 
     fn acme(email: Option<&str>) -> Acme {
         Acme {
-            domain: "panel.example.org".into(),
             email: email.map(str::to_string),
-            server: crate::input::model::LETS_ENCRYPT.into(),
-            server_ca: None,
+            ..Acme::lets_encrypt("panel.example.org")
         }
     }
 

@@ -107,10 +107,9 @@ mod tests {
 
     fn acme() -> Acme {
         Acme {
-            domain: "panel.batten.test".into(),
-            email: None,
             server: "https://ca.batten.test:14000/dir".into(),
             server_ca: Some("/etc/ssl/test-ca.pem".into()),
+            ..Acme::lets_encrypt("panel.batten.test")
         }
     }
 
