@@ -52,23 +52,8 @@ fn textfile(scratch: &Scratch) -> String {
 /// `promtool check metrics` on the textfile a real drift check wrote
 /// (`BATTEN_PROMTOOL`, set by scripts/test.sh, else promtool on PATH);
 /// without one the check is skipped on a laptop and fails under CI.
-fn promtool_accepts(path: &std::path::Path) {
-    let promtool = std::env::var_os("BATTEN_PROMTOOL")
-        .map(std::path::PathBuf::from)
-        .filter(|p| p.exists())
-        .or_else(|| {
-            std::env::var_os("PATH").and_then(|paths| {
-                std::env::split_paths(&paths)
-                    .map(|d| d.join("promtool"))
-                    .find(|p| p.exists())
-            })
-        });
-    let Some(promtool) = promtool else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "promtool is needed under CI (BATTEN_PROMTOOL, or Debian's prometheus package)"
-        );
-        eprintln!("skipped: promtool check metrics (no promtool; set BATTEN_PROMTOOL)");
+fn promtool_accepts(path: &std::path::Path, test: &str) {
+    let Some(promtool) = tool("BATTEN_PROMTOOL", "promtool", test) else {
         return;
     };
     let out = std::process::Command::new(promtool)
@@ -159,7 +144,10 @@ fn drift_is_found_with_its_evidence_and_undoing_it_clears_it() {
     );
     let clean = textfile(&scratch);
     assert!(clean.contains("\nbatten_drift_items 0\n"), "{clean}");
-    promtool_accepts(&scratch.join("/var/lib/prometheus/node-exporter/batten.prom"));
+    promtool_accepts(
+        &scratch.join("/var/lib/prometheus/node-exporter/batten.prom"),
+        T,
+    );
     status_is(&scratch, 0, "done");
 
     // Drift 1: a drop-in, read before batten's, turns passwords back on.
@@ -214,7 +202,10 @@ fn drift_is_found_with_its_evidence_and_undoing_it_clears_it() {
             && drifted.contains("\nbatten_check_drifted{check=\"sshd_pubkey\"} 0\n"),
         "{drifted}"
     );
-    promtool_accepts(&scratch.join("/var/lib/prometheus/node-exporter/batten.prom"));
+    promtool_accepts(
+        &scratch.join("/var/lib/prometheus/node-exporter/batten.prom"),
+        T,
+    );
     let st = status_is(&scratch, 2, "degraded");
     assert!(
         st["recoverable_errors"]
@@ -290,7 +281,14 @@ fn drift_is_found_with_its_evidence_and_undoing_it_clears_it() {
     assert!(!out.status.success(), "{}", text(&out));
     let st = status_is(&scratch, 1, "error");
     assert_eq!(st["sealed"].as_bool(), Some(true), "{st:#}");
-    assert!(!st["errors"].as_array().unwrap().is_empty(), "{st:#}");
+    assert!(
+        st["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e.as_str().unwrap().contains("check the sshd configuration")),
+        "the failed step is sshd's check of the drop-in: {st:#}"
+    );
     std::fs::remove_file(&bad).unwrap();
 }
 
@@ -304,14 +302,14 @@ mount -t overlay batten-test-etc -o lowerdir=/etc,upperdir=\"$W/upper\",workdir=
 mount --bind \"$R/var/lib\" /var/lib
 exec \"$@\"";
 
-/// [`LIVE`], with a stand-in for journald: /run a tmpfs of this mount
-/// namespace's own, and python3 receiving journald's native protocol on
-/// its socket into `$3` (one datagram after another, `\n--\n` between).
-const LIVE_JOURNAL: &str = "set -e
-W=\"$1\"; R=\"$2\"; J=\"$3\"; shift 3
-mkdir -p \"$W/upper\" \"$W/work\"
-mount -t overlay batten-test-etc -o lowerdir=/etc,upperdir=\"$W/upper\",workdir=\"$W/work\" /etc
-mount --bind \"$R/var/lib\" /var/lib
+/// Run by [`LIVE`] before the command: a stand-in for journald, /run a
+/// tmpfs of this mount namespace's own and python3 receiving journald's
+/// native protocol on its socket into `$1` (one datagram after another,
+/// `\n--\n` between). Once the command is done an `END` datagram follows
+/// everything it sent (datagrams from one sender arrive in order), and the
+/// receiver is waited for: nothing sent is lost to a timer.
+const JOURNAL: &str = "set -e
+J=\"$1\"; shift
 mount -t tmpfs batten-test-run /run
 mkdir -p /run/systemd/journal
 python3 -c '
@@ -320,20 +318,25 @@ s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
 s.bind(\"/run/systemd/journal/socket\")
 s.settimeout(30)
 out = open(sys.argv[1], \"ab\")
-try:
-    while True:
-        out.write(s.recv(1 << 16) + b\"\\n--\\n\")
-        out.flush()
-except socket.timeout:
-    pass
+while True:
+    d = s.recv(1 << 16)
+    if d == b\"END\":
+        break
+    out.write(d + b\"\\n--\\n\")
+    out.flush()
 ' \"$J\" &
 receiver=$!
-while [ ! -S /run/systemd/journal/socket ]; do sleep 0.05; done
+n=0
+while [ ! -S /run/systemd/journal/socket ]; do
+    n=$((n + 1))
+    [ $n -le 200 ] || { echo 'the journal stand-in did not start in 10 s' >&2; exit 1; }
+    sleep 0.05
+done
 set +e
 \"$@\"
 rc=$?
-sleep 0.2
-kill $receiver
+python3 -c 'import socket; socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM).sendto(b\"END\", \"/run/systemd/journal/socket\")'
+wait $receiver || exit 1
 exit $rc";
 
 #[test]
@@ -462,7 +465,7 @@ fn live_drift_names_the_table_the_rule_and_the_listener() {
             && !prom.contains("7777"),
         "{prom}"
     );
-    promtool_accepts(&prom_path);
+    promtool_accepts(&prom_path, T);
     drop(listener);
 
     // A rule accepting a port nobody opened.
@@ -486,9 +489,10 @@ fn live_drift_names_the_table_the_rule_and_the_listener() {
     // and the summary with its own id.
     let journal = work.path().join("journal");
     let out = pair
-        .in_server_mounts(60, LIVE_JOURNAL)
+        .in_server_mounts(60, LIVE)
         .arg(work.path())
         .arg(scratch.path())
+        .args(["sh", "-c", JOURNAL, "journal"])
         .arg(&journal)
         .arg(env!("CARGO_BIN_EXE_batten"))
         .args(["verify", "--drift"])
@@ -523,7 +527,7 @@ fn live_drift_names_the_table_the_rule_and_the_listener() {
             && !prom.contains("9999"),
         "{prom}"
     );
-    promtool_accepts(&prom_path);
+    promtool_accepts(&prom_path, T);
     // The ruleset's digest changed too, and the evidence is the new line.
     let digest = found(&findings, "firewall.ruleset");
     assert_eq!(digest["kind"], "drifted", "{digest}");
@@ -603,8 +607,11 @@ fn repair_puts_back_battens_own_files_and_leaves_the_rest_reported() {
     )
     .unwrap();
     // The repair passes the sealed instance-id in memory: nothing with a
-    // predictable name in the temporary directory (safety rule 4).
+    // predictable name in the temporary directory (safety rule 4). TMPDIR
+    // names a directory that does not exist, so a file written there (and
+    // removed again) fails the repair instead of passing unseen.
     let tmp = tempfile::tempdir().unwrap();
+    let absent = tmp.path().join("absent");
     let out = batten()
         .args([
             "verify",
@@ -614,7 +621,7 @@ fn repair_puts_back_battens_own_files_and_leaves_the_rest_reported() {
             "--format",
             "json",
         ])
-        .env("TMPDIR", tmp.path())
+        .env("TMPDIR", &absent)
         .output()
         .unwrap();
     let findings: serde_json::Value =
@@ -624,6 +631,7 @@ fn repair_puts_back_battens_own_files_and_leaves_the_rest_reported() {
         0,
         "the repair left files in $TMPDIR"
     );
+    assert!(!absent.exists(), "the repair made $TMPDIR");
     assert!(text(&out).contains("re-applied"), "{}", text(&out));
     assert!(
         out.status.success(),

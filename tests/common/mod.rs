@@ -444,11 +444,18 @@ pub fn assert_left_to_pi_os(status: &str) {
     );
 }
 
+/// A program test.sh puts outside the PATH (its path in the environment
+/// variable `var`), else `program` on the PATH; `None` (a failure under
+/// CI) when there is neither.
+pub fn tool(var: &str, program: &str, test: &str) -> Option<String> {
+    match std::env::var(var) {
+        Ok(path) if Path::new(&path).exists() => Some(path),
+        _ => have(program, test).then(|| program.to_string()),
+    }
+}
+
 /// ssh-audit: where test.sh installed it (`BATTEN_SSH_AUDIT`), else on
 /// the PATH; `None` (a failure under CI) when there is none.
 pub fn ssh_audit(test: &str) -> Option<String> {
-    match std::env::var("BATTEN_SSH_AUDIT") {
-        Ok(path) if Path::new(&path).exists() => Some(path),
-        _ => have("ssh-audit", test).then(|| "ssh-audit".to_string()),
-    }
+    tool("BATTEN_SSH_AUDIT", "ssh-audit", test)
 }
