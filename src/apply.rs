@@ -411,29 +411,22 @@ fn apply_one(
             Ok(crate::host::daemon::reload(runner, unit).map(|()| true)?)
         }
         Action::LoadSysctl { path } => crate::concerns::kernel::apply::load(runner, root, path),
-        Action::StartUnits { units, .. } => {
+        Action::StartUnits { units, .. } | Action::RestartUnits { units, .. } => {
             if !root.is_host() {
                 return Ok(false);
             }
             // Best effort, and after sshd at first boot: the enable links
-            // already start them at the next boot, and a machine whose
-            // PID 1 is not systemd cannot start them now; neither is a
-            // reason to undo the run.
-            let later = crate::host::after_sshd::Later::StartUnits {
-                units: units.clone(),
+            // start the units, and they read their new drop-ins, at the
+            // next boot anyway, and a machine whose PID 1 is not systemd
+            // cannot start them now; neither is a reason to undo the run.
+            use crate::host::after_sshd::{Later, defer_or_do};
+            let units = units.clone();
+            let later = if matches!(action, Action::StartUnits { .. }) {
+                Later::StartUnits { units }
+            } else {
+                Later::RestartUnits { units }
             };
-            Ok(crate::host::after_sshd::defer_or_do(runner, later))
-        }
-        Action::RestartUnits { units, .. } => {
-            if !root.is_host() {
-                return Ok(false);
-            }
-            // Best effort, like a start: the new period is read at the
-            // next boot anyway; at first boot, after sshd.
-            let later = crate::host::after_sshd::Later::RestartUnits {
-                units: units.clone(),
-            };
-            Ok(crate::host::after_sshd::defer_or_do(runner, later))
+            Ok(defer_or_do(runner, later))
         }
     }
 }

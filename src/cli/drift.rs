@@ -122,7 +122,6 @@ pub fn drift(args: &RootArgs, format: Format) -> Result<Code, Failure> {
     let drifted: Vec<&str> = items.iter().map(|i| i.id.as_str()).collect();
     let text = textfile::render(&textfile::Figures {
         checks: &report.checks,
-        drift_items: items.len(),
         drifted: &drifted,
         at: state::now_secs(),
         instance_id: baseline.instance_id.as_deref(),

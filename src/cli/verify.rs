@@ -54,15 +54,20 @@ fn verify(args: &RootArgs, seal: bool, format: Format) -> Result<Code, Failure> 
     }
     let (distro, user_data, report) = crate::pipeline::recorded::report(&root, args.family)?;
     // batten's rules as loaded: the seal keeps their digest for the drift
-    // check, and the JSON report shows what a seal would keep.
-    let ruleset = crate::concerns::firewall::verify::loaded_listing(&crate::verify::Inputs {
-        root: &root,
-        distro: &distro,
-        user_data: &user_data,
-        runner: &crate::host::exec::System,
-    })
-    .and_then(Result::ok)
-    .map(Loaded::of);
+    // check, and the JSON report shows what a seal would keep; the human
+    // report does not show them, so nft is not asked for it.
+    let ruleset = (seal || matches!(format, Format::Json))
+        .then(|| {
+            crate::concerns::firewall::verify::loaded_listing(&crate::verify::Inputs {
+                root: &root,
+                distro: &distro,
+                user_data: &user_data,
+                runner: &crate::host::exec::System,
+            })
+        })
+        .flatten()
+        .and_then(Result::ok)
+        .map(Loaded::of);
     match format {
         Format::Human => print!("{}", report.render()),
         Format::Json => println!(

@@ -161,28 +161,18 @@ impl Later {
 /// True unless the units did not start.
 fn execute(runner: &dyn Runner, later: &Later) -> bool {
     match later {
-        Later::StartUnits { units } => {
+        Later::StartUnits { units } | Later::RestartUnits { units } => {
             let names: Vec<&str> = units.iter().map(String::as_str).collect();
-            match super::daemon::start_now(runner, &names) {
-                Ok(()) => true,
-                Err(e) => {
-                    warn!("{e}; {} start at the next boot", names.join(" "));
-                    false
-                }
-            }
-        }
-        Later::RestartUnits { units } => {
-            let names: Vec<&str> = units.iter().map(String::as_str).collect();
-            match super::daemon::restart_running(runner, &names) {
-                Ok(()) => true,
-                Err(e) => {
-                    warn!(
-                        "{e}; {} read their drop-ins at the next boot",
-                        names.join(" ")
-                    );
-                    false
-                }
-            }
+            let (done, otherwise) = if matches!(later, Later::StartUnits { .. }) {
+                (super::daemon::start_now(runner, &names), "start")
+            } else {
+                (
+                    super::daemon::restart_running(runner, &names),
+                    "read their drop-ins",
+                )
+            };
+            done.map_err(|e| warn!("{e}; {} {otherwise} at the next boot", names.join(" ")))
+                .is_ok()
         }
         Later::UnloadModules { modules } => {
             for module in modules {

@@ -133,10 +133,7 @@ pub fn reload(runner: &dyn Runner, unit: &str) -> Result<(), String> {
 /// units (enabled by links just written) start in this boot without
 /// batten waiting for them, whatever they are ordered after.
 pub fn start_now(runner: &dyn Runner, units: &[&str]) -> Result<(), String> {
-    systemctl(runner, &["daemon-reload"])?;
-    let mut start = vec!["start", "--no-block"];
-    start.extend_from_slice(units);
-    systemctl(runner, &start)
+    reload_then(runner, "start", units)
 }
 
 /// `systemctl daemon-reload`, then `systemctl try-restart --no-block
@@ -144,10 +141,15 @@ pub fn start_now(runner: &dyn Runner, units: &[&str]) -> Result<(), String> {
 /// (a timer keeps its old period until restarted) restart with them;
 /// those that do not run are left stopped.
 pub fn restart_running(runner: &dyn Runner, units: &[&str]) -> Result<(), String> {
+    reload_then(runner, "try-restart", units)
+}
+
+/// `systemctl daemon-reload`, then `systemctl VERB --no-block UNITS`.
+fn reload_then(runner: &dyn Runner, verb: &str, units: &[&str]) -> Result<(), String> {
     systemctl(runner, &["daemon-reload"])?;
-    let mut restart = vec!["try-restart", "--no-block"];
-    restart.extend_from_slice(units);
-    systemctl(runner, &restart)
+    let mut call = vec![verb, "--no-block"];
+    call.extend_from_slice(units);
+    systemctl(runner, &call)
 }
 
 /// `systemctl start --no-block UNIT`, for a unit systemd already knows

@@ -58,9 +58,7 @@ pub fn sealed_check(sealed: &Loaded) -> Check {
 /// table deleted, say).
 pub fn check_now(sealed: &Loaded, now: Result<Loaded, String>) -> Check {
     let (status, why) = match now {
-        Ok(now) if now.digest == sealed.digest => {
-            (Status::Pass, format!("sha256 {}", sealed.short()))
-        }
+        Ok(now) if now.digest == sealed.digest => return sealed_check(sealed),
         Ok(now) => (
             Status::Fail,
             format!(

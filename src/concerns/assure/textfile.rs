@@ -17,9 +17,8 @@ pub const FILE: &str = "batten.prom";
 pub struct Figures<'a> {
     /// Every check of the run.
     pub checks: &'a [Check],
-    /// How many items drifted or are newly unsafe.
-    pub drift_items: usize,
-    /// The ids of those items: `batten_check_drifted` says which kinds of
+    /// The ids of the items that drifted or are newly unsafe (their count
+    /// is `batten_drift_items`): `batten_check_drifted` says which kinds of
     /// check they are (a warning, such as a new public listener, never
     /// makes `batten_check_ok` 0).
     pub drifted: &'a [&'a str],
@@ -102,7 +101,9 @@ pub fn render(f: &Figures) -> String {
          # HELP batten_default_passwords_locked Accounts whose known default password batten locked.\n\
          # TYPE batten_default_passwords_locked gauge\n\
          batten_default_passwords_locked {}\n",
-        f.drift_items, f.at, f.default_passwords_locked
+        f.drifted.len(),
+        f.at,
+        f.default_passwords_locked
     );
     if let Some(id) = f.instance_id {
         let _ = write!(
@@ -194,7 +195,6 @@ mod tests {
         ];
         let figures = |at| Figures {
             checks: &checks,
-            drift_items: 1,
             drifted: &["sockets.tcp.0.0.0.0:9999"],
             at,
             instance_id: Some("i-0abc"),
@@ -226,7 +226,6 @@ mod tests {
         let checks = vec![check("sockets.tcp.0.0.0.0:7777", Status::Warn)];
         let text = render(&Figures {
             checks: &checks,
-            drift_items: 1,
             drifted: &["sockets.tcp.0.0.0.0:7777"],
             at: 1_700_000_000,
             instance_id: None,
@@ -254,7 +253,6 @@ mod tests {
         let checks = vec![check("firewall.loaded", Status::Pass)];
         let text = render(&Figures {
             checks: &checks,
-            drift_items: 0,
             drifted: &[],
             at: 1_700_000_000,
             instance_id: Some("i-1"),

@@ -72,8 +72,13 @@ pub fn start(root: &Root, ud: &UserData) {
             args: &args,
             stdin: None,
         };
-        if let Err(e) = System.run(&call) {
-            debug!("loading the firewall's modules ahead: {e} (nft loads them itself)");
+        match System.run(&call) {
+            Ok(out) if out.success => {}
+            Ok(out) => debug!(
+                "loading the firewall's modules ahead: {} (nft loads them itself)",
+                out.stderr.trim()
+            ),
+            Err(e) => debug!("loading the firewall's modules ahead: {e} (nft loads them itself)"),
         }
     });
 }

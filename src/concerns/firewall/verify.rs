@@ -169,7 +169,6 @@ pub fn loaded_listing(inp: &Inputs) -> Option<Result<String, String>> {
     }
     Some(
         crate::concerns::firewall::backend(inp.user_data, inp.root, inp.distro)
-            .map_err(|e| e.to_string())
             .and_then(|(kind, _)| crate::concerns::firewall::of(kind).loaded_listing(inp.runner)),
     )
 }
