@@ -127,11 +127,12 @@ export CARGO_PROFILE_RELEASE_STRIP=true
 
 # rust-lld ships inside the rustup toolchain but is not on PATH by default.
 host="$(rustc -vV | sed -n 's/^host: //p')"
-lld_dir="$(rustc --print sysroot)/lib/rustlib/$host/bin"
+sysroot="$(rustc --print sysroot)"
+lld_dir="$sysroot/lib/rustlib/$host/bin"
 
 # One change to the toolchain at a time, whoever runs this script: the lock
 # lives in the toolchain rustup changes (writable by whoever owns it).
-rustup_lock="$(rustc --print sysroot)/lib/rustlib/.batten-rustup.lock"
+rustup_lock="$sysroot/lib/rustlib/.batten-rustup.lock"
 
 # Install rustup targets that are missing. Without rustup (a distro Rust),
 # assume the standard libraries are present and let cargo complain if not.
@@ -159,12 +160,13 @@ ensure_rust_target() {
 }
 
 # The ARMv6 build rebuilds std from source, which is the rust-src component.
+rust_src_marker="$sysroot/lib/rustlib/src/rust/library/Cargo.lock"
 ensure_rust_src() {
-    [[ -f "$(rustc --print sysroot)/lib/rustlib/src/rust/library/Cargo.lock" ]] && return 0
+    [[ -f "$rust_src_marker" ]] && return 0
     command -v rustup >/dev/null 2>&1 || { echo "rust-src is missing and rustup not found"; return 1; }
     (
         flock 9
-        [[ -f "$(rustc --print sysroot)/lib/rustlib/src/rust/library/Cargo.lock" ]] && exit 0
+        [[ -f "$rust_src_marker" ]] && exit 0
         say "adding rust component rust-src"
         rustup component add rust-src >&2
     ) 9>"$rustup_lock" || { echo "rustup component add rust-src failed"; return 1; }

@@ -40,7 +40,13 @@ pub fn drift(args: &RootArgs, format: Format) -> Result<Code, Failure> {
                 return Err(failure);
             }
         };
-    add_ruleset(&mut report, &root, &distro, &user_data, &baseline);
+    let inputs = crate::verify::Inputs {
+        root: &root,
+        distro: &distro,
+        user_data: &user_data,
+        runner: &System,
+    };
+    add_ruleset(&mut report, &inputs, &baseline);
     let sealed = baseline.sealed_checks();
     let mut errors = Vec::new();
     let mut items = drift::compare(&sealed, &report.checks, before.as_ref(), &now);
@@ -68,13 +74,8 @@ pub fn drift(args: &RootArgs, format: Format) -> Result<Code, Failure> {
                 }
             }
             // What is left after the repair is what gets reported.
-            report = crate::verify::verify(&crate::verify::Inputs {
-                root: &root,
-                distro: &distro,
-                user_data: &user_data,
-                runner: &System,
-            });
-            add_ruleset(&mut report, &root, &distro, &user_data, &baseline);
+            report = crate::verify::verify(&inputs);
+            add_ruleset(&mut report, &inputs, &baseline);
             items = drift::compare(&sealed, &report.checks, before.as_ref(), &now);
         }
         // Every item still there was tried (now or before): the next
@@ -185,22 +186,14 @@ pub fn drift(args: &RootArgs, format: Format) -> Result<Code, Failure> {
 /// firewall on).
 fn add_ruleset(
     report: &mut crate::verify::Report,
-    root: &crate::host::root::Root,
-    distro: &crate::host::distro::Distro,
-    user_data: &crate::input::model::UserData,
+    inputs: &crate::verify::Inputs,
     baseline: &Baseline,
 ) {
     use crate::concerns::assure::ruleset::{Loaded, check_now};
     let Some(sealed) = &baseline.ruleset else {
         return;
     };
-    let listing = crate::concerns::firewall::verify::loaded_listing(&crate::verify::Inputs {
-        root,
-        distro,
-        user_data,
-        runner: &System,
-    });
-    if let Some(now) = listing {
+    if let Some(now) = crate::concerns::firewall::verify::loaded_listing(inputs) {
         report.checks.push(check_now(sealed, now.map(Loaded::of)));
     }
 }

@@ -79,12 +79,12 @@ impl Install {
 fn remember_ssh_algorithms(root: &crate::host::root::Root) -> Option<String> {
     use crate::concerns::ssh::query_cache;
     match query_cache::ask_and_keep(&crate::host::exec::System, root) {
-        Ok(Ok(true)) => Some(format!(
+        Ok(query_cache::Kept::Written) => Some(format!(
             "kept what the image's ssh supports in {} (its first boot need not ask)",
             query_cache::PATH
         )),
-        Ok(Ok(false)) => None,
-        Ok(Err(why)) => {
+        Ok(query_cache::Kept::Already) => None,
+        Ok(query_cache::Kept::NotAsked(why)) => {
             println!(
                 "note: the image's ssh could not be asked what it supports here ({why}): its first boot asks it"
             );

@@ -52,8 +52,10 @@ pub struct Planning<'a> {
     /// What the image's sshd supports (asked before planning, so the plan
     /// itself runs nothing).
     pub sshd: &'a ssh::crypto::SshdFacts,
-    /// The host name the instance's meta-data gives, which cloud-init sets
-    /// (the proxy's made certificates carry it).
+    /// The host name the instance's meta-data gives, which cloud-init sets,
+    /// else the image's /etc/hostname (the proxy's made certificates carry
+    /// it). As read, not validated: what puts it in a file checks it first
+    /// (`proxy::tls::machine_names` with the server-name grammar).
     pub hostname: Option<&'a str>,
 }
 

@@ -11,6 +11,18 @@
 pub mod defaults;
 mod md5;
 
+/// Bytes as lowercase hex: how batten's records write a digest.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The SHA-256 of `bytes` in hex: what batten's records name content by
+/// (a program, a ruleset, a hash found clean).
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex(&sha2::Sha256::digest(bytes))
+}
+
 /// The scheme of a password field in /etc/shadow, which says how (and
 /// whether) a password can be checked against it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

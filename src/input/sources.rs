@@ -68,7 +68,7 @@ pub fn fingerprint_of(user_data: &[u8], meta_data: Option<&[u8]>) -> String {
         hash.update((bytes.len() as u64).to_le_bytes());
         hash.update(bytes);
     }
-    hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    crate::crypt::hex(&hash.finalize())
 }
 
 impl std::fmt::Debug for Found {

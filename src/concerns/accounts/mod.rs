@@ -15,9 +15,11 @@ use serde::Serialize;
 
 use crate::host::root::{Root, RootError};
 
-/// The value `login.defs` gives `key`, as shadow-utils reads it: the second
-/// word of the last line whose first word is the key (`Some("")` for a key
-/// without a value). The one reader of that file's settings.
+/// The value `login.defs` gives `key`: the second word of the last line
+/// whose first word is the key (`Some("")` for a key without a value). A
+/// quoted value keeps its quotes, where shadow-utils strips them: a caller
+/// wanting a number then finds none and leaves the work to the image's own
+/// tools. The one reader of that file's settings.
 pub fn login_defs_value<'a>(text: &'a str, key: &str) -> Option<&'a str> {
     text.lines()
         .filter_map(|line| {

@@ -6,7 +6,6 @@
 //! and the recorded text gives the evidence: the lines that changed.
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use crate::concerns::report::{Check, Status};
 
@@ -29,10 +28,7 @@ pub struct Loaded {
 impl Loaded {
     /// The listing and its digest.
     pub fn of(text: String) -> Loaded {
-        let digest = Sha256::digest(text.as_bytes())
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let digest = crate::crypt::sha256_hex(text.as_bytes());
         Loaded { digest, text }
     }
 

@@ -127,11 +127,9 @@ impl CleanCache {
     }
 
     fn digest(user: &str, field: &str) -> String {
-        use sha2::Digest;
         // The list is part of it: a new batten with more defaults checks
         // every hash again.
-        let d = sha2::Sha256::digest(format!("{}\0{user}\0{field}", defaults::LIST).as_bytes());
-        d.iter().map(|b| format!("{b:02x}")).collect()
+        crate::crypt::sha256_hex(format!("{}\0{user}\0{field}", defaults::LIST).as_bytes())
     }
 
     fn has(&self, user: &str, field: &str) -> bool {

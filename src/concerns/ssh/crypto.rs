@@ -128,7 +128,10 @@ impl Supported {
     /// Whether every list has something: an empty one means ssh was not
     /// really asked (a wrapper, a broken program), not that it knows nothing.
     pub fn is_complete(&self) -> bool {
-        !self.kex.is_empty() && !self.ciphers.is_empty() && !self.macs.is_empty()
+        !self.kex.is_empty()
+            && !self.ciphers.is_empty()
+            && !self.macs.is_empty()
+            && !self.keys.is_empty()
     }
 }
 

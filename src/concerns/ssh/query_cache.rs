@@ -12,7 +12,6 @@
 //! anything is kept.
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use super::crypto::{SshdFacts, Supported, sshd_version};
 use crate::host::exec::{self, Runner};
@@ -53,30 +52,38 @@ pub fn facts(runner: &(dyn Runner + Sync), root: &Root) -> SshdFacts {
     }
 }
 
+/// What [`ask_and_keep`] did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Kept {
+    /// A record was written from what the root's ssh listed.
+    Written,
+    /// The record kept already names this very program in this mode: an
+    /// install run again asks nothing.
+    Already,
+    /// Its ssh cannot be asked here (another machine's program, none at
+    /// all), and why: the first boot asks it.
+    NotAsked(String),
+}
+
 /// Ask the root's ssh and keep its lists for the root's next run (`batten
-/// install`, so that the first boot starts no ssh). `Ok(Ok(true))` when a
-/// record was written, `Ok(Ok(false))` when the one kept already names this
-/// very program in this mode (an install run again asks nothing and says
-/// it is already installed), `Ok(Err(why))` when its ssh cannot be asked
-/// here (another machine's program, none at all).
-pub fn ask_and_keep(
-    runner: &(dyn Runner + Sync),
-    root: &Root,
-) -> Result<Result<bool, String>, StateError> {
+/// install`, so that the first boot starts no ssh).
+pub fn ask_and_keep(runner: &(dyn Runner + Sync), root: &Root) -> Result<Kept, StateError> {
     let Some(asked) = asked(root) else {
-        return Ok(Err(
-            "no ssh program of this machine's kind in the root".into()
+        return Ok(Kept::NotAsked(
+            "no ssh program of this machine's kind in the root".into(),
         ));
     };
     if load(root, &asked).is_some() {
-        return Ok(Ok(false));
+        return Ok(Kept::Already);
     }
     let facts = SshdFacts::probe(runner, root);
     match facts.listed {
-        Some(listed) => save(root, &asked, &listed).map(|()| Ok(true)),
-        None => Ok(Err(facts
-            .why_not_listed
-            .unwrap_or_else(|| "ssh -Q listed nothing".into()))),
+        Some(listed) => save(root, &asked, &listed).map(|()| Kept::Written),
+        None => Ok(Kept::NotAsked(
+            facts
+                .why_not_listed
+                .unwrap_or_else(|| "ssh -Q listed nothing".into()),
+        )),
     }
 }
 
@@ -94,10 +101,7 @@ pub fn asked(root: &Root) -> Option<Asked> {
         }
         exec::Found::Foreign { .. } | exec::Found::Missing => return None,
     };
-    let sha256 = Sha256::digest(&bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let sha256 = crate::crypt::sha256_hex(&bytes);
     Some(Asked {
         program,
         sha256,
@@ -183,7 +187,7 @@ mod tests {
         };
         save(&root, &program, &lists()).unwrap();
         let runner = Fake::agreeing();
-        assert_eq!(ask_and_keep(&runner, &root).unwrap(), Ok(false));
+        assert_eq!(ask_and_keep(&runner, &root).unwrap(), Kept::Already);
         assert!(runner.calls().is_empty(), "{:?}", runner.calls());
         assert_eq!(load(&root, &program), Some(lists()));
     }
